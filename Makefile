@@ -1,0 +1,58 @@
+# Two commands a newcomer needs: `make demo` (start the local stack and play the main job) and `make test`.
+# Everything they need is installed by the targets below, into virtual environments inside the repo.
+SHELL := /bin/bash
+PY_VERSION := 3.13
+VENV := .venv
+PY := $(VENV)/bin/python
+SAM_VENV := .tools/sam
+STRIPE_VENV := .tools/localstripe
+
+.PHONY: demo serve test lint template build unit integration e2e bench clean
+
+$(VENV)/.installed: pyproject.toml
+	python$(PY_VERSION) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[dev]"
+	touch $@
+
+# aws-sam-cli and cfn-lint pin their own boto3 and pydantic: they live in a venv of their own.
+$(SAM_VENV)/.installed: infra/requirements-sam.txt
+	python$(PY_VERSION) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/pip install --quiet --upgrade pip
+	$(SAM_VENV)/bin/pip install --quiet -r infra/requirements-sam.txt
+	touch $@
+
+# localstripe (and the aiohttp it brings) stays out of the project's venv: stripe imports aiohttp when present.
+$(STRIPE_VENV)/.installed: infra/requirements-localstripe.txt
+	python$(PY_VERSION) -m venv $(STRIPE_VENV)
+	$(STRIPE_VENV)/bin/pip install --quiet --upgrade pip
+	$(STRIPE_VENV)/bin/pip install --quiet -r infra/requirements-localstripe.txt
+	touch $@
+
+install: $(VENV)/.installed $(STRIPE_VENV)/.installed
+
+demo: install
+	$(PY) -m infra.local demo
+
+serve: install
+	$(PY) -m infra.local serve
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+
+template: $(SAM_VENV)/.installed
+	$(SAM_VENV)/bin/cfn-lint template.yaml
+
+build: $(SAM_VENV)/.installed
+	PATH="$$(pyenv prefix $(PY_VERSION).0 2>/dev/null || true)/bin:$$PATH" $(SAM_VENV)/bin/sam build --template-file template.yaml --build-dir .aws-sam/build --cached --parallel
+
+# The whole suite: lint, the template through cfn-lint and `sam build`, then unit, integration and end-to-end tests.
+test: install lint template build
+	$(PY) -m pytest -n 2 --dist loadfile
+
+bench: install
+	$(PY) -m bench.cold_start
+	$(PY) -m bench.dynamodb_calls
+
+clean:
+	rm -rf .aws-sam .local

@@ -1,0 +1,5 @@
+"""placeholder: being written"""
+
+
+def lambda_handler(event, context):
+    raise NotImplementedError

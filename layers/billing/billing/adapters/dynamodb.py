@@ -1,0 +1,163 @@
+"""DynamoDB adapter: typed items in, typed items out, and one ``TransactWriteItems`` per unit of work.
+
+Each write in a transaction says what a failed condition means: a lost optimistic lock (the service re-reads and
+retries) or a domain error to raise as is. Nothing here scans.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
+
+from billing.domain.errors import ConcurrentModification, ValidationFailed
+
+_ser = TypeSerializer()
+_de = TypeDeserializer()
+
+
+def to_item(attrs: dict[str, Any]) -> dict[str, Any]:
+    return {k: _ser.serialize(v) for k, v in attrs.items() if v is not None}
+
+
+def from_item(item: dict[str, Any]) -> dict[str, Any]:
+    return {k: _de.deserialize(v) for k, v in item.items()}
+
+
+OnConflict = Callable[[], Exception]
+
+
+@dataclass
+class Transaction:
+    """Writes that commit together or not at all (at most 100, DynamoDB's limit)."""
+
+    table: str
+    items: list[dict[str, Any]] = field(default_factory=list)
+    on_conflict: list[OnConflict] = field(default_factory=list)
+
+    def _add(self, op: dict[str, Any], on_conflict: OnConflict | None) -> None:
+        self.items.append(op)
+        self.on_conflict.append(on_conflict or ConcurrentModification)
+
+    def put_new(self, attrs: dict[str, Any], on_conflict: OnConflict | None = None) -> None:
+        """Create an item that must not exist yet."""
+        op = {"TableName": self.table, "Item": to_item(attrs), "ConditionExpression": "attribute_not_exists(pk)"}
+        self._add({"Put": op}, on_conflict)
+
+    def put_versioned(self, attrs: dict[str, Any], expected_version: int) -> None:
+        """Replace an aggregate whose stored version must still be ``expected_version`` (0: must not exist)."""
+        op: dict[str, Any] = {"TableName": self.table, "Item": to_item(attrs)}
+        if expected_version == 0:
+            op["ConditionExpression"] = "attribute_not_exists(pk)"
+        else:
+            op["ConditionExpression"] = "version = :expected"
+            op["ExpressionAttributeValues"] = {":expected": {"N": str(expected_version)}}
+        self._add({"Put": op}, None)
+
+    def set_counter(self, key: dict[str, str], expected: int, new: int) -> None:
+        """Move a sequence counter from ``expected`` to ``new``; fails if another writer moved it first."""
+        op: dict[str, Any] = {
+            "TableName": self.table,
+            "Key": to_item(key),
+            "UpdateExpression": "SET seq = :new",
+            "ExpressionAttributeValues": {":new": {"N": str(new)}},
+        }
+        if expected == 0:
+            op["ConditionExpression"] = "attribute_not_exists(seq)"
+        else:
+            op["ConditionExpression"] = "seq = :expected"
+            op["ExpressionAttributeValues"][":expected"] = {"N": str(expected)}
+        self._add({"Update": op}, None)
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[dict[str, Any]]
+    cursor: str | None
+
+
+class DynamoStore:
+    def __init__(self, client: Any, table: str) -> None:
+        self.client = client
+        self.table = table
+
+    def transaction(self) -> Transaction:
+        return Transaction(self.table)
+
+    def get(self, key: dict[str, str], consistent: bool = True) -> dict[str, Any] | None:
+        answer = self.client.get_item(TableName=self.table, Key=to_item(key), ConsistentRead=consistent)
+        return from_item(answer["Item"]) if "Item" in answer else None
+
+    def commit(self, tx: Transaction) -> None:
+        if not tx.items:
+            return
+        try:
+            self.client.transact_write_items(TransactItems=tx.items)
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "TransactionCanceledException":
+                raise
+            reasons = error.response.get("CancellationReasons") or []
+            for reason, on_conflict in zip(reasons, tx.on_conflict, strict=False):
+                if reason.get("Code") == "ConditionalCheckFailed":
+                    raise on_conflict() from error
+            # Cancelled for another reason (a conflicting transaction in flight): same as a lost lock.
+            raise ConcurrentModification(str(reasons)) from error
+
+    def query(
+        self,
+        index: str | None,
+        pk_name: str,
+        pk_value: str,
+        limit: int,
+        cursor: str | None,
+        allowed_prefix: str,
+        filters: dict[str, str] | None = None,
+    ) -> Page:
+        """One page of an index partition, newest first, with an opaque cursor bound to ``allowed_prefix``."""
+        kwargs: dict[str, Any] = {
+            "TableName": self.table,
+            "KeyConditionExpression": "#pk = :pk",
+            "ExpressionAttributeNames": {"#pk": pk_name},
+            "ExpressionAttributeValues": {":pk": {"S": pk_value}},
+            "ScanIndexForward": False,
+            "Limit": limit,
+        }
+        if index:
+            kwargs["IndexName"] = index
+        if filters:
+            clauses = []
+            for n, (name, value) in enumerate(sorted(filters.items())):
+                kwargs["ExpressionAttributeNames"][f"#f{n}"] = name
+                kwargs["ExpressionAttributeValues"][f":f{n}"] = {"S": value}
+                clauses.append(f"#f{n} = :f{n}")
+            kwargs["FilterExpression"] = " AND ".join(clauses)
+        if cursor:
+            kwargs["ExclusiveStartKey"] = decode_cursor(cursor, allowed_prefix)
+        answer = self.client.query(**kwargs)
+        last = answer.get("LastEvaluatedKey")
+        return Page([from_item(i) for i in answer.get("Items", [])], encode_cursor(last) if last else None)
+
+
+def encode_cursor(key: dict[str, Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(key, sort_keys=True).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, allowed_prefix: str) -> dict[str, Any]:
+    """The key a cursor names; refused unless every key in it belongs to the caller's tenant."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        key = json.loads(raw)
+        ok = isinstance(key, dict) and key and all(
+            isinstance(v, dict) and list(v) == ["S"] and isinstance(v["S"], str) for v in key.values()
+        )
+        if ok and all(v["S"].startswith(allowed_prefix) for k, v in key.items() if k.endswith("pk")):
+            return key
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        pass
+    raise ValidationFailed("invalid_cursor", "the cursor is not one this API gave out")

@@ -1,0 +1,66 @@
+"""Every key of the single table, in one place. docs/data-model.md is the access-pattern table for these.
+
+Tenant id first in every table key. Each aggregate has its own partition (``T#<tenant>#<KIND>#<id>``) so a big
+tenant never makes a hot partition; its audit/outbox events share that partition (``sk = EVT#…``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+PK, SK = "pk", "sk"
+
+
+def _k(pk: str, sk: str) -> dict[str, str]:
+    return {PK: pk, SK: sk}
+
+
+def tenant(tenant_id: str) -> dict[str, str]:
+    return _k(f"T#{tenant_id}", "TENANT")
+
+
+def api_key(tenant_id: str, key_hash: str) -> dict[str, str]:
+    return _k(f"T#{tenant_id}#KEY#{key_hash}", "APIKEY")
+
+
+def customer(tenant_id: str, customer_id: str) -> dict[str, str]:
+    return _k(f"T#{tenant_id}#CUS#{customer_id}", "CUSTOMER")
+
+
+def order(tenant_id: str, order_id: str) -> dict[str, str]:
+    return _k(f"T#{tenant_id}#ORD#{order_id}", "ORDER")
+
+
+def invoice(tenant_id: str, invoice_id: str) -> dict[str, str]:
+    return _k(f"T#{tenant_id}#INV#{invoice_id}", "INVOICE")
+
+
+def external_id(tenant_id: str, kind: str, external: str) -> dict[str, str]:
+    """Uniqueness guard: one item per (tenant, kind, external id), naming the object that holds it."""
+    digest = hashlib.sha256(external.encode()).hexdigest()
+    return _k(f"T#{tenant_id}#EXT#{kind}#{digest}", "UNIQUE")
+
+
+def counter(tenant_id: str, series: str, period: str) -> dict[str, str]:
+    return _k(f"T#{tenant_id}#SEQ#{series}#{period}", "COUNTER")
+
+
+def idempotency(tenant_id: str, key: str) -> dict[str, str]:
+    digest = hashlib.sha256(key.encode()).hexdigest()
+    return _k(f"T#{tenant_id}#IDEM#{digest}", "IDEMPOTENCY")
+
+
+def event(aggregate_key: dict[str, str], occurred_iso: str, event_id: str) -> dict[str, str]:
+    return _k(aggregate_key[PK], f"EVT#{occurred_iso}#{event_id}")
+
+
+# Secondary indexes over invoices: by customer, by status, and all of a tenant's; newest id last.
+def invoice_index_attrs(tenant_id: str, customer_id: str, status: str, invoice_id: str) -> dict[str, str]:
+    return {
+        "gsi1pk": f"T#{tenant_id}#CUS#{customer_id}#INV",
+        "gsi1sk": invoice_id,
+        "gsi2pk": f"T#{tenant_id}#INVST#{status}",
+        "gsi2sk": invoice_id,
+        "gsi3pk": f"T#{tenant_id}#INV",
+        "gsi3sk": invoice_id,
+    }

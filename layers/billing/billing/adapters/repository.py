@@ -1,0 +1,169 @@
+"""The repository: aggregates to items and back. An item holds its keys, index attributes, a version and the
+aggregate itself as a JSON document (exact: no float ever enters DynamoDB)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
+
+from billing.adapters import keys
+from billing.adapters.dynamodb import DynamoStore, Page, Transaction
+from billing.domain.errors import NotFound
+from billing.domain.models import Customer, DomainEvent, Invoice, Order, Tenant
+
+M = TypeVar("M", bound=BaseModel)
+INDEX_BY_CUSTOMER, INDEX_BY_STATUS, INDEX_BY_TENANT = "gsi1", "gsi2", "gsi3"
+
+
+def _doc(model: BaseModel) -> str:
+    return model.model_dump_json()
+
+
+def _load(model: type[M], item: dict[str, Any] | None) -> M | None:
+    if item is None:
+        return None
+    obj = model.model_validate_json(item["doc"])
+    if "version" in type(obj).model_fields:
+        obj = obj.model_copy(update={"version": int(item["version"])})
+    return obj
+
+
+class Repository:
+    def __init__(self, store: DynamoStore) -> None:
+        self.store = store
+
+    def transaction(self) -> Transaction:
+        return self.store.transaction()
+
+    def commit(self, tx: Transaction) -> None:
+        self.store.commit(tx)
+
+    # --- tenants and keys -----------------------------------------------------------------------------------
+    def tenant(self, tenant_id: str) -> Tenant | None:
+        return _load(Tenant, self.store.get(keys.tenant(tenant_id), consistent=False))
+
+    def api_key_exists(self, tenant_id: str, key_hash: str) -> bool:
+        item = self.store.get(keys.api_key(tenant_id, key_hash), consistent=False)
+        return bool(item) and not item.get("revoked")
+
+    def add_tenant(self, tx: Transaction, tenant: Tenant) -> None:
+        tx.put_new({**keys.tenant(tenant.id), "type": "tenant", "doc": _doc(tenant), "version": 1})
+
+    def add_api_key(self, tx: Transaction, tenant_id: str, key_hash: str, created_at: datetime) -> None:
+        tx.put_new({**keys.api_key(tenant_id, key_hash), "type": "api_key", "created_at": created_at.isoformat()})
+
+    # --- customers ------------------------------------------------------------------------------------------
+    def customer(self, tenant_id: str, customer_id: str) -> Customer:
+        found = _load(Customer, self.store.get(keys.customer(tenant_id, customer_id)))
+        if found is None:
+            raise NotFound("customer_not_found", f"no customer {customer_id}")
+        return found
+
+    def save_customer(self, tx: Transaction, customer: Customer) -> Customer:
+        saved = customer.model_copy(update={"version": customer.version + 1})
+        key = keys.customer(customer.tenant_id, customer.id)
+        tx.put_versioned({**_item_attrs(key, saved), "type": "customer"}, customer.version)
+        return saved
+
+    # --- orders ---------------------------------------------------------------------------------------------
+    def order(self, tenant_id: str, order_id: str) -> Order:
+        found = _load(Order, self.store.get(keys.order(tenant_id, order_id)))
+        if found is None:
+            raise NotFound("order_not_found", f"no order {order_id}")
+        return found
+
+    def save_order(self, tx: Transaction, order: Order) -> Order:
+        saved = order.model_copy(update={"version": order.version + 1})
+        tx.put_versioned({**_item_attrs(keys.order(order.tenant_id, order.id), saved), "type": "order"}, order.version)
+        return saved
+
+    # --- external ids ---------------------------------------------------------------------------------------
+    def external_owner(self, tenant_id: str, kind: str, external: str) -> str | None:
+        item = self.store.get(keys.external_id(tenant_id, kind, external))
+        return item["owner_id"] if item else None
+
+    def claim_external_id(self, tx: Transaction, tenant_id: str, kind: str, external: str, owner_id: str) -> None:
+        tx.put_new({**keys.external_id(tenant_id, kind, external), "type": "external_id", "owner_id": owner_id})
+
+    # --- invoices -------------------------------------------------------------------------------------------
+    def invoice(self, tenant_id: str, invoice_id: str) -> Invoice:
+        found = _load(Invoice, self.store.get(keys.invoice(tenant_id, invoice_id)))
+        if found is None:
+            raise NotFound("invoice_not_found", f"no invoice {invoice_id}")
+        return found
+
+    def save_invoice(self, tx: Transaction, invoice: Invoice) -> Invoice:
+        saved = invoice.model_copy(update={"version": invoice.version + 1})
+        attrs = {
+            **_item_attrs(keys.invoice(invoice.tenant_id, invoice.id), saved),
+            **keys.invoice_index_attrs(invoice.tenant_id, invoice.customer_id, invoice.status, invoice.id),
+            "type": "invoice",
+            "status": invoice.status,
+        }
+        tx.put_versioned(attrs, invoice.version)
+        return saved
+
+    def invoices(
+        self, tenant_id: str, customer_id: str | None, status: str | None, limit: int, cursor: str | None
+    ) -> tuple[list[Invoice], str | None]:
+        prefix = f"T#{tenant_id}#"
+        if customer_id:
+            pk = keys.invoice_index_attrs(tenant_id, customer_id, status or "", "")
+            page = self.store.query(INDEX_BY_CUSTOMER, "gsi1pk", pk["gsi1pk"], limit, cursor, prefix,
+                                    {"status": status} if status else None)
+        elif status:
+            pk = keys.invoice_index_attrs(tenant_id, "", status, "")
+            page = self.store.query(INDEX_BY_STATUS, "gsi2pk", pk["gsi2pk"], limit, cursor, prefix)
+        else:
+            pk = keys.invoice_index_attrs(tenant_id, "", "", "")
+            page = self.store.query(INDEX_BY_TENANT, "gsi3pk", pk["gsi3pk"], limit, cursor, prefix)
+        return _page(Invoice, page)
+
+    # --- invoice numbers ------------------------------------------------------------------------------------
+    def counter_value(self, tenant_id: str, series: str, period: str) -> int:
+        item = self.store.get(keys.counter(tenant_id, series, period))
+        return int(item["seq"]) if item and "seq" in item else 0
+
+    def set_counter(self, tx: Transaction, tenant_id: str, series: str, period: str, expected: int, new: int) -> None:
+        tx.set_counter(keys.counter(tenant_id, series, period), expected, new)
+
+    # --- events (audit record and outbox in one item) -------------------------------------------------------
+    def add_event(self, tx: Transaction, aggregate_key: dict[str, str], event: DomainEvent) -> None:
+        key = keys.event(aggregate_key, event.occurred_at.isoformat(), event.id)
+        tx.put_new({**key, "type": "event", "event_type": event.type, "doc": event.model_dump_json()})
+
+    def events(self, aggregate_key: dict[str, str]) -> list[DomainEvent]:
+        answer = self.store.client.query(
+            TableName=self.store.table,
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :evt)",
+            ExpressionAttributeValues={":pk": {"S": aggregate_key["pk"]}, ":evt": {"S": "EVT#"}},
+        )
+        return [DomainEvent.model_validate_json(i["doc"]["S"]) for i in answer.get("Items", [])]
+
+    # --- idempotency claims ---------------------------------------------------------------------------------
+    def claim(self, tenant_id: str, key: str) -> dict[str, Any] | None:
+        item = self.store.get(keys.idempotency(tenant_id, key))
+        if item is None:
+            return None
+        return {"fingerprint": item["fingerprint"], "status": int(item["status"]), "body": json.loads(item["body"])}
+
+    def add_claim(
+        self, tx: Transaction, tenant_id: str, key: str, fingerprint: str, status: int, body: dict[str, Any],
+        expires_at: int, on_conflict,
+    ) -> None:
+        tx.put_new(
+            {**keys.idempotency(tenant_id, key), "type": "idempotency", "fingerprint": fingerprint, "status": status,
+             "body": json.dumps(body), "expires_at": expires_at},
+            on_conflict,
+        )
+
+
+def _item_attrs(key: dict[str, str], model: BaseModel) -> dict[str, Any]:
+    return {**key, "doc": _doc(model), "version": getattr(model, "version", 1)}
+
+
+def _page(model: type[M], page: Page) -> tuple[list[M], str | None]:
+    return [_load(model, item) for item in page.items], page.cursor

@@ -1,0 +1,79 @@
+"""The HTTP API resolver: routes, authentication, problem answers and the OpenAPI document, built once."""
+
+from __future__ import annotations
+
+import json
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
+
+from billing import bootstrap
+from billing.api import routes
+from billing.api.problems import from_domain, problem
+from billing.domain.errors import DomainError
+from billing.services.tenants import authenticate
+
+logger = Logger(child=True)
+PUBLIC_PATHS = {"/openapi.json"}
+TITLE, VERSION = "Billing API", "1.0.0"
+
+resolver = APIGatewayHttpResolver(enable_validation=True)
+
+
+def require_tenant(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) -> Response:
+    if app.current_event.path in PUBLIC_PATHS:
+        return next_middleware(app)
+    headers = app.current_event.headers or {}
+    auth = next((v for k, v in headers.items() if k.lower() == "authorization"), None)
+    tenant_id = authenticate(bootstrap.deps().context, auth)
+    app.append_context(tenant_id=tenant_id)
+    logger.append_keys(tenant_id=tenant_id)
+    return next_middleware(app)
+
+
+resolver.use(middlewares=[require_tenant])
+resolver.include_router(routes.router)
+
+
+@resolver.get("/openapi.json", include_in_schema=False)
+def openapi() -> Response:
+    return Response(status_code=200, content_type="application/json", body=openapi_document())
+
+
+def openapi_document() -> str:
+    return resolver.get_openapi_json_schema(
+        title=TITLE,
+        version=VERSION,
+        description="Storefront and finance API. Amounts are integers in the currency's minor unit.",
+        security_schemes={"bearer": HTTPBearer(description="Tenant API key: Authorization: Bearer bk_…")},
+        security=[{"bearer": []}],
+    )
+
+
+@resolver.exception_handler(DomainError)
+def domain_error(error: DomainError) -> Response:
+    return from_domain(error)
+
+
+@resolver.exception_handler(RequestValidationError)
+def invalid_request(error: RequestValidationError) -> Response:
+    errors = [
+        {"loc": list(e.get("loc", ())), "type": e.get("type"), "msg": e.get("msg")}
+        for e in error.errors()
+    ]
+    if any(e["type"] == "json_invalid" for e in errors):
+        return problem(400, "malformed_json", "the request body is not valid JSON")
+    return problem(422, "invalid_request", "the request does not match the API's schema", errors=errors)
+
+
+@resolver.not_found
+def no_route(_: NotFoundError) -> Response:
+    return problem(404, "no_such_route", f"no route {resolver.current_event.http_method} {resolver.current_event.path}")
+
+
+def dumps(value: object) -> str:
+    return json.dumps(value, default=str)

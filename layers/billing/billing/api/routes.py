@@ -1,0 +1,97 @@
+"""The storefront and finance API, version 1. Each route parses, calls one service, and answers."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Path, Query
+from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+from pydantic import BaseModel
+
+from billing import bootstrap
+from billing.api import idempotency
+from billing.domain.models import Customer, Invoice, Order
+from billing.services import customers, invoicing, orders
+from billing.services.commands import CreateCustomer, PlaceOrder
+from billing.services.unit import Context
+
+router = APIGatewayHttpRouter()
+
+Id = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_]+$")]
+InvoiceStatus = Literal["draft", "open", "paid", "void", "uncollectible"]
+
+
+class InvoiceList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[Invoice]
+    has_more: bool
+    next_cursor: str | None
+
+
+def _ctx() -> Context:
+    return bootstrap.deps().context
+
+
+def _tenant() -> str:
+    return router.context["tenant_id"]
+
+
+def _post(status: int, action: Any) -> Response:
+    event = router.current_event
+    return idempotency.run(_ctx(), _tenant(), event.headers or {}, event.http_method, event.path, event.body,
+                           status, lambda claim: action(claim).model_dump(mode="json"))
+
+
+# --- customers -------------------------------------------------------------------------------------------------
+@router.post("/v1/customers", tags=["customers"], summary="Register a customer", responses={201: {}})
+def create_customer(body: CreateCustomer) -> Response[Customer]:
+    return _post(201, lambda claim: customers.create_customer(_ctx(), _tenant(), body, claim))
+
+
+@router.get("/v1/customers/<customer_id>", tags=["customers"], summary="Retrieve a customer")
+def get_customer(customer_id: Id) -> Customer:
+    return customers.get_customer(_ctx(), _tenant(), customer_id)
+
+
+# --- orders ----------------------------------------------------------------------------------------------------
+@router.post("/v1/orders", tags=["orders"], summary="Place an order; it becomes a finalized invoice unless held")
+def place_order(body: PlaceOrder) -> Response[Order]:
+    return _post(201, lambda claim: orders.place_order(_ctx(), _tenant(), body, claim))
+
+
+@router.get("/v1/orders/<order_id>", tags=["orders"], summary="Retrieve an order")
+def get_order(order_id: Id) -> Order:
+    return orders.get_order(_ctx(), _tenant(), order_id)
+
+
+@router.post("/v1/orders/<order_id>/approve", tags=["orders"], summary="Approve an order held for review")
+def approve_order(order_id: Id) -> Response[Order]:
+    return _post(200, lambda claim: orders.approve_order(_ctx(), _tenant(), order_id, claim))
+
+
+@router.post("/v1/orders/<order_id>/cancel", tags=["orders"], summary="Cancel an order held for review")
+def cancel_order(order_id: Id) -> Response[Order]:
+    return _post(200, lambda claim: orders.cancel_order(_ctx(), _tenant(), order_id, claim))
+
+
+# --- invoices --------------------------------------------------------------------------------------------------
+@router.get("/v1/invoices/<invoice_id>", tags=["invoices"], summary="Retrieve an invoice")
+def get_invoice(invoice_id: Id) -> Invoice:
+    return invoicing.get_invoice(_ctx(), _tenant(), invoice_id)
+
+
+@router.get("/v1/invoices", tags=["invoices"], summary="List invoices, newest first, by customer and/or status")
+def list_invoices(
+    customer_id: Annotated[str | None, Query(max_length=64)] = None,
+    status: Annotated[InvoiceStatus | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: Annotated[str | None, Query(max_length=2048)] = None,
+) -> InvoiceList:
+    data, next_cursor = invoicing.list_invoices(_ctx(), _tenant(), customer_id, status, limit, cursor)
+    return InvoiceList(data=data, has_more=next_cursor is not None, next_cursor=next_cursor)
+
+
+@router.post("/v1/invoices/<invoice_id>/void", tags=["invoices"], summary="Void an open invoice; it keeps its number")
+def void_invoice(invoice_id: Id) -> Response[Invoice]:
+    return _post(200, lambda claim: invoicing.void_invoice(_ctx(), _tenant(), invoice_id, claim))

@@ -1,0 +1,62 @@
+"""The composition root: builds a function's dependencies once per cold start, from its environment.
+
+Tests hand in their own with ``use(...)`` instead of patching module globals. boto3 clients are created lazily,
+so nothing connects at import time. Locally, ``AWS_ENDPOINT_URL`` (read by boto3 itself) points them at moto.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+import boto3
+
+from billing.adapters.clock import OffsetFileClock, SystemClock
+from billing.adapters.dynamodb import DynamoStore
+from billing.adapters.repository import Repository
+from billing.services.unit import Clock, Context
+
+
+@dataclass
+class Deps:
+    """Everything a handler needs. Each part is built on first use and kept for the life of the container."""
+
+    env: dict[str, str]
+
+    def client(self, service: str) -> Any:
+        return boto3.client(service)
+
+    @cached_property
+    def clock(self) -> Clock:
+        path = self.env.get("BILLING_CLOCK_FILE")
+        return OffsetFileClock(path) if path else SystemClock()
+
+    @cached_property
+    def context(self) -> Context:
+        return Context(repo=Repository(DynamoStore(self.client("dynamodb"), self.env["TABLE_NAME"])), clock=self.clock)
+
+    @cached_property
+    def sqs(self) -> Any:
+        return self.client("sqs")
+
+    @cached_property
+    def ses(self) -> Any:
+        return self.client("ses")
+
+
+_deps: Deps | None = None
+
+
+def deps() -> Deps:
+    global _deps
+    if _deps is None:
+        _deps = Deps(env=dict(os.environ))
+    return _deps
+
+
+def use(replacement: Deps | None) -> None:
+    """Install ``replacement`` as the dependencies of every handler in this process (``None``: rebuild lazily)."""
+    global _deps
+    _deps = replacement

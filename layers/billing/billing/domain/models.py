@@ -1,0 +1,174 @@
+"""The aggregates: tenant, customer, order and invoice, with the rules that change them.
+
+Pure Python: no I/O. Each change returns the new aggregate and the domain events it raised; the unit of work writes
+both in one transaction (the event doubles as the audit record and as the outbox entry).
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from billing.domain import numbering
+from billing.domain.ids import new_id
+from billing.domain.pricing import Discount, LineInput, PricedLine, price
+from billing.domain.state_machine import INVOICE, ORDER
+
+CollectionMethod = Literal["charge_automatically", "send_invoice"]
+SUPPORTED_LOCALES = ("en", "zh", "ru")
+
+
+class DomainEvent(BaseModel):
+    id: str
+    type: str
+    tenant_id: str
+    aggregate: str
+    aggregate_id: str
+    occurred_at: datetime
+    data: dict[str, Any] = Field(default_factory=dict)
+
+    @classmethod
+    def new(cls, type_: str, tenant_id: str, aggregate: str, aggregate_id: str, now: datetime, **data: Any):
+        return cls(
+            id=new_id("evt", now),
+            type=type_,
+            tenant_id=tenant_id,
+            aggregate=aggregate,
+            aggregate_id=aggregate_id,
+            occurred_at=now,
+            data=data,
+        )
+
+
+class ReviewRule(BaseModel):
+    """Orders whose ``metadata[metadata_key]`` is one of ``values`` wait for review before they are invoiced."""
+
+    metadata_key: str = "order_type"
+    values: list[str] = Field(default_factory=lambda: ["trial", "enterprise"])
+
+    def reason(self, metadata: dict[str, str]) -> str | None:
+        value = metadata.get(self.metadata_key)
+        return f"{self.metadata_key}={value}" if value in self.values else None
+
+
+class Tenant(BaseModel):
+    id: str
+    name: str
+    invoice_number_format: str = numbering.DEFAULT_FORMAT
+    review_rule: ReviewRule = Field(default_factory=ReviewRule)
+    email_from: str = "billing@example.com"
+    created_at: datetime
+
+
+class Address(BaseModel):
+    line1: str | None = None
+    line2: str | None = None
+    city: str | None = None
+    state: str | None = None
+    postal_code: str | None = None
+    country: str | None = None
+
+
+class Customer(BaseModel):
+    id: str
+    tenant_id: str
+    email: str
+    name: str
+    locale: str
+    currency: str
+    external_id: str | None = None
+    address: Address | None = None
+    created_at: datetime
+    version: int = 0
+
+
+class Order(BaseModel):
+    id: str
+    tenant_id: str
+    customer_id: str
+    currency: str
+    lines: list[LineInput]
+    discount: Discount | None = None
+    collection_method: CollectionMethod
+    days_until_due: int | None = None
+    external_id: str | None = None
+    metadata: dict[str, str] = Field(default_factory=dict)
+    status: str = "new"
+    review_reason: str | None = None
+    invoice_id: str | None = None
+    created_at: datetime
+    updated_at: datetime
+    version: int = 0
+
+    def transition(self, action: str, now: datetime, **changes: Any) -> Order:
+        status = ORDER.next_state(self.status, action)
+        return self.model_copy(update={"status": status, "updated_at": now, **changes})
+
+
+class Invoice(BaseModel):
+    id: str
+    tenant_id: str
+    customer_id: str
+    order_id: str | None = None
+    series: str = "default"
+    number: str | None = None
+    status: str = "draft"
+    currency: str
+    collection_method: CollectionMethod
+    days_until_due: int | None = None
+    lines: list[PricedLine]
+    subtotal: int
+    discount: int
+    tax: int
+    total: int
+    amount_paid: int = 0
+    amount_due: int
+    issued_at: datetime | None = None
+    due_date: date | None = None
+    voided_at: datetime | None = None
+    # What the invoice was issued to: a finalized invoice does not change when the customer does.
+    customer_email: str
+    customer_name: str
+    customer_locale: str
+    created_at: datetime
+    updated_at: datetime
+    version: int = 0
+
+    @classmethod
+    def draft_for(cls, order: Order, customer: Customer, now: datetime) -> Invoice:
+        totals = price(order.lines, order.discount)
+        return cls(
+            id=new_id("in", now),
+            tenant_id=order.tenant_id,
+            customer_id=customer.id,
+            order_id=order.id,
+            currency=order.currency,
+            collection_method=order.collection_method,
+            days_until_due=order.days_until_due,
+            lines=totals.lines,
+            subtotal=totals.subtotal,
+            discount=totals.discount,
+            tax=totals.tax,
+            total=totals.total,
+            amount_due=totals.total,
+            customer_email=customer.email,
+            customer_name=customer.name,
+            customer_locale=customer.locale,
+            created_at=now,
+            updated_at=now,
+        )
+
+    def finalize(self, number: str, now: datetime) -> tuple[Invoice, DomainEvent]:
+        status = INVOICE.next_state(self.status, "finalize")
+        due = now.date() + timedelta(days=self.days_until_due or 0)
+        invoice = self.model_copy(
+            update={"status": status, "number": number, "issued_at": now, "due_date": due, "updated_at": now}
+        )
+        return invoice, DomainEvent.new("invoice.finalized", self.tenant_id, "invoice", self.id, now, number=number)
+
+    def void(self, now: datetime) -> tuple[Invoice, DomainEvent]:
+        status = INVOICE.next_state(self.status, "void")
+        invoice = self.model_copy(update={"status": status, "voided_at": now, "amount_due": 0, "updated_at": now})
+        return invoice, DomainEvent.new("invoice.voided", self.tenant_id, "invoice", self.id, now, number=self.number)

@@ -1,0 +1,56 @@
+"""Explicit state machines: a table of (state, action) -> next state. Anything not in the table is refused."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from billing.domain.errors import IllegalTransition
+
+
+@dataclass(frozen=True)
+class StateMachine:
+    name: str
+    transitions: Mapping[tuple[str, str], str]
+
+    def next_state(self, state: str, action: str) -> str:
+        try:
+            return self.transitions[(state, action)]
+        except KeyError:
+            raise IllegalTransition(
+                f"{self.name}_{action}_not_allowed",
+                f"cannot {action.replace('_', ' ')} a {self.name} that is {state.replace('_', ' ')}",
+                state=state,
+                action=action,
+            ) from None
+
+    def allowed_actions(self, state: str) -> list[str]:
+        return sorted(action for (s, action) in self.transitions if s == state)
+
+    @property
+    def states(self) -> set[str]:
+        return {s for s, _ in self.transitions} | set(self.transitions.values())
+
+
+ORDER = StateMachine(
+    "order",
+    {
+        ("new", "place"): "invoiced",
+        ("new", "hold_for_review"): "pending_review",
+        ("pending_review", "approve"): "invoiced",
+        ("pending_review", "cancel"): "canceled",
+    },
+)
+
+INVOICE = StateMachine(
+    "invoice",
+    {
+        ("draft", "finalize"): "open",
+        ("draft", "delete"): "deleted",
+        ("open", "pay"): "paid",
+        ("open", "void"): "void",
+        ("open", "mark_uncollectible"): "uncollectible",
+        ("uncollectible", "pay"): "paid",
+        ("uncollectible", "void"): "void",
+    },
+)

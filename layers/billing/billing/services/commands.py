@@ -1,0 +1,80 @@
+"""What a caller may ask for: the validated request bodies of the API, shared by every door into the services."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+from billing.domain.models import SUPPORTED_LOCALES, Address, CollectionMethod
+from billing.domain.money import normalize_currency
+from billing.domain.pricing import Discount, LineInput
+
+MAX_AMOUNT = 99_999_999_999  # Stripe's ceiling for one amount, in minor units
+
+Currency = Annotated[str, Field(min_length=3, max_length=3, examples=["usd"]), AfterValidator(normalize_currency)]
+ExternalId = Annotated[str, Field(min_length=1, max_length=200)]
+
+
+def _locale(value: str) -> str:
+    lang = value.replace("_", "-").split("-")[0].lower()
+    if lang not in SUPPORTED_LOCALES:
+        raise ValueError(f"locale must be one of {', '.join(SUPPORTED_LOCALES)}")
+    return lang
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class AddressIn(_Strict, Address):
+    pass
+
+
+class CreateCustomer(_Strict):
+    email: str = Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=254)
+    name: str = Field(min_length=1, max_length=200)
+    locale: Annotated[str, Field(examples=["en", "zh", "ru"]), AfterValidator(_locale)]
+    currency: Currency
+    external_id: ExternalId | None = None
+    address: AddressIn | None = None
+
+
+class OrderLineIn(_Strict, LineInput):
+    description: str = Field(min_length=1, max_length=500)
+    quantity: int = Field(ge=1, le=1_000_000)
+    unit_amount: int = Field(ge=0, le=MAX_AMOUNT)
+    tax_rate_percent: Decimal = Field(default=Decimal(0), ge=0, le=100, decimal_places=4)
+
+
+class DiscountIn(_Strict, Discount):
+    percent_off: Decimal | None = Field(default=None, gt=0, le=100, decimal_places=4)
+    amount_off: int | None = Field(default=None, gt=0, le=MAX_AMOUNT)
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> DiscountIn:
+        if (self.percent_off is None) == (self.amount_off is None):
+            raise ValueError("give exactly one of percent_off and amount_off")
+        return self
+
+
+class PlaceOrder(_Strict):
+    customer_id: str = Field(min_length=1, max_length=64)
+    currency: Currency
+    lines: list[OrderLineIn] = Field(min_length=1, max_length=50)
+    discount: DiscountIn | None = None
+    collection_method: CollectionMethod
+    days_until_due: int | None = Field(default=None, ge=0, le=365)
+    external_id: ExternalId | None = None
+    metadata: dict[Annotated[str, Field(max_length=40)], Annotated[str, Field(max_length=500)]] = Field(
+        default_factory=dict, max_length=50
+    )
+
+    @model_validator(mode="after")
+    def _due_days(self) -> PlaceOrder:
+        if self.collection_method == "send_invoice" and self.days_until_due is None:
+            self.days_until_due = 30
+        if self.collection_method == "charge_automatically" and self.days_until_due not in (None, 0):
+            raise ValueError("days_until_due applies to send_invoice orders only")
+        return self

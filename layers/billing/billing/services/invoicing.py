@@ -1,0 +1,45 @@
+"""Invoices: finalize with a gapless number, read, list, void."""
+
+from __future__ import annotations
+
+from billing.adapters import keys
+from billing.adapters.dynamodb import Transaction
+from billing.domain import numbering
+from billing.domain.models import Invoice, Tenant
+from billing.services.unit import Claim, Context, remember, retrying
+
+
+def finalize_into(ctx: Context, tx: Transaction, tenant: Tenant, draft: Invoice) -> Invoice:
+    """Finalize ``draft`` inside ``tx``: take the next number of its series and period, and move the counter in
+    the same transaction, so a number is used exactly when the invoice that bears it is committed."""
+    now = ctx.clock.now()
+    fmt = tenant.invoice_number_format
+    period = numbering.period_key(fmt, now)
+    current = ctx.repo.counter_value(tenant.id, draft.series, period)
+    invoice, event = draft.finalize(numbering.render(fmt, now, current + 1), now)
+    ctx.repo.set_counter(tx, tenant.id, draft.series, period, current, current + 1)
+    saved = ctx.repo.save_invoice(tx, invoice)
+    ctx.repo.add_event(tx, keys.invoice(tenant.id, invoice.id), event)
+    return saved
+
+
+def get_invoice(ctx: Context, tenant_id: str, invoice_id: str) -> Invoice:
+    return ctx.repo.invoice(tenant_id, invoice_id)
+
+
+def list_invoices(
+    ctx: Context, tenant_id: str, customer_id: str | None, status: str | None, limit: int, cursor: str | None
+) -> tuple[list[Invoice], str | None]:
+    return ctx.repo.invoices(tenant_id, customer_id, status, limit, cursor)
+
+
+@retrying()
+def void_invoice(ctx: Context, tenant_id: str, invoice_id: str, claim: Claim | None = None) -> Invoice:
+    invoice = ctx.repo.invoice(tenant_id, invoice_id)
+    voided, event = invoice.void(ctx.clock.now())
+    tx = ctx.repo.transaction()
+    saved = ctx.repo.save_invoice(tx, voided)
+    ctx.repo.add_event(tx, keys.invoice(tenant_id, invoice_id), event)
+    remember(ctx, tx, tenant_id, claim, saved.model_dump(mode="json"))
+    ctx.repo.commit(tx)
+    return saved

@@ -1,0 +1,76 @@
+"""Orders: placed by a storefront, held for review by tenant rule, turned into a finalized invoice."""
+
+from __future__ import annotations
+
+from billing.adapters import keys
+from billing.adapters.dynamodb import Transaction
+from billing.domain.errors import Conflict, NotFound, ValidationFailed
+from billing.domain.ids import new_id
+from billing.domain.models import DomainEvent, Invoice, Order, Tenant
+from billing.services.commands import PlaceOrder
+from billing.services.invoicing import finalize_into
+from billing.services.unit import Claim, Context, remember, retrying
+
+
+def _tenant(ctx: Context, tenant_id: str) -> Tenant:
+    tenant = ctx.repo.tenant(tenant_id)
+    if tenant is None:
+        raise NotFound("tenant_not_found", f"no tenant {tenant_id}")
+    return tenant
+
+
+def _invoice(ctx: Context, tx: Transaction, tenant: Tenant, order: Order, action: str) -> Order:
+    """Draft and finalize the order's invoice, and move the order to invoiced, all inside ``tx``."""
+    moved = order.transition(action, ctx.clock.now())  # refuses an illegal action before any work
+    customer = ctx.repo.customer(tenant.id, order.customer_id)
+    invoice = finalize_into(ctx, tx, tenant, Invoice.draft_for(order, customer, ctx.clock.now()))
+    return moved.model_copy(update={"invoice_id": invoice.id})
+
+
+def _save(ctx: Context, tx: Transaction, order: Order, event_type: str, claim: Claim | None) -> Order:
+    saved = ctx.repo.save_order(tx, order)
+    event = DomainEvent.new(event_type, order.tenant_id, "order", order.id, order.updated_at,
+                            status=order.status, invoice_id=order.invoice_id)
+    ctx.repo.add_event(tx, keys.order(order.tenant_id, order.id), event)
+    remember(ctx, tx, order.tenant_id, claim, saved.model_dump(mode="json"))
+    ctx.repo.commit(tx)
+    return saved
+
+
+@retrying()
+def place_order(ctx: Context, tenant_id: str, cmd: PlaceOrder, claim: Claim | None = None) -> Order:
+    tenant = _tenant(ctx, tenant_id)
+    customer = ctx.repo.customer(tenant_id, cmd.customer_id)
+    if customer.currency != cmd.currency:
+        raise ValidationFailed("currency_mismatch",
+                               f"customer {customer.id} is billed in {customer.currency}, not {cmd.currency}")
+    if cmd.external_id and (owner := ctx.repo.external_owner(tenant_id, "order", cmd.external_id)):
+        raise Conflict("duplicate_external_id", f"order {owner} already has external_id {cmd.external_id}",
+                       existing_id=owner)
+    now = ctx.clock.now()
+    order = Order(id=new_id("ord", now), tenant_id=tenant_id, created_at=now, updated_at=now, **cmd.model_dump())
+    tx = ctx.repo.transaction()
+    if cmd.external_id:
+        ctx.repo.claim_external_id(tx, tenant_id, "order", cmd.external_id, order.id)
+    if reason := tenant.review_rule.reason(order.metadata):
+        order = order.transition("hold_for_review", now, review_reason=reason)
+        return _save(ctx, tx, order, "order.pending_review", claim)
+    return _save(ctx, tx, _invoice(ctx, tx, tenant, order, "place"), "order.invoiced", claim)
+
+
+@retrying()
+def approve_order(ctx: Context, tenant_id: str, order_id: str, claim: Claim | None = None) -> Order:
+    tenant = _tenant(ctx, tenant_id)
+    order = ctx.repo.order(tenant_id, order_id)
+    tx = ctx.repo.transaction()
+    return _save(ctx, tx, _invoice(ctx, tx, tenant, order, "approve"), "order.approved", claim)
+
+
+@retrying()
+def cancel_order(ctx: Context, tenant_id: str, order_id: str, claim: Claim | None = None) -> Order:
+    order = ctx.repo.order(tenant_id, order_id).transition("cancel", ctx.clock.now())
+    return _save(ctx, ctx.repo.transaction(), order, "order.canceled", claim)
+
+
+def get_order(ctx: Context, tenant_id: str, order_id: str) -> Order:
+    return ctx.repo.order(tenant_id, order_id)

@@ -1,0 +1,65 @@
+"""Tenants and their API keys. A key is shown once, when it is made; only its SHA-256 is stored.
+
+A key reads ``bk_<tenant id>.<secret>``: the tenant id routes the lookup to the tenant's own partition, and the
+256-bit secret makes a slow hash pointless (nothing to brute-force), so SHA-256 is the right digest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+from billing.domain import numbering
+from billing.domain.errors import Unauthorized
+from billing.domain.ids import new_id
+from billing.domain.models import Tenant
+from billing.services.unit import Context
+
+KEY_PREFIX = "bk_"
+
+
+def hash_key(api_key: str) -> str:
+    return hashlib.sha256(api_key.encode()).hexdigest()
+
+
+def create_tenant(
+    ctx: Context, name: str, invoice_number_format: str = numbering.DEFAULT_FORMAT, email_from: str | None = None
+) -> tuple[Tenant, str]:
+    now = ctx.clock.now()
+    tenant = Tenant(
+        id=new_id("ten", now).lower(),
+        name=name,
+        invoice_number_format=numbering.validate_format(invoice_number_format),
+        created_at=now,
+        **({"email_from": email_from} if email_from else {}),
+    )
+    api_key = issue_key_text(tenant.id)
+    tx = ctx.repo.transaction()
+    ctx.repo.add_tenant(tx, tenant)
+    ctx.repo.add_api_key(tx, tenant.id, hash_key(api_key), now)
+    ctx.repo.commit(tx)
+    return tenant, api_key
+
+
+def add_api_key(ctx: Context, tenant_id: str) -> str:
+    api_key = issue_key_text(tenant_id)
+    tx = ctx.repo.transaction()
+    ctx.repo.add_api_key(tx, tenant_id, hash_key(api_key), ctx.clock.now())
+    ctx.repo.commit(tx)
+    return api_key
+
+
+def issue_key_text(tenant_id: str) -> str:
+    return f"{KEY_PREFIX}{tenant_id}.{secrets.token_urlsafe(32)}"
+
+
+def authenticate(ctx: Context, authorization: str | None) -> str:
+    """The tenant id a ``Bearer`` API key belongs to; anything else is refused. The lookup is by the key's hash
+    in the tenant's partition, so no secret is ever compared byte by byte."""
+    scheme, _, api_key = (authorization or "").strip().partition(" ")
+    if scheme.lower() != "bearer" or not api_key.startswith(KEY_PREFIX):
+        raise Unauthorized("missing_api_key", "send Authorization: Bearer <API key>")
+    tenant_id, _, secret = api_key.strip()[len(KEY_PREFIX):].partition(".")
+    if not tenant_id or not secret or not ctx.repo.api_key_exists(tenant_id, hash_key(api_key.strip())):
+        raise Unauthorized("invalid_api_key", "the API key is not valid")
+    return tenant_id

@@ -1,0 +1,89 @@
+"""What every use case shares: the ports it is handed, optimistic retries, and idempotency claims.
+
+An ``Idempotency-Key`` becomes a claim written in the same transaction as the change it answers for, holding the
+answer itself: a replay returns the first answer to the byte, and of many concurrent identical requests exactly
+one commits while the others find its claim.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Protocol, TypeVar
+
+from billing.adapters.dynamodb import Transaction
+from billing.adapters.repository import Repository
+from billing.domain.errors import ConcurrentModification, Conflict
+
+T = TypeVar("T")
+CLAIM_TTL = timedelta(hours=24)
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
+
+
+@dataclass(frozen=True)
+class Claim:
+    """An idempotency key with the fingerprint of the request it came with and the status a success answers."""
+
+    key: str
+    fingerprint: str
+    status: int = 200
+
+
+class ClaimTaken(Exception):
+    """Another request with the same key committed first: read its claim and answer from it."""
+
+
+class KeyReused(Conflict):
+    code = "idempotency_key_reused"
+
+
+@dataclass
+class Context:
+    repo: Repository
+    clock: Clock
+
+
+def remember(ctx: Context, tx: Transaction, tenant_id: str, claim: Claim | None, body: dict[str, Any]) -> None:
+    if claim is None:
+        return
+    expires = int((ctx.clock.now() + CLAIM_TTL).timestamp())
+    ctx.repo.add_claim(tx, tenant_id, claim.key, claim.fingerprint, claim.status, body, expires, ClaimTaken)
+
+
+def replay(ctx: Context, tenant_id: str, claim: Claim | None) -> tuple[int, dict[str, Any]] | None:
+    """The stored answer for this claim's key, if any; a key reused with another request is a conflict."""
+    if claim is None:
+        return None
+    stored = ctx.repo.claim(tenant_id, claim.key)
+    if stored is None:
+        return None
+    if stored["fingerprint"] != claim.fingerprint:
+        raise KeyReused(detail="this Idempotency-Key was used with another request")
+    return stored["status"], stored["body"]
+
+
+def retrying(attempts: int = 60) -> Callable[[Callable[..., T]], Callable[..., T]]:
+    """Re-run a read-modify-write use case when its optimistic lock was lost, with jittered back-off."""
+
+    def wrap(fn: Callable[..., T]) -> Callable[..., T]:
+        def run(*args: Any, **kwargs: Any) -> T:
+            for attempt in range(attempts):
+                try:
+                    return fn(*args, **kwargs)
+                except ConcurrentModification:
+                    if attempt == attempts - 1:
+                        raise
+                    time.sleep(random.uniform(0, min(0.2, 0.005 * 2**attempt)))
+            raise AssertionError("unreachable")
+
+        run.__name__ = fn.__name__
+        run.__doc__ = fn.__doc__
+        return run
+
+    return wrap

@@ -1,0 +1,87 @@
+"""Handlers on moto (in-process, ``mock_aws``) with the table, queues and SES identity that template.yaml declares."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from billing import bootstrap
+from billing.adapters.clock import FixedClock
+from billing.services import tenants
+from infra.local import template as tpl
+
+EVENTS = Path(__file__).resolve().parents[2] / "events"
+TABLE = "billing-test"
+
+
+class FakeLambdaContext:
+    function_name = "test"
+    memory_limit_in_mb = 512
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:test"
+    aws_request_id = "req-1"
+
+
+def sample_event(name: str) -> dict[str, Any]:
+    return json.loads((EVENTS / name).read_text())
+
+
+@pytest.fixture
+def aws() -> Iterator[None]:
+    with mock_aws():
+        template = tpl.load()
+        boto3.client("dynamodb").create_table(**tpl.table_definition(template, "Table", TABLE))
+        boto3.client("ses").verify_domain_identity(Domain="example.com")
+        yield
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    return FixedClock(datetime(2026, 11, 23, 12, 0, tzinfo=UTC))
+
+
+@pytest.fixture
+def deps(aws: None, clock: FixedClock, monkeypatch: pytest.MonkeyPatch) -> Iterator[bootstrap.Deps]:
+    queue_url = boto3.client("sqs").create_queue(QueueName="notifications")["QueueUrl"]
+    due_url = boto3.client("sqs").create_queue(QueueName="invoice-due")["QueueUrl"]
+    env = {**os.environ, "TABLE_NAME": TABLE, "NOTIFICATIONS_QUEUE_URL": queue_url, "INVOICE_DUE_QUEUE_URL": due_url,
+           "EMAIL_FROM": "billing@example.com"}
+    built = bootstrap.Deps(env=env)
+    built.__dict__["clock"] = clock  # cached_property slot: the test's clock instead of the system's
+    bootstrap.use(built)
+    yield built
+    bootstrap.use(None)
+
+
+@pytest.fixture
+def tenant(deps: bootstrap.Deps) -> tuple[str, str]:
+    created, api_key = tenants.create_tenant(deps.context, "Acme Cloud")
+    return created.id, api_key
+
+
+def http_event(method: str, path: str, api_key: str | None = None, body: Any = None,
+               headers: dict[str, str] | None = None, query: dict[str, str] | None = None) -> dict[str, Any]:
+    """An API Gateway HTTP API (payload 2.0) event, built from the recorded sample in events/."""
+    event = sample_event("http_api_request.json")
+    all_headers = {k.lower(): v for k, v in (headers or {}).items()}
+    if api_key:
+        all_headers["authorization"] = f"Bearer {api_key}"
+    if body is not None:
+        all_headers["content-type"] = "application/json"
+    event["headers"] = {**event["headers"], **all_headers}
+    event["rawPath"] = path
+    event["routeKey"] = f"{method} {path}"
+    event["requestContext"]["http"]["method"] = method
+    event["requestContext"]["http"]["path"] = path
+    event["queryStringParameters"] = query or None
+    event["rawQueryString"] = "&".join(f"{k}={v}" for k, v in (query or {}).items())
+    event["body"] = body if isinstance(body, str) or body is None else json.dumps(body)
+    event["isBase64Encoded"] = False
+    return event
