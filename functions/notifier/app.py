@@ -1,5 +1,28 @@
-"""placeholder: being written"""
+"""SQS (domain events) -> customer emails through SES, in the customer's language."""
+
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from billing import bootstrap
+from billing.domain.models import DomainEvent
+from billing.observability import business_event, logger, metrics, tracer
+from billing.services import notifications
+
+processor = BatchProcessor(event_type=EventType.SQS)
 
 
-def lambda_handler(event, context):
-    raise NotImplementedError
+def send_for(record: SQSRecord) -> None:
+    event = DomainEvent.model_validate_json(record.body)
+    deps = bootstrap.deps()
+    message_id = notifications.notify(deps.context, deps.mailer, event)
+    logger.info("notified", extra={"event_type": event.type, "event_id": event.id, "ses_message_id": message_id})
+    if message_id:
+        business_event("EmailSent")
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict, context: LambdaContext) -> dict:
+    return process_partial_response(event=event, record_handler=send_for, processor=processor, context=context)

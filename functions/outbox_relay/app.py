@@ -1,5 +1,28 @@
-"""placeholder: being written"""
+"""DynamoDB stream (event items only, by the template's filter) -> the queues that act on each domain event."""
+
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from billing import bootstrap
+from billing.domain.models import DomainEvent
+from billing.observability import business_event, logger, metrics, tracer
+from billing.services import outbox
+
+processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 
 
-def lambda_handler(event, context):
-    raise NotImplementedError
+def relay_record(record: DynamoDBRecord) -> None:
+    image = record.dynamodb.new_image if record.dynamodb else {}
+    event = DomainEvent.model_validate_json(image["doc"])
+    deps = bootstrap.deps()
+    sent = outbox.relay([event], deps.env, deps.publisher)
+    logger.info("relayed", extra={"event_type": event.type, "event_id": event.id, "queues": sent})
+    business_event(f"DomainEvent.{event.type}")
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict, context: LambdaContext) -> dict:
+    return process_partial_response(event=event, record_handler=relay_record, processor=processor, context=context)

@@ -99,10 +99,10 @@ def resolve(value: Any, refs: dict[str, str], attrs: dict[tuple[str, str], str])
     """Resolve ``Ref``/``Fn::GetAtt``/``Fn::Sub`` against the local stack's names."""
     if isinstance(value, dict) and len(value) == 1:
         (key, arg), = value.items()
-        if key == "Ref":
-            return refs[arg]
+        if key == "Ref":  # what the local stack did not create (an API, a log group) keeps a readable name
+            return refs.get(arg, f"local-{arg}")
         if key == "Fn::GetAtt":
-            return attrs[(arg[0], arg[1])]
+            return attrs.get((arg[0], arg[1]), f"arn:local:{arg[0]}:{arg[1]}")
         if key == "Fn::Sub":
             text = arg if isinstance(arg, str) else arg[0]
             for name, ref in refs.items():

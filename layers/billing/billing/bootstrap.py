@@ -15,6 +15,7 @@ import boto3
 
 from billing.adapters.clock import OffsetFileClock, SystemClock
 from billing.adapters.dynamodb import DynamoStore
+from billing.adapters.messaging import SesMailer, SqsPublisher
 from billing.adapters.repository import Repository
 from billing.services.unit import Clock, Context
 
@@ -38,12 +39,12 @@ class Deps:
         return Context(repo=Repository(DynamoStore(self.client("dynamodb"), self.env["TABLE_NAME"])), clock=self.clock)
 
     @cached_property
-    def sqs(self) -> Any:
-        return self.client("sqs")
+    def publisher(self) -> SqsPublisher:
+        return SqsPublisher(self.client("sqs"))
 
     @cached_property
-    def ses(self) -> Any:
-        return self.client("ses")
+    def mailer(self) -> SesMailer:
+        return SesMailer(self.client("ses"), self.env["EMAIL_FROM"])
 
 
 _deps: Deps | None = None

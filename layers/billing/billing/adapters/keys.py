@@ -54,6 +54,23 @@ def event(aggregate_key: dict[str, str], occurred_iso: str, event_id: str) -> di
     return _k(aggregate_key[PK], f"EVT#{occurred_iso}#{event_id}")
 
 
+def mail_log(aggregate_key: dict[str, str], cause_event_id: str, kind: str) -> dict[str, str]:
+    """One item per email sent for an event: the log on the invoice, and the marker that stops a resend."""
+    return _k(aggregate_key[PK], f"MAIL#{cause_event_id}#{kind}")
+
+
+def schedule_run(schedule: str, scheduled_time: str) -> dict[str, str]:
+    """A schedule's run, keyed by its scheduled time (the run's idempotency key). Platform-wide, not a tenant's."""
+    return _k(f"SCHEDULE#{schedule}", f"RUN#{scheduled_time}")
+
+
+def due_index_attrs(due_date: str, tenant_id: str, invoice_id: str) -> dict[str, str]:
+    """The due-date index (gsi4): open invoices not yet marked past due, by due date, across tenants (the one
+    index that is not tenant-first: a platform schedule reads it). Sparse: the attributes go when the invoice
+    is paid, voided or marked."""
+    return {"gsi4pk": f"DUE#{due_date}", "gsi4sk": f"{tenant_id}#{invoice_id}"}
+
+
 # Secondary indexes over invoices: by customer, by status, and all of a tenant's; newest id last.
 def invoice_index_attrs(tenant_id: str, customer_id: str, status: str, invoice_id: str) -> dict[str, str]:
     return {

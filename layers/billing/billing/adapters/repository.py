@@ -10,12 +10,16 @@ from typing import Any, TypeVar
 from pydantic import BaseModel
 
 from billing.adapters import keys
-from billing.adapters.dynamodb import DynamoStore, Page, Transaction
+from billing.adapters.dynamodb import DynamoStore, Page, Transaction, from_item
 from billing.domain.errors import NotFound
 from billing.domain.models import Customer, DomainEvent, Invoice, Order, Tenant
 
 M = TypeVar("M", bound=BaseModel)
-INDEX_BY_CUSTOMER, INDEX_BY_STATUS, INDEX_BY_TENANT = "gsi1", "gsi2", "gsi3"
+INDEX_BY_CUSTOMER, INDEX_BY_STATUS, INDEX_BY_TENANT, INDEX_BY_DUE_DATE = "gsi1", "gsi2", "gsi3", "gsi4"
+
+
+class DuplicateRun(Exception):
+    """A schedule fired twice for the same scheduled time."""
 
 
 def _doc(model: BaseModel) -> str:
@@ -103,6 +107,8 @@ class Repository:
             "type": "invoice",
             "status": invoice.status,
         }
+        if invoice.status == "open" and not invoice.past_due and invoice.due_date:
+            attrs.update(keys.due_index_attrs(invoice.due_date.isoformat(), invoice.tenant_id, invoice.id))
         tx.put_versioned(attrs, invoice.version)
         return saved
 
@@ -142,6 +148,51 @@ class Repository:
             ExpressionAttributeValues={":pk": {"S": aggregate_key["pk"]}, ":evt": {"S": "EVT#"}},
         )
         return [DomainEvent.model_validate_json(i["doc"]["S"]) for i in answer.get("Items", [])]
+
+    def due_invoices(self, due_date: str) -> list[tuple[str, str]]:
+        """(tenant id, invoice id) of the open, unmarked invoices due on ``due_date``, from the due-date index."""
+        found: list[tuple[str, str]] = []
+        kwargs: dict[str, Any] = {
+            "TableName": self.store.table,
+            "IndexName": INDEX_BY_DUE_DATE,
+            "KeyConditionExpression": "gsi4pk = :pk",
+            "ExpressionAttributeValues": {":pk": {"S": keys.due_index_attrs(due_date, "", "")["gsi4pk"]}},
+            "ProjectionExpression": "gsi4sk",
+        }
+        while True:
+            answer = self.store.client.query(**kwargs)
+            found += [tuple(i["gsi4sk"]["S"].split("#", 1)) for i in answer.get("Items", [])]
+            if "LastEvaluatedKey" not in answer:
+                return found
+            kwargs["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+
+    # --- mail log -------------------------------------------------------------------------------------------
+    def mail_logged(self, aggregate_key: dict[str, str], cause_event_id: str, kind: str) -> bool:
+        return self.store.get(keys.mail_log(aggregate_key, cause_event_id, kind)) is not None
+
+    def log_mail(self, tx: Transaction, aggregate_key: dict[str, str], cause_event_id: str, kind: str,
+                 record: dict[str, Any]) -> None:
+        tx.put_new({**keys.mail_log(aggregate_key, cause_event_id, kind), "type": "mail", **record})
+
+    def mail_log(self, aggregate_key: dict[str, str]) -> list[dict[str, Any]]:
+        answer = self.store.client.query(
+            TableName=self.store.table,
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :m)",
+            ExpressionAttributeValues={":pk": {"S": aggregate_key["pk"]}, ":m": {"S": "MAIL#"}},
+        )
+        return [from_item(i) for i in answer.get("Items", [])]
+
+    # --- schedule runs --------------------------------------------------------------------------------------
+    def start_schedule_run(self, schedule: str, scheduled_time: str, started_at: str) -> bool:
+        """Record a schedule's run; False when this scheduled time already ran (a duplicate firing)."""
+        tx = self.store.transaction()
+        tx.put_new({**keys.schedule_run(schedule, scheduled_time), "type": "schedule_run", "started_at": started_at},
+                   on_conflict=DuplicateRun)
+        try:
+            self.store.commit(tx)
+        except DuplicateRun:
+            return False
+        return True
 
     # --- idempotency claims ---------------------------------------------------------------------------------
     def claim(self, tenant_id: str, key: str) -> dict[str, Any] | None:

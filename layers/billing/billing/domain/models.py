@@ -58,7 +58,7 @@ class Tenant(BaseModel):
     name: str
     invoice_number_format: str = numbering.DEFAULT_FORMAT
     review_rule: ReviewRule = Field(default_factory=ReviewRule)
-    email_from: str = "billing@example.com"
+    reply_to: str | None = None
     created_at: datetime
 
 
@@ -127,6 +127,7 @@ class Invoice(BaseModel):
     amount_due: int
     issued_at: datetime | None = None
     due_date: date | None = None
+    past_due: bool = False
     voided_at: datetime | None = None
     # What the invoice was issued to: a finalized invoice does not change when the customer does.
     customer_email: str
@@ -167,6 +168,16 @@ class Invoice(BaseModel):
             update={"status": status, "number": number, "issued_at": now, "due_date": due, "updated_at": now}
         )
         return invoice, DomainEvent.new("invoice.finalized", self.tenant_id, "invoice", self.id, now, number=number)
+
+    def is_overdue(self, now: datetime) -> bool:
+        """Open, unpaid past the end of its due date, and not yet marked."""
+        return self.status == "open" and not self.past_due and self.due_date is not None and self.due_date < now.date()
+
+    def mark_past_due(self, now: datetime) -> tuple[Invoice, DomainEvent]:
+        invoice = self.model_copy(update={"past_due": True, "updated_at": now})
+        event = DomainEvent.new("invoice.past_due", self.tenant_id, "invoice", self.id, now, number=self.number,
+                                due_date=str(self.due_date))
+        return invoice, event
 
     def void(self, now: datetime) -> tuple[Invoice, DomainEvent]:
         status = INVOICE.next_state(self.status, "void")

@@ -7,6 +7,7 @@ from billing.domain.errors import Conflict
 from billing.domain.ids import new_id
 from billing.domain.models import Customer, DomainEvent
 from billing.services.commands import CreateCustomer
+from billing.observability import business_event
 from billing.services.unit import Claim, Context, remember, retrying
 
 
@@ -25,6 +26,7 @@ def create_customer(ctx: Context, tenant_id: str, cmd: CreateCustomer, claim: Cl
     ctx.repo.add_event(tx, keys.customer(tenant_id, customer.id), event)
     remember(ctx, tx, tenant_id, claim, saved.model_dump(mode="json"))
     ctx.repo.commit(tx)
+    business_event("CustomerCreated")
     return saved
 
 

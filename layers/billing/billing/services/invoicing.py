@@ -6,6 +6,7 @@ from billing.adapters import keys
 from billing.adapters.dynamodb import Transaction
 from billing.domain import numbering
 from billing.domain.models import Invoice, Tenant
+from billing.observability import business_event
 from billing.services.unit import Claim, Context, remember, retrying
 
 
@@ -42,4 +43,5 @@ def void_invoice(ctx: Context, tenant_id: str, invoice_id: str, claim: Claim | N
     ctx.repo.add_event(tx, keys.invoice(tenant_id, invoice_id), event)
     remember(ctx, tx, tenant_id, claim, saved.model_dump(mode="json"))
     ctx.repo.commit(tx)
+    business_event("InvoiceVoided")
     return saved

@@ -7,9 +7,18 @@ from billing.adapters.dynamodb import Transaction
 from billing.domain.errors import Conflict, NotFound, ValidationFailed
 from billing.domain.ids import new_id
 from billing.domain.models import DomainEvent, Invoice, Order, Tenant
+from billing.observability import business_event
 from billing.services.commands import PlaceOrder
 from billing.services.invoicing import finalize_into
 from billing.services.unit import Claim, Context, remember, retrying
+
+
+METRICS = {
+    "order.invoiced": ("OrderPlaced", "InvoiceFinalized"),
+    "order.pending_review": ("OrderPlaced", "OrderHeldForReview"),
+    "order.approved": ("OrderApproved", "InvoiceFinalized"),
+    "order.canceled": ("OrderCanceled",),
+}
 
 
 def _tenant(ctx: Context, tenant_id: str) -> Tenant:
@@ -34,6 +43,8 @@ def _save(ctx: Context, tx: Transaction, order: Order, event_type: str, claim: C
     ctx.repo.add_event(tx, keys.order(order.tenant_id, order.id), event)
     remember(ctx, tx, order.tenant_id, claim, saved.model_dump(mode="json"))
     ctx.repo.commit(tx)
+    for metric in METRICS[event_type]:
+        business_event(metric)
     return saved
 
 

@@ -23,7 +23,7 @@ def hash_key(api_key: str) -> str:
 
 
 def create_tenant(
-    ctx: Context, name: str, invoice_number_format: str = numbering.DEFAULT_FORMAT, email_from: str | None = None
+    ctx: Context, name: str, invoice_number_format: str = numbering.DEFAULT_FORMAT, reply_to: str | None = None
 ) -> tuple[Tenant, str]:
     now = ctx.clock.now()
     tenant = Tenant(
@@ -31,7 +31,7 @@ def create_tenant(
         name=name,
         invoice_number_format=numbering.validate_format(invoice_number_format),
         created_at=now,
-        **({"email_from": email_from} if email_from else {}),
+        reply_to=reply_to,
     )
     api_key = issue_key_text(tenant.id)
     tx = ctx.repo.transaction()

@@ -1,0 +1,39 @@
+"""Start localstripe isolated: its state in a file of our choosing (it hard-codes /tmp/localstripe.pickle, which
+two stacks on one machine would share) and listening on 127.0.0.1 only.
+
+Runs in localstripe's own venv (.tools/localstripe), so it imports nothing of the project.
+Usage: python localstripe_main.py PORT STATE_FILE
+"""
+
+from __future__ import annotations
+
+import pickle
+import sys
+
+from aiohttp import web
+from localstripe import resources, server
+
+
+def main() -> None:
+    port, state_file = int(sys.argv[1]), sys.argv[2]
+
+    def load(self: resources.Store) -> None:
+        try:
+            with open(state_file, "rb") as f:
+                self.clear()
+                self.update(pickle.load(f))
+        except FileNotFoundError:
+            pass
+
+    def dump(self: resources.Store) -> None:
+        with open(state_file, "wb") as f:
+            pickle.dump(dict(self), f, protocol=pickle.HIGHEST_PROTOCOL)
+
+    resources.Store.try_load_from_disk = load
+    resources.Store.dump_to_disk = dump
+    resources.store.try_load_from_disk()
+    web.run_app(server.app, host="127.0.0.1", port=port, print=lambda *_: None)
+
+
+if __name__ == "__main__":
+    main()

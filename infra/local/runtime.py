@@ -1,0 +1,379 @@
+"""The local runtime: template.yaml's functions, wired to their triggers on the embedded AWS, in one process.
+
+- HTTP API routes -> the API handler, as API Gateway (payload 2.0) would call it;
+- SQS queues and the DynamoDB stream -> their consumers, with the batch sizes, filters and partial-batch
+  failure handling the template declares;
+- ScheduleV2 schedules -> their targets, fired by a clock that can be moved forward: moving it replays every
+  fire time in between, in order, and lets the queues settle after each, so a month plays out in seconds.
+
+One invocation at a time, like one warm container per function; nothing here is wired by hand: every route,
+queue, filter and schedule comes from the template.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import importlib
+import json
+import logging
+import os
+import re
+import threading
+import time
+import uuid
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from infra.local import aws, patterns, schedules
+from infra.local import template as tpl
+
+log = logging.getLogger("local")
+# A GET answers without a business metric; Powertools warns about every such empty flush.
+warnings.filterwarnings("ignore", message="No application metrics to publish")
+
+
+@dataclass
+class LambdaContext:
+    function_name: str
+    memory_limit_in_mb: int = 512
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+
+    @property
+    def invoked_function_arn(self) -> str:
+        return f"arn:aws:lambda:{aws.REGION}:{aws.ACCOUNT}:function:{self.function_name}"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 10_000
+
+
+@dataclass
+class Route:
+    method: str
+    path: str  # template path, e.g. /v1/{proxy+}
+    regex: re.Pattern[str]
+    function: str
+
+
+@dataclass
+class QueueSource:
+    queue_url: str
+    function: str
+    batch_size: int
+    queue_arn: str
+
+
+@dataclass
+class StreamSource:
+    stream_arn: str
+    function: str
+    batch_size: int
+    filters: list[dict[str, Any]]
+    on_failure_url: str | None
+    iterators: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class ScheduledTarget:
+    name: str
+    schedule: schedules.Schedule
+    function: str
+    input: str
+    anchor: datetime
+
+
+def _route_regex(path: str) -> re.Pattern[str]:
+    pattern = re.sub(r"\{(\w+)\+\}", r"(?P<\1>.+)", path)
+    pattern = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", pattern)
+    return re.compile(f"^{pattern}$")
+
+
+class LocalRuntime:
+    def __init__(self, state_dir: Path, stage: str = "local") -> None:
+        self.state_dir = state_dir
+        self.log_file: Any = None
+        self.stage = stage
+        self.template = tpl.load()
+        self.functions = {f.logical_id: f for f in tpl.functions(self.template)}
+        self.handlers: dict[str, Callable[..., Any]] = {}
+        self.deps: dict[str, Any] = {}
+        self.routes: list[Route] = []
+        self.queues: list[QueueSource] = []
+        self.streams: list[StreamSource] = []
+        self.scheduled: list[ScheduledTarget] = []
+        self.invoke_lock = threading.RLock()
+        self.clock_lock = threading.Lock()
+        self.moto: aws.MotoServer | None = None
+        self.provisioned: aws.Provisioned | None = None
+        self.invocations: dict[str, int] = {}
+
+    # --- start ----------------------------------------------------------------------------------------------
+    def start(self, aws_port: int = 0) -> None:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        clock_file = self.state_dir / "clock.json"
+        clock_file.unlink(missing_ok=True)
+        self.moto = aws.MotoServer(ip_address="127.0.0.1", port=aws_port, verbose=False)
+        self.moto.start()
+        host, port = self.moto.get_host_and_port()
+        os.environ.update(
+            AWS_ENDPOINT_URL=f"http://{host}:{port}",
+            AWS_DEFAULT_REGION=aws.REGION,
+            AWS_ACCESS_KEY_ID="local",
+            AWS_SECRET_ACCESS_KEY="local",
+            BILLING_CLOCK_FILE=str(clock_file),
+        )
+        for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
+            os.environ.pop(name, None)
+        self.provisioned = aws.provision(self.template, self.stage)
+        self._wire()
+
+    @property
+    def aws_endpoint(self) -> str:
+        return os.environ["AWS_ENDPOINT_URL"]
+
+    def _env(self, function: tpl.Function) -> dict[str, str]:
+        assert self.provisioned is not None
+        resolved = tpl.resolve(function.environment, self.provisioned.refs, self.provisioned.attrs)
+        return {k: str(v) for k, v in resolved.items()}
+
+    def _wire(self) -> None:
+        from billing import bootstrap
+        from billing.adapters.clock import OffsetFileClock
+
+        assert self.provisioned is not None
+        self.clock = OffsetFileClock(os.environ["BILLING_CLOCK_FILE"])
+        envs = {fid: self._env(f) for fid, f in self.functions.items()}
+        for env in envs.values():  # Powertools reads its settings at import: give every function's
+            os.environ.update(env)  # (they agree on the names they share)
+        # What the functions print (structured logs, EMF metrics) goes where CloudWatch would be: a log file.
+        self.log_file = open(self.state_dir / "functions.log", "a", buffering=1)  # noqa: SIM115
+        for fid, function in self.functions.items():
+            module = importlib.import_module(function.module)
+            self.handlers[fid] = getattr(module, function.handler)
+            self.deps[fid] = bootstrap.Deps(env={**os.environ, **envs[fid]})
+            for name, event in function.events.items():
+                self._wire_event(fid, name, event)
+        for handler in logging.getLogger(os.environ.get("POWERTOOLS_SERVICE_NAME", "billing")).handlers:
+            if isinstance(handler, logging.StreamHandler):
+                handler.setStream(self.log_file)
+
+    def _wire_event(self, fid: str, name: str, event: dict[str, Any]) -> None:
+        assert self.provisioned is not None
+        props = tpl.resolve(event.get("Properties", {}), self.provisioned.refs, self.provisioned.attrs)
+        kind = event["Type"]
+        if kind == "HttpApi":
+            self.routes.append(Route(props["Method"].upper(), props["Path"], _route_regex(props["Path"]), fid))
+        elif kind == "SQS":
+            arn = props["Queue"]
+            url = next(u for q, u in self.provisioned.queue_urls.items() if self.provisioned.attrs[(q, "Arn")] == arn)
+            self.queues.append(QueueSource(url, fid, int(props.get("BatchSize", 10)), arn))
+        elif kind == "DynamoDB":
+            filters = [json.loads(f["Pattern"]) for f in props.get("FilterCriteria", {}).get("Filters", [])]
+            dest = props.get("DestinationConfig", {}).get("OnFailure", {}).get("Destination")
+            dest_url = next(
+                (u for q, u in self.provisioned.queue_urls.items() if self.provisioned.attrs[(q, "Arn")] == dest),
+                None,
+            )
+            self.streams.append(StreamSource(props["Stream"], fid, int(props.get("BatchSize", 100)), filters, dest_url))
+        elif kind in ("ScheduleV2", "Schedule"):
+            self.scheduled.append(
+                ScheduledTarget(props.get("Name", name), schedules.Schedule(props["ScheduleExpression"]), fid,
+                                props.get("Input", "{}"), datetime.now(UTC))
+            )
+        else:
+            raise ValueError(f"{fid}: the local runtime does not know event type {kind}")
+
+    # --- invoke ---------------------------------------------------------------------------------------------
+    def invoke(self, fid: str, event: dict[str, Any]) -> Any:
+        from billing import bootstrap
+
+        with self.invoke_lock, contextlib.redirect_stdout(self.log_file):
+            bootstrap.use(self.deps[fid])
+            self.invocations[fid] = self.invocations.get(fid, 0) + 1
+            return self.handlers[fid](event, LambdaContext(function_name=f"billing-{self.stage}-{fid}"))
+
+    # --- HTTP -----------------------------------------------------------------------------------------------
+    def match(self, method: str, path: str) -> tuple[Route, dict[str, str]] | None:
+        for route in self.routes:
+            if route.method in (method, "ANY") and (m := route.regex.match(path)):
+                return route, m.groupdict()
+        return None
+
+    def http_event(self, route: Route, params: dict[str, str], method: str, path: str, query: str,
+                   headers: dict[str, str], body: bytes, source_ip: str) -> dict[str, Any]:
+        lowered: dict[str, str] = {}
+        for k, v in headers.items():
+            lowered[k.lower()] = f"{lowered[k.lower()]},{v}" if k.lower() in lowered else v
+        content_type = lowered.get("content-type", "")
+        textual = not body or content_type.startswith(("text/", "application/json", "application/x-www-form"))
+        qs: dict[str, str] = {}
+        for pair in filter(None, query.split("&")):
+            from urllib.parse import unquote_plus
+
+            k, _, v = pair.partition("=")
+            k, v = unquote_plus(k), unquote_plus(v)
+            qs[k] = f"{qs[k]},{v}" if k in qs else v
+        now = datetime.now(UTC)
+        route_key = f"{route.method} {route.path}"
+        return {
+            "version": "2.0",
+            "routeKey": route_key,
+            "rawPath": path,
+            "rawQueryString": query,
+            "headers": lowered,
+            "queryStringParameters": qs or None,
+            "pathParameters": params or None,
+            "requestContext": {
+                "accountId": aws.ACCOUNT,
+                "apiId": "local",
+                "domainName": lowered.get("host", "127.0.0.1"),
+                "domainPrefix": "local",
+                "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": source_ip,
+                         "userAgent": lowered.get("user-agent", "")},
+                "requestId": str(uuid.uuid4()),
+                "routeKey": route_key,
+                "stage": "$default",
+                "time": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
+                "timeEpoch": int(now.timestamp() * 1000),
+            },
+            "body": (body.decode() if textual else base64.b64encode(body).decode()) if body else None,
+            "isBase64Encoded": not textual,
+        }
+
+    # --- queues and streams ---------------------------------------------------------------------------------
+    def drain(self, rounds: int = 1000) -> int:
+        """Deliver queued messages and stream records until nothing is left to deliver; how many were handled."""
+        handled = 0
+        for _ in range(rounds):
+            moved = sum(self._poll_stream(s) for s in self.streams) + sum(self._poll_queue(q) for q in self.queues)
+            handled += moved
+            if not moved:
+                return handled
+        return handled
+
+    def _poll_queue(self, source: QueueSource) -> int:
+        sqs = boto3.client("sqs")
+        answer = sqs.receive_message(QueueUrl=source.queue_url, MaxNumberOfMessages=min(10, source.batch_size),
+                                     AttributeNames=["All"], MessageAttributeNames=["All"], WaitTimeSeconds=0)
+        messages = answer.get("Messages", [])
+        if not messages:
+            return 0
+        records = [
+            {
+                "messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
+                "attributes": m.get("Attributes", {}), "messageAttributes": m.get("MessageAttributes", {}),
+                "md5OfBody": m["MD5OfBody"], "eventSource": "aws:sqs", "eventSourceARN": source.queue_arn,
+                "awsRegion": aws.REGION,
+            }
+            for m in messages
+        ]
+        try:
+            result = self.invoke(source.function, {"Records": records}) or {}
+            failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
+        except Exception:
+            log.exception("%s failed on a batch of %d", source.function, len(records))
+            failed = {r["messageId"] for r in records}
+        done = [{"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]}
+                for n, m in enumerate(messages) if m["MessageId"] not in failed]
+        if done:
+            sqs.delete_message_batch(QueueUrl=source.queue_url, Entries=done)
+        if failed:
+            log.warning("%s: %d message(s) failed; they return after the visibility timeout", source.function,
+                        len(failed))
+        return len(done)
+
+    def _poll_stream(self, source: StreamSource) -> int:
+        streams = boto3.client("dynamodbstreams")
+        if not source.iterators:
+            shards = streams.describe_stream(StreamArn=source.stream_arn)["StreamDescription"]["Shards"]
+            for shard in shards:
+                source.iterators[shard["ShardId"]] = streams.get_shard_iterator(
+                    StreamArn=source.stream_arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+                )["ShardIterator"]
+        handled = 0
+        for shard, iterator in list(source.iterators.items()):
+            answer = streams.get_records(ShardIterator=iterator, Limit=source.batch_size)
+            source.iterators[shard] = answer.get("NextShardIterator", iterator)
+            records = [
+                {**r, "eventSourceARN": source.stream_arn}
+                for r in answer.get("Records", [])
+                if not source.filters or any(patterns.matches(f, r) for f in source.filters)
+            ]
+            if records:
+                self._deliver_stream_batch(source, records)
+                handled += len(records)
+        return handled
+
+    def _deliver_stream_batch(self, source: StreamSource, records: list[dict[str, Any]], attempts: int = 3) -> None:
+        for _ in range(attempts):
+            try:
+                result = self.invoke(source.function, {"Records": records}) or {}
+            except Exception:
+                log.exception("%s failed on a stream batch", source.function)
+                continue
+            failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
+            if not failed:
+                return
+            first = min(failed)  # a stream retries from the first failed sequence number
+            records = [r for r in records if r["dynamodb"]["SequenceNumber"] >= first]
+        if source.on_failure_url:
+            boto3.client("sqs").send_message(QueueUrl=source.on_failure_url,
+                                             MessageBody=json.dumps({"records": records}, default=str))
+        log.error("%s: %d stream record(s) sent to the on-failure destination", source.function, len(records))
+
+    # --- clock and schedules --------------------------------------------------------------------------------
+    def now(self) -> datetime:
+        return self.clock.now()
+
+    def advance(self, by: timedelta) -> list[dict[str, Any]]:
+        """Move the clock forward by ``by``, firing every schedule that falls due on the way, in order."""
+        fired = []
+        with self.clock_lock:
+            start = self.clock.now()
+            target = start + by
+            due = sorted(
+                (t, s) for s in self.scheduled for t in s.schedule.fire_times(start, target, s.anchor)
+            )
+            self.drain()
+            for when, target_schedule in due:
+                self.clock.advance(when - self.clock.now())
+                fired.append(self.fire(target_schedule, when))
+                self.drain()
+            self.clock.advance(target - self.clock.now())
+            self.drain()
+        return fired
+
+    def fire(self, target: ScheduledTarget, when: datetime) -> dict[str, Any]:
+        scheduled = when.strftime("%Y-%m-%dT%H:%M:%SZ")
+        payload = json.loads(target.input.replace("<aws.scheduler.scheduled-time>", scheduled))
+        result = self.invoke(target.function, payload)
+        return {"schedule": target.name, "scheduled_time": scheduled, "result": result}
+
+    def run_background(self, stop: threading.Event, interval: float = 0.2) -> None:
+        """Serve mode: deliver messages as they arrive and fire schedules as real time passes."""
+        last = self.clock.now()
+        while not stop.is_set():
+            try:
+                self.drain()
+                with self.clock_lock:
+                    now = self.clock.now()
+                    for when, target in sorted(
+                        (t, s) for s in self.scheduled for t in s.schedule.fire_times(last, now, s.anchor)
+                    ):
+                        self.fire(target, when)
+                    last = now
+            except Exception:
+                log.exception("background delivery failed")
+            time.sleep(interval)
+
+    def stop(self) -> None:
+        if self.moto:
+            self.moto.stop()
+        if self.log_file:
+            self.log_file.close()

@@ -1,0 +1,39 @@
+"""Outbound messaging adapters: SQS for work, SES for email."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass
+class SqsPublisher:
+    client: Any
+
+    def send(self, queue_url: str, messages: list[dict[str, Any]]) -> None:
+        """Send JSON messages, ten to a request; raise if SQS refused any, so the caller's batch is retried."""
+        for start in range(0, len(messages), 10):
+            chunk = messages[start : start + 10]
+            entries = [{"Id": str(n), "MessageBody": json.dumps(m, default=str)} for n, m in enumerate(chunk)]
+            answer = self.client.send_message_batch(QueueUrl=queue_url, Entries=entries)
+            if answer.get("Failed"):
+                raise RuntimeError(f"SQS refused {len(answer['Failed'])} messages: {answer['Failed'][0]}")
+
+
+@dataclass
+class SesMailer:
+    client: Any
+    sender: str
+
+    def send(self, to: str, subject: str, text: str, html: str, sender_name: str, reply_to: str | None) -> str:
+        answer = self.client.send_email(
+            Source=f'"{sender_name}" <{self.sender}>',
+            Destination={"ToAddresses": [to]},
+            ReplyToAddresses=[reply_to] if reply_to else [],
+            Message={
+                "Subject": {"Data": subject, "Charset": "UTF-8"},
+                "Body": {"Text": {"Data": text, "Charset": "UTF-8"}, "Html": {"Data": html, "Charset": "UTF-8"}},
+            },
+        )
+        return answer["MessageId"]

@@ -1,0 +1,60 @@
+"""Customer emails for domain events, rendered in the customer's language and sent through SES.
+
+Each email is logged on its invoice under the event that caused it; the log doubles as the marker that stops a
+redelivered message from sending twice (at-least-once: only a crash between SES accepting the mail and the log
+write can repeat it).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from billing.adapters import keys
+from billing.domain.models import DomainEvent, Invoice, Tenant
+from billing.notifications.render import render_email
+from billing.services.unit import Context
+
+KIND_OF_EVENT = {"invoice.finalized": "invoice_issued", "invoice.past_due": "invoice_past_due"}
+
+
+def email_context(tenant: Tenant, invoice: Invoice) -> dict[str, Any]:
+    return {
+        "tenant_name": tenant.name,
+        "customer_name": invoice.customer_name,
+        "invoice_number": invoice.number,
+        "currency": invoice.currency,
+        "total": invoice.total,
+        "amount_due": invoice.amount_due,
+        "subtotal": invoice.subtotal,
+        "discount": invoice.discount,
+        "tax": invoice.tax,
+        "issued_at": invoice.issued_at,
+        "due_date": invoice.due_date,
+        "collection_method": invoice.collection_method,
+        "lines": [{"description": li.description, "quantity": li.quantity, "amount": li.amount} for li in invoice.lines],
+        "pay_url": None,
+    }
+
+
+def notify(ctx: Context, mailer: Any, event: DomainEvent) -> str | None:
+    """Send the email ``event`` calls for, once. Returns the SES message id, or None when nothing was sent."""
+    kind = KIND_OF_EVENT.get(event.type)
+    if kind is None or event.aggregate != "invoice":
+        return None
+    aggregate_key = keys.invoice(event.tenant_id, event.aggregate_id)
+    if ctx.repo.mail_logged(aggregate_key, event.id, kind):
+        return None
+    tenant = ctx.repo.tenant(event.tenant_id)
+    invoice = ctx.repo.invoice(event.tenant_id, event.aggregate_id)
+    if tenant is None or (kind == "invoice_past_due" and not invoice.past_due) or invoice.status != "open":
+        return None  # paid or voided since: the reminder would state something no longer true
+    email = render_email(kind, invoice.customer_locale, email_context(tenant, invoice))
+    message_id = mailer.send(invoice.customer_email, email.subject, email.text, email.html, tenant.name,
+                             tenant.reply_to)
+    tx = ctx.repo.transaction()
+    ctx.repo.log_mail(tx, aggregate_key, event.id, kind, {
+        "kind": kind, "to": invoice.customer_email, "subject": email.subject, "locale": invoice.customer_locale,
+        "message_id": message_id, "sent_at": ctx.clock.now().isoformat(),
+    })
+    ctx.repo.commit(tx)
+    return message_id
