@@ -1,8 +1,8 @@
 """The local stack, no Docker and no cloud account.
 
-    python -m infra.local demo    start everything, play the main job as a storefront would, print the emails
-    python -m infra.local serve   start everything on 127.0.0.1 and keep it running for a storefront under
-                                  development; writes .local/stack.json (API URL, API key, AWS and Stripe endpoints)
+python -m infra.local demo    start everything, play the main job as a storefront would, print the emails
+python -m infra.local serve   start everything on 127.0.0.1 and keep it running for a storefront under
+                              development; writes .local/stack.json (API URL, API key, AWS and Stripe endpoints)
 """
 
 from __future__ import annotations
@@ -113,28 +113,47 @@ def demo(stack: LocalStack) -> int:
     print(f"● Tenant 'Acme Cloud' created by the admin command: {tenant_id}")
     shop = Storefront(stack.api_url, api_key)
     buyers = [
-        ({"email": "ana@example.com", "name": "Ana Lima", "locale": "en", "currency": "usd"},
-         [{"description": "Pro plan, monthly", "quantity": 1, "unit_amount": 4900, "tax_rate_percent": "8.25"},
-          {"description": "Extra seats", "quantity": 3, "unit_amount": 1200, "tax_rate_percent": "8.25"}],
-         {"percent_off": "10"}),
-        ({"email": "li.wei@example.com", "name": "李伟", "locale": "zh", "currency": "cny"},
-         [{"description": "专业版年度订阅", "quantity": 1, "unit_amount": 298800, "tax_rate_percent": "6"}], None),
-        ({"email": "olga@example.com", "name": "Ольга Иванова", "locale": "ru", "currency": "rub"},
-         [{"description": "Тариф «Команда»", "quantity": 5, "unit_amount": 99000, "tax_rate_percent": "20"}], None),
+        (
+            {"email": "ana@example.com", "name": "Ana Lima", "locale": "en", "currency": "usd"},
+            [
+                {"description": "Pro plan, monthly", "quantity": 1, "unit_amount": 4900, "tax_rate_percent": "8.25"},
+                {"description": "Extra seats", "quantity": 3, "unit_amount": 1200, "tax_rate_percent": "8.25"},
+            ],
+            {"percent_off": "10"},
+        ),
+        (
+            {"email": "li.wei@example.com", "name": "李伟", "locale": "zh", "currency": "cny"},
+            [{"description": "专业版年度订阅", "quantity": 1, "unit_amount": 298800, "tax_rate_percent": "6"}],
+            None,
+        ),
+        (
+            {"email": "olga@example.com", "name": "Ольга Иванова", "locale": "ru", "currency": "rub"},
+            [{"description": "Тариф «Команда»", "quantity": 5, "unit_amount": 99000, "tax_rate_percent": "20"}],
+            None,
+        ),
     ]
     invoices = []
     for customer_body, lines, discount in buyers:
         customer = shop.post("/v1/customers", customer_body)
-        order = shop.post("/v1/orders", {
-            "customer_id": customer["id"], "currency": customer_body["currency"], "lines": lines,
-            "collection_method": "send_invoice", "days_until_due": 14, **({"discount": discount} if discount else {}),
-        })
+        order = shop.post(
+            "/v1/orders",
+            {
+                "customer_id": customer["id"],
+                "currency": customer_body["currency"],
+                "lines": lines,
+                "collection_method": "send_invoice",
+                "days_until_due": 14,
+                **({"discount": discount} if discount else {}),
+            },
+        )
         invoice = shop.get(f"/v1/invoices/{order['invoice_id']}")
         invoices.append(invoice)
-        print(f"● {customer['name']} ({customer['locale']}): order {order['id']} → invoice {invoice['number']}, "
-              f"{invoice['status']}, total {money(invoice['total'], invoice['currency'])} "
-              f"(subtotal {invoice['subtotal']} − discount {invoice['discount']} + tax {invoice['tax']}), "
-              f"due {invoice['due_date']}")
+        print(
+            f"● {customer['name']} ({customer['locale']}): order {order['id']} → invoice {invoice['number']}, "
+            f"{invoice['status']}, total {money(invoice['total'], invoice['currency'])} "
+            f"(subtotal {invoice['subtotal']} − discount {invoice['discount']} + tax {invoice['tax']}), "
+            f"due {invoice['due_date']}"
+        )
     shop.http.post(f"{stack.api_url}/_local/drain")
     emails = shop.get("/_local/emails")["emails"]
     print(f"\n● The notifier sent {len(emails)} 'invoice issued' emails; read back from the local SES:\n")
@@ -143,15 +162,17 @@ def demo(stack: LocalStack) -> int:
     print("\n● Moving the local clock 15 days forward: the daily due-date sweep finds the unpaid invoices …")
     advanced = shop.http.post(f"{stack.api_url}/_local/clock/advance", json={"days": 15}).json()
     print(f"  now {advanced['now']}, schedules fired: {len(advanced['fired'])}")
-    reminders = shop.get("/_local/emails")["emails"][len(emails):]
+    reminders = shop.get("/_local/emails")["emails"][len(emails) :]
     print(f"\n● {len(reminders)} payment reminders followed:\n")
     for email in reminders:
         print_email(email)
     overdue = [shop.get(f"/v1/invoices/{inv['id']}") for inv in invoices]
     ok = len(emails) == len(invoices) and len(reminders) == len(invoices) and all(i["past_due"] for i in overdue)
     numbers = [inv["number"] for inv in invoices]
-    print(f"\n{'✔' if ok else '✘'} {len(invoices)} orders → invoices {', '.join(numbers)}; "
-          f"{len(emails)} invoice emails and {len(reminders)} reminders delivered.")
+    print(
+        f"\n{'✔' if ok else '✘'} {len(invoices)} orders → invoices {', '.join(numbers)}; "
+        f"{len(emails)} invoice emails and {len(reminders)} reminders delivered."
+    )
     return 0 if ok else 1
 
 

@@ -74,9 +74,8 @@ def provision(template: dict[str, Any], stage: str = "local") -> Provisioned:
             attributes["VisibilityTimeout"] = str(props["VisibilityTimeout"])
         if "RedrivePolicy" in props:
             policy = tpl.resolve(props["RedrivePolicy"], out.refs, out.attrs)
-            attributes["RedrivePolicy"] = (
-                '{"deadLetterTargetArn": "%s", "maxReceiveCount": "%s"}'
-                % (policy["deadLetterTargetArn"], policy["maxReceiveCount"])
+            attributes["RedrivePolicy"] = '{{"deadLetterTargetArn": "{}", "maxReceiveCount": "{}"}}'.format(
+                policy["deadLetterTargetArn"], policy["maxReceiveCount"]
             )
         name = f"billing-{stage}-{logical_id}"
         url = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
@@ -95,8 +94,13 @@ def sent_emails() -> list[dict[str, Any]]:
 
     messages = ses_backends[ACCOUNT][REGION].sent_messages
     return [
-        {"id": m.id, "from": m.source, "to": m.destinations.get("ToAddresses", []), "subject": m.subject,
-         "html": m.body}
+        {
+            "id": m.id,
+            "from": m.source,
+            "to": m.destinations.get("ToAddresses", []),
+            "subject": m.subject,
+            "html": m.body,
+        }
         for m in messages
         if hasattr(m, "subject")
     ]

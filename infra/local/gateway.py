@@ -45,8 +45,14 @@ class Gateway:
             return _json(404, {"message": "Not Found"})
         route, params = found
         event = self.runtime.http_event(
-            route, params, request.method, request.path, request.query_string.decode(),
-            {k: v for k, v in request.headers.items()}, request.get_data(), request.remote_addr or "127.0.0.1",
+            route,
+            params,
+            request.method,
+            request.path,
+            request.query_string.decode(),
+            {k: v for k, v in request.headers.items()},
+            request.get_data(),
+            request.remote_addr or "127.0.0.1",
         )
         answer = self.runtime.invoke(route.function, event)
         if isinstance(answer, str) or "statusCode" not in answer:

@@ -183,8 +183,13 @@ class LocalRuntime:
             self.streams.append(StreamSource(props["Stream"], fid, int(props.get("BatchSize", 100)), filters, dest_url))
         elif kind in ("ScheduleV2", "Schedule"):
             self.scheduled.append(
-                ScheduledTarget(props.get("Name", name), schedules.Schedule(props["ScheduleExpression"]), fid,
-                                props.get("Input", "{}"), datetime.now(UTC))
+                ScheduledTarget(
+                    props.get("Name", name),
+                    schedules.Schedule(props["ScheduleExpression"]),
+                    fid,
+                    props.get("Input", "{}"),
+                    datetime.now(UTC),
+                )
             )
         else:
             raise ValueError(f"{fid}: the local runtime does not know event type {kind}")
@@ -205,8 +210,17 @@ class LocalRuntime:
                 return route, m.groupdict()
         return None
 
-    def http_event(self, route: Route, params: dict[str, str], method: str, path: str, query: str,
-                   headers: dict[str, str], body: bytes, source_ip: str) -> dict[str, Any]:
+    def http_event(
+        self,
+        route: Route,
+        params: dict[str, str],
+        method: str,
+        path: str,
+        query: str,
+        headers: dict[str, str],
+        body: bytes,
+        source_ip: str,
+    ) -> dict[str, Any]:
         lowered: dict[str, str] = {}
         for k, v in headers.items():
             lowered[k.lower()] = f"{lowered[k.lower()]},{v}" if k.lower() in lowered else v
@@ -234,8 +248,13 @@ class LocalRuntime:
                 "apiId": "local",
                 "domainName": lowered.get("host", "127.0.0.1"),
                 "domainPrefix": "local",
-                "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": source_ip,
-                         "userAgent": lowered.get("user-agent", "")},
+                "http": {
+                    "method": method,
+                    "path": path,
+                    "protocol": "HTTP/1.1",
+                    "sourceIp": source_ip,
+                    "userAgent": lowered.get("user-agent", ""),
+                },
                 "requestId": str(uuid.uuid4()),
                 "routeKey": route_key,
                 "stage": "$default",
@@ -259,16 +278,26 @@ class LocalRuntime:
 
     def _poll_queue(self, source: QueueSource) -> int:
         sqs = boto3.client("sqs")
-        answer = sqs.receive_message(QueueUrl=source.queue_url, MaxNumberOfMessages=min(10, source.batch_size),
-                                     AttributeNames=["All"], MessageAttributeNames=["All"], WaitTimeSeconds=0)
+        answer = sqs.receive_message(
+            QueueUrl=source.queue_url,
+            MaxNumberOfMessages=min(10, source.batch_size),
+            AttributeNames=["All"],
+            MessageAttributeNames=["All"],
+            WaitTimeSeconds=0,
+        )
         messages = answer.get("Messages", [])
         if not messages:
             return 0
         records = [
             {
-                "messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
-                "attributes": m.get("Attributes", {}), "messageAttributes": m.get("MessageAttributes", {}),
-                "md5OfBody": m["MD5OfBody"], "eventSource": "aws:sqs", "eventSourceARN": source.queue_arn,
+                "messageId": m["MessageId"],
+                "receiptHandle": m["ReceiptHandle"],
+                "body": m["Body"],
+                "attributes": m.get("Attributes", {}),
+                "messageAttributes": m.get("MessageAttributes", {}),
+                "md5OfBody": m["MD5OfBody"],
+                "eventSource": "aws:sqs",
+                "eventSourceARN": source.queue_arn,
                 "awsRegion": aws.REGION,
             }
             for m in messages
@@ -279,13 +308,17 @@ class LocalRuntime:
         except Exception:
             log.exception("%s failed on a batch of %d", source.function, len(records))
             failed = {r["messageId"] for r in records}
-        done = [{"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]}
-                for n, m in enumerate(messages) if m["MessageId"] not in failed]
+        done = [
+            {"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]}
+            for n, m in enumerate(messages)
+            if m["MessageId"] not in failed
+        ]
         if done:
             sqs.delete_message_batch(QueueUrl=source.queue_url, Entries=done)
         if failed:
-            log.warning("%s: %d message(s) failed; they return after the visibility timeout", source.function,
-                        len(failed))
+            log.warning(
+                "%s: %d message(s) failed; they return after the visibility timeout", source.function, len(failed)
+            )
         return len(done)
 
     def _poll_stream(self, source: StreamSource) -> int:
@@ -323,8 +356,9 @@ class LocalRuntime:
             first = min(failed)  # a stream retries from the first failed sequence number
             records = [r for r in records if r["dynamodb"]["SequenceNumber"] >= first]
         if source.on_failure_url:
-            boto3.client("sqs").send_message(QueueUrl=source.on_failure_url,
-                                             MessageBody=json.dumps({"records": records}, default=str))
+            boto3.client("sqs").send_message(
+                QueueUrl=source.on_failure_url, MessageBody=json.dumps({"records": records}, default=str)
+            )
         log.error("%s: %d stream record(s) sent to the on-failure destination", source.function, len(records))
 
     # --- clock and schedules --------------------------------------------------------------------------------
@@ -337,9 +371,7 @@ class LocalRuntime:
         with self.clock_lock:
             start = self.clock.now()
             target = start + by
-            due = sorted(
-                (t, s) for s in self.scheduled for t in s.schedule.fire_times(start, target, s.anchor)
-            )
+            due = sorted((t, s) for s in self.scheduled for t in s.schedule.fire_times(start, target, s.anchor))
             self.drain()
             for when, target_schedule in due:
                 self.clock.advance(when - self.clock.now())

@@ -53,8 +53,12 @@ class Schedule:
             minute, hour, dom, month, dow, year = cron.group(1).split()
             self.every = None
             self.cron = (
-                _field(minute, 0, 59), _field(hour, 0, 23), _field(dom, 1, 31),
-                _field(month, 1, 12, _MONTHS), _field(dow, 1, 7, _DAYS), _field(year, 1970, 2199),
+                _field(minute, 0, 59),
+                _field(hour, 0, 23),
+                _field(dom, 1, 31),
+                _field(month, 1, 12, _MONTHS),
+                _field(dow, 1, 7, _DAYS),
+                _field(year, 1970, 2199),
             )
         else:
             raise ValueError(f"unsupported schedule expression {expression!r}")
@@ -65,8 +69,14 @@ class Schedule:
         cron_dow = (t.isoweekday() % 7) + 1  # cron: SUN=1 … SAT=7
         return all(
             allowed is None or value in allowed
-            for allowed, value in [(minute, t.minute), (hour, t.hour), (dom, t.day), (month, t.month),
-                                   (dow, cron_dow), (year, t.year)]
+            for allowed, value in [
+                (minute, t.minute),
+                (hour, t.hour),
+                (dom, t.day),
+                (month, t.month),
+                (dow, cron_dow),
+                (year, t.year),
+            ]
         )
 
     def fire_times(self, after: datetime, until: datetime, anchor: datetime) -> Iterator[datetime]:

@@ -61,9 +61,15 @@ class LocalStack:
         port = free_port()
         log = open(self.state_dir / "localstripe.log", "ab")  # noqa: SIM115 - lives as long as the process
         self.stripe = subprocess.Popen(
-            [str(LOCALSTRIPE_PYTHON), str(Path(__file__).with_name("localstripe_main.py")), str(port),
-             str(self.state_dir / "localstripe.pickle")],
-            stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            [
+                str(LOCALSTRIPE_PYTHON),
+                str(Path(__file__).with_name("localstripe_main.py")),
+                str(port),
+                str(self.state_dir / "localstripe.pickle"),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
         self.stripe_url = f"http://127.0.0.1:{port}"
         for _ in range(100):

@@ -98,7 +98,7 @@ def parameters(template: dict[str, Any]) -> dict[str, str]:
 def resolve(value: Any, refs: dict[str, str], attrs: dict[tuple[str, str], str]) -> Any:
     """Resolve ``Ref``/``Fn::GetAtt``/``Fn::Sub`` against the local stack's names."""
     if isinstance(value, dict) and len(value) == 1:
-        (key, arg), = value.items()
+        ((key, arg),) = value.items()
         if key == "Ref":  # what the local stack did not create (an API, a log group) keeps a readable name
             return refs.get(arg, f"local-{arg}")
         if key == "Fn::GetAtt":

@@ -51,8 +51,13 @@ def clock() -> FixedClock:
 def deps(aws: None, clock: FixedClock, monkeypatch: pytest.MonkeyPatch) -> Iterator[bootstrap.Deps]:
     queue_url = boto3.client("sqs").create_queue(QueueName="notifications")["QueueUrl"]
     due_url = boto3.client("sqs").create_queue(QueueName="invoice-due")["QueueUrl"]
-    env = {**os.environ, "TABLE_NAME": TABLE, "NOTIFICATIONS_QUEUE_URL": queue_url, "INVOICE_DUE_QUEUE_URL": due_url,
-           "EMAIL_FROM": "billing@example.com"}
+    env = {
+        **os.environ,
+        "TABLE_NAME": TABLE,
+        "NOTIFICATIONS_QUEUE_URL": queue_url,
+        "INVOICE_DUE_QUEUE_URL": due_url,
+        "EMAIL_FROM": "billing@example.com",
+    }
     built = bootstrap.Deps(env=env)
     built.__dict__["clock"] = clock  # cached_property slot: the test's clock instead of the system's
     bootstrap.use(built)
@@ -66,8 +71,14 @@ def tenant(deps: bootstrap.Deps) -> tuple[str, str]:
     return created.id, api_key
 
 
-def http_event(method: str, path: str, api_key: str | None = None, body: Any = None,
-               headers: dict[str, str] | None = None, query: dict[str, str] | None = None) -> dict[str, Any]:
+def http_event(
+    method: str,
+    path: str,
+    api_key: str | None = None,
+    body: Any = None,
+    headers: dict[str, str] | None = None,
+    query: dict[str, str] | None = None,
+) -> dict[str, Any]:
     """An API Gateway HTTP API (payload 2.0) event, built from the recorded sample in events/."""
     event = sample_event("http_api_request.json")
     all_headers = {k.lower(): v for k, v in (headers or {}).items()}

@@ -1,4 +1,4 @@
-"""E-mail rendering: localized money and dates, escaping, strictness, and the invoice_issued templates."""
+"""E-mail rendering: localized money and dates, escaping, strictness, and the invoice e-mail templates."""
 
 from __future__ import annotations
 
@@ -9,13 +9,14 @@ from pathlib import Path
 
 import pytest
 from babel.numbers import format_currency
+from hypothesis import given
+from hypothesis import strategies as st
+from jinja2 import UndefinedError
+
 from billing.domain.models import SUPPORTED_LOCALES
 from billing.domain.money import minor_unit_exponent, to_major
 from billing.notifications import RenderedEmail, format_date, format_money, render_email
 from billing.notifications import render as render_module
-from hypothesis import given
-from hypothesis import strategies as st
-from jinja2 import UndefinedError
 
 NBSP = "\u00a0"
 NNBSP = "\u202f"
@@ -417,3 +418,258 @@ def test_every_kind_has_every_language():
 def test_templates_ship_with_the_package():
     pyproject = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
     assert "notifications/templates/**/*" in pyproject["tool"]["setuptools"]["package-data"]["billing"]
+
+
+# --- invoice_past_due ---------------------------------------------------------------------------------------------
+
+
+def render_past_due(locale="en", **overrides) -> RenderedEmail:
+    return render_email("invoice_past_due", locale, invoice_context(**overrides))
+
+
+PAST_DUE = {
+    # locale: (subject, the headline sentence, a greeting, the "send_invoice" sentence, "if you already paid ...")
+    "en": (
+        "Invoice INV-2026-000001 from Acme is past due: $1,234.50 was due on March 31, 2026",
+        "invoice INV-2026-000001 from Acme is now past due: $1,234.50 was due on March 31, 2026, and has not been paid",
+        "Hi Jane Doe,",
+        "Please pay the outstanding balance at your earliest convenience",
+        "If you have already paid, please ignore this message.",
+    ),
+    "zh": (
+        "来自 Acme 的发票 INV-2026-000001 已逾期：US$1,234.50，到期日为2026年3月31日",
+        "该发票已于2026年3月31日到期，目前仍有 US$1,234.50 尚未支付。",
+        "Jane Doe，您好：",
+        "请您尽早支付未付款项",
+        "如果您已付款，请忽略此邮件。",
+    ),
+    "ru": (
+        "Счёт INV-2026-000001 от Acme просрочен: 1 234,50 $, срок оплаты — 31 марта 2026 г.",
+        "срок оплаты истёк 31 марта 2026 г., а сумма 1 234,50 $ пока не оплачена.",
+        "Здравствуйте, Jane Doe!",
+        "Пожалуйста, оплатите счёт при первой возможности",
+        "Если вы уже оплатили счёт, пожалуйста, не обращайте внимания на это письмо.",
+    ),
+}
+
+
+def without_tags(html: str) -> str:
+    return spaces(HTML_TAG.sub("", html))
+
+
+@pytest.mark.parametrize("locale", ["en", "zh", "ru", "en-US", "zh-CN", "ru-RU", "zh_Hans_CN", "RU"])
+def test_invoice_past_due_renders_in_each_language(locale):
+    lang = locale[:2].lower()
+    subject, headline, greeting, pay_soon, already_paid = PAST_DUE[lang]
+    email = render_past_due(locale)
+    assert isinstance(email, RenderedEmail)
+    amount_due = format_money(123450, "usd", locale)
+    due_date = format_date(date(2026, 3, 31), locale)
+
+    assert spaces(email.subject) == subject
+    assert "INV-2026-000001" in email.subject
+    assert amount_due in email.subject
+    assert due_date in email.subject
+    for part in (email.text, without_tags(email.html)):
+        assert "INV-2026-000001" in part
+        assert "Acme" in part
+        assert greeting in part
+        assert headline in spaces(part)
+        assert pay_soon in spaces(part)
+        assert already_paid in part
+    for part in (email.text, email.html):
+        assert amount_due in part
+        assert due_date in part
+        assert format_date(date(2026, 3, 1), locale) in part  # issued
+        for line_amount in (100000, 20000):
+            assert format_money(line_amount, "usd", locale) in part
+    assert f'<html lang="{ {"en": "en", "zh": "zh-CN", "ru": "ru"}[lang] }">' in email.html
+
+
+def test_invoice_past_due_english_text_body_reads_as_expected():
+    assert render_past_due("en").text == (
+        "Hi Jane Doe,\n"
+        "\n"
+        "This is a friendly reminder that invoice INV-2026-000001 from Acme is now past due: $1,234.50 was due on "
+        "March 31, 2026, and has not been paid yet.\n"
+        "\n"
+        "Please pay the outstanding balance at your earliest convenience using the link below.\n"
+        "\n"
+        "Pay this invoice: https://pay.example.com/in_123\n"
+        "\n"
+        "If you have already paid, please ignore this message.\n"
+        "\n"
+        "Invoice details:\n"
+        "- Pro plan × 2: $1,000.00\n"
+        "- Extra seats × 1,000: $200.00\n"
+        "\n"
+        "Subtotal: $1,200.00\n"
+        "Discount: -$100.00\n"
+        "Tax: $134.50\n"
+        "Total: $1,234.50\n"
+        "\n"
+        "Issued: March 1, 2026\n"
+        "Due date: March 31, 2026\n"
+        "\n"
+        "If you have any questions about this invoice, please contact Acme.\n"
+        "\n"
+        "Thank you,\n"
+        "Acme\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("locale", "subject", "row"),
+    [
+        (
+            "en",
+            "Invoice INV-2026-000001 from Acme is past due: $234.50 was due on March 31, 2026",
+            "Amount due: $234.50",
+        ),
+        ("zh", "来自 Acme 的发票 INV-2026-000001 已逾期：US$234.50，到期日为2026年3月31日", "应付金额：US$234.50"),
+        (
+            "ru",
+            "Счёт INV-2026-000001 от Acme просрочен: 234,50 $, срок оплаты — 31 марта 2026 г.",
+            "К оплате: 234,50 $",
+        ),
+    ],
+)
+def test_invoice_past_due_headline_is_the_amount_due(locale, subject, row):
+    email = render_past_due(locale, amount_due=23450)
+    amount_due, total = format_money(23450, "usd", locale), format_money(123450, "usd", locale)
+    assert spaces(email.subject) == subject
+    assert total not in email.subject
+    assert row in spaces(email.text)
+    headline = spaces(email.text).split("\n\n")[1]  # the paragraph after the greeting
+    assert spaces(amount_due) in headline and spaces(total) not in headline
+    assert amount_due in email.html
+    assert row not in spaces(render_past_due(locale).text)  # no separate row when nothing was paid yet
+
+
+@pytest.mark.parametrize(
+    ("locale", "sentence"),
+    [
+        (
+            "en",
+            "The automatic charge to your saved card did not go through. "
+            "Please update your payment method or pay the invoice using the link below.",
+        ),
+        ("zh", "从您保存的银行卡自动扣款未能成功。请更新您的付款方式，或通过下方链接直接支付此发票。"),
+        (
+            "ru",
+            "Автоматически списать оплату с сохранённой вами банковской карты не удалось. "
+            "Пожалуйста, обновите способ оплаты или оплатите счёт по ссылке ниже.",
+        ),
+    ],
+)
+def test_invoice_past_due_charge_automatically_says_the_charge_failed(locale, sentence):
+    email = render_past_due(locale, collection_method="charge_automatically")
+    assert sentence in email.text
+    assert sentence.split("。" if locale == "zh" else ". ")[0] in email.html
+    for part in (email.text, email.html):
+        assert PAST_DUE[locale][3] not in part  # not the "please pay" sentence
+        assert PAST_DUE[locale][4] in part
+
+
+@pytest.mark.parametrize(
+    ("locale", "sentence"),
+    [
+        ("en", "Please update your payment method or contact Acme to pay the invoice."),
+        ("zh", "请更新您的付款方式，或联系 Acme 支付此发票。"),
+        (
+            "ru",
+            "Пожалуйста, обновите способ оплаты или свяжитесь с отправителем счёта, "
+            "чтобы оплатить его другим способом.",
+        ),
+    ],
+)
+def test_invoice_past_due_charge_automatically_without_a_pay_link(locale, sentence):
+    email = render_past_due(locale, collection_method="charge_automatically", pay_url=None)
+    assert sentence in email.text and sentence in email.html
+    assert "https://" not in email.text and "<a " not in email.html
+
+
+@pytest.mark.parametrize(
+    ("locale", "link"), [("en", "Pay this invoice"), ("zh", "支付此发票"), ("ru", "Оплатить счёт")]
+)
+def test_invoice_past_due_pay_link_only_when_there_is_a_pay_url(locale, link):
+    email = render_past_due(locale)
+    assert f"{link}: https://pay.example.com/in_123" in email.text.replace("：", ": ")
+    assert re.search(r'<a href="https://pay\.example\.com/in_123"[^>]*>' + re.escape(link) + "</a>", email.html)
+    without = render_past_due(locale, pay_url=None)
+    assert f"{link}:" not in without.text.replace("：", ": ")
+    assert "https://" not in without.text and "<a " not in without.html
+    assert PAST_DUE[locale][3] in without.text  # still asked to pay, just without a link
+
+
+@pytest.mark.parametrize("locale", ["en", "zh", "ru"])
+def test_invoice_past_due_text_part_has_no_html(locale):
+    for method in ("send_invoice", "charge_automatically"):
+        text = render_past_due(locale, collection_method=method).text
+        assert not HTML_TAG.search(text)
+        assert "&amp;" not in text and "&lt;" not in text
+    email = render_past_due(locale, tenant_name="Smith & Sons")
+    assert "<" not in email.text
+    assert "Smith & Sons" in email.text and "Smith & Sons" in email.subject
+    assert "Smith &amp; Sons" in email.html
+
+
+def test_invoice_past_due_html_escapes_what_the_customer_and_tenant_typed():
+    email = render_past_due(
+        "en",
+        customer_name="<script>alert(1)</script>",
+        tenant_name='Evil "Co" & <b>Sons</b>',
+        lines=[{"description": "<img src=x onerror=alert(1)>", "quantity": 1, "amount": 100}],
+    )
+    assert "<script>" not in email.html and "<b>Sons</b>" not in email.html and "<img" not in email.html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in email.html
+    assert "Evil &#34;Co&#34; &amp; &lt;b&gt;Sons&lt;/b&gt;" in email.html
+    assert email.subject.startswith('Invoice INV-2026-000001 from Evil "Co" & <b>Sons</b> is past due: ')
+
+
+@pytest.mark.parametrize("locale", ["en", "zh", "ru"])
+def test_invoice_past_due_refuses_an_invoice_with_nothing_due(locale):
+    # A "past due: $0.00" reminder would be wrong; the caller must not send one.
+    with pytest.raises(ValueError, match="amount_due"):
+        render_past_due(locale, amount_due=0)
+
+
+@pytest.mark.parametrize("missing", sorted(invoice_context()))
+def test_invoice_past_due_missing_context_variable_raises(missing):
+    context = invoice_context()
+    del context[missing]
+    with pytest.raises(UndefinedError, match=missing):
+        render_email("invoice_past_due", "ru", context)
+
+
+def test_invoice_past_due_unknown_collection_method_raises():
+    with pytest.raises(ValueError, match="collection_method"):
+        render_past_due("zh", collection_method="out_of_band")
+
+
+def test_invoice_past_due_subject_is_one_header_line():
+    email = render_past_due("en", tenant_name="Acme\r\nBcc: victim@example.com")
+    assert "\n" not in email.subject and "\r" not in email.subject
+    assert email.subject.startswith("Invoice INV-2026-000001 from Acme Bcc: victim@example.com is past due: ")
+
+
+def test_invoice_past_due_in_yen_and_rubles():
+    yen = render_past_due(
+        "en",
+        currency="jpy",
+        subtotal=1500,
+        discount=0,
+        tax=0,
+        total=1500,
+        amount_due=1500,
+        lines=[{"description": "Plan", "quantity": 1, "amount": 1500}],
+    )
+    assert yen.subject == "Invoice INV-2026-000001 from Acme is past due: ¥1,500 was due on March 31, 2026"
+    assert "¥1,500.00" not in yen.text + yen.html
+    rubles = render_past_due("ru", currency="rub")
+    assert spaces(rubles.subject) == PAST_DUE["ru"][0].replace("$", "₽")
+    assert "$" not in rubles.text
+
+
+def test_invoice_past_due_falls_back_to_english():
+    assert render_past_due("fr-FR") == render_past_due("en")

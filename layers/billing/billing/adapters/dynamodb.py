@@ -153,8 +153,10 @@ def decode_cursor(cursor: str, allowed_prefix: str) -> dict[str, Any]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         key = json.loads(raw)
-        ok = isinstance(key, dict) and key and all(
-            isinstance(v, dict) and list(v) == ["S"] and isinstance(v["S"], str) for v in key.values()
+        ok = (
+            isinstance(key, dict)
+            and key
+            and all(isinstance(v, dict) and list(v) == ["S"] and isinstance(v["S"], str) for v in key.values())
         )
         if ok and all(v["S"].startswith(allowed_prefix) for k, v in key.items() if k.endswith("pk")):
             return key

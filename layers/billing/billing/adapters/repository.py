@@ -26,7 +26,7 @@ def _doc(model: BaseModel) -> str:
     return model.model_dump_json()
 
 
-def _load(model: type[M], item: dict[str, Any] | None) -> M | None:
+def _load[M: BaseModel](model: type[M], item: dict[str, Any] | None) -> M | None:
     if item is None:
         return None
     obj = model.model_validate_json(item["doc"])
@@ -118,8 +118,9 @@ class Repository:
         prefix = f"T#{tenant_id}#"
         if customer_id:
             pk = keys.invoice_index_attrs(tenant_id, customer_id, status or "", "")
-            page = self.store.query(INDEX_BY_CUSTOMER, "gsi1pk", pk["gsi1pk"], limit, cursor, prefix,
-                                    {"status": status} if status else None)
+            page = self.store.query(
+                INDEX_BY_CUSTOMER, "gsi1pk", pk["gsi1pk"], limit, cursor, prefix, {"status": status} if status else None
+            )
         elif status:
             pk = keys.invoice_index_attrs(tenant_id, "", status, "")
             page = self.store.query(INDEX_BY_STATUS, "gsi2pk", pk["gsi2pk"], limit, cursor, prefix)
@@ -170,8 +171,9 @@ class Repository:
     def mail_logged(self, aggregate_key: dict[str, str], cause_event_id: str, kind: str) -> bool:
         return self.store.get(keys.mail_log(aggregate_key, cause_event_id, kind)) is not None
 
-    def log_mail(self, tx: Transaction, aggregate_key: dict[str, str], cause_event_id: str, kind: str,
-                 record: dict[str, Any]) -> None:
+    def log_mail(
+        self, tx: Transaction, aggregate_key: dict[str, str], cause_event_id: str, kind: str, record: dict[str, Any]
+    ) -> None:
         tx.put_new({**keys.mail_log(aggregate_key, cause_event_id, kind), "type": "mail", **record})
 
     def mail_log(self, aggregate_key: dict[str, str]) -> list[dict[str, Any]]:
@@ -186,8 +188,10 @@ class Repository:
     def start_schedule_run(self, schedule: str, scheduled_time: str, started_at: str) -> bool:
         """Record a schedule's run; False when this scheduled time already ran (a duplicate firing)."""
         tx = self.store.transaction()
-        tx.put_new({**keys.schedule_run(schedule, scheduled_time), "type": "schedule_run", "started_at": started_at},
-                   on_conflict=DuplicateRun)
+        tx.put_new(
+            {**keys.schedule_run(schedule, scheduled_time), "type": "schedule_run", "started_at": started_at},
+            on_conflict=DuplicateRun,
+        )
         try:
             self.store.commit(tx)
         except DuplicateRun:
@@ -202,12 +206,25 @@ class Repository:
         return {"fingerprint": item["fingerprint"], "status": int(item["status"]), "body": json.loads(item["body"])}
 
     def add_claim(
-        self, tx: Transaction, tenant_id: str, key: str, fingerprint: str, status: int, body: dict[str, Any],
-        expires_at: int, on_conflict,
+        self,
+        tx: Transaction,
+        tenant_id: str,
+        key: str,
+        fingerprint: str,
+        status: int,
+        body: dict[str, Any],
+        expires_at: int,
+        on_conflict,
     ) -> None:
         tx.put_new(
-            {**keys.idempotency(tenant_id, key), "type": "idempotency", "fingerprint": fingerprint, "status": status,
-             "body": json.dumps(body), "expires_at": expires_at},
+            {
+                **keys.idempotency(tenant_id, key),
+                "type": "idempotency",
+                "fingerprint": fingerprint,
+                "status": status,
+                "body": json.dumps(body),
+                "expires_at": expires_at,
+            },
             on_conflict,
         )
 
@@ -216,5 +233,5 @@ def _item_attrs(key: dict[str, str], model: BaseModel) -> dict[str, Any]:
     return {**key, "doc": _doc(model), "version": getattr(model, "version", 1)}
 
 
-def _page(model: type[M], page: Page) -> tuple[list[M], str | None]:
+def _page[M: BaseModel](model: type[M], page: Page) -> tuple[list[M], str | None]:
     return [_load(model, item) for item in page.items], page.cursor

@@ -61,10 +61,7 @@ def domain_error(error: DomainError) -> Response:
 
 @resolver.exception_handler(RequestValidationError)
 def invalid_request(error: RequestValidationError) -> Response:
-    errors = [
-        {"loc": list(e.get("loc", ())), "type": e.get("type"), "msg": e.get("msg")}
-        for e in error.errors()
-    ]
+    errors = [{"loc": list(e.get("loc", ())), "type": e.get("type"), "msg": e.get("msg")} for e in error.errors()]
     if any(e["type"] == "json_invalid" for e in errors):
         return problem(400, "malformed_json", "the request body is not valid JSON")
     return problem(422, "invalid_request", "the request does not match the API's schema", errors=errors)

@@ -42,8 +42,12 @@ def run(
     for _ in range(2):
         if stored := replay(ctx, tenant_id, claim):
             stored_status, stored_body = stored
-            return Response(status_code=stored_status, content_type="application/json", body=stored_body,
-                            headers={"Idempotent-Replayed": "true"})
+            return Response(
+                status_code=stored_status,
+                content_type="application/json",
+                body=stored_body,
+                headers={"Idempotent-Replayed": "true"},
+            )
         try:
             return Response(status_code=status, content_type="application/json", body=action(claim))
         except ClaimTaken:

@@ -39,8 +39,16 @@ def _tenant() -> str:
 
 def _post(status: int, action: Any) -> Response:
     event = router.current_event
-    return idempotency.run(_ctx(), _tenant(), event.headers or {}, event.http_method, event.path, event.body,
-                           status, lambda claim: action(claim).model_dump(mode="json"))
+    return idempotency.run(
+        _ctx(),
+        _tenant(),
+        event.headers or {},
+        event.http_method,
+        event.path,
+        event.body,
+        status,
+        lambda claim: action(claim).model_dump(mode="json"),
+    )
 
 
 # --- customers -------------------------------------------------------------------------------------------------

@@ -163,6 +163,8 @@ class Invoice(BaseModel):
 
     def finalize(self, number: str, now: datetime) -> tuple[Invoice, DomainEvent]:
         status = INVOICE.next_state(self.status, "finalize")
+        if self.amount_due == 0:  # nothing to collect: a zero invoice is paid the moment it is issued
+            status = INVOICE.next_state(status, "pay")
         due = now.date() + timedelta(days=self.days_until_due or 0)
         invoice = self.model_copy(
             update={"status": status, "number": number, "issued_at": now, "due_date": due, "updated_at": now}
@@ -171,12 +173,19 @@ class Invoice(BaseModel):
 
     def is_overdue(self, now: datetime) -> bool:
         """Open, unpaid past the end of its due date, and not yet marked."""
-        return self.status == "open" and not self.past_due and self.due_date is not None and self.due_date < now.date()
+        return (
+            self.status == "open"
+            and self.amount_due > 0
+            and not self.past_due
+            and self.due_date is not None
+            and self.due_date < now.date()
+        )
 
     def mark_past_due(self, now: datetime) -> tuple[Invoice, DomainEvent]:
         invoice = self.model_copy(update={"past_due": True, "updated_at": now})
-        event = DomainEvent.new("invoice.past_due", self.tenant_id, "invoice", self.id, now, number=self.number,
-                                due_date=str(self.due_date))
+        event = DomainEvent.new(
+            "invoice.past_due", self.tenant_id, "invoice", self.id, now, number=self.number, due_date=str(self.due_date)
+        )
         return invoice, event
 
     def void(self, now: datetime) -> tuple[Invoice, DomainEvent]:

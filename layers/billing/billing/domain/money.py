@@ -11,9 +11,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from billing.domain.errors import ValidationFailed
 
 # ISO 4217 minor units that differ from the usual two decimals.
-_ZERO_DECIMAL = frozenset(
-    "bif clp djf gnf isk jpy kmf krw pyg rwf ugx uyi vnd vuv xaf xof xpf".split()
-)
+_ZERO_DECIMAL = frozenset("bif clp djf gnf isk jpy kmf krw pyg rwf ugx uyi vnd vuv xaf xof xpf".split())
 _THREE_DECIMAL = frozenset("bhd iqd jod kwd lyd omr tnd".split())
 # Every active ISO 4217 code we accept. An unknown code is refused rather than guessed at.
 _KNOWN = frozenset(

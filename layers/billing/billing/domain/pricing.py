@@ -82,4 +82,6 @@ def price(lines: list[LineInput], discount: Discount | None = None) -> Totals:
     ]
     discount_total = sum(shares)
     tax = sum(p.tax_amount for p in priced)
-    return Totals(lines=priced, subtotal=subtotal, discount=discount_total, tax=tax, total=subtotal - discount_total + tax)
+    return Totals(
+        lines=priced, subtotal=subtotal, discount=discount_total, tax=tax, total=subtotal - discount_total + tax
+    )

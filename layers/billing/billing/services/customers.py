@@ -6,16 +6,17 @@ from billing.adapters import keys
 from billing.domain.errors import Conflict
 from billing.domain.ids import new_id
 from billing.domain.models import Customer, DomainEvent
-from billing.services.commands import CreateCustomer
 from billing.observability import business_event
+from billing.services.commands import CreateCustomer
 from billing.services.unit import Claim, Context, remember, retrying
 
 
 @retrying()
 def create_customer(ctx: Context, tenant_id: str, cmd: CreateCustomer, claim: Claim | None = None) -> Customer:
     if cmd.external_id and (owner := ctx.repo.external_owner(tenant_id, "customer", cmd.external_id)):
-        raise Conflict("duplicate_external_id", f"customer {owner} already has external_id {cmd.external_id}",
-                       existing_id=owner)
+        raise Conflict(
+            "duplicate_external_id", f"customer {owner} already has external_id {cmd.external_id}", existing_id=owner
+        )
     now = ctx.clock.now()
     customer = Customer(id=new_id("cus", now), tenant_id=tenant_id, created_at=now, **cmd.model_dump())
     tx = ctx.repo.transaction()

@@ -31,7 +31,9 @@ def email_context(tenant: Tenant, invoice: Invoice) -> dict[str, Any]:
         "issued_at": invoice.issued_at,
         "due_date": invoice.due_date,
         "collection_method": invoice.collection_method,
-        "lines": [{"description": li.description, "quantity": li.quantity, "amount": li.amount} for li in invoice.lines],
+        "lines": [
+            {"description": li.description, "quantity": li.quantity, "amount": li.amount} for li in invoice.lines
+        ],
         "pay_url": None,
     }
 
@@ -49,12 +51,23 @@ def notify(ctx: Context, mailer: Any, event: DomainEvent) -> str | None:
     if tenant is None or (kind == "invoice_past_due" and not invoice.past_due) or invoice.status != "open":
         return None  # paid or voided since: the reminder would state something no longer true
     email = render_email(kind, invoice.customer_locale, email_context(tenant, invoice))
-    message_id = mailer.send(invoice.customer_email, email.subject, email.text, email.html, tenant.name,
-                             tenant.reply_to)
+    message_id = mailer.send(
+        invoice.customer_email, email.subject, email.text, email.html, tenant.name, tenant.reply_to
+    )
     tx = ctx.repo.transaction()
-    ctx.repo.log_mail(tx, aggregate_key, event.id, kind, {
-        "kind": kind, "to": invoice.customer_email, "subject": email.subject, "locale": invoice.customer_locale,
-        "message_id": message_id, "sent_at": ctx.clock.now().isoformat(),
-    })
+    ctx.repo.log_mail(
+        tx,
+        aggregate_key,
+        event.id,
+        kind,
+        {
+            "kind": kind,
+            "to": invoice.customer_email,
+            "subject": email.subject,
+            "locale": invoice.customer_locale,
+            "message_id": message_id,
+            "sent_at": ctx.clock.now().isoformat(),
+        },
+    )
     ctx.repo.commit(tx)
     return message_id

@@ -12,7 +12,6 @@ from billing.services.commands import PlaceOrder
 from billing.services.invoicing import finalize_into
 from billing.services.unit import Claim, Context, remember, retrying
 
-
 METRICS = {
     "order.invoiced": ("OrderPlaced", "InvoiceFinalized"),
     "order.pending_review": ("OrderPlaced", "OrderHeldForReview"),
@@ -38,8 +37,15 @@ def _invoice(ctx: Context, tx: Transaction, tenant: Tenant, order: Order, action
 
 def _save(ctx: Context, tx: Transaction, order: Order, event_type: str, claim: Claim | None) -> Order:
     saved = ctx.repo.save_order(tx, order)
-    event = DomainEvent.new(event_type, order.tenant_id, "order", order.id, order.updated_at,
-                            status=order.status, invoice_id=order.invoice_id)
+    event = DomainEvent.new(
+        event_type,
+        order.tenant_id,
+        "order",
+        order.id,
+        order.updated_at,
+        status=order.status,
+        invoice_id=order.invoice_id,
+    )
     ctx.repo.add_event(tx, keys.order(order.tenant_id, order.id), event)
     remember(ctx, tx, order.tenant_id, claim, saved.model_dump(mode="json"))
     ctx.repo.commit(tx)
@@ -53,11 +59,13 @@ def place_order(ctx: Context, tenant_id: str, cmd: PlaceOrder, claim: Claim | No
     tenant = _tenant(ctx, tenant_id)
     customer = ctx.repo.customer(tenant_id, cmd.customer_id)
     if customer.currency != cmd.currency:
-        raise ValidationFailed("currency_mismatch",
-                               f"customer {customer.id} is billed in {customer.currency}, not {cmd.currency}")
+        raise ValidationFailed(
+            "currency_mismatch", f"customer {customer.id} is billed in {customer.currency}, not {cmd.currency}"
+        )
     if cmd.external_id and (owner := ctx.repo.external_owner(tenant_id, "order", cmd.external_id)):
-        raise Conflict("duplicate_external_id", f"order {owner} already has external_id {cmd.external_id}",
-                       existing_id=owner)
+        raise Conflict(
+            "duplicate_external_id", f"order {owner} already has external_id {cmd.external_id}", existing_id=owner
+        )
     now = ctx.clock.now()
     order = Order(id=new_id("ord", now), tenant_id=tenant_id, created_at=now, updated_at=now, **cmd.model_dump())
     tx = ctx.repo.transaction()

@@ -59,7 +59,7 @@ def authenticate(ctx: Context, authorization: str | None) -> str:
     scheme, _, api_key = (authorization or "").strip().partition(" ")
     if scheme.lower() != "bearer" or not api_key.startswith(KEY_PREFIX):
         raise Unauthorized("missing_api_key", "send Authorization: Bearer <API key>")
-    tenant_id, _, secret = api_key.strip()[len(KEY_PREFIX):].partition(".")
+    tenant_id, _, secret = api_key.strip()[len(KEY_PREFIX) :].partition(".")
     if not tenant_id or not secret or not ctx.repo.api_key_exists(tenant_id, hash_key(api_key.strip())):
         raise Unauthorized("invalid_api_key", "the API key is not valid")
     return tenant_id
