@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 SAM_VENV := .tools/sam
 STRIPE_VENV := .tools/localstripe
 
-.PHONY: demo serve test lint template build unit integration e2e bench clean
+.PHONY: install demo serve test lint template build openapi bench clean
 
 $(VENV)/.installed: pyproject.toml
 	python$(PY_VERSION) -m venv $(VENV)
@@ -49,6 +49,10 @@ build: $(SAM_VENV)/.installed
 # The whole suite: lint, the template through cfn-lint and `sam build`, then unit, integration and end-to-end tests.
 test: install lint template build
 	$(PY) -m pytest -n 2 --dist loadfile
+
+# The OpenAPI document is generated from the code; docs/openapi.json is a copy that a test keeps current.
+openapi: $(VENV)/.installed
+	$(PY) -c 'import json; from billing.api.app import openapi_document as d; print(json.dumps(json.loads(d()), indent=2))' > docs/openapi.json
 
 bench: install
 	$(PY) -m bench.cold_start

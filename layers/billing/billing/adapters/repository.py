@@ -185,18 +185,18 @@ class Repository:
         return [from_item(i) for i in answer.get("Items", [])]
 
     # --- schedule runs --------------------------------------------------------------------------------------
-    def start_schedule_run(self, schedule: str, scheduled_time: str, started_at: str) -> bool:
-        """Record a schedule's run; False when this scheduled time already ran (a duplicate firing)."""
+    def schedule_run_done(self, schedule: str, scheduled_time: str) -> bool:
+        return self.store.get(keys.schedule_run(schedule, scheduled_time)) is not None
+
+    def record_schedule_run(self, schedule: str, scheduled_time: str, finished_at: str, fanned_out: int) -> None:
+        """Record a finished run; a concurrent duplicate that finished first is fine (same outcome)."""
         tx = self.store.transaction()
-        tx.put_new(
-            {**keys.schedule_run(schedule, scheduled_time), "type": "schedule_run", "started_at": started_at},
-            on_conflict=DuplicateRun,
-        )
+        tx.put_new({**keys.schedule_run(schedule, scheduled_time), "type": "schedule_run",
+                    "finished_at": finished_at, "fanned_out": fanned_out}, on_conflict=DuplicateRun)
         try:
             self.store.commit(tx)
         except DuplicateRun:
-            return False
-        return True
+            pass
 
     # --- idempotency claims ---------------------------------------------------------------------------------
     def claim(self, tenant_id: str, key: str) -> dict[str, Any] | None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
@@ -70,7 +68,3 @@ def invalid_request(error: RequestValidationError) -> Response:
 @resolver.not_found
 def no_route(_: NotFoundError) -> Response:
     return problem(404, "no_such_route", f"no route {resolver.current_event.http_method} {resolver.current_event.path}")
-
-
-def dumps(value: object) -> str:
-    return json.dumps(value, default=str)

@@ -16,8 +16,12 @@ LOOKBACK_DAYS = 14
 
 
 def sweep(ctx: Context, publisher: Any, queue_url: str, scheduled_time: datetime) -> int | None:
-    """Fan out the overdue invoices as of ``scheduled_time``; ``None`` if this scheduled time already ran."""
-    if not ctx.repo.start_schedule_run("due-sweep", scheduled_time.isoformat(), ctx.clock.now().isoformat()):
+    """Fan out the overdue invoices as of ``scheduled_time``; ``None`` if this scheduled time already ran.
+
+    The run is recorded after its messages are sent: a run that failed half-way is retried in full (the worker is
+    idempotent), and only a run that finished counts as done for a repeated firing."""
+    run = ("due-sweep", scheduled_time.isoformat())
+    if ctx.repo.schedule_run_done(*run):
         return None
     today = scheduled_time.date()
     messages = []
@@ -25,6 +29,7 @@ def sweep(ctx: Context, publisher: Any, queue_url: str, scheduled_time: datetime
         due: date = today - timedelta(days=back)
         messages += [{"tenant_id": t, "invoice_id": i} for t, i in ctx.repo.due_invoices(due.isoformat())]
     publisher.send(queue_url, messages)
+    ctx.repo.record_schedule_run(*run, finished_at=ctx.clock.now().isoformat(), fanned_out=len(messages))
     return len(messages)
 
 
