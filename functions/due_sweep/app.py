@@ -20,6 +20,7 @@ class ScheduledRun(BaseModel):
 @metrics.log_metrics
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     run = ScheduledRun.model_validate(event)
+    logger.set_correlation_id(f"{run.schedule}@{run.scheduled_time.isoformat()}")
     deps = bootstrap.deps()
     found = dues.sweep(deps.context, deps.publisher, deps.env["INVOICE_DUE_QUEUE_URL"], run.scheduled_time)
     logger.info("due sweep", extra={"scheduled_time": run.scheduled_time.isoformat(), "fanned_out": found})

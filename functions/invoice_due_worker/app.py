@@ -24,6 +24,7 @@ processor = BatchProcessor(event_type=EventType.SQS, model=DueInvoiceRecord)
 
 
 def mark(record: DueInvoiceRecord) -> None:
+    logger.set_correlation_id(record.body.invoice_id)
     marked = dues.mark_past_due(bootstrap.deps().context, record.body.tenant_id, record.body.invoice_id)
     logger.info("invoice due", extra={"invoice_id": record.body.invoice_id, "marked_past_due": marked})
     if marked:

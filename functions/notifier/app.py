@@ -14,6 +14,7 @@ processor = BatchProcessor(event_type=EventType.SQS)
 
 def send_for(record: SQSRecord) -> None:
     event = DomainEvent.model_validate_json(record.body)
+    logger.set_correlation_id(event.id)  # the domain event id follows the event through relay and notifier
     deps = bootstrap.deps()
     message_id = notifications.notify(deps.context, deps.mailer, event)
     logger.info("notified", extra={"event_type": event.type, "event_id": event.id, "ses_message_id": message_id})

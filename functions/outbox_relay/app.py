@@ -15,6 +15,7 @@ processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 def relay_record(record: DynamoDBRecord) -> None:
     image = record.dynamodb.new_image if record.dynamodb else {}
     event = DomainEvent.model_validate_json(image["doc"])
+    logger.set_correlation_id(event.id)  # the domain event id follows the event through relay and notifier
     deps = bootstrap.deps()
     sent = outbox.relay([event], deps.env, deps.publisher)
     logger.info("relayed", extra={"event_type": event.type, "event_id": event.id, "queues": sent})

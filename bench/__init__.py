@@ -1,0 +1,1 @@
+"""Benchmarks (scripts, not tests): ``make bench`` runs them and writes their figures into docs/benchmarks.md."""

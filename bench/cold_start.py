@@ -1,0 +1,254 @@
+"""Cold-start import time of each function's handler module, beside a bare Powertools handler and boto3 alone.
+
+Each figure is the median (min, max) of N fresh interpreters that run exactly
+
+    import time; t = time.perf_counter(); import <module>; print(time.perf_counter() - t)
+
+with a Lambda-like environment: the template's variables for that function (TABLE_NAME, queue URLs, POWERTOOLS_*),
+the variables the Lambda runtime sets (LAMBDA_TASK_ROOT, AWS_LAMBDA_FUNCTION_NAME, AWS_EXECUTION_ENV, ...), a
+region and fake credentials, nothing else from the caller's environment, and no way to reach AWS (no endpoint, no
+instance metadata). LAMBDA_TASK_ROOT makes Powertools' Tracer active as in the deployed stack (Tracing: Active):
+it imports the X-Ray SDK and patches botocore and friends at import. Runs go round-robin over the modules so a
+noisy neighbour spreads over all of them. Bytecode is compiled first (``python -m compileall``), as a Lambda bundle
+should ship it, and one discarded run per module warms the page cache.
+
+Then ``python -X importtime`` on the API handler gives the imports to optimise (median of a few runs).
+
+    python -m bench.cold_start [-n 7] [--importtime-runs 3] [--no-doc]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+from collections import defaultdict
+from dataclasses import dataclass
+
+from bench._doc import ROOT, machine, table, update
+
+SNIPPET = "import time; t=time.perf_counter(); import {module}; print(time.perf_counter()-t)"
+FUNCTIONS = [  # (template logical id, handler module), in the order of the report
+    ("ApiFunction", "functions.api.app"),
+    ("NotifierFunction", "functions.notifier.app"),
+    ("OutboxRelayFunction", "functions.outbox_relay.app"),
+    ("DueSweepFunction", "functions.due_sweep.app"),
+    ("InvoiceDueWorkerFunction", "functions.invoice_due_worker.app"),
+]
+REGION = "us-east-1"
+
+
+@dataclass
+class Case:
+    label: str
+    code: str  # the -c program; prints the seconds it measured on its last line
+    env: dict[str, str]
+    note: str = ""
+
+
+def function_envs() -> dict[str, dict[str, str]]:
+    """Each function's environment variables from template.yaml, references resolved to plausible fakes."""
+    from infra.local import template as tpl
+
+    template = tpl.load()
+    refs = dict(tpl.parameters(template))
+    refs["Table"] = "billing-dev-Table-BENCH"
+    for queue in tpl.resources(template, "AWS::SQS::Queue"):
+        refs[queue] = f"https://sqs.{REGION}.amazonaws.com/123456789012/billing-dev-{queue}"
+    envs = {}
+    for fn in tpl.functions(template):
+        envs[fn.logical_id] = {k: str(tpl.resolve(v, refs, {})) for k, v in fn.environment.items()}
+    return envs
+
+
+def lambda_env(function_name: str, extra: dict[str, str]) -> dict[str, str]:
+    """What the python3.13 runtime hands a function, plus ``extra``; PATH is the only thing taken from here."""
+    return {
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "LANG": "en_US.UTF-8",
+        "TZ": ":UTC",
+        "PYTHONPATH": ".:layers/billing",
+        "LAMBDA_TASK_ROOT": str(ROOT),
+        "AWS_LAMBDA_FUNCTION_NAME": f"billing-dev-{function_name}",
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "512",
+        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+        "AWS_EXECUTION_ENV": "AWS_Lambda_python3.13",
+        "_HANDLER": "app.lambda_handler",
+        "AWS_REGION": REGION,
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_ACCESS_KEY_ID": "ASIABENCHBENCHBENCH0",
+        "AWS_SECRET_ACCESS_KEY": "bench-secret",
+        "AWS_SESSION_TOKEN": "bench-token",
+        # No network: no instance metadata lookups, no shared config files from this machine.
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "AWS_CONFIG_FILE": "/nonexistent/aws-config",
+        "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent/aws-credentials",
+        **extra,
+    }
+
+
+def cases() -> list[Case]:
+    envs = function_envs()
+    api_env = lambda_env("ApiFunction", envs["ApiFunction"])
+    out = [Case(module, SNIPPET.format(module=module), lambda_env(fid, envs[fid])) for fid, module in FUNCTIONS]
+    out += [
+        Case(
+            "bench.bare_powertools",
+            SNIPPET.format(module="bench.bare_powertools"),
+            api_env,
+            "baseline: Logger + Tracer + Metrics + APIGatewayHttpResolver, one route",
+        ),
+        Case(
+            "bench.bare_powertools_validated",
+            SNIPPET.format(module="bench.bare_powertools_validated"),
+            api_env,
+            "the same with enable_validation=True (as billing.api.app)",
+        ),
+        Case("boto3", SNIPPET.format(module="boto3"), api_env, "baseline: `import boto3` alone"),
+        Case(
+            "boto3 + client('dynamodb')",
+            "import time; t=time.perf_counter(); import boto3; boto3.client('dynamodb'); "
+            "print(time.perf_counter()-t)",
+            api_env,
+            "not import time: what the first request pays (billing.bootstrap creates clients lazily)",
+        ),
+        Case(
+            "functions.api.app, tracer off",
+            SNIPPET.format(module="functions.api.app"),
+            {**api_env, "POWERTOOLS_TRACE_DISABLED": "true"},
+            "POWERTOOLS_TRACE_DISABLED=true: no X-Ray SDK import or patching",
+        ),
+    ]
+    return out
+
+
+def run_once(case: Case) -> float:
+    proc = subprocess.run(
+        [sys.executable, "-c", case.code], cwd=ROOT, env=case.env, capture_output=True, text=True, timeout=60
+    )
+    if proc.returncode != 0:
+        raise SystemExit(f"{case.label} failed ({proc.returncode}):\n{proc.stderr}")
+    return float(proc.stdout.strip().splitlines()[-1])
+
+
+def compile_bytecode() -> None:
+    subprocess.run(
+        [sys.executable, "-m", "compileall", "-q", "layers/billing", "functions", "bench"], cwd=ROOT, check=True
+    )
+
+
+@dataclass
+class Imported:
+    name: str
+    self_us: list[int]
+    cumulative_us: list[int]
+    parent: str
+
+
+def importtime(env: dict[str, str], module: str, runs: int) -> tuple[dict[str, Imported], str]:
+    """Per module: self and cumulative microseconds over ``runs`` runs of ``python -X importtime``."""
+    seen: dict[str, Imported] = {}
+    for _ in range(runs):
+        proc = subprocess.run(
+            [sys.executable, "-X", "importtime", "-c", f"import {module}"],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+        rows = []  # (depth, name, self, cumulative) in the order printed: children before their parent
+        for line in proc.stderr.splitlines():
+            if not line.startswith("import time:") or "self [us]" in line:
+                continue
+            head, cumulative_us, name = line.split("|", 2)
+            name = name[1:]  # "| " precedes the name, then two spaces per level of nesting
+            depth = (len(name) - len(name.lstrip(" "))) // 2
+            rows.append((depth, name.strip(), int(head.split(":")[1]), int(cumulative_us)))
+        for n, (depth, name, self_us, cumulative_us) in enumerate(rows):
+            parent = next((r[1] for r in rows[n + 1 :] if r[0] < depth), "")
+            item = seen.setdefault(name, Imported(name, [], [], parent))
+            item.self_us.append(self_us)
+            item.cumulative_us.append(cumulative_us)
+    return seen, module
+
+
+def top_level(name: str) -> str:
+    return name.split(".")[0]
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:.0f}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("-n", "--runs", type=int, default=7, help="fresh interpreters per module (default 7)")
+    parser.add_argument("--importtime-runs", type=int, default=3, help="python -X importtime runs (default 3)")
+    parser.add_argument("--no-doc", action="store_true", help="print only; leave docs/benchmarks.md alone")
+    args = parser.parse_args()
+
+    compile_bytecode()
+    all_cases = cases()
+    for case in all_cases:  # warm-up, discarded: page cache, and any .pyc not yet written in site-packages
+        run_once(case)
+    times: dict[str, list[float]] = defaultdict(list)
+    for _ in range(args.runs):
+        for case in all_cases:
+            times[case.label].append(run_once(case))
+
+    bare = statistics.median(times["bench.bare_powertools"])
+    rows = []
+    for case in all_cases:
+        t = times[case.label]
+        med = statistics.median(t)
+        rows.append(
+            [f"`{case.label}`", ms(med), ms(min(t)), ms(max(t)), f"{(med - bare) * 1000:+.0f}", case.note or ""]
+        )
+    timing = table(["module", "median ms", "min ms", "max ms", "vs bare Powertools", "note"], rows, "lrrrrl")
+
+    api_env = next(c.env for c in all_cases if c.label == "functions.api.app")
+    imported, root = importtime(api_env, "functions.api.app", args.importtime_runs)
+    med = {name: (statistics.median(i.self_us), statistics.median(i.cumulative_us)) for name, i in imported.items()}
+    by_self = sorted(imported, key=lambda n: med[n][0], reverse=True)[:5]
+    by_cumulative = sorted((n for n in imported if n != root), key=lambda n: med[n][1], reverse=True)[:5]
+
+    def imports_table(names: list[str]) -> str:
+        return table(
+            ["import", "self ms", "cumulative ms", "imported by"],
+            [[f"`{n}`", f"{med[n][0] / 1000:.1f}", f"{med[n][1] / 1000:.1f}", f"`{imported[n].parent}`"] for n in names],
+            "lrrl",
+        )
+
+    packages: dict[str, float] = defaultdict(float)
+    for name, (self_us, _) in med.items():
+        packages[top_level(name)] += self_us
+    total_self = sum(packages.values())
+    package_rows = [
+        [f"`{p}`", f"{us / 1000:.1f}", f"{100 * us / total_self:.0f}%"]
+        for p, us in sorted(packages.items(), key=lambda kv: kv[1], reverse=True)[:8]
+    ]
+
+    body = "\n\n".join(
+        [
+            f"Machine: {machine()}. {args.runs} fresh interpreters per row (after one discarded warm-up), "
+            "bytecode precompiled, Lambda-like environment with the tracer active (LAMBDA_TASK_ROOT set).",
+            timing,
+            f"Heaviest imports of `functions.api.app` by **self** time (`python -X importtime`, median of "
+            f"{args.importtime_runs} runs; importtime's own overhead inflates all figures a little):",
+            imports_table(by_self),
+            "By **cumulative** time (the module and everything it pulled in first):",
+            imports_table(by_cumulative),
+            f"Self time summed by top-level package (total {total_self / 1000:.0f} ms, {len(med)} modules):",
+            table(["package", "self ms", "share"], package_rows, "lrr"),
+        ]
+    )
+    print(body)
+    if not args.no_doc:
+        update("bench.cold_start", body)
+
+
+if __name__ == "__main__":
+    main()
