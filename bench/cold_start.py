@@ -20,11 +20,15 @@ Then ``python -X importtime`` on the API handler gives the imports to optimise (
 from __future__ import annotations
 
 import argparse
+import shutil
 import statistics
 import subprocess
 import sys
+import sysconfig
+import tempfile
 from collections import defaultdict
 from dataclasses import dataclass
+from pathlib import Path
 
 from bench._doc import ROOT, machine, table, update
 
@@ -108,8 +112,7 @@ def cases() -> list[Case]:
         Case("boto3", SNIPPET.format(module="boto3"), api_env, "baseline: `import boto3` alone"),
         Case(
             "boto3 + client('dynamodb')",
-            "import time; t=time.perf_counter(); import boto3; boto3.client('dynamodb'); "
-            "print(time.perf_counter()-t)",
+            "import time; t=time.perf_counter(); import boto3; boto3.client('dynamodb'); print(time.perf_counter()-t)",
             api_env,
             "not import time: what the first request pays (billing.bootstrap creates clients lazily)",
         ),
@@ -120,7 +123,44 @@ def cases() -> list[Case]:
             "POWERTOOLS_TRACE_DISABLED=true: no X-Ray SDK import or patching",
         ),
     ]
+    out.append(
+        Case(
+            "functions.api.app, layer without .pyc",
+            SNIPPET.format(module="functions.api.app"),
+            {**api_env, "PYTHONPYCACHEPREFIX": layer_without_bytecode(api_env), "PYTHONDONTWRITEBYTECODE": "1"},
+            "the layer's packages and the project compiled from source at every start (stdlib, boto3: .pyc)",
+        )
+    )
     return out
+
+
+def layer_without_bytecode(env: dict[str, str]) -> str:
+    """A ``PYTHONPYCACHEPREFIX`` holding the .pyc of the standard library and of boto3/botocore/s3transfer only.
+
+    With it and PYTHONDONTWRITEBYTECODE, an interpreter finds no bytecode for anything a layer would ship (every
+    third-party module but those three, which the Lambda runtime provides, and the project itself) and cannot
+    write any: every start compiles them from source, as it would from a layer without .pyc on Lambda's
+    read-only /opt.
+    """
+    prefix = tempfile.mkdtemp(prefix="bench-pycache-")
+    subprocess.run(
+        [sys.executable, "-c", "import functions.api.app, functions.notifier.app, functions.invoice_due_worker.app"],
+        cwd=ROOT,
+        env={**env, "PYTHONPYCACHEPREFIX": prefix},
+        check=True,
+        capture_output=True,
+    )
+    stdlib = Path(sysconfig.get_paths()["stdlib"]).resolve()
+    site = Path(sysconfig.get_paths()["purelib"]).resolve()
+    keep = [stdlib] + [site / name for name in ("boto3", "botocore", "s3transfer")]
+    for pyc in Path(prefix).rglob("*.pyc"):
+        source_dir = Path("/") / pyc.parent.relative_to(prefix)
+        kept = any(source_dir.is_relative_to(k) for k in keep) and not source_dir.is_relative_to(
+            stdlib / "site-packages"
+        )
+        if not kept:
+            pyc.unlink()
+    return prefix
 
 
 def run_once(case: Case) -> float:
@@ -136,6 +176,17 @@ def compile_bytecode() -> None:
     subprocess.run(
         [sys.executable, "-m", "compileall", "-q", "layers/billing", "functions", "bench"], cwd=ROOT, check=True
     )
+
+
+def measure(all_cases: list[Case], runs: int) -> dict[str, list[float]]:
+    """``runs`` timings per case, round-robin, after one discarded warm-up each (page cache, stray .pyc)."""
+    for case in all_cases:
+        run_once(case)
+    times: dict[str, list[float]] = defaultdict(list)
+    for _ in range(runs):
+        for case in all_cases:
+            times[case.label].append(run_once(case))
+    return times
 
 
 @dataclass
@@ -192,12 +243,12 @@ def main() -> None:
 
     compile_bytecode()
     all_cases = cases()
-    for case in all_cases:  # warm-up, discarded: page cache, and any .pyc not yet written in site-packages
-        run_once(case)
-    times: dict[str, list[float]] = defaultdict(list)
-    for _ in range(args.runs):
+    try:
+        times = measure(all_cases, args.runs)
+    finally:
         for case in all_cases:
-            times[case.label].append(run_once(case))
+            if "PYTHONPYCACHEPREFIX" in case.env:
+                shutil.rmtree(case.env["PYTHONPYCACHEPREFIX"], ignore_errors=True)
 
     bare = statistics.median(times["bench.bare_powertools"])
     rows = []
@@ -218,7 +269,10 @@ def main() -> None:
     def imports_table(names: list[str]) -> str:
         return table(
             ["import", "self ms", "cumulative ms", "imported by"],
-            [[f"`{n}`", f"{med[n][0] / 1000:.1f}", f"{med[n][1] / 1000:.1f}", f"`{imported[n].parent}`"] for n in names],
+            [
+                [f"`{n}`", f"{med[n][0] / 1000:.1f}", f"{med[n][1] / 1000:.1f}", f"`{imported[n].parent}`"]
+                for n in names
+            ],
             "lrrl",
         )
 

@@ -1,4 +1,4 @@
-"""EventBridge Scheduler (hourly) -> overdue invoices fanned out to the invoice-due queue."""
+"""EventBridge Scheduler (daily) -> overdue invoices fanned out to the invoice-due queue."""
 
 from datetime import datetime
 

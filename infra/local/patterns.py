@@ -20,10 +20,14 @@ def matches(pattern: dict[str, Any], event: Any) -> bool:
 
 
 def _leaf(rule: Any, value: Any) -> bool:
+    if isinstance(value, list):  # an array in the event matches when any of its elements does
+        return any(_leaf(rule, v) for v in value)
     if isinstance(rule, dict):
         if "prefix" in rule:
             return isinstance(value, str) and value.startswith(rule["prefix"])
         if "exists" in rule:
             return (value is not _MISSING) == bool(rule["exists"])
-        return False
-    return value is not _MISSING and value == rule
+        raise ValueError(f"the local runtime does not implement the filter operator {rule!r}")
+    if value is _MISSING or isinstance(rule, bool) != isinstance(value, bool):
+        return False  # JSON true is not 1
+    return value == rule

@@ -47,6 +47,8 @@ class Schedule:
         self.expression = expression.strip()
         if rate := _RATE.match(self.expression):
             amount, unit = int(rate.group(1)), rate.group(2).rstrip("s")
+            if amount < 1:
+                raise ValueError(f"a rate must be at least 1 {unit}: {expression!r}")
             self.every = timedelta(**{f"{unit}s": amount})
             self.cron = None
         elif cron := _CRON.match(self.expression):

@@ -191,8 +191,15 @@ class Repository:
     def record_schedule_run(self, schedule: str, scheduled_time: str, finished_at: str, fanned_out: int) -> None:
         """Record a finished run; a concurrent duplicate that finished first is fine (same outcome)."""
         tx = self.store.transaction()
-        tx.put_new({**keys.schedule_run(schedule, scheduled_time), "type": "schedule_run",
-                    "finished_at": finished_at, "fanned_out": fanned_out}, on_conflict=DuplicateRun)
+        tx.put_new(
+            {
+                **keys.schedule_run(schedule, scheduled_time),
+                "type": "schedule_run",
+                "finished_at": finished_at,
+                "fanned_out": fanned_out,
+            },
+            on_conflict=DuplicateRun,
+        )
         try:
             self.store.commit(tx)
         except DuplicateRun:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import cache
+
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
@@ -42,6 +44,7 @@ def openapi():  # noqa: ANN201 - raw JSON, outside the schema
     return Response(status_code=200, content_type="application/json", body=openapi_document())
 
 
+@cache
 def openapi_document() -> str:
     return resolver.get_openapi_json_schema(
         title=TITLE,

@@ -1,4 +1,4 @@
-"""Due dates: an hourly sweep finds open invoices past their due date through the due-date index (no scan) and
+"""Due dates: a daily sweep finds open invoices past their due date through the due-date index (no scan) and
 fans them out; the worker marks each one past due, once, which starts the customer's reminder."""
 
 from __future__ import annotations

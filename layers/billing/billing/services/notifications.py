@@ -38,6 +38,12 @@ def email_context(tenant: Tenant, invoice: Invoice) -> dict[str, Any]:
     }
 
 
+def _still_true(kind: str, invoice: Invoice) -> bool:
+    if kind == "invoice_past_due":
+        return invoice.status == "open" and invoice.past_due and invoice.amount_due > 0
+    return invoice.status in ("open", "paid")  # a zero invoice is issued paid; a voided one is not announced
+
+
 def notify(ctx: Context, mailer: Any, event: DomainEvent) -> str | None:
     """Send the email ``event`` calls for, once. Returns the SES message id, or None when nothing was sent."""
     kind = KIND_OF_EVENT.get(event.type)
@@ -48,8 +54,8 @@ def notify(ctx: Context, mailer: Any, event: DomainEvent) -> str | None:
         return None
     tenant = ctx.repo.tenant(event.tenant_id)
     invoice = ctx.repo.invoice(event.tenant_id, event.aggregate_id)
-    if tenant is None or (kind == "invoice_past_due" and not invoice.past_due) or invoice.status != "open":
-        return None  # paid or voided since: the reminder would state something no longer true
+    if tenant is None or not _still_true(kind, invoice):
+        return None  # paid or voided since: the email would state something no longer true
     email = render_email(kind, invoice.customer_locale, email_context(tenant, invoice))
     message_id = mailer.send(
         invoice.customer_email, email.subject, email.text, email.html, tenant.name, tenant.reply_to

@@ -6,7 +6,7 @@ from billing.adapters import keys
 from billing.adapters.dynamodb import Transaction
 from billing.domain.errors import Conflict, NotFound, ValidationFailed
 from billing.domain.ids import new_id
-from billing.domain.models import DomainEvent, Invoice, Order, Tenant
+from billing.domain.models import Customer, DomainEvent, Invoice, Order, Tenant
 from billing.observability import business_event
 from billing.services.commands import PlaceOrder
 from billing.services.invoicing import finalize_into
@@ -27,10 +27,12 @@ def _tenant(ctx: Context, tenant_id: str) -> Tenant:
     return tenant
 
 
-def _invoice(ctx: Context, tx: Transaction, tenant: Tenant, order: Order, action: str) -> Order:
+def _invoice(
+    ctx: Context, tx: Transaction, tenant: Tenant, order: Order, action: str, customer: Customer | None = None
+) -> Order:
     """Draft and finalize the order's invoice, and move the order to invoiced, all inside ``tx``."""
     moved = order.transition(action, ctx.clock.now())  # refuses an illegal action before any work
-    customer = ctx.repo.customer(tenant.id, order.customer_id)
+    customer = customer or ctx.repo.customer(tenant.id, order.customer_id)
     invoice = finalize_into(ctx, tx, tenant, Invoice.draft_for(order, customer, ctx.clock.now()))
     return moved.model_copy(update={"invoice_id": invoice.id})
 
@@ -74,7 +76,7 @@ def place_order(ctx: Context, tenant_id: str, cmd: PlaceOrder, claim: Claim | No
     if reason := tenant.review_rule.reason(order.metadata):
         order = order.transition("hold_for_review", now, review_reason=reason)
         return _save(ctx, tx, order, "order.pending_review", claim)
-    return _save(ctx, tx, _invoice(ctx, tx, tenant, order, "place"), "order.invoiced", claim)
+    return _save(ctx, tx, _invoice(ctx, tx, tenant, order, "place", customer), "order.invoiced", claim)
 
 
 @retrying()

@@ -1,0 +1,447 @@
+"""DynamoDB calls per API request, per route, and per message for the workers, on moto in-process.
+
+The table comes from template.yaml exactly as tests/integration/conftest.py creates it, the handlers get their
+dependencies as the ``deps`` fixture builds them (``billing.bootstrap.Deps`` + ``bootstrap.use``, a fixed clock),
+and every request goes through the real handler (``functions.<name>.app.lambda_handler``) with an API Gateway
+HTTP API event built from events/http_api_request.json, or an SQS / DynamoDB-stream / scheduler event of the
+shape recorded in events/ (sqs_notification.json, sqs_invoice_due.json, dynamodb_stream_event_item.json,
+scheduler_due_sweep.json) for the workers, each carrying a message of this run.
+
+Counting is a botocore hook on the handlers' DynamoDB client (``deps.context.repo.store.client``):
+``before-call.dynamodb.*`` records each operation and what it touches; ``after-call.dynamodb.*`` records the
+item sizes it read, from which on-demand request units are estimated (see ``Recorder``). SES and SQS calls
+made by the workers are hooked the same way and listed, not counted as DynamoDB calls.
+
+    python -m bench.dynamodb_calls [--no-doc]
+"""
+
+from __future__ import annotations
+
+import os
+
+# Before boto3 or Powertools are imported: a region, fake credentials, no real endpoint, Powertools quiet.
+os.environ.update(
+    AWS_DEFAULT_REGION="us-east-1",
+    AWS_ACCESS_KEY_ID="testing",
+    AWS_SECRET_ACCESS_KEY="testing",
+    AWS_SECURITY_TOKEN="testing",
+    AWS_SESSION_TOKEN="testing",
+    POWERTOOLS_TRACE_DISABLED="true",
+    POWERTOOLS_METRICS_DISABLED="true",
+    POWERTOOLS_METRICS_NAMESPACE="BillingBench",
+    POWERTOOLS_SERVICE_NAME="billing",
+    POWERTOOLS_LOG_LEVEL="WARNING",
+)
+os.environ.pop("AWS_ENDPOINT_URL", None)
+os.environ.pop("AWS_PROFILE", None)
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import math  # noqa: E402
+import warnings  # noqa: E402
+from collections import Counter  # noqa: E402
+from dataclasses import dataclass, field  # noqa: E402
+from datetime import UTC, datetime  # noqa: E402
+from typing import Any  # noqa: E402
+
+import boto3  # noqa: E402
+from moto import mock_aws  # noqa: E402
+
+from bench._doc import ROOT, machine, table, update  # noqa: E402
+from billing import bootstrap  # noqa: E402
+from billing.adapters import keys  # noqa: E402
+from billing.adapters.clock import FixedClock  # noqa: E402
+from billing.services import tenants  # noqa: E402
+from infra.local import template as tpl  # noqa: E402
+
+TABLE = "billing-bench"
+CUSTOMER = {"email": "ana@example.com", "name": "Ana Lima", "locale": "en", "currency": "usd"}
+ORDER_LINES = [{"description": "Pro plan", "quantity": 2, "unit_amount": 1999, "tax_rate_percent": "8.25"}]
+
+warnings.filterwarnings("ignore", message="No application metrics to publish")
+
+
+# --- counting ---------------------------------------------------------------------------------------------------
+def item_size(item: dict[str, Any]) -> int:
+    """Approximate DynamoDB item size in bytes (attribute names + values, as AWS documents the rule)."""
+
+    def value(v: dict[str, Any]) -> int:
+        (kind, raw), *_ = v.items()
+        if kind == "S":
+            return len(raw.encode())
+        if kind == "N":
+            return len(raw.lstrip("-").replace(".", "")) // 2 + 2
+        if kind == "B":
+            return len(raw)
+        if kind in ("BOOL", "NULL"):
+            return 1
+        if kind == "M":
+            return 3 + sum(len(k.encode()) + value(x) + 1 for k, x in raw.items())
+        if kind == "L":
+            return 3 + sum(value(x) + 1 for x in raw)
+        return sum(len(str(x).encode()) for x in raw) + 3  # sets
+
+    return sum(len(k.encode()) + value(v) for k, v in item.items())
+
+
+def kind_of(key: dict[str, Any]) -> str:
+    """What an item is, from its sort key: TENANT, APIKEY, CUSTOMER, ORDER, INVOICE, COUNTER, EVT, MAIL, ..."""
+    return key.get("sk", {}).get("S", "?").split("#")[0]
+
+
+@dataclass
+class Call:
+    service: str
+    operation: str
+    what: str
+    read_units: float = 0.0
+    write_units: float = 0.0
+
+
+@dataclass
+class Recorder:
+    """botocore hooks: one ``Call`` per request the handler's clients make, while ``on``."""
+
+    calls: list[Call] = field(default_factory=list)
+    on: bool = False
+
+    def attach(self, client: Any) -> None:
+        service = client.meta.service_model.service_name
+        client.meta.events.register(f"before-call.{service}.*", self.before)
+        client.meta.events.register(f"after-call.{service}.*", self.after)
+
+    def before(self, model: Any, params: dict[str, Any], **_: Any) -> None:
+        if not self.on:
+            return
+        service, op = model.service_model.service_name, model.name
+        if service != "dynamodb":
+            self.calls.append(Call(service, op, f"{service.upper()} {op}"))
+            return
+        api = json.loads(params["body"] or b"{}")
+        call = Call(service, op, op)
+        if op == "GetItem":
+            consistent = api.get("ConsistentRead", False)
+            call.what = f"Get {kind_of(api['Key'])}{'' if consistent else '~'}"
+            call.read_units = 1.0 if consistent else 0.5  # per 4 KB, finished in after()
+        elif op == "Query":
+            index = api.get("IndexName", "table")
+            call.what = f"Query {index}{'+filter' if 'FilterExpression' in api else ''}"
+        elif op == "TransactWriteItems":
+            kinds, units = [], 0
+            for entry in api["TransactItems"]:
+                (action, body), *_ = entry.items()
+                item = body.get("Item") or body.get("Key", {})
+                kinds.append(kind_of(item))
+                units += 2 * max(1, math.ceil(item_size(item) / 1024))  # transactional write: 2 WRU per KB
+            call.what = f"Tx[{len(kinds)}: {' '.join(kinds)}]"
+            call.write_units = units
+        self.calls.append(call)
+
+    def after(self, model: Any, parsed: dict[str, Any], **_: Any) -> None:
+        if not self.on or model.service_model.service_name != "dynamodb" or not self.calls:
+            return
+        call = self.calls[-1]
+        if model.name == "GetItem":
+            size = item_size(parsed.get("Item", {}))
+            call.read_units *= max(1, math.ceil(size / 4096))
+            if "Item" not in parsed:
+                call.what += " (miss)"
+        elif model.name == "Query":
+            size = sum(item_size(i) for i in parsed.get("Items", []))
+            call.read_units = 0.5 * max(1, math.ceil(size / 4096))  # eventually consistent (GSIs always are)
+            call.what += f" ({parsed.get('Count', 0)} items)"
+
+    def take(self) -> list[Call]:
+        taken, self.calls = self.calls, []
+        return taken
+
+
+# --- events -----------------------------------------------------------------------------------------------------
+class LambdaContext:
+    function_name = "bench"
+    memory_limit_in_mb = 512
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:bench"
+    aws_request_id = "bench-request"
+
+    @staticmethod
+    def get_remaining_time_in_millis() -> int:
+        return 10_000
+
+
+SAMPLE_HTTP = json.loads((ROOT / "events" / "http_api_request.json").read_text())
+
+
+def http_event(method: str, path: str, api_key: str | None, body: Any = None, headers=None, query=None) -> dict:
+    """An API Gateway HTTP API (payload 2.0) event, as tests/integration/conftest.py builds it."""
+    event = json.loads(json.dumps(SAMPLE_HTTP))
+    extra = {k.lower(): v for k, v in (headers or {}).items()}
+    if api_key:
+        extra["authorization"] = f"Bearer {api_key}"
+    event["headers"] = {**event["headers"], **extra}
+    event["rawPath"] = event["requestContext"]["http"]["path"] = path
+    event["routeKey"] = event["requestContext"]["routeKey"] = f"{method} {path}"
+    event["requestContext"]["http"]["method"] = method
+    event["queryStringParameters"] = query or None
+    event["rawQueryString"] = "&".join(f"{k}={v}" for k, v in (query or {}).items())
+    event["body"] = None if body is None else json.dumps(body)
+    return event
+
+
+def sample(name: str) -> dict[str, Any]:
+    return json.loads((ROOT / "events" / name).read_text())
+
+
+def sqs_event(sample_name: str, body: str) -> dict:
+    """The recorded SQS event in events/ (one record), carrying ``body``."""
+    event = sample(sample_name)
+    event["Records"] = [{**event["Records"][0], "body": body}]
+    return event
+
+
+def stream_event(item: dict[str, Any]) -> dict:
+    """events/dynamodb_stream_event_item.json (an INSERT of an outbox item, NEW_IMAGE) carrying ``item``."""
+    event = sample("dynamodb_stream_event_item.json")
+    record = event["Records"][0]
+    record["dynamodb"] = {
+        **record["dynamodb"],
+        "Keys": {"pk": item["pk"], "sk": item["sk"]},
+        "NewImage": item,
+        "SizeBytes": item_size(item),
+    }
+    event["Records"] = [record]
+    return event
+
+
+# --- the run ----------------------------------------------------------------------------------------------------
+@dataclass
+class Row:
+    group: str
+    label: str
+    status: str
+    calls: list[Call]
+
+
+class Bench:
+    def __init__(self) -> None:
+        self.rows: list[Row] = []
+        template = tpl.load()
+        boto3.client("dynamodb").create_table(**tpl.table_definition(template, "Table", TABLE))
+        boto3.client("ses").verify_domain_identity(Domain="example.com")
+        env = {
+            **os.environ,
+            "TABLE_NAME": TABLE,
+            "NOTIFICATIONS_QUEUE_URL": boto3.client("sqs").create_queue(QueueName="notifications")["QueueUrl"],
+            "INVOICE_DUE_QUEUE_URL": boto3.client("sqs").create_queue(QueueName="invoice-due")["QueueUrl"],
+            "EMAIL_FROM": "billing@example.com",
+        }
+        self.clock = FixedClock(datetime(2026, 11, 23, 12, 0, tzinfo=UTC))
+        self.deps = bootstrap.Deps(env=env)
+        self.deps.__dict__["clock"] = self.clock  # as the deps fixture does
+        bootstrap.use(self.deps)
+        self.recorder = Recorder()
+        self.recorder.attach(self.deps.context.repo.store.client)
+        self.recorder.attach(self.deps.publisher.client)
+        self.recorder.attach(self.deps.mailer.client)
+        tenant, self.key = tenants.create_tenant(self.deps.context, "Acme Cloud")
+        self.tenant_id = tenant.id
+
+        from functions.api import app as api  # imported under mock_aws, after the environment is set
+
+        self.api = api
+
+    def request(self, method: str, path: str, body=None, headers=None, query=None, key: str | None = "tenant"):
+        api_key = self.key if key == "tenant" else key
+        answer = self.api.lambda_handler(http_event(method, path, api_key, body, headers, query), LambdaContext())
+        return answer["statusCode"], json.loads(answer["body"]) if answer.get("body") else None, answer
+
+    def measure(self, label: str, expect: int, method: str, path: str, **kwargs: Any) -> dict:
+        self.recorder.take()
+        self.recorder.on = True
+        try:
+            status, body, answer = self.request(method, path, **kwargs)
+        finally:
+            self.recorder.on = False
+        if status != expect:
+            raise SystemExit(f"{label}: expected {expect}, got {status}: {body}")
+        replayed = " (replayed)" if answer.get("headers", {}).get("Idempotent-Replayed") else ""
+        self.rows.append(Row("api", label, f"{status}{replayed}", self.recorder.take()))
+        return body
+
+    def worker(self, label: str, handler: Any, event: dict, note: str = "") -> Any:
+        self.recorder.take()
+        self.recorder.on = True
+        try:
+            result = handler(event, LambdaContext())
+        finally:
+            self.recorder.on = False
+        if isinstance(result, dict) and result.get("batchItemFailures"):
+            raise SystemExit(f"{label}: the batch failed: {result}")
+        self.rows.append(Row("worker", label, note, self.recorder.take()))
+        return result
+
+    def order_body(self, customer_id: str, **extra: Any) -> dict:
+        return {
+            "customer_id": customer_id,
+            "currency": "usd",
+            "lines": ORDER_LINES,
+            "collection_method": "send_invoice",
+            "days_until_due": 14,
+            **extra,
+        }
+
+    def run_api(self) -> None:
+        m = self.measure
+        customer = m("POST /v1/customers", 201, "POST", "/v1/customers", body=CUSTOMER)
+        cid = customer["id"]
+        idem = {"Idempotency-Key": "create-ana-2"}
+        second = {**CUSTOMER, "email": "bo@example.com", "name": "Bo"}
+        m("POST /v1/customers + Idempotency-Key", 201, "POST", "/v1/customers", body=second, headers=idem)
+        m("POST /v1/customers + Idempotency-Key, replay", 201, "POST", "/v1/customers", body=second, headers=idem)
+        third = {**CUSTOMER, "email": "cy@example.com", "name": "Cy", "external_id": "shop-cus-3"}
+        m("POST /v1/customers + external_id", 201, "POST", "/v1/customers", body=third)
+        m("GET /v1/customers/{id}", 200, "GET", f"/v1/customers/{cid}")
+        m("GET /v1/customers/{id}, unknown API key", 401, "GET", f"/v1/customers/{cid}", key="bk_nosuchtenant.abc")
+
+        first = m("POST /v1/orders (first invoice of the year)", 201, "POST", "/v1/orders", body=self.order_body(cid))
+        assert first["status"] == "invoiced", first
+        order = m("POST /v1/orders (invoiced)", 201, "POST", "/v1/orders", body=self.order_body(cid))
+        held_body = self.order_body(cid, metadata={"order_type": "trial"})
+        held = m("POST /v1/orders (held for review: trial)", 201, "POST", "/v1/orders", body=held_body)
+        assert held["status"] == "pending_review", held
+        m(
+            "POST /v1/orders + Idempotency-Key + external_id",
+            201,
+            "POST",
+            "/v1/orders",
+            body=self.order_body(cid, external_id="shop-ord-9"),
+            headers={"Idempotency-Key": "order-9"},
+        )
+        m("GET /v1/orders/{id}", 200, "GET", f"/v1/orders/{order['id']}")
+        m("POST /v1/orders/{id}/approve", 200, "POST", f"/v1/orders/{held['id']}/approve")
+        _, other, _ = self.request("POST", "/v1/orders", body=held_body)  # setup, not counted
+        m("POST /v1/orders/{id}/cancel", 200, "POST", f"/v1/orders/{other['id']}/cancel")
+
+        m("GET /v1/invoices/{id}", 200, "GET", f"/v1/invoices/{order['invoice_id']}")
+        m("GET /v1/invoices", 200, "GET", "/v1/invoices")
+        m("GET /v1/invoices?customer_id=", 200, "GET", "/v1/invoices", query={"customer_id": cid})
+        m("GET /v1/invoices?status=open", 200, "GET", "/v1/invoices", query={"status": "open"})
+        both = {"customer_id": cid, "status": "open"}
+        m("GET /v1/invoices?customer_id=&status=", 200, "GET", "/v1/invoices", query=both)
+        m("POST /v1/invoices/{id}/void", 200, "POST", f"/v1/invoices/{first['invoice_id']}/void")
+        m("GET /openapi.json", 200, "GET", "/openapi.json", key=None)
+        self.invoice_id = order["invoice_id"]
+
+    def event_item(self, invoice_id: str, event_type: str) -> dict[str, Any]:
+        client = self.deps.context.repo.store.client
+        items = client.query(
+            TableName=TABLE,
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :evt)",
+            ExpressionAttributeValues={
+                ":pk": {"S": keys.invoice(self.tenant_id, invoice_id)["pk"]},
+                ":evt": {"S": "EVT#"},
+            },
+        )["Items"]
+        return next(i for i in items if i["event_type"]["S"] == event_type)
+
+    def run_workers(self) -> None:
+        from functions.due_sweep import app as due_sweep
+        from functions.invoice_due_worker import app as due_worker
+        from functions.notifier import app as notifier
+        from functions.outbox_relay import app as relay
+
+        finalized = self.event_item(self.invoice_id, "invoice.finalized")
+        relayed = stream_event(finalized)
+        self.worker("outbox relay: invoice.finalized", relay.lambda_handler, relayed, "sent to the notifications queue")
+        message = sqs_event("sqs_notification.json", finalized["doc"]["S"])
+        self.worker("notifier: invoice.finalized", notifier.lambda_handler, message, "email sent")
+        self.worker("notifier: invoice.finalized, redelivered", notifier.lambda_handler, message, "nothing sent")
+
+        run = sample("scheduler_due_sweep.json")  # the scheduled time it records is the day after the due date
+        self.clock.at = datetime.fromisoformat(run["scheduled_time"])  # every open invoice (14 days) is overdue
+        result = self.worker("due sweep: one run (14-day look-back)", due_sweep.lambda_handler, run)
+        self.worker("due sweep: same run again", due_sweep.lambda_handler, run, "duplicate, fans out nothing")
+        body = json.dumps({"tenant_id": self.tenant_id, "invoice_id": self.invoice_id})
+        due = sqs_event("sqs_invoice_due.json", body)
+        self.worker("invoice-due worker: one invoice", due_worker.lambda_handler, due, "marked past due")
+        self.worker("invoice-due worker: redelivered", due_worker.lambda_handler, due, "already marked")
+        past_due = self.event_item(self.invoice_id, "invoice.past_due")
+        reminder = sqs_event("sqs_notification.json", past_due["doc"]["S"])
+        self.worker("notifier: invoice.past_due", notifier.lambda_handler, reminder, "reminder sent")
+        # the sweep's own row: say how many it fanned out
+        sweep_row = next(r for r in self.rows if r.label.startswith("due sweep: one run"))
+        sweep_row.status = f"{result['fanned_out']} invoices fanned out"
+
+
+def collapse(whats: list[str]) -> str:
+    """``a, b, b, b`` -> ``a, b ×3``."""
+    runs: list[list] = []
+    for what in whats:
+        if runs and runs[-1][0] == what:
+            runs[-1][1] += 1
+        else:
+            runs.append([what, 1])
+    return ", ".join(what if n == 1 else f"{what} ×{n}" for what, n in runs)
+
+
+def report(rows: list[Row]) -> str:
+    ops = sorted({c.operation for r in rows for c in r.calls if c.service == "dynamodb"})
+    order = [o for o in ("GetItem", "Query", "TransactWriteItems") if o in ops] + [
+        o for o in ops if o not in ("GetItem", "Query", "TransactWriteItems")
+    ]
+    header = ["request", "answer", *order, "DynamoDB calls", "≈RRU", "≈WRU", "in order"]
+    align = "ll" + "r" * (len(order) + 3) + "l"
+
+    def line(r: Row) -> list[object]:
+        dynamo = [c for c in r.calls if c.service == "dynamodb"]
+        counts = Counter(c.operation for c in dynamo)
+        rru = sum(c.read_units for c in dynamo)
+        wru = sum(c.write_units for c in dynamo)
+        return [
+            r.label,
+            r.status,
+            *[counts.get(o, 0) or "·" for o in order],
+            len(dynamo),
+            f"{rru:g}" if rru else "·",
+            f"{wru:g}" if wru else "·",
+            collapse([c.what for c in r.calls]) or "—",
+        ]
+
+    api = [line(r) for r in rows if r.group == "api"]
+    workers = [line(r) for r in rows if r.group == "worker"]
+    return "\n\n".join(
+        [
+            f"Machine: {machine()}. moto in-process (`mock_aws`), one tenant; "
+            "counts are per request (API) or per message / run (workers).",
+            "**API** (`functions.api.app.lambda_handler`, every route, requests in this order):",
+            table(header, api, align),
+            "**Workers** (their handlers, one message per event; `answer` is what the message did):",
+            table(["message", "answer", *header[2:]], workers, align),
+            "Legend: `Get X` = GetItem of the item whose sort key starts with X (`~`: eventually consistent, "
+            "otherwise strongly consistent); `Query gsiN (k items)`; `Tx[n: …]` = one TransactWriteItems of n "
+            "writes (EVT = outbox event, IDEMPOTENCY = Idempotency-Key claim, UNIQUE = external-id guard, "
+            "COUNTER = invoice-number counter). ≈RRU/≈WRU: on-demand request units from item sizes measured here "
+            "(GetItem 1 per 4 KB strong, 0.5 eventual; Query 0.5 per 4 KB returned; transactional write 2 per KB "
+            "per item).",
+        ]
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--no-doc", action="store_true", help="print only; leave docs/benchmarks.md alone")
+    args = parser.parse_args()
+    with mock_aws():
+        bench = Bench()
+        try:
+            bench.run_api()
+            bench.run_workers()
+        finally:
+            bootstrap.use(None)
+    body = report(bench.rows)
+    print(body)
+    if not args.no_doc:
+        update("bench.dynamodb_calls", body)
+
+
+if __name__ == "__main__":
+    main()
