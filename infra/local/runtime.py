@@ -114,7 +114,11 @@ class LocalRuntime:
         self.invocations: dict[str, int] = {}
 
     # --- start ----------------------------------------------------------------------------------------------
-    def start(self, aws_port: int = 0) -> None:
+    def start(
+        self, aws_port: int = 0, env: dict[str, str] | None = None, parameters: dict[str, str] | None = None
+    ) -> None:
+        """Start moto, create the template's resources and the SSM ``parameters`` (SecureStrings: the secrets an
+        operator would put), then wire the functions with ``env`` added to their environment."""
         self.state_dir.mkdir(parents=True, exist_ok=True)
         clock_file = self.state_dir / "clock.json"
         clock_file.unlink(missing_ok=True)
@@ -130,7 +134,13 @@ class LocalRuntime:
         )
         for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
             os.environ.pop(name, None)
+        os.environ.update(env or {})
         self.provisioned = aws.provision(self.template, self.stage)
+        ssm = boto3.client("ssm")
+        for name, value in (parameters or {}).items():
+            ssm.put_parameter(
+                Name=name.replace("${Stage}", self.stage), Value=value, Type="SecureString", Overwrite=True
+            )
         self._wire()
 
     @property

@@ -10,6 +10,7 @@ import socket
 import subprocess
 import threading
 import time
+import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from infra.local.gateway import serve
 from infra.local.runtime import LocalRuntime
 from infra.local.template import ROOT
 
+STRIPE_KEY = "sk_test_local"
 LOCALSTRIPE_PYTHON = ROOT / ".tools" / "localstripe" / "bin" / "python"
 
 
@@ -43,9 +45,27 @@ class LocalStack:
         self.state_dir.mkdir(parents=True)
         if self.with_stripe:
             self._start_localstripe()
-        self.runtime.start(aws_port)
+        stripe_env = {"STRIPE_API_BASE": self.stripe_url} if self.stripe_url else {}
+        self.runtime.start(
+            aws_port,
+            env=stripe_env,
+            parameters={
+                "/billing/${Stage}/stripe/secret-key": STRIPE_KEY,
+                "/billing/${Stage}/stripe/webhook-secrets": self.webhook_secret,
+            },
+        )
         self.server = serve(self.runtime, api_port)
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        if self.stripe_url:  # localstripe delivers its events to our webhook, signed with our secret
+            request = urllib.request.Request(
+                f"{self.stripe_url}/_config/webhooks/local",
+                method="POST",
+                data=urllib.parse.urlencode(
+                    {"url": f"{self.api_url}/webhooks/stripe", "secret": self.webhook_secret}
+                ).encode(),
+                headers={"Authorization": f"Bearer {STRIPE_KEY}"},
+            )
+            urllib.request.urlopen(request, timeout=5)  # noqa: S310 - loopback
         if background:
             threading.Thread(target=self.runtime.run_background, args=(self.stop_event,), daemon=True).start()
         return self
@@ -100,7 +120,7 @@ class LocalStack:
             },
             "stripe": {
                 "api_base": self.stripe_url,
-                "secret_key": "sk_test_local",
+                "secret_key": STRIPE_KEY,
                 "webhook_secret": self.webhook_secret,
                 "webhook_url": f"{self.api_url}/webhooks/stripe",
             },

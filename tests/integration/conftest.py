@@ -20,6 +20,7 @@ from infra.local import template as tpl
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 TABLE = "billing-test"
+QUEUE_ENV = ("NOTIFICATIONS_QUEUE_URL", "INVOICE_DUE_QUEUE_URL", "COLLECTIONS_QUEUE_URL", "STRIPE_EVENTS_QUEUE_URL")
 
 
 class FakeLambdaContext:
@@ -49,14 +50,23 @@ def clock() -> FixedClock:
 
 @pytest.fixture
 def deps(aws: None, clock: FixedClock, monkeypatch: pytest.MonkeyPatch) -> Iterator[bootstrap.Deps]:
-    queue_url = boto3.client("sqs").create_queue(QueueName="notifications")["QueueUrl"]
-    due_url = boto3.client("sqs").create_queue(QueueName="invoice-due")["QueueUrl"]
+    sqs = boto3.client("sqs")
+    queues = {
+        name: sqs.create_queue(QueueName=name.lower().removesuffix("_queue_url").replace("_", "-"))["QueueUrl"]
+        for name in (
+            "NOTIFICATIONS_QUEUE_URL",
+            "INVOICE_DUE_QUEUE_URL",
+            "COLLECTIONS_QUEUE_URL",
+            "STRIPE_EVENTS_QUEUE_URL",
+        )
+    }
     env = {
         **os.environ,
         "TABLE_NAME": TABLE,
-        "NOTIFICATIONS_QUEUE_URL": queue_url,
-        "INVOICE_DUE_QUEUE_URL": due_url,
+        **queues,
         "EMAIL_FROM": "billing@example.com",
+        "STRIPE_SECRET_KEY_PARAM": "/billing/test/stripe/secret-key",
+        "STRIPE_WEBHOOK_SECRETS_PARAM": "/billing/test/stripe/webhook-secrets",
     }
     built = bootstrap.Deps(env=env)
     built.__dict__["clock"] = clock  # cached_property slot: the test's clock instead of the system's

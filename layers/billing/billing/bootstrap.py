@@ -9,15 +9,19 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 
+from billing.adapters import secrets
 from billing.adapters.clock import OffsetFileClock, SystemClock
 from billing.adapters.dynamodb import DynamoStore
 from billing.adapters.messaging import SesMailer, SqsPublisher
 from billing.adapters.repository import Repository
 from billing.services.unit import Clock, Context
+
+if TYPE_CHECKING:
+    from billing.adapters.stripe_gateway import StripeGateway
 
 
 @dataclass
@@ -41,6 +45,17 @@ class Deps:
     @cached_property
     def publisher(self) -> SqsPublisher:
         return SqsPublisher(self.client("sqs"))
+
+    @cached_property
+    def stripe(self) -> StripeGateway:
+        """Stripe with the secret key from SSM (``STRIPE_API_BASE`` points it at localstripe locally)."""
+        from billing.adapters.stripe_gateway import StripeGateway  # stripe is heavy: only where it is used
+
+        return StripeGateway(secrets.secret(self.env["STRIPE_SECRET_KEY_PARAM"]), self.env.get("STRIPE_API_BASE"))
+
+    def webhook_secrets(self) -> list[str]:
+        """Every signing secret accepted now (several during a rotation); cached by Powertools for 5 minutes."""
+        return secrets.secret_list(self.env["STRIPE_WEBHOOK_SECRETS_PARAM"])
 
     @cached_property
     def mailer(self) -> SesMailer:

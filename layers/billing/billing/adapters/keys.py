@@ -54,9 +54,19 @@ def event(aggregate_key: dict[str, str], occurred_iso: str, event_id: str) -> di
     return _k(aggregate_key[PK], f"EVT#{occurred_iso}#{event_id}")
 
 
+def payment(tenant_id: str, invoice_id: str, payment_id: str) -> dict[str, str]:
+    """A payment attempt lives in its invoice's partition: the invoice's payments are one Query."""
+    return _k(f"T#{tenant_id}#INV#{invoice_id}", f"PAY#{payment_id}")
+
+
 def mail_log(aggregate_key: dict[str, str], cause_event_id: str, kind: str) -> dict[str, str]:
     """One item per email sent for an event: the log on the invoice, and the marker that stops a resend."""
     return _k(aggregate_key[PK], f"MAIL#{cause_event_id}#{kind}")
+
+
+def stripe_event(tenant_id: str, event_id: str) -> dict[str, str]:
+    """A Stripe event as delivered (raw payload kept for replay), recorded once by its id."""
+    return _k(f"T#{tenant_id}#STRIPEEVT#{event_id}", "STRIPE_EVENT")
 
 
 def schedule_run(schedule: str, scheduled_time: str) -> dict[str, str]:

@@ -10,16 +10,17 @@ from typing import Any, TypeVar
 from pydantic import BaseModel
 
 from billing.adapters import keys
-from billing.adapters.dynamodb import DynamoStore, Page, Transaction, from_item
+from billing.adapters.dynamodb import DynamoStore, Page, Transaction, from_item, to_item
 from billing.domain.errors import NotFound
 from billing.domain.models import Customer, DomainEvent, Invoice, Order, Tenant
+from billing.domain.payments import Payment
 
 M = TypeVar("M", bound=BaseModel)
 INDEX_BY_CUSTOMER, INDEX_BY_STATUS, INDEX_BY_TENANT, INDEX_BY_DUE_DATE = "gsi1", "gsi2", "gsi3", "gsi4"
 
 
 class DuplicateRun(Exception):
-    """A schedule fired twice for the same scheduled time."""
+    """A record that is written once (a schedule run, a Stripe event) was there already."""
 
 
 def _doc(model: BaseModel) -> str:
@@ -128,6 +129,59 @@ class Repository:
             pk = keys.invoice_index_attrs(tenant_id, "", "", "")
             page = self.store.query(INDEX_BY_TENANT, "gsi3pk", pk["gsi3pk"], limit, cursor, prefix)
         return _page(Invoice, page)
+
+    # --- payments -------------------------------------------------------------------------------------------
+    def payment(self, tenant_id: str, invoice_id: str, payment_id: str) -> Payment | None:
+        return _load(Payment, self.store.get(keys.payment(tenant_id, invoice_id, payment_id)))
+
+    def save_payment(self, tx: Transaction, payment: Payment) -> Payment:
+        saved = payment.model_copy(update={"version": payment.version + 1})
+        key = keys.payment(payment.tenant_id, payment.invoice_id, payment.id)
+        tx.put_versioned({**_item_attrs(key, saved), "type": "payment", "status": payment.status}, payment.version)
+        return saved
+
+    def payments(self, tenant_id: str, invoice_id: str) -> list[Payment]:
+        answer = self.store.client.query(
+            TableName=self.store.table,
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :pay)",
+            ExpressionAttributeValues={":pk": {"S": keys.invoice(tenant_id, invoice_id)["pk"]}, ":pay": {"S": "PAY#"}},
+            ConsistentRead=True,
+        )
+        found = [_load(Payment, from_item(i)) for i in answer.get("Items", [])]
+        return sorted(found, key=lambda p: p.created_at)
+
+    # --- Stripe events ----------------------------------------------------------------------------------------
+    def stripe_event(self, tenant_id: str, event_id: str) -> dict[str, Any] | None:
+        return self.store.get(keys.stripe_event(tenant_id, event_id))
+
+    def record_stripe_event(self, tenant_id: str, event_id: str, event_type: str, payload: str, at: str) -> bool:
+        """Record a delivery; False if this event id was recorded before."""
+        tx = self.store.transaction()
+        tx.put_new(
+            {
+                **keys.stripe_event(tenant_id, event_id),
+                "type": "stripe_event",
+                "event_type": event_type,
+                "status": "received",
+                "payload": payload,
+                "received_at": at,
+            },
+            on_conflict=DuplicateRun,
+        )
+        try:
+            self.store.commit(tx)
+        except DuplicateRun:
+            return False
+        return True
+
+    def mark_stripe_event(self, tenant_id: str, event_id: str, status: str, at: str) -> None:
+        self.store.client.update_item(
+            TableName=self.store.table,
+            Key=to_item(keys.stripe_event(tenant_id, event_id)),
+            UpdateExpression="SET #s = :s, processed_at = :at",
+            ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues={":s": {"S": status}, ":at": {"S": at}},
+        )
 
     # --- invoice numbers ------------------------------------------------------------------------------------
     def counter_value(self, tenant_id: str, series: str, period: str) -> int:

@@ -12,7 +12,8 @@ from pydantic import BaseModel
 from billing import bootstrap
 from billing.api import idempotency
 from billing.domain.models import Customer, Invoice, Order
-from billing.services import customers, invoicing, orders
+from billing.domain.payments import Payment
+from billing.services import customers, invoicing, orders, payments
 from billing.services.commands import CreateCustomer, PlaceOrder
 from billing.services.unit import Context
 
@@ -27,6 +28,15 @@ class InvoiceList(BaseModel):
     data: list[Invoice]
     has_more: bool
     next_cursor: str | None
+
+
+class PaymentList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[Payment]
+
+
+def _stripe() -> Any:
+    return bootstrap.deps().stripe
 
 
 def _ctx() -> Context:
@@ -60,6 +70,15 @@ def create_customer(body: CreateCustomer) -> Response[Customer]:
 @router.get("/v1/customers/<customer_id>", tags=["customers"], summary="Retrieve a customer")
 def get_customer(customer_id: Id) -> Customer:
     return customers.get_customer(_ctx(), _tenant(), customer_id)
+
+
+@router.post(
+    "/v1/customers/<customer_id>/setup_intent",
+    tags=["customers"],
+    summary="A SetupIntent client secret for Stripe.js to save the customer's card",
+)
+def create_setup_intent(customer_id: Id) -> Response[payments.SetupIntent]:
+    return _post(200, lambda claim: payments.create_setup_intent(_ctx(), _stripe(), _tenant(), customer_id, claim))
 
 
 # --- orders ----------------------------------------------------------------------------------------------------
@@ -98,6 +117,24 @@ def list_invoices(
 ) -> InvoiceList:
     data, next_cursor = invoicing.list_invoices(_ctx(), _tenant(), customer_id, status, limit, cursor)
     return InvoiceList(data=data, has_more=next_cursor is not None, next_cursor=next_cursor)
+
+
+@router.get(
+    "/v1/invoices/<invoice_id>/payments",
+    tags=["invoices"],
+    summary="The invoice's payment attempts, with Stripe ids, outcomes and decline codes",
+)
+def list_payments(invoice_id: Id) -> PaymentList:
+    return PaymentList(data=payments.payments_of(_ctx(), _tenant(), invoice_id))
+
+
+@router.post(
+    "/v1/invoices/<invoice_id>/pay",
+    tags=["invoices"],
+    summary="Charge the invoice's amount due to the customer's saved card now",
+)
+def pay_invoice(invoice_id: Id) -> Response[Payment]:
+    return _post(200, lambda claim: payments.retry_now(_ctx(), _stripe(), _tenant(), invoice_id, claim))
 
 
 @router.post("/v1/invoices/<invoice_id>/void", tags=["invoices"], summary="Void an open invoice; it keeps its number")

@@ -80,6 +80,8 @@ class Customer(BaseModel):
     currency: str
     external_id: str | None = None
     address: Address | None = None
+    stripe_customer_id: str | None = None
+    default_payment_method: str | None = None
     created_at: datetime
     version: int = 0
 
@@ -187,6 +189,31 @@ class Invoice(BaseModel):
             "invoice.past_due", self.tenant_id, "invoice", self.id, now, number=self.number, due_date=str(self.due_date)
         )
         return invoice, event
+
+    def apply_payment(self, amount: int, payment_id: str, now: datetime) -> tuple[Invoice, list[DomainEvent]]:
+        """Count ``amount`` received against this invoice; paid in full moves it to paid. A void invoice takes no
+        payment (the money is kept on the payment record for finance to refund or credit)."""
+        if self.status not in ("open", "uncollectible"):
+            return self, []
+        paid = self.amount_paid + amount
+        due = max(0, self.total - paid)
+        status = INVOICE.next_state(self.status, "pay") if due == 0 else self.status
+        invoice = self.model_copy(update={"amount_paid": paid, "amount_due": due, "status": status, "updated_at": now})
+        events = [
+            DomainEvent.new(
+                "invoice.payment_succeeded",
+                self.tenant_id,
+                "invoice",
+                self.id,
+                now,
+                payment_id=payment_id,
+                amount=amount,
+                amount_due=due,
+            )
+        ]
+        if status == "paid":
+            events.append(DomainEvent.new("invoice.paid", self.tenant_id, "invoice", self.id, now, number=self.number))
+        return invoice, events
 
     def void(self, now: datetime) -> tuple[Invoice, DomainEvent]:
         status = INVOICE.next_state(self.status, "void")

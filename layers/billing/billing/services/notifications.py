@@ -14,7 +14,11 @@ from billing.domain.models import DomainEvent, Invoice, Tenant
 from billing.notifications.render import render_email
 from billing.services.unit import Context
 
-KIND_OF_EVENT = {"invoice.finalized": "invoice_issued", "invoice.past_due": "invoice_past_due"}
+KIND_OF_EVENT = {
+    "invoice.finalized": "invoice_issued",
+    "invoice.past_due": "invoice_past_due",
+    "invoice.payment_succeeded": "payment_receipt",
+}
 
 
 def email_context(tenant: Tenant, invoice: Invoice) -> dict[str, Any]:
@@ -39,6 +43,8 @@ def email_context(tenant: Tenant, invoice: Invoice) -> dict[str, Any]:
 
 
 def _still_true(kind: str, invoice: Invoice) -> bool:
+    if kind == "payment_receipt":
+        return True  # the payment happened, whatever the invoice has become since
     if kind == "invoice_past_due":
         return invoice.status == "open" and invoice.past_due and invoice.amount_due > 0
     return invoice.status in ("open", "paid")  # a zero invoice is issued paid; a voided one is not announced
@@ -56,7 +62,11 @@ def notify(ctx: Context, mailer: Any, event: DomainEvent) -> str | None:
     invoice = ctx.repo.invoice(event.tenant_id, event.aggregate_id)
     if tenant is None or not _still_true(kind, invoice):
         return None  # paid or voided since: the email would state something no longer true
-    email = render_email(kind, invoice.customer_locale, email_context(tenant, invoice))
+    context = email_context(tenant, invoice)
+    if kind == "payment_receipt":
+        context |= {"amount_paid_now": int(event.data["amount"]), "amount_paid": invoice.amount_paid,
+                    "paid_at": event.occurred_at, "payment_id": event.data["payment_id"]}
+    email = render_email(kind, invoice.customer_locale, context)
     message_id = mailer.send(
         invoice.customer_email, email.subject, email.text, email.html, tenant.name, tenant.reply_to
     )

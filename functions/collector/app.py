@@ -1,0 +1,33 @@
+"""SQS (finalized invoices) -> charge_automatically invoices charged off session, once."""
+
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from billing import bootstrap
+from billing.domain.models import DomainEvent
+from billing.observability import logger, metrics, tracer
+from billing.services import payments
+
+processor = BatchProcessor(event_type=EventType.SQS)
+
+
+def charge(record: SQSRecord) -> None:
+    event = DomainEvent.model_validate_json(record.body)
+    logger.set_correlation_id(event.id)
+    deps = bootstrap.deps()
+    invoice = deps.context.repo.invoice(event.tenant_id, event.aggregate_id)
+    if invoice.collection_method != "charge_automatically":
+        return
+    payment = payments.collect(deps.context, deps.stripe, event.tenant_id, invoice.id, "finalized")
+    logger.info(
+        "charged",
+        extra={"invoice_id": invoice.id, "payment_id": payment and payment.id, "status": payment and payment.status},
+    )
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict, context: LambdaContext) -> dict:
+    return process_partial_response(event=event, record_handler=charge, processor=processor, context=context)

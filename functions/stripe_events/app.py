@@ -1,0 +1,37 @@
+"""SQS (recorded Stripe events) -> applied to payments, invoices and customers, idempotently, in any order."""
+
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
+from aws_lambda_powertools.utilities.parser.types import Json
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel
+
+from billing import bootstrap
+from billing.observability import logger, metrics, tracer
+from billing.services import stripe_events
+
+
+class RecordedEvent(BaseModel):
+    tenant_id: str
+    event_id: str
+
+
+class RecordedEventRecord(SqsRecordModel):
+    body: Json[RecordedEvent]  # type: ignore[assignment]
+
+
+processor = BatchProcessor(event_type=EventType.SQS, model=RecordedEventRecord)
+
+
+def apply(record: RecordedEventRecord) -> None:
+    logger.set_correlation_id(record.body.event_id)
+    deps = bootstrap.deps()
+    outcome = stripe_events.process(deps.context, deps.stripe, record.body.tenant_id, record.body.event_id)
+    logger.info("Stripe event", extra={"event_id": record.body.event_id, "outcome": outcome})
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict, context: LambdaContext) -> dict:
+    return process_partial_response(event=event, record_handler=apply, processor=processor, context=context)

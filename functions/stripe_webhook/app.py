@@ -1,0 +1,52 @@
+"""API Gateway (public route POST /webhooks/stripe) -> verified, recorded once, enqueued; 2xx fast."""
+
+import base64
+import json
+
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2, event_source
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from billing import bootstrap
+from billing.observability import business_event, logger, metrics, tracer
+from billing.services import stripe_webhooks
+
+
+def _answer(status: int, body: dict, content_type: str = "application/json") -> dict:
+    return {"statusCode": status, "headers": {"Content-Type": content_type}, "body": json.dumps(body)}
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+@event_source(data_class=APIGatewayProxyEventV2)
+def lambda_handler(event: APIGatewayProxyEventV2, context: LambdaContext) -> dict:
+    raw = event.body or ""
+    payload = base64.b64decode(raw) if event.is_base64_encoded else raw.encode()
+    signature = next((v for k, v in (event.headers or {}).items() if k.lower() == "stripe-signature"), None)
+    deps = bootstrap.deps()
+    try:
+        stripe_event = stripe_webhooks.verify(payload, signature, deps.webhook_secrets())
+    except stripe_webhooks.InvalidWebhook as error:
+        logger.warning("webhook refused", extra={"code": error.code, "detail": error.detail})
+        return _answer(
+            400,
+            {"type": f"urn:billing:problem:{error.code}", "status": 400, "code": error.code, "detail": error.detail},
+            "application/problem+json",
+        )
+    received = stripe_webhooks.receive(deps.context, stripe_event, payload)
+    if received.enqueue:
+        deps.publisher.send(
+            deps.env["STRIPE_EVENTS_QUEUE_URL"], [{"tenant_id": received.tenant_id, "event_id": received.event_id}]
+        )
+    logger.info(
+        "webhook received",
+        extra={
+            "event_id": received.event_id,
+            "event_type": received.event_type,
+            "tenant_id": received.tenant_id,
+            "enqueued": received.enqueue,
+        },
+    )
+    business_event("StripeWebhookReceived")
+    return _answer(200, {"received": True, "id": received.event_id})

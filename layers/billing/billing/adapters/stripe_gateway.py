@@ -1,0 +1,86 @@
+"""The payment gateway: Stripe through the official SDK's ``StripeClient``.
+
+Every POST carries an idempotency key derived from our own ids, so a Lambda retried at any point sends Stripe the
+same request again and gets the first answer back, never a second charge. Every object we create carries our
+tenant id (and invoice, payment or customer id) in its metadata: that is how a webhook finds its way home.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import stripe
+
+
+def _plain(obj: Any) -> dict[str, Any]:
+    return obj.to_dict() if hasattr(obj, "to_dict") else dict(obj)
+
+
+class StripeGateway:
+    def __init__(self, api_key: str, api_base: str | None = None) -> None:
+        options: dict[str, Any] = {"max_network_retries": 2}
+        if api_base:
+            options["base_addresses"] = {"api": api_base}
+        self.client = stripe.StripeClient(api_key, **options)
+
+    def create_customer(self, tenant_id: str, customer_id: str, email: str, name: str) -> str:
+        created = self.client.v1.customers.create(
+            params={"email": email, "name": name, "metadata": {"tenant_id": tenant_id, "customer_id": customer_id}},
+            options={"idempotency_key": f"customer-{customer_id}"},
+        )
+        return created.id
+
+    def create_setup_intent(self, tenant_id: str, customer_id: str, stripe_customer_id: str, key: str | None) -> dict:
+        created = self.client.v1.setup_intents.create(
+            params={
+                "customer": stripe_customer_id,
+                "usage": "off_session",
+                "payment_method_types": ["card"],
+                "metadata": {"tenant_id": tenant_id, "customer_id": customer_id},
+            },
+            options={"idempotency_key": key} if key else {},
+        )
+        return _plain(created)
+
+    def setup_intent(self, setup_intent_id: str) -> dict[str, Any]:
+        return _plain(self.client.v1.setup_intents.retrieve(setup_intent_id))
+
+    def charge_off_session(self, payment: Any, stripe_customer_id: str, payment_method: str) -> dict[str, Any]:
+        """Create and confirm a PaymentIntent for the payment, off session. A decline is an answer, not an error:
+        the PaymentIntent Stripe returns with the card error is given back like any other."""
+        try:
+            created = self.client.v1.payment_intents.create(
+                params={
+                    "amount": payment.amount,
+                    "currency": payment.currency,
+                    "customer": stripe_customer_id,
+                    "payment_method": payment_method,
+                    "off_session": True,
+                    "confirm": True,
+                    "payment_method_types": ["card"],
+                    "metadata": {
+                        "tenant_id": payment.tenant_id,
+                        "invoice_id": payment.invoice_id,
+                        "payment_id": payment.id,
+                    },
+                },
+                options={"idempotency_key": payment.id},
+            )
+            return _plain(created)
+        except stripe.CardError as error:
+            intent = (error.json_body or {}).get("error", {}).get("payment_intent")
+            if intent:
+                return dict(intent)
+            body = (error.json_body or {}).get("error", {})
+            return {
+                "id": None,
+                "status": "requires_payment_method",
+                "last_payment_error": {
+                    "code": body.get("code"),
+                    "decline_code": body.get("decline_code"),
+                    "message": body.get("message"),
+                },
+            }
+
+    def payment_intent(self, payment_intent_id: str) -> dict[str, Any]:
+        return _plain(self.client.v1.payment_intents.retrieve(payment_intent_id))

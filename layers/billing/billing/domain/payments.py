@@ -1,0 +1,86 @@
+"""Payments: one attempt to collect an invoice through Stripe, and the rule that moves it only forward.
+
+Stripe's events arrive at least once, late and out of order, so a payment never follows the order of arrival: it
+takes the state of the PaymentIntent as Stripe reports it now. ``succeeded`` and ``canceled`` are final.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel
+
+STATUSES = {
+    "pending",
+    "failed",
+    "requires_payment_method",
+    "requires_confirmation",
+    "requires_action",
+    "processing",
+    "canceled",
+    "succeeded",
+}
+FINAL = {"succeeded", "canceled"}
+
+
+def payment_id(invoice_id: str, attempt_key: str) -> str:
+    """A payment's id is derived from what it is for, so a retried Lambda finds the same payment (and sends Stripe
+    the same idempotency key) instead of starting a second charge."""
+    digest = hashlib.sha256(f"{invoice_id}:{attempt_key}".encode()).hexdigest()[:24]
+    return f"pay_{digest}"
+
+
+def status_of(payment_intent: dict[str, Any]) -> str:
+    """Our payment status for a Stripe PaymentIntent: a PaymentIntent back at requires_payment_method with an
+    error is a failed attempt."""
+    status = payment_intent.get("status", "requires_payment_method")
+    if status == "requires_payment_method" and payment_intent.get("last_payment_error"):
+        return "failed"
+    if status == "requires_capture":
+        return "processing"
+    return status if status in STATUSES else "processing"
+
+
+def decline_code_of(payment_intent: dict[str, Any]) -> str | None:
+    error = payment_intent.get("last_payment_error") or {}
+    return error.get("decline_code") or error.get("code")
+
+
+class Payment(BaseModel):
+    id: str
+    tenant_id: str
+    invoice_id: str
+    customer_id: str
+    amount: int
+    currency: str
+    method: str  # off_session | payment_link
+    status: str = "pending"
+    stripe_payment_intent_id: str | None = None
+    decline_code: str | None = None
+    failure_message: str | None = None
+    amount_refunded: int = 0
+    created_at: datetime
+    updated_at: datetime
+    version: int = 0
+
+    def moves_to(self, status: str) -> bool:
+        """Whether Stripe's current ``status`` is news for this payment. The caller always asks Stripe for the
+        PaymentIntent's current state (never trusts the order events arrive in), so any change is news, except
+        leaving a final state: a failure reported after a success changes nothing."""
+        return self.status not in FINAL and status != self.status
+
+    def observe(self, payment_intent: dict[str, Any], now: datetime) -> Payment:
+        """This payment as the PaymentIntent says it is (the caller checked ``moves_to`` first)."""
+        status = status_of(payment_intent)
+        error = payment_intent.get("last_payment_error") or {}
+        return self.model_copy(
+            update={
+                "status": status,
+                "stripe_payment_intent_id": payment_intent.get("id") or self.stripe_payment_intent_id,
+                "decline_code": decline_code_of(payment_intent) if status == "failed" else self.decline_code,
+                "failure_message": error.get("message") if status == "failed" else self.failure_message,
+                "updated_at": now,
+            }
+        )

@@ -1,0 +1,218 @@
+"""Collecting invoices through Stripe: saved cards, off-session charges, and Stripe's word on each payment.
+
+A charge is crash-safe: the payment is recorded first (its id derived from the invoice and the attempt), Stripe is
+called with that id as the idempotency key, and the answer is applied by the same rule as a webhook. A Lambda that
+dies anywhere in between is retried and ends in the same single charge.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from pydantic import BaseModel
+
+from billing.adapters import keys
+from billing.domain.errors import Conflict, NotFound, ValidationFailed
+from billing.domain.models import Customer, DomainEvent, Invoice
+from billing.domain.payments import Payment, payment_id, status_of
+from billing.observability import business_event
+from billing.services.unit import Claim, Context, remember, retrying
+
+
+class InvoiceNotVisibleYet(Exception):
+    """A Stripe event names an invoice we cannot read yet: the message is retried until it is there."""
+
+
+# --- saved cards -----------------------------------------------------------------------------------------------
+@retrying()
+def _link_stripe_customer(ctx: Context, gateway: Any, customer: Customer) -> Customer:
+    if customer.stripe_customer_id:
+        return customer
+    stripe_id = gateway.create_customer(customer.tenant_id, customer.id, customer.email, customer.name)
+    current = ctx.repo.customer(customer.tenant_id, customer.id)
+    if current.stripe_customer_id:
+        return current
+    tx = ctx.repo.transaction()
+    saved = ctx.repo.save_customer(tx, current.model_copy(update={"stripe_customer_id": stripe_id}))
+    ctx.repo.commit(tx)
+    return saved
+
+
+class SetupIntent(BaseModel):
+    """What Stripe.js needs to save a card: ``stripe.confirmCardSetup(client_secret, …)``."""
+
+    id: str
+    client_secret: str
+    customer_id: str
+    status: str | None = None
+
+
+def create_setup_intent(
+    ctx: Context,
+    gateway: Any,
+    tenant_id: str,
+    customer_id: str,
+    claim: Claim | None = None,
+) -> SetupIntent:
+    """A SetupIntent for Stripe.js to save the customer's card for off-session charges. With an Idempotency-Key the
+    same SetupIntent comes back (Stripe's idempotency key is derived from ours)."""
+    customer = _link_stripe_customer(ctx, gateway, ctx.repo.customer(tenant_id, customer_id))
+    key = f"seti-{customer.id}-{hashlib.sha256(claim.key.encode()).hexdigest()[:32]}" if claim else None
+    intent = gateway.create_setup_intent(tenant_id, customer.id, customer.stripe_customer_id, key)
+    answer = SetupIntent(
+        id=intent["id"], client_secret=intent["client_secret"], customer_id=customer.id, status=intent.get("status")
+    )
+    _remember_alone(ctx, tenant_id, claim, answer)
+    return answer
+
+
+def _remember_alone(ctx: Context, tenant_id: str, claim: Claim | None, answer: BaseModel) -> None:
+    """Keep the answer for an Idempotency-Key when the call changed nothing of ours to commit it with."""
+    if claim:
+        tx = ctx.repo.transaction()
+        remember(ctx, tx, tenant_id, claim, answer.model_dump(mode="json"))
+        ctx.repo.commit(tx)
+
+
+@retrying()
+def save_payment_method(ctx: Context, gateway: Any, tenant_id: str, setup_intent_id: str) -> Customer | None:
+    """Stripe confirmed a SetupIntent: its card becomes the customer's default. Read from Stripe, not the event."""
+    intent = gateway.setup_intent(setup_intent_id)
+    customer_id = (intent.get("metadata") or {}).get("customer_id")
+    if intent.get("status") != "succeeded" or not intent.get("payment_method") or not customer_id:
+        return None
+    customer = ctx.repo.customer(tenant_id, customer_id)
+    method = intent["payment_method"]
+    method = method["id"] if isinstance(method, dict) else method
+    if customer.default_payment_method == method:
+        return customer
+    tx = ctx.repo.transaction()
+    saved = ctx.repo.save_customer(tx, customer.model_copy(update={"default_payment_method": method}))
+    event = DomainEvent.new(
+        "customer.payment_method_saved", tenant_id, "customer", customer.id, ctx.clock.now(), payment_method=method
+    )
+    ctx.repo.add_event(tx, keys.customer(tenant_id, customer.id), event)
+    ctx.repo.commit(tx)
+    return saved
+
+
+# --- charging --------------------------------------------------------------------------------------------------
+def collect(ctx: Context, gateway: Any, tenant_id: str, invoice_id: str, attempt_key: str) -> Payment | None:
+    """Charge the invoice's amount due to the customer's saved card, off session, once per ``attempt_key``."""
+    invoice = ctx.repo.invoice(tenant_id, invoice_id)
+    if invoice.status != "open" or invoice.amount_due <= 0:
+        return None
+    customer = ctx.repo.customer(tenant_id, invoice.customer_id)
+    payment = _payment_for(ctx, invoice, payment_id(invoice.id, attempt_key))
+    if payment.status != "pending":
+        return payment  # this attempt already has Stripe's answer
+    if not customer.stripe_customer_id or not customer.default_payment_method:
+        failed = {
+            "id": None,
+            "status": "requires_payment_method",
+            "last_payment_error": {"code": "no_payment_method", "message": "the customer has no saved payment method"},
+        }
+        return apply_payment_intent(ctx, tenant_id, invoice.id, payment.id, failed)
+    answer = gateway.charge_off_session(payment, customer.stripe_customer_id, customer.default_payment_method)
+    return apply_payment_intent(ctx, tenant_id, invoice.id, payment.id, answer)
+
+
+def retry_now(ctx: Context, gateway: Any, tenant_id: str, invoice_id: str, claim: Claim | None = None) -> Payment:
+    """``POST /v1/invoices/{id}/pay``: a new attempt now. Its number follows the attempts recorded so far, so two
+    concurrent calls make the same attempt, not two."""
+    invoice = ctx.repo.invoice(tenant_id, invoice_id)
+    if invoice.status != "open":
+        raise Conflict("invoice_not_payable", f"invoice {invoice_id} is {invoice.status}")
+    if invoice.amount_due <= 0:
+        raise ValidationFailed("nothing_due", f"invoice {invoice_id} has nothing left to pay")
+    attempt = len(ctx.repo.payments(tenant_id, invoice_id)) + 1
+    payment = collect(ctx, gateway, tenant_id, invoice_id, f"attempt-{attempt}")
+    assert payment is not None
+    _remember_alone(ctx, tenant_id, claim, payment)
+    return payment
+
+
+@retrying()
+def _payment_for(ctx: Context, invoice: Invoice, pay_id: str) -> Payment:
+    existing = ctx.repo.payment(invoice.tenant_id, invoice.id, pay_id)
+    if existing:
+        return existing
+    now = ctx.clock.now()
+    payment = Payment(
+        id=pay_id,
+        tenant_id=invoice.tenant_id,
+        invoice_id=invoice.id,
+        customer_id=invoice.customer_id,
+        amount=invoice.amount_due,
+        currency=invoice.currency,
+        method="off_session",
+        created_at=now,
+        updated_at=now,
+    )
+    tx = ctx.repo.transaction()
+    saved = ctx.repo.save_payment(tx, payment)
+    ctx.repo.commit(tx)
+    return saved
+
+
+# --- Stripe's word ---------------------------------------------------------------------------------------------
+@retrying()
+def apply_payment_intent(
+    ctx: Context, tenant_id: str, invoice_id: str, pay_id: str, payment_intent: dict[str, Any]
+) -> Payment:
+    """Bring the payment to the state ``payment_intent`` (Stripe's current view) gives it, and the invoice with it:
+    the amount counts once, when the payment first becomes ``succeeded``, in the same transaction."""
+    try:
+        invoice = ctx.repo.invoice(tenant_id, invoice_id)
+    except NotFound:
+        raise InvoiceNotVisibleYet(invoice_id) from None
+    payment = ctx.repo.payment(tenant_id, invoice_id, pay_id)
+    now = ctx.clock.now()
+    if payment is None:  # a payment made outside our attempts (a pay link) is recorded when Stripe tells us
+        payment = Payment(
+            id=pay_id,
+            tenant_id=tenant_id,
+            invoice_id=invoice_id,
+            customer_id=invoice.customer_id,
+            amount=int(payment_intent.get("amount") or invoice.amount_due),
+            currency=payment_intent.get("currency") or invoice.currency,
+            method="payment_link",
+            created_at=now,
+            updated_at=now,
+        )
+    status = status_of(payment_intent)
+    if not payment.moves_to(status):
+        return payment
+    observed = payment.observe(payment_intent, now)
+    tx = ctx.repo.transaction()
+    saved = ctx.repo.save_payment(tx, observed)
+    invoice_key = keys.invoice(tenant_id, invoice_id)
+    ctx.repo.add_event(
+        tx,
+        invoice_key,
+        DomainEvent.new(
+            f"payment.{status}",
+            tenant_id,
+            "invoice",
+            invoice_id,
+            now,
+            payment_id=pay_id,
+            decline_code=observed.decline_code,
+        ),
+    )
+    if status == "succeeded":
+        received = int(payment_intent.get("amount_received") or payment.amount)
+        updated, events = invoice.apply_payment(received, pay_id, now)
+        if events:
+            ctx.repo.save_invoice(tx, updated)
+            for event in events:
+                ctx.repo.add_event(tx, invoice_key, event)
+    ctx.repo.commit(tx)
+    business_event(f"Payment{status.title().replace('_', '')}")
+    return saved
+
+
+def payments_of(ctx: Context, tenant_id: str, invoice_id: str) -> list[Payment]:
+    ctx.repo.invoice(tenant_id, invoice_id)  # 404 for another tenant's invoice
+    return ctx.repo.payments(tenant_id, invoice_id)

@@ -1,0 +1,69 @@
+"""Stripe webhooks, stage two: apply a recorded event, idempotently and in any order.
+
+Handlers are registered by event type. Each reads the object's current state from Stripe (the event may be old)
+and applies it by comparing states. An unknown type is acknowledged and ignored with a log line.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from billing.domain.payments import payment_id
+from billing.observability import logger
+from billing.services import payments
+from billing.services.unit import Context
+
+Handler = Callable[[Context, Any, str, dict[str, Any]], None]
+HANDLERS: dict[str, Handler] = {}
+
+
+def on(*types: str) -> Callable[[Handler], Handler]:
+    def register(handler: Handler) -> Handler:
+        for event_type in types:
+            HANDLERS[event_type] = handler
+        return handler
+
+    return register
+
+
+@on(
+    "payment_intent.succeeded",
+    "payment_intent.payment_failed",
+    "payment_intent.processing",
+    "payment_intent.requires_action",
+    "payment_intent.canceled",
+)
+def _payment_intent(ctx: Context, gateway: Any, tenant_id: str, obj: dict[str, Any]) -> None:
+    metadata = obj.get("metadata") or {}
+    invoice_id = metadata.get("invoice_id")
+    if not invoice_id:
+        logger.info("payment intent without an invoice: not ours to apply", extra={"payment_intent": obj.get("id")})
+        return
+    pay_id = metadata.get("payment_id") or payment_id(invoice_id, f"pi-{obj['id']}")
+    payments.apply_payment_intent(ctx, tenant_id, invoice_id, pay_id, gateway.payment_intent(obj["id"]))
+
+
+@on("setup_intent.succeeded")
+def _setup_intent(ctx: Context, gateway: Any, tenant_id: str, obj: dict[str, Any]) -> None:
+    payments.save_payment_method(ctx, gateway, tenant_id, obj["id"])
+
+
+def process(ctx: Context, gateway: Any, tenant_id: str, event_id: str) -> str:
+    """Apply a recorded event once; answers what happened (applied, ignored, duplicate)."""
+    recorded = ctx.repo.stripe_event(tenant_id, event_id)
+    if recorded is None:
+        raise LookupError(f"Stripe event {event_id} was never recorded")
+    if recorded.get("status") in ("processed", "ignored"):
+        return "duplicate"
+    event = json.loads(recorded["payload"])
+    handler = HANDLERS.get(event["type"])
+    if handler is None:
+        logger.info("Stripe event type not handled; acknowledged", extra={"event_type": event["type"]})
+        outcome = "ignored"
+    else:
+        handler(ctx, gateway, tenant_id, event["data"]["object"])
+        outcome = "processed"
+    ctx.repo.mark_stripe_event(tenant_id, event_id, outcome, ctx.clock.now().isoformat())
+    return outcome
