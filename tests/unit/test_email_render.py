@@ -673,3 +673,267 @@ def test_invoice_past_due_in_yen_and_rubles():
 
 def test_invoice_past_due_falls_back_to_english():
     assert render_past_due("fr-FR") == render_past_due("en")
+
+
+# --- payment_receipt ----------------------------------------------------------------------------------------------
+
+
+def receipt_context(**overrides):
+    # By default the one payment that settles the whole invoice; pass amount_due etc. for a partial payment.
+    context = invoice_context(
+        amount_due=0,
+        amount_paid_now=123450,
+        amount_paid=123450,
+        paid_at=datetime(2026, 3, 5, 9, 15, tzinfo=UTC),
+        payment_id="pay_0123456789",
+    )
+    context.update(overrides)
+    return context
+
+
+PARTIAL = {"amount_paid_now": 100000, "amount_paid": 100000, "amount_due": 23450}
+
+
+def render_receipt(locale="en", **overrides) -> RenderedEmail:
+    return render_email("payment_receipt", locale, receipt_context(**overrides))
+
+
+RECEIPT = {
+    # locale: (subject, the thank-you sentence, a greeting, the payment reference line,
+    #          "paid in full" sentence, the balance sentence for PARTIAL, the pay link, the "amount paid" row)
+    "en": (
+        "Receipt for your payment of $1,234.50 to Acme (invoice INV-2026-000001)",
+        "Thank you for your payment! Acme received $1,234.50 from you on March 5, 2026 for invoice INV-2026-000001.",
+        "Hi Jane Doe,",
+        "Payment reference: pay_0123456789",
+        "Invoice INV-2026-000001 is now paid in full, so there is nothing more to pay.",
+        "A balance of $234.50 is still due on invoice INV-2026-000001.",
+        "Pay the balance",
+        "Amount paid: $1,000.00",
+    ),
+    "zh": (
+        "付款收据：您已向 Acme 支付 US$1,234.50（发票 INV-2026-000001）",
+        "感谢您的付款！Acme 已于2026年3月5日收到您为发票 INV-2026-000001 支付的 US$1,234.50。",
+        "Jane Doe，您好：",
+        "付款编号：pay_0123456789",
+        "发票 INV-2026-000001 现已全额付清，您无需再支付任何款项。",
+        "发票 INV-2026-000001 仍有 US$234.50 的余额尚未支付",
+        "支付剩余款项",
+        "已付金额：US$1,000.00",
+    ),
+    "ru": (
+        "Квитанция о платеже на сумму 1 234,50 $ по счёту INV-2026-000001 от Acme",
+        "Спасибо за оплату! Ваш платёж на сумму 1 234,50 $ по счёту INV-2026-000001 от Acme получен 5 марта 2026 г.",
+        "Здравствуйте, Jane Doe!",
+        "Номер платежа: pay_0123456789",
+        "Счёт INV-2026-000001 теперь полностью оплачен, больше ничего платить не нужно.",
+        "Остаток к оплате по счёту INV-2026-000001 составляет 234,50 $.",
+        "Оплатить остаток",
+        "Оплачено: 1 000,00 $",
+    ),
+}
+
+
+@pytest.mark.parametrize("locale", ["en", "zh", "ru", "en-US", "zh-CN", "ru-RU", "zh_Hans_CN", "RU"])
+def test_payment_receipt_renders_in_each_language(locale):
+    lang = locale[:2].lower()
+    subject, thanks, greeting, reference, paid_in_full, balance, link, _ = RECEIPT[lang]
+    email = render_receipt(locale)
+    assert isinstance(email, RenderedEmail)
+    paid_now = format_money(123450, "usd", locale)
+    paid_on = format_date(date(2026, 3, 5), locale)
+
+    assert spaces(email.subject) == subject
+    assert "INV-2026-000001" in email.subject
+    assert paid_now in email.subject
+    for part in (email.text, without_tags(email.html)):
+        assert "INV-2026-000001" in part
+        assert "Acme" in part
+        assert greeting in part
+        assert thanks in spaces(part)
+        assert reference in part
+        assert paid_in_full in part
+        assert balance not in spaces(part)  # no "balance still due" sentence
+        assert link not in part
+    for part in (email.text, email.html):
+        assert paid_now in part
+        assert paid_on in part
+        assert "pay_0123456789" in part
+        assert format_date(date(2026, 3, 1), locale) in part  # issued
+        assert format_date(date(2026, 3, 31), locale) in part  # due date
+        for line_amount in (100000, 20000, 120000, 13450, -10000):
+            assert format_money(line_amount, "usd", locale) in part
+        assert format_money(0, "usd", locale) in part  # the amount due row
+    assert "<a " not in email.html  # nothing left to pay: no pay button even though there is a pay_url
+    assert "https://" not in email.text
+    assert f'<html lang="{ {"en": "en", "zh": "zh-CN", "ru": "ru"}[lang] }">' in email.html
+
+
+@pytest.mark.parametrize("locale", ["en", "zh", "ru"])
+def test_payment_receipt_for_a_partial_payment_states_the_balance(locale):
+    _, _, _, _, paid_in_full, balance, link, paid_row = RECEIPT[locale]
+    email = render_receipt(locale, **PARTIAL)
+    paid_now, due = format_money(100000, "usd", locale), format_money(23450, "usd", locale)
+    assert paid_now in email.subject and format_money(123450, "usd", locale) not in email.subject
+    for part in (email.text, without_tags(email.html)):
+        assert balance in spaces(part)
+        assert paid_in_full not in part
+        assert spaces(paid_now) in spaces(part) and spaces(due) in spaces(part)
+    assert paid_row in spaces(email.text)
+    assert f"{link}: https://pay.example.com/in_123" in email.text.replace("：", ": ")
+    assert re.search(r'<a href="https://pay\.example\.com/in_123"[^>]*>' + re.escape(link) + "</a>", email.html)
+
+
+@pytest.mark.parametrize("locale", ["en", "zh", "ru"])
+def test_payment_receipt_balance_without_a_pay_url_has_no_link(locale):
+    _, _, _, _, paid_in_full, balance, link, _ = RECEIPT[locale]
+    email = render_receipt(locale, pay_url=None, **PARTIAL)
+    for part in (email.text, without_tags(email.html)):
+        assert balance in spaces(part)
+        assert paid_in_full not in part
+        assert link not in part
+    assert "https://" not in email.text and "<a " not in email.html
+
+
+def test_payment_receipt_english_text_body_reads_as_expected():
+    assert render_receipt("en").text == (
+        "Hi Jane Doe,\n"
+        "\n"
+        "Thank you for your payment! Acme received $1,234.50 from you on March 5, 2026 for invoice "
+        "INV-2026-000001.\n"
+        "\n"
+        "Payment reference: pay_0123456789\n"
+        "\n"
+        "Invoice INV-2026-000001 is now paid in full, so there is nothing more to pay.\n"
+        "\n"
+        "Invoice details:\n"
+        "- Pro plan × 2: $1,000.00\n"
+        "- Extra seats × 1,000: $200.00\n"
+        "\n"
+        "Subtotal: $1,200.00\n"
+        "Discount: -$100.00\n"
+        "Tax: $134.50\n"
+        "Total: $1,234.50\n"
+        "Amount paid: $1,234.50\n"
+        "Amount due: $0.00\n"
+        "\n"
+        "Issued: March 1, 2026\n"
+        "Due date: March 31, 2026\n"
+        "\n"
+        "Please keep this email for your records. If you have any questions about this payment, please contact "
+        "Acme.\n"
+        "\n"
+        "Best regards,\n"
+        "Acme\n"
+    )
+
+
+def test_payment_receipt_english_partial_payment_paragraphs():
+    text = render_receipt("en", **PARTIAL).text
+    assert (
+        "Payment reference: pay_0123456789\n"
+        "\n"
+        "A balance of $234.50 is still due on invoice INV-2026-000001. You can pay it using the link below.\n"
+        "\n"
+        "Pay the balance: https://pay.example.com/in_123\n"
+        "\n"
+        "Invoice details:\n"
+    ) in text
+    assert "Amount paid: $1,000.00\nAmount due: $234.50\n" in text
+
+
+@pytest.mark.parametrize("locale", ["en", "zh", "ru"])
+def test_payment_receipt_text_part_has_no_html(locale):
+    for overrides in ({}, PARTIAL):
+        text = render_receipt(locale, **overrides).text
+        assert not HTML_TAG.search(text)
+        assert "&amp;" not in text and "&lt;" not in text
+    email = render_receipt(locale, tenant_name="Smith & Sons")
+    assert "<" not in email.text
+    assert "Smith & Sons" in email.text and "Smith & Sons" in email.subject
+    assert "Smith &amp; Sons" in email.html
+
+
+def test_payment_receipt_html_escapes_what_the_customer_and_tenant_typed():
+    email = render_receipt(
+        "en",
+        customer_name="<script>alert(1)</script>",
+        tenant_name='Evil "Co" & <b>Sons</b>',
+        payment_id="<i>pay_1</i>",
+        lines=[{"description": "<img src=x onerror=alert(1)>", "quantity": 1, "amount": 100}],
+    )
+    assert "<script>" not in email.html and "<b>Sons</b>" not in email.html and "<img" not in email.html
+    assert "<i>pay_1</i>" not in email.html and "&lt;i&gt;pay_1&lt;/i&gt;" in email.html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in email.html
+    assert "Evil &#34;Co&#34; &amp; &lt;b&gt;Sons&lt;/b&gt;" in email.html
+    assert email.subject == 'Receipt for your payment of $1,234.50 to Evil "Co" & <b>Sons</b> (invoice INV-2026-000001)'
+
+
+@pytest.mark.parametrize("url", ["javascript:alert(1)", "data:text/html,hi", "//pay.example.com"])
+def test_payment_receipt_pay_url_must_be_an_absolute_http_link(url):
+    with pytest.raises(ValueError, match="non-http"):
+        render_receipt("en", pay_url=url, **PARTIAL)
+
+
+@pytest.mark.parametrize("locale", ["en", "zh", "ru"])
+@pytest.mark.parametrize("amount", [0, -100])
+def test_payment_receipt_refuses_a_payment_of_nothing(locale, amount):
+    with pytest.raises(ValueError, match="amount_paid_now"):
+        render_receipt(locale, amount_paid_now=amount)
+
+
+@pytest.mark.parametrize("locale", ["en", "zh", "ru"])
+def test_payment_receipt_refuses_a_negative_amount_due(locale):
+    with pytest.raises(ValueError, match="amount_due"):
+        render_receipt(locale, amount_due=-1)
+
+
+@pytest.mark.parametrize("locale", ["en", "zh", "ru"])
+def test_payment_receipt_unknown_collection_method_raises(locale):
+    with pytest.raises(ValueError, match="collection_method"):
+        render_receipt(locale, collection_method="out_of_band")
+    assert render_receipt(locale, collection_method="charge_automatically").text == render_receipt(locale).text
+
+
+@pytest.mark.parametrize("overrides", [{}, PARTIAL], ids=["paid_in_full", "partial"])
+@pytest.mark.parametrize("locale", ["en", "zh", "ru"])
+@pytest.mark.parametrize("missing", sorted(receipt_context()))
+def test_payment_receipt_missing_context_variable_raises(missing, locale, overrides):
+    context = receipt_context(**overrides)
+    del context[missing]
+    with pytest.raises(UndefinedError, match=missing):
+        render_email("payment_receipt", locale, context)
+
+
+def test_payment_receipt_subject_is_one_header_line():
+    email = render_receipt("en", tenant_name="Acme\r\nBcc: victim@example.com")
+    assert "\n" not in email.subject and "\r" not in email.subject
+    assert email.subject == (
+        "Receipt for your payment of $1,234.50 to Acme Bcc: victim@example.com (invoice INV-2026-000001)"
+    )
+
+
+def test_payment_receipt_in_yen_and_rubles():
+    yen = render_receipt(
+        "en",
+        currency="jpy",
+        subtotal=1500,
+        discount=0,
+        tax=0,
+        total=1500,
+        amount_paid_now=1000,
+        amount_paid=1000,
+        amount_due=500,
+        lines=[{"description": "Plan", "quantity": 1, "amount": 1500}],
+    )
+    assert yen.subject == "Receipt for your payment of ¥1,000 to Acme (invoice INV-2026-000001)"
+    assert "A balance of ¥500 is still due on invoice INV-2026-000001." in yen.text
+    assert "Discount" not in yen.text
+    assert ".00" not in yen.text + yen.html
+    rubles = render_receipt("ru", currency="rub")
+    assert spaces(rubles.subject) == RECEIPT["ru"][0].replace("$", "₽")
+    assert "$" not in rubles.text
+
+
+def test_payment_receipt_falls_back_to_english():
+    assert render_receipt("fr-FR") == render_receipt("en")

@@ -82,5 +82,17 @@ class StripeGateway:
                 },
             }
 
+    def create_payment_intent(self, payment: Any, stripe_customer_id: str | None) -> dict[str, Any]:
+        """A PaymentIntent the customer confirms on session (Stripe.js on the hosted invoice page)."""
+        params: dict[str, Any] = {
+            "amount": payment.amount,
+            "currency": payment.currency,
+            "payment_method_types": ["card"],
+            "metadata": {"tenant_id": payment.tenant_id, "invoice_id": payment.invoice_id, "payment_id": payment.id},
+        }
+        if stripe_customer_id:
+            params["customer"] = stripe_customer_id
+        return _plain(self.client.v1.payment_intents.create(params=params, options={"idempotency_key": payment.id}))
+
     def payment_intent(self, payment_intent_id: str) -> dict[str, Any]:
         return _plain(self.client.v1.payment_intents.retrieve(payment_intent_id))

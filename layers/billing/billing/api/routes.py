@@ -137,6 +137,15 @@ def pay_invoice(invoice_id: Id) -> Response[Payment]:
     return _post(200, lambda claim: payments.retry_now(_ctx(), _stripe(), _tenant(), invoice_id, claim))
 
 
+@router.post(
+    "/v1/invoices/<invoice_id>/payment_intent",
+    tags=["invoices"],
+    summary="A PaymentIntent client secret to pay the invoice's amount due with Stripe.js",
+)
+def create_payment_intent(invoice_id: Id) -> Response[payments.PaymentIntentForInvoice]:
+    return _post(200, lambda claim: payments.payment_intent_for(_ctx(), _stripe(), _tenant(), invoice_id, claim))
+
+
 @router.post("/v1/invoices/<invoice_id>/void", tags=["invoices"], summary="Void an open invoice; it keeps its number")
 def void_invoice(invoice_id: Id) -> Response[Invoice]:
     return _post(200, lambda claim: invoicing.void_invoice(_ctx(), _tenant(), invoice_id, claim))

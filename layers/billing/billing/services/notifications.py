@@ -64,8 +64,12 @@ def notify(ctx: Context, mailer: Any, event: DomainEvent) -> str | None:
         return None  # paid or voided since: the email would state something no longer true
     context = email_context(tenant, invoice)
     if kind == "payment_receipt":
-        context |= {"amount_paid_now": int(event.data["amount"]), "amount_paid": invoice.amount_paid,
-                    "paid_at": event.occurred_at, "payment_id": event.data["payment_id"]}
+        context |= {
+            "amount_paid_now": int(event.data["amount"]),
+            "amount_paid": invoice.amount_paid,
+            "paid_at": event.occurred_at,
+            "payment_id": event.data["payment_id"],
+        }
     email = render_email(kind, invoice.customer_locale, context)
     message_id = mailer.send(
         invoice.customer_email, email.subject, email.text, email.html, tenant.name, tenant.reply_to

@@ -133,8 +133,46 @@ def retry_now(ctx: Context, gateway: Any, tenant_id: str, invoice_id: str, claim
     return payment
 
 
+class PaymentIntentForInvoice(BaseModel):
+    """What Stripe.js needs to take the payment on session: ``stripe.confirmCardPayment(client_secret, …)``."""
+
+    id: str
+    client_secret: str
+    amount: int
+    currency: str
+    payment_id: str
+
+
+def payment_intent_for(
+    ctx: Context, gateway: Any, tenant_id: str, invoice_id: str, claim: Claim | None = None
+) -> PaymentIntentForInvoice:
+    """The PaymentIntent for paying the invoice's amount due by link. One per amount due: asking again gives the
+    same PaymentIntent (the payment id, and so Stripe's idempotency key, derive from the amount)."""
+    invoice = ctx.repo.invoice(tenant_id, invoice_id)
+    if invoice.status != "open":
+        raise Conflict("invoice_not_payable", f"invoice {invoice_id} is {invoice.status}")
+    if invoice.amount_due <= 0:
+        raise ValidationFailed("nothing_due", f"invoice {invoice_id} has nothing left to pay")
+    customer = ctx.repo.customer(tenant_id, invoice.customer_id)
+    payment = _payment_for(ctx, invoice, payment_id(invoice.id, f"link-{invoice.amount_due}"), "payment_link")
+    if payment.stripe_payment_intent_id:
+        intent = gateway.payment_intent(payment.stripe_payment_intent_id)
+    else:  # the idempotency key (the payment id) makes a retried create return the same PaymentIntent
+        intent = gateway.create_payment_intent(payment, customer.stripe_customer_id)
+        apply_payment_intent(ctx, tenant_id, invoice.id, payment.id, intent)
+    answer = PaymentIntentForInvoice(
+        id=intent["id"],
+        client_secret=intent["client_secret"],
+        amount=payment.amount,
+        currency=payment.currency,
+        payment_id=payment.id,
+    )
+    _remember_alone(ctx, tenant_id, claim, answer)
+    return answer
+
+
 @retrying()
-def _payment_for(ctx: Context, invoice: Invoice, pay_id: str) -> Payment:
+def _payment_for(ctx: Context, invoice: Invoice, pay_id: str, method: str = "off_session") -> Payment:
     existing = ctx.repo.payment(invoice.tenant_id, invoice.id, pay_id)
     if existing:
         return existing
