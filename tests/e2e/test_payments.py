@@ -22,13 +22,15 @@ def stripe_js(stack):
 def deliver_as_stripe(stack, event_type, obj, event_id):
     """Deliver an event the way Stripe signs it (localstripe sends PaymentIntent events itself, but no
     setup_intent.succeeded, which real Stripe sends when a card is saved)."""
-    payload = json.dumps({"id": event_id, "object": "event", "type": event_type, "created": int(time.time()),
-                          "data": {"object": obj}})
+    payload = json.dumps(
+        {"id": event_id, "object": "event", "type": event_type, "created": int(time.time()), "data": {"object": obj}}
+    )
     stamp = int(time.time())
-    signature = hmac.new(stack["stripe"]["webhook_secret"].encode(), f"{stamp}.{payload}".encode(),
-                         hashlib.sha256).hexdigest()
-    answer = requests.post(stack["stripe"]["webhook_url"], data=payload, timeout=10,
-                           headers={"Stripe-Signature": f"t={stamp},v1={signature}", "Content-Type": "application/json"})
+    signature = hmac.new(
+        stack["stripe"]["webhook_secret"].encode(), f"{stamp}.{payload}".encode(), hashlib.sha256
+    ).hexdigest()
+    headers = {"Stripe-Signature": f"t={stamp},v1={signature}", "Content-Type": "application/json"}
+    answer = requests.post(stack["stripe"]["webhook_url"], data=payload, timeout=10, headers=headers)
     assert answer.status_code == 200, answer.text
 
 
@@ -45,8 +47,13 @@ def customer_with_card(shop, stack, stripe_js, email, card):
     customer = shop.post("/v1/customers", {"email": email, "name": "Ana", "locale": "en", "currency": "usd"}).json()
     setup = shop.post(f"/v1/customers/{customer['id']}/setup_intent").json()
     assert setup["client_secret"].startswith(setup["id"])
-    method = card if card.startswith("pm_") else stripe_js.v1.payment_methods.create(
-        params={"type": "card", "card": {"number": card, "exp_month": 12, "exp_year": 2030, "cvc": "123"}}).id
+    method = (
+        card
+        if card.startswith("pm_")
+        else stripe_js.v1.payment_methods.create(
+            params={"type": "card", "card": {"number": card, "exp_month": 12, "exp_year": 2030, "cvc": "123"}}
+        ).id
+    )
     confirmed = stripe_js.v1.setup_intents.confirm(setup["id"], params={"payment_method": method})
     assert confirmed.status == "succeeded"
     deliver_as_stripe(stack, "setup_intent.succeeded", confirmed.to_dict(), f"evt_seti_{setup['id']}")
@@ -56,8 +63,12 @@ def customer_with_card(shop, stack, stripe_js, email, card):
 
 
 def order(shop, customer_id, method="charge_automatically", amount=2500):
-    body = {"customer_id": customer_id, "currency": "usd", "collection_method": method,
-            "lines": [{"description": "Pro plan", "quantity": 1, "unit_amount": amount}]}
+    body = {
+        "customer_id": customer_id,
+        "currency": "usd",
+        "collection_method": method,
+        "lines": [{"description": "Pro plan", "quantity": 1, "unit_amount": amount}],
+    }
     placed = shop.post("/v1/orders", body)
     assert placed.status_code == 201, placed.text
     return placed.json()["invoice_id"]
@@ -72,23 +83,30 @@ def test_saved_card_is_charged_on_finalization_and_the_customer_gets_a_receipt(s
     assert payment["status"] == "succeeded" and payment["stripe_payment_intent_id"].startswith("pi_")
     intent = stripe_js.v1.payment_intents.retrieve(payment["stripe_payment_intent_id"])
     assert intent.amount == 2500 and intent.metadata["invoice_id"] == invoice_id
-    subjects = eventually(lambda: [e["subject"] for e in shop.get("/_local/emails").json()["emails"]
-                                   if "paying@example.com" in e["to"] and "eceipt" in e["subject"]])
+    subjects = eventually(
+        lambda: [
+            e["subject"]
+            for e in shop.get("/_local/emails").json()["emails"]
+            if "paying@example.com" in e["to"] and "eceipt" in e["subject"]
+        ]
+    )
     assert len(subjects) == 1 and invoice["number"] in subjects[0]
 
 
 def test_a_declining_card_fails_with_its_decline_code(shop, stack, stripe_js):
     customer = customer_with_card(shop, stack, stripe_js, "declined@example.com", "4000000000000341")
     invoice_id = order(shop, customer["id"])
-    payments = eventually(lambda: [p for p in shop.get(f"/v1/invoices/{invoice_id}/payments").json()["data"]
-                                   if p["status"] == "failed"])
+    payments = eventually(
+        lambda: [p for p in shop.get(f"/v1/invoices/{invoice_id}/payments").json()["data"] if p["status"] == "failed"]
+    )
     assert payments and payments[0]["decline_code"] in ("card_declined", "generic_decline")
     assert shop.get(f"/v1/invoices/{invoice_id}").json()["status"] == "open"
 
 
 def test_a_send_invoice_invoice_is_paid_through_its_payment_intent(shop, stack, stripe_js):
-    customer = shop.post("/v1/customers", {"email": "link@example.com", "name": "Li", "locale": "zh",
-                                           "currency": "usd"}).json()
+    customer = shop.post(
+        "/v1/customers", {"email": "link@example.com", "name": "Li", "locale": "zh", "currency": "usd"}
+    ).json()
     invoice_id = order(shop, customer["id"], method="send_invoice", amount=4200)
     first = shop.post(f"/v1/invoices/{invoice_id}/payment_intent").json()
     again = shop.post(f"/v1/invoices/{invoice_id}/payment_intent").json()

@@ -209,6 +209,7 @@ class Invoice(BaseModel):
                 payment_id=payment_id,
                 amount=amount,
                 amount_due=due,
+                amount_paid=paid,
             )
         ]
         if status == "paid":

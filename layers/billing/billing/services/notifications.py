@@ -66,7 +66,9 @@ def notify(ctx: Context, mailer: Any, event: DomainEvent) -> str | None:
     if kind == "payment_receipt":
         context |= {
             "amount_paid_now": int(event.data["amount"]),
-            "amount_paid": invoice.amount_paid,
+            # the invoice as this payment left it: later payments or a void do not rewrite an old receipt
+            "amount_paid": int(event.data.get("amount_paid", invoice.amount_paid)),
+            "amount_due": int(event.data.get("amount_due", invoice.amount_due)),
             "paid_at": event.occurred_at,
             "payment_id": event.data["payment_id"],
         }
