@@ -242,15 +242,15 @@ class Repository:
     def schedule_run_done(self, schedule: str, scheduled_time: str) -> bool:
         return self.store.get(keys.schedule_run(schedule, scheduled_time)) is not None
 
-    def record_schedule_run(self, schedule: str, scheduled_time: str, finished_at: str, fanned_out: int) -> None:
-        """Record a finished run; a concurrent duplicate that finished first is fine (same outcome)."""
+    def record_schedule_run(self, schedule: str, scheduled_time: str, finished_at: str, **outcome: Any) -> None:
+        """Record a finished run and what it did; a concurrent duplicate that finished first is fine."""
         tx = self.store.transaction()
         tx.put_new(
             {
                 **keys.schedule_run(schedule, scheduled_time),
                 "type": "schedule_run",
                 "finished_at": finished_at,
-                "fanned_out": fanned_out,
+                **outcome,
             },
             on_conflict=DuplicateRun,
         )

@@ -7,6 +7,7 @@ tenant id (and invoice, payment or customer id) in its metadata: that is how a w
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import stripe
@@ -93,6 +94,20 @@ class StripeGateway:
         if stripe_customer_id:
             params["customer"] = stripe_customer_id
         return _plain(self.client.v1.payment_intents.create(params=params, options={"idempotency_key": payment.id}))
+
+    def recent_payment_intents(self, since: int) -> Iterator[dict[str, Any]]:
+        """PaymentIntents created at or after ``since`` (epoch seconds), newest first, page by page (Stripe lists
+        newest first, so paging stops at the first older one)."""
+        params: dict[str, Any] = {"limit": 100}
+        while True:
+            page = self.client.v1.payment_intents.list(params=params)
+            for intent in page.data:
+                if intent.created < since:
+                    return
+                yield _plain(intent)
+            if not page.has_more or not page.data:
+                return
+            params["starting_after"] = page.data[-1].id
 
     def payment_intent(self, payment_intent_id: str) -> dict[str, Any]:
         return _plain(self.client.v1.payment_intents.retrieve(payment_intent_id))
