@@ -59,6 +59,11 @@ def payment(tenant_id: str, invoice_id: str, payment_id: str) -> dict[str, str]:
     return _k(f"T#{tenant_id}#INV#{invoice_id}", f"PAY#{payment_id}")
 
 
+def credit_note(tenant_id: str, invoice_id: str, credit_note_id: str) -> dict[str, str]:
+    """A credit note lives in its invoice's partition, like the invoice's payments."""
+    return _k(f"T#{tenant_id}#INV#{invoice_id}", f"CN#{credit_note_id}")
+
+
 def mail_log(aggregate_key: dict[str, str], cause_event_id: str, kind: str) -> dict[str, str]:
     """One item per email sent for an event: the log on the invoice, and the marker that stops a resend."""
     return _k(aggregate_key[PK], f"MAIL#{cause_event_id}#{kind}")

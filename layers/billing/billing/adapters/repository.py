@@ -12,7 +12,7 @@ from pydantic import BaseModel
 from billing.adapters import keys
 from billing.adapters.dynamodb import DynamoStore, Page, Transaction, from_item, to_item
 from billing.domain.errors import NotFound
-from billing.domain.models import Customer, DomainEvent, Invoice, Order, Tenant
+from billing.domain.models import CreditNote, Customer, DomainEvent, Invoice, Order, Tenant
 from billing.domain.payments import Payment
 
 M = TypeVar("M", bound=BaseModel)
@@ -141,14 +141,31 @@ class Repository:
         return saved
 
     def payments(self, tenant_id: str, invoice_id: str) -> list[Payment]:
+        found = [_load(Payment, item) for item in self._partition(keys.invoice(tenant_id, invoice_id), "PAY#")]
+        return sorted(found, key=lambda p: p.created_at)
+
+    # --- credit notes -------------------------------------------------------------------------------------
+    def credit_note(self, tenant_id: str, invoice_id: str, credit_note_id: str) -> CreditNote | None:
+        return _load(CreditNote, self.store.get(keys.credit_note(tenant_id, invoice_id, credit_note_id)))
+
+    def save_credit_note(self, tx: Transaction, note: CreditNote) -> CreditNote:
+        saved = note.model_copy(update={"version": note.version + 1})
+        key = keys.credit_note(note.tenant_id, note.invoice_id, note.id)
+        tx.put_versioned({**_item_attrs(key, saved), "type": "credit_note"}, note.version)
+        return saved
+
+    def credit_notes(self, tenant_id: str, invoice_id: str) -> list[CreditNote]:
+        return [_load(CreditNote, item) for item in self._partition(keys.invoice(tenant_id, invoice_id), "CN#")]
+
+    def _partition(self, aggregate_key: dict[str, str], prefix: str) -> list[dict[str, Any]]:
+        """The items of an aggregate's partition whose sort key starts with ``prefix`` (one Query, consistent)."""
         answer = self.store.client.query(
             TableName=self.store.table,
-            KeyConditionExpression="pk = :pk AND begins_with(sk, :pay)",
-            ExpressionAttributeValues={":pk": {"S": keys.invoice(tenant_id, invoice_id)["pk"]}, ":pay": {"S": "PAY#"}},
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
+            ExpressionAttributeValues={":pk": {"S": aggregate_key["pk"]}, ":prefix": {"S": prefix}},
             ConsistentRead=True,
         )
-        found = [_load(Payment, from_item(i)) for i in answer.get("Items", [])]
-        return sorted(found, key=lambda p: p.created_at)
+        return [from_item(i) for i in answer.get("Items", [])]
 
     # --- Stripe events ----------------------------------------------------------------------------------------
     def stripe_event(self, tenant_id: str, event_id: str) -> dict[str, Any] | None:
@@ -197,12 +214,7 @@ class Repository:
         tx.put_new({**key, "type": "event", "event_type": event.type, "doc": event.model_dump_json()})
 
     def events(self, aggregate_key: dict[str, str]) -> list[DomainEvent]:
-        answer = self.store.client.query(
-            TableName=self.store.table,
-            KeyConditionExpression="pk = :pk AND begins_with(sk, :evt)",
-            ExpressionAttributeValues={":pk": {"S": aggregate_key["pk"]}, ":evt": {"S": "EVT#"}},
-        )
-        return [DomainEvent.model_validate_json(i["doc"]["S"]) for i in answer.get("Items", [])]
+        return [DomainEvent.model_validate_json(item["doc"]) for item in self._partition(aggregate_key, "EVT#")]
 
     def due_invoices(self, due_date: str) -> list[tuple[str, str]]:
         """(tenant id, invoice id) of the open, unmarked invoices due on ``due_date``, from the due-date index."""
@@ -231,12 +243,7 @@ class Repository:
         tx.put_new({**keys.mail_log(aggregate_key, cause_event_id, kind), "type": "mail", **record})
 
     def mail_log(self, aggregate_key: dict[str, str]) -> list[dict[str, Any]]:
-        answer = self.store.client.query(
-            TableName=self.store.table,
-            KeyConditionExpression="pk = :pk AND begins_with(sk, :m)",
-            ExpressionAttributeValues={":pk": {"S": aggregate_key["pk"]}, ":m": {"S": "MAIL#"}},
-        )
-        return [from_item(i) for i in answer.get("Items", [])]
+        return self._partition(aggregate_key, "MAIL#")
 
     # --- schedule runs --------------------------------------------------------------------------------------
     def schedule_run_done(self, schedule: str, scheduled_time: str) -> bool:

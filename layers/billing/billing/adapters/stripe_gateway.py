@@ -95,6 +95,12 @@ class StripeGateway:
             params["customer"] = stripe_customer_id
         return _plain(self.client.v1.payment_intents.create(params=params, options={"idempotency_key": payment.id}))
 
+    def refund(self, payment_intent_id: str, amount: int, reason: str | None, key: str) -> dict[str, Any]:
+        params: dict[str, Any] = {"payment_intent": payment_intent_id, "amount": amount}
+        if reason in ("duplicate", "fraudulent", "requested_by_customer"):
+            params["reason"] = reason
+        return _plain(self.client.v1.refunds.create(params=params, options={"idempotency_key": key}))
+
     def recent_payment_intents(self, since: int) -> Iterator[dict[str, Any]]:
         """PaymentIntents created at or after ``since`` (epoch seconds), newest first, page by page (Stripe lists
         newest first, so paging stops at the first older one)."""
@@ -108,6 +114,12 @@ class StripeGateway:
             if not page.has_more or not page.data:
                 return
             params["starting_after"] = page.data[-1].id
+
+    def charge(self, charge_id: str) -> dict[str, Any]:
+        return _plain(self.client.v1.charges.retrieve(charge_id, params={"expand": ["refunds"]}))
+
+    def dispute(self, dispute_id: str) -> dict[str, Any]:
+        return _plain(self.client.v1.disputes.retrieve(dispute_id))
 
     def payment_intent(self, payment_intent_id: str) -> dict[str, Any]:
         return _plain(self.client.v1.payment_intents.retrieve(payment_intent_id))

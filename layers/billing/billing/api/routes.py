@@ -11,9 +11,9 @@ from pydantic import BaseModel
 
 from billing import bootstrap
 from billing.api import idempotency
-from billing.domain.models import Customer, Invoice, Order
+from billing.domain.models import CreditNote, Customer, Invoice, Order
 from billing.domain.payments import Payment
-from billing.services import customers, invoicing, orders, payments
+from billing.services import customers, invoicing, orders, payments, refunds
 from billing.services.commands import CreateCustomer, PlaceOrder
 from billing.services.unit import Context
 
@@ -33,6 +33,11 @@ class InvoiceList(BaseModel):
 class PaymentList(BaseModel):
     object: Literal["list"] = "list"
     data: list[Payment]
+
+
+class CreditNoteList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[CreditNote]
 
 
 def _stripe() -> Any:
@@ -144,6 +149,20 @@ def pay_invoice(invoice_id: Id) -> Response[Payment]:
 )
 def create_payment_intent(invoice_id: Id) -> Response[payments.PaymentIntentForInvoice]:
     return _post(200, lambda claim: payments.payment_intent_for(_ctx(), _stripe(), _tenant(), invoice_id, claim))
+
+
+@router.post(
+    "/v1/invoices/<invoice_id>/refunds",
+    tags=["invoices"],
+    summary="Refund through Stripe (all that is refundable by default); a credit note records it",
+)
+def refund_invoice(invoice_id: Id, body: refunds.RefundRequest) -> Response[CreditNote]:
+    return _post(201, lambda claim: refunds.refund(_ctx(), _stripe(), _tenant(), invoice_id, body, claim))
+
+
+@router.get("/v1/invoices/<invoice_id>/credit_notes", tags=["invoices"], summary="The invoice's credit notes")
+def list_credit_notes(invoice_id: Id) -> CreditNoteList:
+    return CreditNoteList(data=refunds.credit_notes_of(_ctx(), _tenant(), invoice_id))
 
 
 @router.post("/v1/invoices/<invoice_id>/void", tags=["invoices"], summary="Void an open invoice; it keeps its number")

@@ -57,6 +57,7 @@ class Tenant(BaseModel):
     id: str
     name: str
     invoice_number_format: str = numbering.DEFAULT_FORMAT
+    credit_note_number_format: str = numbering.DEFAULT_CREDIT_NOTE_FORMAT
     review_rule: ReviewRule = Field(default_factory=ReviewRule)
     reply_to: str | None = None
     created_at: datetime
@@ -82,6 +83,7 @@ class Customer(BaseModel):
     address: Address | None = None
     stripe_customer_id: str | None = None
     default_payment_method: str | None = None
+    credit_balance: int = 0  # overpayments kept for the next invoice, in the customer's currency
     created_at: datetime
     version: int = 0
 
@@ -109,6 +111,28 @@ class Order(BaseModel):
         return self.model_copy(update={"status": status, "updated_at": now, **changes})
 
 
+class RefundPart(BaseModel):
+    payment_id: str
+    stripe_refund_id: str | None
+    amount: int
+
+
+class CreditNote(BaseModel):
+    """A correction to a finalized invoice, numbered in its own gapless series. Here: money refunded."""
+
+    id: str
+    tenant_id: str
+    invoice_id: str
+    customer_id: str
+    number: str
+    currency: str
+    amount: int
+    reason: str
+    refunds: list[RefundPart]
+    created_at: datetime
+    version: int = 0
+
+
 class Invoice(BaseModel):
     id: str
     tenant_id: str
@@ -126,11 +150,17 @@ class Invoice(BaseModel):
     tax: int
     total: int
     amount_paid: int = 0
+    amount_refunded: int = 0
+    credit_applied: int = 0  # the customer's credit taken off this invoice when it was issued
     amount_due: int
     issued_at: datetime | None = None
     due_date: date | None = None
     past_due: bool = False
+    dispute_open: bool = False
     voided_at: datetime | None = None
+    # The secret part of the hosted invoice page's link (billing.services.hosted_page), set on first use. Kept as
+    # is, like Stripe keeps hosted_invoice_url: the link is a bearer link that every email must be able to repeat.
+    pay_token: str | None = None
     # What the invoice was issued to: a finalized invoice does not change when the customer does.
     customer_email: str
     customer_name: str
@@ -142,6 +172,7 @@ class Invoice(BaseModel):
     @classmethod
     def draft_for(cls, order: Order, customer: Customer, now: datetime) -> Invoice:
         totals = price(order.lines, order.discount)
+        credit = min(customer.credit_balance, totals.total)
         return cls(
             id=new_id("in", now),
             tenant_id=order.tenant_id,
@@ -155,7 +186,8 @@ class Invoice(BaseModel):
             discount=totals.discount,
             tax=totals.tax,
             total=totals.total,
-            amount_due=totals.total,
+            credit_applied=credit,
+            amount_due=totals.total - credit,
             customer_email=customer.email,
             customer_name=customer.name,
             customer_locale=customer.locale,
@@ -196,7 +228,9 @@ class Invoice(BaseModel):
         if self.status not in ("open", "uncollectible"):
             return self, []
         paid = self.amount_paid + amount
-        due = max(0, self.total - paid)
+        owed = self.total - self.credit_applied
+        due = max(0, owed - paid)
+        overpaid = max(0, paid - owed) - max(0, self.amount_paid - owed)
         status = INVOICE.next_state(self.status, "pay") if due == 0 else self.status
         invoice = self.model_copy(update={"amount_paid": paid, "amount_due": due, "status": status, "updated_at": now})
         events = [
@@ -210,11 +244,31 @@ class Invoice(BaseModel):
                 amount=amount,
                 amount_due=due,
                 amount_paid=paid,
+                overpaid=overpaid,
             )
         ]
         if status == "paid":
             events.append(DomainEvent.new("invoice.paid", self.tenant_id, "invoice", self.id, now, number=self.number))
         return invoice, events
+
+    def refundable(self) -> int:
+        return self.amount_paid - self.amount_refunded
+
+    def record_refund(self, credit_note: CreditNote, now: datetime) -> tuple[Invoice, DomainEvent]:
+        invoice = self.model_copy(
+            update={"amount_refunded": self.amount_refunded + credit_note.amount, "updated_at": now}
+        )
+        event = DomainEvent.new(
+            "invoice.refunded",
+            self.tenant_id,
+            "invoice",
+            self.id,
+            now,
+            credit_note_id=credit_note.id,
+            number=credit_note.number,
+            amount=credit_note.amount,
+        )
+        return invoice, event
 
     def void(self, now: datetime) -> tuple[Invoice, DomainEvent]:
         status = INVOICE.next_state(self.status, "void")

@@ -15,6 +15,7 @@ from billing.domain.errors import ValidationFailed
 _TOKEN = re.compile(r"\{(yyyy|yy|mm|seq(?::0(\d))?)\}")
 _ANY_BRACE = re.compile(r"[{}]")
 DEFAULT_FORMAT = "INV-{yyyy}-{seq:06}"
+DEFAULT_CREDIT_NOTE_FORMAT = "CN-{yyyy}-{seq:06}"
 
 
 def validate_format(fmt: str) -> str:

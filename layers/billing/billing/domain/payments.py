@@ -12,6 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+DISPUTE_CLOSED = {"won", "lost", "warning_closed"}
 STATUSES = {
     "pending",
     "failed",
@@ -61,6 +62,8 @@ class Payment(BaseModel):
     decline_code: str | None = None
     failure_message: str | None = None
     amount_refunded: int = 0
+    dispute_id: str | None = None
+    dispute_status: str | None = None  # Stripe's: warning_needs_response … needs_response, under_review, won, lost
     created_at: datetime
     updated_at: datetime
     version: int = 0

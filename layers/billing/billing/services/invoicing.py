@@ -10,15 +10,20 @@ from billing.observability import business_event
 from billing.services.unit import Claim, Context, remember, retrying
 
 
-def finalize_into(ctx: Context, tx: Transaction, tenant: Tenant, draft: Invoice) -> Invoice:
-    """Finalize ``draft`` inside ``tx``: take the next number of its series and period, and move the counter in
-    the same transaction, so a number is used exactly when the invoice that bears it is committed."""
+def take_number(ctx: Context, tx: Transaction, tenant_id: str, series: str, fmt: str) -> str:
+    """The next number of a tenant's series (invoices, credit notes), with the counter moved inside ``tx``: the
+    number is used exactly when what bears it is committed, so the series stays gapless."""
     now = ctx.clock.now()
-    fmt = tenant.invoice_number_format
     period = numbering.period_key(fmt, now)
-    current = ctx.repo.counter_value(tenant.id, draft.series, period)
-    invoice, event = draft.finalize(numbering.render(fmt, now, current + 1), now)
-    ctx.repo.set_counter(tx, tenant.id, draft.series, period, current, current + 1)
+    current = ctx.repo.counter_value(tenant_id, series, period)
+    ctx.repo.set_counter(tx, tenant_id, series, period, current, current + 1)
+    return numbering.render(fmt, now, current + 1)
+
+
+def finalize_into(ctx: Context, tx: Transaction, tenant: Tenant, draft: Invoice) -> Invoice:
+    """Finalize ``draft`` inside ``tx`` with the next number of its series."""
+    number = take_number(ctx, tx, tenant.id, draft.series, tenant.invoice_number_format)
+    invoice, event = draft.finalize(number, ctx.clock.now())
     saved = ctx.repo.save_invoice(tx, invoice)
     ctx.repo.add_event(tx, keys.invoice(tenant.id, invoice.id), event)
     return saved

@@ -34,6 +34,10 @@ def _invoice(
     moved = order.transition(action, ctx.clock.now())  # refuses an illegal action before any work
     customer = customer or ctx.repo.customer(tenant.id, order.customer_id)
     invoice = finalize_into(ctx, tx, tenant, Invoice.draft_for(order, customer, ctx.clock.now()))
+    if invoice.credit_applied:  # the customer's credit is used up by this invoice, in the same transaction
+        ctx.repo.save_customer(
+            tx, customer.model_copy(update={"credit_balance": customer.credit_balance - invoice.credit_applied})
+        )
     return moved.model_copy(update={"invoice_id": invoice.id})
 
 

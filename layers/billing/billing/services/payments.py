@@ -15,7 +15,7 @@ from pydantic import BaseModel
 from billing.adapters import keys
 from billing.domain.errors import Conflict, NotFound, ValidationFailed
 from billing.domain.models import Customer, DomainEvent, Invoice
-from billing.domain.payments import Payment, payment_id, status_of
+from billing.domain.payments import DISPUTE_CLOSED, Payment, payment_id, status_of
 from billing.observability import business_event
 from billing.services.unit import Claim, Context, remember, retrying
 
@@ -246,9 +246,63 @@ def apply_payment_intent(
             ctx.repo.save_invoice(tx, updated)
             for event in events:
                 ctx.repo.add_event(tx, invoice_key, event)
+            if overpaid := events[0].data["overpaid"]:  # kept as the customer's credit for the next invoice
+                customer = ctx.repo.customer(tenant_id, invoice.customer_id)
+                ctx.repo.save_customer(
+                    tx, customer.model_copy(update={"credit_balance": customer.credit_balance + overpaid})
+                )
+                ctx.repo.add_event(
+                    tx,
+                    keys.customer(tenant_id, customer.id),
+                    DomainEvent.new(
+                        "customer.credit_added",
+                        tenant_id,
+                        "customer",
+                        customer.id,
+                        now,
+                        amount=overpaid,
+                        invoice_id=invoice_id,
+                    ),
+                )
     ctx.repo.commit(tx)
     business_event(f"Payment{status.title().replace('_', '')}")
     return saved
+
+
+@retrying()
+def record_dispute(ctx: Context, tenant_id: str, invoice_id: str, pay_id: str, dispute: dict[str, Any]) -> None:
+    """A dispute opened or moved on: kept on the payment, and the invoice is marked while one is open (dunning
+    pauses on it). Stripe's current dispute status is applied when it differs from ours."""
+    payment = ctx.repo.payment(tenant_id, invoice_id, pay_id)
+    if payment is None or payment.dispute_status == dispute.get("status"):
+        return
+    now = ctx.clock.now()
+    status = dispute.get("status") or "needs_response"
+    invoice = ctx.repo.invoice(tenant_id, invoice_id)
+    open_now = status not in DISPUTE_CLOSED
+    tx = ctx.repo.transaction()
+    ctx.repo.save_payment(
+        tx, payment.model_copy(update={"dispute_id": dispute.get("id"), "dispute_status": status, "updated_at": now})
+    )
+    if invoice.dispute_open != open_now:
+        ctx.repo.save_invoice(tx, invoice.model_copy(update={"dispute_open": open_now, "updated_at": now}))
+    ctx.repo.add_event(
+        tx,
+        keys.invoice(tenant_id, invoice_id),
+        DomainEvent.new(
+            "invoice.disputed" if open_now else "invoice.dispute_closed",
+            tenant_id,
+            "invoice",
+            invoice_id,
+            now,
+            payment_id=pay_id,
+            dispute_id=dispute.get("id"),
+            dispute_status=status,
+            amount=dispute.get("amount"),
+        ),
+    )
+    ctx.repo.commit(tx)
+    business_event("DisputeOpened" if open_now else "DisputeClosed")
 
 
 def payments_of(ctx: Context, tenant_id: str, invoice_id: str) -> list[Payment]:

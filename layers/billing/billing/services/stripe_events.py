@@ -12,7 +12,7 @@ from typing import Any
 
 from billing.domain.payments import payment_id
 from billing.observability import logger
-from billing.services import payments
+from billing.services import payments, refunds
 from billing.services.unit import Context
 
 Handler = Callable[[Context, Any, str, dict[str, Any]], None]
@@ -43,6 +43,45 @@ def _payment_intent(ctx: Context, gateway: Any, tenant_id: str, obj: dict[str, A
         return
     pay_id = metadata.get("payment_id") or payment_id(invoice_id, f"pi-{obj['id']}")
     payments.apply_payment_intent(ctx, tenant_id, invoice_id, pay_id, gateway.payment_intent(obj["id"]))
+
+
+def _ours(gateway: Any, payment_intent_id: str | None) -> tuple[str, str, str, dict[str, Any]] | None:
+    """(tenant, invoice, payment id, PaymentIntent) for a charge, refund or dispute, from its PaymentIntent."""
+    if not payment_intent_id:
+        return None
+    intent = gateway.payment_intent(payment_intent_id)
+    metadata = intent.get("metadata") or {}
+    tenant_id, invoice_id = metadata.get("tenant_id"), metadata.get("invoice_id")
+    if not tenant_id or not invoice_id:
+        return None
+    return tenant_id, invoice_id, metadata.get("payment_id") or payment_id(invoice_id, f"pi-{intent['id']}"), intent
+
+
+@on("charge.refunded", "charge.refund.updated")
+def _refunded(ctx: Context, gateway: Any, tenant_id: str, obj: dict[str, Any]) -> None:
+    found = _ours(gateway, obj.get("payment_intent"))
+    if found is None:
+        return
+    tenant_id, invoice_id, pay_id, _ = found
+    charge = gateway.charge(obj["id"]) if obj.get("object") == "charge" else obj
+    refund_ids = [r["id"] for r in ((charge.get("refunds") or {}).get("data") or []) if r.get("status") != "failed"]
+    refunds.refunded_in_stripe(ctx, tenant_id, invoice_id, pay_id, int(charge.get("amount_refunded") or 0), refund_ids)
+
+
+@on(
+    "charge.dispute.created",
+    "charge.dispute.updated",
+    "charge.dispute.closed",
+    "charge.dispute.funds_withdrawn",
+    "charge.dispute.funds_reinstated",
+)
+def _dispute(ctx: Context, gateway: Any, tenant_id: str, obj: dict[str, Any]) -> None:
+    found = _ours(gateway, obj.get("payment_intent"))
+    if found is None:
+        return
+    tenant_id, invoice_id, pay_id, _ = found
+    dispute = gateway.dispute(obj["id"])
+    payments.record_dispute(ctx, tenant_id, invoice_id, pay_id, dispute)
 
 
 @on("setup_intent.succeeded")

@@ -58,12 +58,19 @@ def verify(payload: bytes, signature: str | None, secrets: list[str], now: float
     raise InvalidWebhook(detail="no accepted secret signed this payload")
 
 
+PLATFORM = "_platform"
+
+
 def tenant_of(event: dict[str, Any]) -> str | None:
-    """Every Stripe object we create carries our tenant id in its metadata; others are not ours."""
+    """Every Stripe object we create carries our tenant id in its metadata. Charges, refunds and disputes are made
+    by Stripe from our PaymentIntents and may not carry it: they are recorded under the platform and routed by
+    their PaymentIntent when processed. Anything else is not ours."""
     obj = (event.get("data") or {}).get("object") or {}
     metadata = obj.get("metadata") or {}
     tenant = metadata.get("tenant_id") if isinstance(metadata, dict) else None
-    return tenant if isinstance(tenant, str) and tenant else None
+    if isinstance(tenant, str) and tenant:
+        return tenant
+    return PLATFORM if isinstance(obj.get("payment_intent"), str) else None
 
 
 def receive(ctx: Context, event: dict[str, Any], payload: bytes) -> Received:
