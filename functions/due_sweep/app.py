@@ -1,18 +1,11 @@
 """EventBridge Scheduler (daily) -> overdue invoices fanned out to the invoice-due queue."""
 
-from datetime import datetime
-
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import BaseModel
 
 from billing import bootstrap
 from billing.observability import business_event, logger, metrics, tracer
 from billing.services import dues
-
-
-class ScheduledRun(BaseModel):
-    schedule: str
-    scheduled_time: datetime
+from billing.services.commands import ScheduledRun
 
 
 @logger.inject_lambda_context(clear_state=True)

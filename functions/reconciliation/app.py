@@ -1,18 +1,11 @@
 """EventBridge Scheduler (every 3 hours) -> Stripe's recent PaymentIntents reconciled with our payments."""
 
-from datetime import datetime
-
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import BaseModel
 
 from billing import bootstrap
 from billing.observability import business_event, logger, metrics, tracer
 from billing.services import reconciliation
-
-
-class ScheduledRun(BaseModel):
-    schedule: str
-    scheduled_time: datetime
+from billing.services.commands import ScheduledRun
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 from typing import Annotated
 
@@ -78,3 +79,11 @@ class PlaceOrder(_Strict):
         if self.collection_method == "charge_automatically" and self.days_until_due not in (None, 0):
             raise ValueError("days_until_due applies to send_invoice orders only")
         return self
+
+
+class ScheduledRun(BaseModel):
+    """What an EventBridge Scheduler target receives (the template's Input): the scheduled time is the run's
+    idempotency key."""
+
+    schedule: str
+    scheduled_time: datetime
