@@ -20,6 +20,7 @@ from infra.local.runtime import LocalRuntime
 from infra.local.template import ROOT
 
 STRIPE_KEY = "sk_test_local"
+PUBLISHABLE_KEY = "pk_test_local"
 LOCALSTRIPE_PYTHON = ROOT / ".tools" / "localstripe" / "bin" / "python"
 
 
@@ -45,7 +46,16 @@ class LocalStack:
         self.state_dir.mkdir(parents=True)
         if self.with_stripe:
             self._start_localstripe()
-        stripe_env = {"STRIPE_API_BASE": self.stripe_url} if self.stripe_url else {}
+        stripe_env = (
+            {
+                "STRIPE_API_BASE": self.stripe_url,
+                # the hosted invoice page loads localstripe's stand-in for Stripe.js, with a publishable key
+                "STRIPE_JS_URL": f"{self.stripe_url}/js.stripe.com/v3/",
+                "STRIPE_PUBLISHABLE_KEY": PUBLISHABLE_KEY,
+            }
+            if self.stripe_url
+            else {}
+        )
         self.runtime.start(
             aws_port,
             env=stripe_env,
@@ -55,6 +65,12 @@ class LocalStack:
             },
         )
         self.server = serve(self.runtime, api_port)
+        # What only the running stack knows wins over the template's values (which name the cloud): Stripe.js from
+        # localstripe, and email links to this server, whose port is known once it is bound.
+        local_env = {**stripe_env, "PUBLIC_BASE_URL": self.api_url}
+        os.environ.update(local_env)
+        for deps in self.runtime.deps.values():
+            deps.env.update(local_env)
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
         if self.stripe_url:  # localstripe delivers its events to our webhook, signed with our secret
             request = urllib.request.Request(

@@ -12,20 +12,21 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValida
 from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 
 from billing import bootstrap
-from billing.api import routes
+from billing.api import hosted_page, routes
 from billing.api.problems import from_domain, problem
 from billing.domain.errors import DomainError
 from billing.services.tenants import authenticate
 
 logger = Logger(child=True)
 PUBLIC_PATHS = {"/openapi.json"}
+PUBLIC_PREFIXES = ("/pay/",)  # the hosted invoice page: its token is the credential
 TITLE, VERSION = "Billing API", "1.0.0"
 
 resolver = APIGatewayHttpResolver(enable_validation=True)
 
 
 def require_tenant(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) -> Response:
-    if app.current_event.path in PUBLIC_PATHS:
+    if app.current_event.path in PUBLIC_PATHS or app.current_event.path.startswith(PUBLIC_PREFIXES):
         return next_middleware(app)
     headers = app.current_event.headers or {}
     auth = next((v for k, v in headers.items() if k.lower() == "authorization"), None)
@@ -37,6 +38,7 @@ def require_tenant(app: APIGatewayHttpResolver, next_middleware: NextMiddleware)
 
 resolver.use(middlewares=[require_tenant])
 resolver.include_router(routes.router)
+resolver.include_router(hosted_page.router)
 
 
 @resolver.get("/openapi.json", include_in_schema=False)

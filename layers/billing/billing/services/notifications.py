@@ -12,6 +12,7 @@ from typing import Any
 from billing.adapters import keys
 from billing.domain.models import DomainEvent, Invoice, Tenant
 from billing.notifications.render import render_email
+from billing.services import hosted_page
 from billing.services.unit import Context
 
 KIND_OF_EVENT = {
@@ -38,7 +39,11 @@ def email_context(tenant: Tenant, invoice: Invoice) -> dict[str, Any]:
         "lines": [
             {"description": li.description, "quantity": li.quantity, "amount": li.amount} for li in invoice.lines
         ],
-        "pay_url": None,
+        # the hosted invoice page while something is to pay: for invoices paid by link, and for automatic charges
+        # only once they are past due (before that the saved card is charged; a link would invite paying twice)
+        "pay_url": hosted_page.pay_url(invoice)
+        if invoice.collection_method == "send_invoice" or invoice.past_due
+        else None,
     }
 
 

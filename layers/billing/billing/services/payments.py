@@ -184,7 +184,7 @@ def _payment_for(ctx: Context, invoice: Invoice, pay_id: str, method: str = "off
         customer_id=invoice.customer_id,
         amount=invoice.amount_due,
         currency=invoice.currency,
-        method="off_session",
+        method=method,
         created_at=now,
         updated_at=now,
     )
