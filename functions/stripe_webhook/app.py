@@ -1,6 +1,7 @@
 """API Gateway (public route POST /webhooks/stripe) -> verified, recorded once, enqueued; 2xx fast."""
 
 import base64
+import binascii
 import json
 
 from aws_lambda_powertools.logging import correlation_paths
@@ -22,7 +23,19 @@ def _answer(status: int, body: dict, content_type: str = "application/json") -> 
 @event_source(data_class=APIGatewayProxyEventV2)
 def lambda_handler(event: APIGatewayProxyEventV2, context: LambdaContext) -> dict:
     raw = event.body or ""
-    payload = base64.b64decode(raw) if event.is_base64_encoded else raw.encode()
+    try:
+        payload = base64.b64decode(raw, validate=True) if event.is_base64_encoded else raw.encode()
+    except binascii.Error:
+        return _answer(
+            400,
+            {
+                "type": "urn:billing:problem:malformed_event",
+                "status": 400,
+                "code": "malformed_event",
+                "detail": "the body is not valid base64",
+            },
+            "application/problem+json",
+        )
     signature = next((v for k, v in (event.headers or {}).items() if k.lower() == "stripe-signature"), None)
     deps = bootstrap.deps()
     try:

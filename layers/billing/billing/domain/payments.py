@@ -57,6 +57,7 @@ class Payment(BaseModel):
     amount: int
     currency: str
     method: str  # off_session | payment_link
+    attempt_key: str | None = None  # what the id derives from: resuming the attempt reuses its idempotency key
     status: str = "pending"
     stripe_payment_intent_id: str | None = None
     decline_code: str | None = None

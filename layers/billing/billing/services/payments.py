@@ -104,7 +104,7 @@ def collect(ctx: Context, gateway: Any, tenant_id: str, invoice_id: str, attempt
     if invoice.status != "open" or invoice.amount_due <= 0:
         return None
     customer = ctx.repo.customer(tenant_id, invoice.customer_id)
-    payment = _payment_for(ctx, invoice, payment_id(invoice.id, attempt_key))
+    payment = _payment_for(ctx, invoice, payment_id(invoice.id, attempt_key), attempt_key=attempt_key)
     if payment.status != "pending":
         return payment  # this attempt already has Stripe's answer
     if not customer.stripe_customer_id or not customer.default_payment_method:
@@ -126,8 +126,14 @@ def retry_now(ctx: Context, gateway: Any, tenant_id: str, invoice_id: str, claim
         raise Conflict("invoice_not_payable", f"invoice {invoice_id} is {invoice.status}")
     if invoice.amount_due <= 0:
         raise ValidationFailed("nothing_due", f"invoice {invoice_id} has nothing left to pay")
-    attempt = len(ctx.repo.payments(tenant_id, invoice_id)) + 1
-    payment = collect(ctx, gateway, tenant_id, invoice_id, f"attempt-{attempt}")
+    attempts = ctx.repo.payments(tenant_id, invoice_id)
+    if any(p.status in ("processing", "requires_action") for p in attempts):
+        raise Conflict("payment_in_progress", f"a payment of invoice {invoice_id} is still in progress at Stripe")
+    # An attempt whose outcome we never recorded (its Lambda died after calling Stripe) is resumed with its own
+    # idempotency key, never replaced by a new one: that would charge twice.
+    unknown = next((p for p in attempts if p.status == "pending" and p.attempt_key), None)
+    attempt_key = unknown.attempt_key if unknown else f"attempt-{len(attempts) + 1}"
+    payment = collect(ctx, gateway, tenant_id, invoice_id, attempt_key)
     assert payment is not None
     _remember_alone(ctx, tenant_id, claim, payment)
     return payment
@@ -172,7 +178,9 @@ def payment_intent_for(
 
 
 @retrying()
-def _payment_for(ctx: Context, invoice: Invoice, pay_id: str, method: str = "off_session") -> Payment:
+def _payment_for(
+    ctx: Context, invoice: Invoice, pay_id: str, method: str = "off_session", attempt_key: str | None = None
+) -> Payment:
     existing = ctx.repo.payment(invoice.tenant_id, invoice.id, pay_id)
     if existing:
         return existing
@@ -185,6 +193,7 @@ def _payment_for(ctx: Context, invoice: Invoice, pay_id: str, method: str = "off
         amount=invoice.amount_due,
         currency=invoice.currency,
         method=method,
+        attempt_key=attempt_key,
         created_at=now,
         updated_at=now,
     )

@@ -17,6 +17,7 @@ from billing.domain.errors import DomainError
 from billing.services.unit import Context
 
 TOLERANCE = 300
+FINISHED = ("processed", "ignored")  # a redelivery of these enqueues nothing
 
 
 class InvalidWebhook(DomainError):
@@ -41,9 +42,13 @@ def verify(payload: bytes, signature: str | None, secrets: list[str], now: float
         raise InvalidWebhook(detail="the Stripe-Signature header has no timestamp")
     if int(stamps[0]) > now + TOLERANCE:
         raise InvalidWebhook("stale_signature", "the signature's timestamp is in the future")
+    try:
+        text = payload.decode()
+    except UnicodeDecodeError as error:
+        raise InvalidWebhook("malformed_event", "the body is not UTF-8") from error
     for secret in secrets:
         try:
-            stripe.WebhookSignature.verify_header(payload.decode(), signature, secret, TOLERANCE)
+            stripe.WebhookSignature.verify_header(text, signature, secret, TOLERANCE)
         except stripe.SignatureVerificationError as error:
             if "outside the tolerance zone" in str(error):
                 raise InvalidWebhook("stale_signature", "the signature's timestamp is too old") from error
@@ -84,4 +89,4 @@ def receive(ctx: Context, event: dict[str, Any], payload: bytes) -> Received:
     ):
         return Received(event["id"], event["type"], tenant_id, enqueue=True)
     recorded = ctx.repo.stripe_event(tenant_id, event["id"]) or {}
-    return Received(event["id"], event["type"], tenant_id, enqueue=recorded.get("status") != "processed")
+    return Received(event["id"], event["type"], tenant_id, enqueue=recorded.get("status") not in FINISHED)
