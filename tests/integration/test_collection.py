@@ -358,11 +358,30 @@ def test_paying_now_while_an_attempts_outcome_is_unknown_does_not_charge_twice(
         run_collector(message)
 
     status, answer, _ = call("POST", f"/v1/invoices/{invoice['id']}/pay", key)  # the customer clicks "pay now"
-    assert status in (200, 409), answer
-    run_collector(message)  # the redelivery
+    first = payment_id(invoice["id"], "finalized")
+    assert status == 200, answer
+    assert (answer["id"], answer["status"]) == (first, "succeeded")  # the unknown attempt, resumed with its key
+    assert run_collector(message) == NO_FAILURES  # the redelivery
 
+    assert gateway.charged_keys == [first, first]
     assert gateway.captured == TOTAL, f"Stripe captured {gateway.captured} for an invoice of {TOTAL}"
     assert_paid_once(key, tenant_id, invoice["id"])
+    assert [p["id"] for p in list_payments(key, invoice["id"])] == [first]
+
+
+def test_paying_now_while_stripe_is_still_processing_an_attempt_is_a_conflict(
+    deps, gateway, key, tenant_id, customer_id
+):
+    invoice, charge = processing_invoice(deps, gateway, key, tenant_id, customer_id)
+    status, problem, _ = call("POST", f"/v1/invoices/{invoice['id']}/pay", key)
+    assert status == 409 and problem["code"] == "payment_in_progress"
+    assert gateway.charged_keys == [payment_id(invoice["id"], "finalized")] and len(gateway.charges) == 1
+    assert len(list_payments(key, invoice["id"])) == 1
+
+    _, result = webhook(deps, "payment_intent.succeeded", gateway.settle(charge["id"]))
+    assert result == NO_FAILURES
+    assert_paid_once(key, tenant_id, invoice["id"])
+    assert gateway.captured == TOTAL
 
 
 # --- Stripe's events, in any order and more than once -----------------------------------------------------------------

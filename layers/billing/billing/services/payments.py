@@ -127,7 +127,9 @@ def retry_now(ctx: Context, gateway: Any, tenant_id: str, invoice_id: str, claim
     if invoice.amount_due <= 0:
         raise ValidationFailed("nothing_due", f"invoice {invoice_id} has nothing left to pay")
     attempts = ctx.repo.payments(tenant_id, invoice_id)
-    if any(p.status in ("processing", "requires_action") for p in attempts):
+    # An off-session charge still settling at Stripe blocks a new one; a link payment the customer left half-way
+    # (3-D Secure abandoned on the hosted page) does not.
+    if any(p.method == "off_session" and p.status in ("processing", "requires_action") for p in attempts):
         raise Conflict("payment_in_progress", f"a payment of invoice {invoice_id} is still in progress at Stripe")
     # An attempt whose outcome we never recorded (its Lambda died after calling Stripe) is resumed with its own
     # idempotency key, never replaced by a new one: that would charge twice.
