@@ -39,6 +39,10 @@ FUNCTIONS = [  # (template logical id, handler module), in the order of the repo
     ("OutboxRelayFunction", "functions.outbox_relay.app"),
     ("DueSweepFunction", "functions.due_sweep.app"),
     ("InvoiceDueWorkerFunction", "functions.invoice_due_worker.app"),
+    ("StripeWebhookFunction", "functions.stripe_webhook.app"),
+    ("StripeEventsFunction", "functions.stripe_events.app"),
+    ("CollectorFunction", "functions.collector.app"),
+    ("ReconciliationFunction", "functions.reconciliation.app"),
 ]
 REGION = "us-east-1"
 

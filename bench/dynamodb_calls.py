@@ -232,6 +232,7 @@ class Bench:
             "TABLE_NAME": TABLE,
             "NOTIFICATIONS_QUEUE_URL": boto3.client("sqs").create_queue(QueueName="notifications")["QueueUrl"],
             "INVOICE_DUE_QUEUE_URL": boto3.client("sqs").create_queue(QueueName="invoice-due")["QueueUrl"],
+            "COLLECTIONS_QUEUE_URL": boto3.client("sqs").create_queue(QueueName="collections")["QueueUrl"],
             "EMAIL_FROM": "billing@example.com",
         }
         self.clock = FixedClock(datetime(2026, 11, 23, 12, 0, tzinfo=UTC))
