@@ -3,7 +3,7 @@
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from billing.api.app import resolver
+from billing.api.app import handle
 from billing.observability import logger, metrics, tracer
 
 
@@ -11,4 +11,4 @@ from billing.observability import logger, metrics, tracer
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
-    return resolver.resolve(event, context)
+    return handle(event, context)

@@ -91,7 +91,7 @@ class ScheduledTarget:
 def _route_regex(path: str) -> re.Pattern[str]:
     pattern = re.sub(r"\{(\w+)\+\}", r"(?P<\1>.+)", path)
     pattern = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", pattern)
-    return re.compile(f"^{pattern}$")
+    return re.compile(f"^{pattern}\\Z", re.DOTALL)  # any character in a segment, an encoded line feed too
 
 
 class LocalRuntime:
@@ -236,6 +236,11 @@ class LocalRuntime:
             lowered[k.lower()] = f"{lowered[k.lower()]},{v}" if k.lower() in lowered else v
         content_type = lowered.get("content-type", "")
         textual = not body or content_type.startswith(("text/", "application/json", "application/x-www-form"))
+        if textual and body:
+            try:
+                body.decode()
+            except UnicodeDecodeError:  # API Gateway passes bytes it cannot read as text base64-encoded
+                textual = False
         qs: dict[str, str] = {}
         for pair in filter(None, query.split("&")):
             from urllib.parse import unquote_plus

@@ -1,23 +1,31 @@
-"""Schemathesis fuzzes every operation of the running local stack's own OpenAPI document.
+"""Schemathesis fuzzes every operation of the running local stack's own OpenAPI document (``GET /openapi.json``).
 
-Each operation gets a bounded, reproducible run (explicit examples, the deterministic coverage phase, and at most
-``MAX_EXAMPLES`` derandomized fuzzing cases, positive and negative, without shrinking) sent with the tenant's API key.
-Checks on every answer:
+Per operation: its explicit examples, Schemathesis' deterministic coverage phase (boundary values, missing and
+malformed parameters, wrong content types) and at most ``MAX_EXAMPLES`` derandomized Hypothesis cases, positive and
+negative, without shrinking; all sent with the tenant's API key. Every answer is checked:
 
 - ``not_a_server_error``: never a 5xx.
-- ``negative_data_rejection``: a request that breaks the schema is answered 4xx, never accepted.
-- ``content_type_conformance`` and ``response_schema_conformance``, on 2xx answers only (see ``success_conforms``).
-- ``success_status_is_documented``: a 2xx status is one the document declares for the operation.
+- ``negative_data_rejection``: a request that breaks the schema is refused with a 4xx, never accepted.
+- ``ignored_auth``: an operation that answered 2xx answers 401 without the key and with a wrong one.
+- ``success_status_is_documented``, ``success_conforms``: a 2xx has a status, content type and body the document
+  declares for the operation (``status_code_conformance``, ``content_type_conformance`` and
+  ``response_schema_conformance``, limited to 2xx: see those checks for why).
 - ``problem_answers``: every 4xx is ``application/problem+json`` with a string ``code`` and the answer's ``status``.
+- ``idempotent_replay``: a POST that succeeded, retried under one ``Idempotency-Key``, replays its first answer.
 
-Positive cases also reach real objects: half of them (chosen by a hash of the case, so reruns pick the same) get the
-id of a customer, order or invoice made by the ``known`` fixture instead of a random id, and ``POST /v1/orders``
-bodies get that customer and its currency, so fuzzed orders are priced, numbered and invoiced, not just 404s.
+Random ids would only ever meet 404s, so half of the positive cases (picked by a hash of the generated case, so a
+rerun picks the same ones) act on what the ``known`` fixture made: a customer, an invoice, orders held for review, a
+next-page cursor; ``POST /v1/orders`` bodies get that customer and its currency, so fuzzed orders get invoiced.
+
+The defects it found (500s on a multipart body without a boundary, on a body that is not UTF-8 and on a cursor
+reused with another filter; a 415 that was not a problem document; 201 documented as 200) are fixed and held here.
+About 40 s on 2 idle cores (the stack's start included). A failure prints a ``curl`` reproduction.
 """
 
 from __future__ import annotations
 
 import json
+import uuid
 import zlib
 from typing import Any
 
@@ -28,6 +36,7 @@ from hypothesis import HealthCheck, Phase, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
+    ignored_auth,
     negative_data_rejection,
     response_schema_conformance,
 )
@@ -38,10 +47,21 @@ MAX_EXAMPLES = 25
 PROBLEM_JSON = "application/problem+json"
 
 
+# --- fixtures --------------------------------------------------------------------------------------------------
+@pytest.fixture(autouse=True)
+def _node_id_shim(request: pytest.FixtureRequest) -> None:
+    """schemathesis 4.32.5's ``from_fixture`` reads and rewrites the private ``Node._nodeid``, which pytest 9.2 no
+    longer has (it keeps a structured ``Node._id``): without this the test dies with "AttributeError: 'Function'
+    object has no attribute '_nodeid'" before sending a request. Results are still reported per operation, as pytest
+    subtests labelled "METHOD /path". Remove once schemathesis no longer touches ``_nodeid``."""
+    if not hasattr(request.node, "_nodeid"):
+        request.node._nodeid = request.node.nodeid
+
+
 @pytest.fixture(scope="module")
 def api_schema(stack: dict[str, Any]) -> schemathesis.BaseSchema:
     base = stack["api_base_url"]
-    # An explicit, empty Config: a stray schemathesis.toml in the working directory must not change this test.
+    # An explicit, empty Config: a schemathesis.toml lying in the working directory must not change this test.
     schema = schemathesis.openapi.from_url(f"{base}/openapi.json", config=schemathesis.Config(), timeout=30)
     schema.config.update(base_url=base, headers={"Authorization": f"Bearer {stack['api_key']}"}, request_timeout=30)
     return schema
@@ -52,10 +72,9 @@ def known(stack: dict[str, Any]) -> dict[str, str]:
     """Real objects of the stack's tenant, for positive cases to act on."""
     http = requests.Session()
     http.headers["Authorization"] = f"Bearer {stack['api_key']}"
-    base = stack["api_base_url"]
 
     def post(path: str, body: dict[str, Any]) -> dict[str, Any]:
-        answer = http.post(base + path, json=body, timeout=30)
+        answer = http.post(stack["api_base_url"] + path, json=body, timeout=30)
         assert answer.status_code == 201, answer.text
         return answer.json()
 
@@ -63,74 +82,84 @@ def known(stack: dict[str, Any]) -> dict[str, str]:
     line = {"description": "Pro plan", "quantity": 2, "unit_amount": 4900, "tax_rate_percent": "8.25"}
     order = {"customer_id": customer["id"], "currency": "usd", "lines": [line], "collection_method": "send_invoice"}
     invoiced = post("/v1/orders", order)
-    held = post("/v1/orders", {**order, "metadata": {"order_type": "trial"}})
-    assert invoiced["status"] == "invoiced" and held["status"] == "pending_review", (invoiced, held)
+    post("/v1/orders", order)  # a second invoice, so that a one-invoice page has a next page
+    # The tenant's default review rule holds these two: one to approve, one to cancel.
+    to_approve, to_cancel = (post("/v1/orders", {**order, "metadata": {"order_type": "trial"}}) for _ in range(2))
+    assert (invoiced["status"], to_approve["status"], to_cancel["status"]) == (
+        "invoiced",
+        "pending_review",
+        "pending_review",
+    ), (invoiced, to_approve, to_cancel)
+    page = http.get(stack["api_base_url"] + "/v1/invoices", params={"limit": 1}, timeout=30).json()
     return {
+        "cursor": page["next_cursor"],
         "customer_id": customer["id"],
         "currency": customer["currency"],
-        "order_id": held["id"],
         "invoice_id": invoiced["invoice_id"],
+        "order_id": to_approve["id"],
+        "order_id_to_cancel": to_cancel["id"],
     }
 
 
-def _chosen(case: schemathesis.Case) -> bool:
-    """Half of the positive cases, by a stable hash of what was generated."""
-    if case.meta is None or not case.meta.generation.mode.is_positive:
-        return False
-    generated = json.dumps([case.path_parameters, case.query, case.body], sort_keys=True, default=str)
-    return zlib.crc32(generated.encode()) % 2 == 0
-
-
 def aim_at_known_objects(case: schemathesis.Case, known: dict[str, str]) -> None:
-    if not _chosen(case):
+    """Give half of the positive cases real ids; the case stays valid against the schema."""
+    if case.meta is None or not case.meta.generation.mode.is_positive:
+        return
+    generated = json.dumps([case.path_parameters, case.query, case.body], sort_keys=True, default=str)
+    if zlib.crc32(generated.encode()) % 2:
         return
     if case.path_parameters:
-        case.path_parameters = {
-            name: known.get(name, value) for name, value in case.path_parameters.items()
-        }
-    if case.operation.method.upper() == "POST" and case.operation.path == "/v1/orders" and isinstance(case.body, dict):
+        ids = {**known, "order_id": known["order_id_to_cancel"]} if case.operation.path.endswith("/cancel") else known
+        case.path_parameters = {name: ids.get(name, value) for name, value in case.path_parameters.items()}
+    if case.query:
+        case.query = {name: known.get(name, value) for name, value in case.query.items()}
+    if (case.operation.method.upper(), case.operation.path) == ("POST", "/v1/orders") and isinstance(case.body, dict):
         case.body = {**case.body, "customer_id": known["customer_id"], "currency": known["currency"]}
-    if case.operation.path == "/v1/invoices" and "customer_id" in (case.query or {}):
-        case.query = {**case.query, "customer_id": known["customer_id"]}
 
 
-# --- custom checks ---------------------------------------------------------------------------------------------
+# --- checks ----------------------------------------------------------------------------------------------------
+def _media_type(response: schemathesis.Response) -> str:
+    values = response.headers.get("content-type") or [""]
+    return values[0].split(";")[0].strip().lower()
+
+
 def problem_answers(ctx: Any, response: schemathesis.Response, case: schemathesis.Case) -> None:
     """Every 4xx is an RFC 9457 problem document with a stable string ``code`` (docs/api.md, "Errors")."""
     if not 400 <= response.status_code < 500:
         return
-    content_type = (response.headers.get("content-type") or [""])[0].split(";")[0].strip().lower()
-    assert content_type == PROBLEM_JSON, f"{response.status_code} answered with Content-Type {content_type!r}"
+    media_type = _media_type(response)
+    assert media_type == PROBLEM_JSON, f"a {response.status_code} answered as {media_type!r}, not {PROBLEM_JSON}"
     try:
         body = json.loads(response.content)
     except ValueError:
-        raise AssertionError(f"{response.status_code} problem body is not JSON: {response.content[:200]!r}") from None
-    assert isinstance(body, dict), f"problem body is not an object: {body!r}"
-    assert isinstance(body.get("code"), str) and body["code"], f"problem without a string code: {body!r}"
-    assert body.get("status") == response.status_code, f"problem status {body.get('status')!r} in a {response.status_code}"
+        raise AssertionError(f"a {response.status_code} problem is not JSON: {response.content[:200]!r}") from None
+    assert isinstance(body, dict), f"a {response.status_code} problem is not an object: {body!r}"
+    assert isinstance(body.get("code"), str) and body["code"], f"a {response.status_code} problem has no code: {body!r}"
+    assert body.get("status") == response.status_code, f"status {body.get('status')!r} in a {response.status_code}"
 
 
 def success_status_is_documented(ctx: Any, response: schemathesis.Response, case: schemathesis.Case) -> None:
-    """``status_code_conformance`` restricted to 2xx.
+    """``status_code_conformance``, for 2xx only.
 
-    The full check cannot hold here: Powertools documents only the success status and its own default 422 for each
-    operation, never the 400/401/404/409 problem answers the routes give on purpose (docs/api.md lists them), so
-    every legitimate 404 for an unknown id would fail it. The 4xx answers are held to ``problem_answers`` instead.
+    The full check cannot hold: for each operation, Powertools' generated document declares the success status and
+    its own default 422, never the 400/401/404/409 problem answers the routes give on purpose (docs/api.md lists
+    them), so every legitimate 404 for an unknown id would fail it. ``problem_answers`` checks the 4xx instead.
     """
     if not 200 <= response.status_code < 300:
         return
-    documented = case.operation.responses.status_codes
-    assert str(response.status_code) in documented or "default" in documented or "2XX" in documented, (
-        f"{case.operation.label} answered {response.status_code}; the document declares {', '.join(documented)}"
+    declared = case.operation.responses.status_codes
+    assert str(response.status_code) in declared or "default" in declared or "2XX" in declared, (
+        f"{case.operation.label} answered {response.status_code}; its document declares {', '.join(declared)}"
     )
 
 
 def success_conforms(ctx: Any, response: schemathesis.Response, case: schemathesis.Case) -> None:
-    """Content type and body schema, checked for 2xx only.
+    """``content_type_conformance`` and ``response_schema_conformance``, for 2xx only.
 
-    For 4xx the document would be checked against Powertools' generated 422 ``HTTPValidationError`` as
-    ``application/json``, which the API deliberately replaces by its problem+json answer (see app.py); the 4xx shape
-    is what ``problem_answers`` checks.
+    On a 422 both would hold the answer to Powertools' generated default, an ``application/json``
+    ``HTTPValidationError`` (``detail`` a list), which billing.api.app deliberately replaces by a problem document
+    (``detail`` a string, ``errors`` the list): the document's 422 is wrong, not the answer. ``problem_answers``
+    checks every 4xx, the 422 included.
     """
     if not 200 <= response.status_code < 300:
         return
@@ -138,7 +167,32 @@ def success_conforms(ctx: Any, response: schemathesis.Response, case: schemathes
     response_schema_conformance(ctx, response, case)
 
 
-CHECKS = [not_a_server_error, negative_data_rejection, success_status_is_documented, success_conforms, problem_answers]
+def idempotent_replay(ctx: Any, response: schemathesis.Response, case: schemathesis.Case) -> None:
+    """A POST that succeeded, sent twice with one fresh ``Idempotency-Key``: the second answer replays the first
+    (same status and body, ``Idempotent-Replayed: true``), whatever the body's spelling (docs/api.md)."""
+    if case.operation.method.upper() != "POST" or not 200 <= response.status_code < 300:
+        return
+    headers = {"Idempotency-Key": f"fuzz-{uuid.uuid4()}"}
+    first = case.call(headers=headers)
+    if not 200 <= first.status_code < 300:
+        return  # e.g. 409 duplicate_external_id: the unkeyed request already made the object
+    again = case.call(headers=headers)
+    assert (again.status_code, again.headers.get("idempotent-replayed")) == (first.status_code, ["true"]), (
+        f"a keyed retry answered {again.status_code} {again.headers.get('idempotent-replayed')}"
+        f" after {first.status_code}: {again.text[:300]}"
+    )
+    assert json.loads(again.content) == json.loads(first.content), f"replay differs: {first.text!r} -> {again.text!r}"
+
+
+CHECKS = [
+    not_a_server_error,
+    negative_data_rejection,
+    ignored_auth,
+    success_status_is_documented,
+    success_conforms,
+    problem_answers,
+    idempotent_replay,
+]
 
 schema = schemathesis.pytest.from_fixture("api_schema")
 
@@ -149,10 +203,9 @@ schema = schemathesis.pytest.from_fixture("api_schema")
     deadline=None,
     derandomize=True,
     database=None,
-    phases=[Phase.explicit, Phase.generate],
+    phases=[Phase.explicit, Phase.generate],  # no shrinking: a failure prints its exact request, reproducibly
     suppress_health_check=list(HealthCheck),
-    print_blob=True,
 )
-def test_api_conforms_to_its_document(case: schemathesis.Case, known: dict[str, str]) -> None:
+def test_every_operation_keeps_its_contract(case: schemathesis.Case, known: dict[str, str]) -> None:
     aim_at_known_objects(case, known)
     case.call_and_validate(checks=CHECKS)

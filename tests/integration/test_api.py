@@ -192,3 +192,35 @@ def test_openapi_document_describes_every_route():
     ]:
         assert method in paths[path], (path, method)
     assert "PlaceOrder" in doc["components"]["schemas"]
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body", "encoded", "status", "code"),
+    [
+        ("text/plain", '{"a": 1}', False, 415, "unsupported_media_type"),
+        ("multipart/form-data", '{"a": 1}', False, 415, "unsupported_media_type"),
+        ("application/json", "jZpfBQ==", True, 400, "malformed_json"),  # base64 of bytes that are not UTF-8
+        ("application/json", "!!not base64", True, 400, "malformed_json"),
+    ],
+)
+def test_a_body_that_is_not_utf8_json_is_a_problem_not_a_crash(key, content_type, body, encoded, status, code):
+    event = http_event("POST", "/v1/customers", key, None, {"Content-Type": content_type})
+    event.update(body=body, isBase64Encoded=encoded)
+    answer = app.lambda_handler(event, FakeLambdaContext())
+    assert answer["statusCode"] == status and json.loads(answer["body"])["code"] == code
+
+
+def test_a_cursor_only_continues_the_listing_it_came_from(key, customer_id):
+    for _ in range(3):
+        call("POST", "/v1/orders", key, order_body(customer_id))
+    cursor = call("GET", "/v1/invoices", key, query={"limit": "1"})[1]["next_cursor"]
+    assert call("GET", "/v1/invoices", key, query={"limit": "1", "cursor": cursor})[0] == 200
+    status, problem, _ = call("GET", "/v1/invoices", key, query={"limit": "1", "status": "open", "cursor": cursor})
+    assert status == 422 and problem["code"] == "invalid_cursor"
+
+
+def test_an_invoice_total_above_the_ceiling_is_refused(key, customer_id):
+    line = {"description": "x", "quantity": 1_000_000, "unit_amount": 99_999_999_999, "tax_rate_percent": "100"}
+    status, problem, _ = call("POST", "/v1/orders", key, order_body(customer_id, lines=[line]))
+    assert status == 422 and problem["code"] == "amount_too_large"
+    assert call("GET", "/v1/invoices", key)[1]["data"] == []

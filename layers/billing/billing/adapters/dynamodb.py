@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -148,22 +149,32 @@ class DynamoStore:
                 kwargs["ExpressionAttributeValues"][f":f{n}"] = {"S": value}
                 clauses.append(f"#f{n} = :f{n}")
             kwargs["FilterExpression"] = " AND ".join(clauses)
+        listing = f"{index or 'table'}:{pk_value}:{sorted((filters or {}).items())}"
         if cursor:
-            kwargs["ExclusiveStartKey"] = decode_cursor(cursor, allowed_prefix)
+            kwargs["ExclusiveStartKey"] = decode_cursor(cursor, allowed_prefix, listing)
         answer = self.client.query(**kwargs)
         last = answer.get("LastEvaluatedKey")
-        return Page([from_item(i) for i in answer.get("Items", [])], encode_cursor(last) if last else None)
+        return Page([from_item(i) for i in answer.get("Items", [])], encode_cursor(last, listing) if last else None)
 
 
-def encode_cursor(key: dict[str, Any]) -> str:
-    return base64.urlsafe_b64encode(json.dumps(key, sort_keys=True).encode()).decode().rstrip("=")
+def _listing_tag(listing: str) -> str:
+    return hashlib.sha256(listing.encode()).hexdigest()[:16]
 
 
-def decode_cursor(cursor: str, allowed_prefix: str) -> dict[str, Any]:
-    """The key a cursor names; refused unless every key in it belongs to the caller's tenant."""
+def encode_cursor(key: dict[str, Any], listing: str) -> str:
+    """An opaque cursor: the start key, bound to the listing (index, partition, filters) it continues."""
+    body = {"k": key, "l": _listing_tag(listing)}
+    return base64.urlsafe_b64encode(json.dumps(body, sort_keys=True).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, allowed_prefix: str, listing: str) -> dict[str, Any]:
+    """The key a cursor names; refused unless it came from this same listing and belongs to the caller's tenant."""
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        key = json.loads(raw)
+        body = json.loads(raw)
+        if not isinstance(body, dict) or body.get("l") != _listing_tag(listing):
+            raise ValueError("a cursor of another listing")
+        key = body.get("k")
         ok = (
             isinstance(key, dict)
             and key

@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 from functools import cache
+from typing import Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
 from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 
 from billing import bootstrap
 from billing.api import hosted_page, routes
-from billing.api.problems import from_domain, problem
+from billing.api.problems import PROBLEM_JSON, from_domain, problem
 from billing.domain.errors import DomainError
 from billing.services.tenants import authenticate
 
@@ -62,6 +68,11 @@ def domain_error(error: DomainError) -> Response:
     return from_domain(error)
 
 
+@resolver.exception_handler(RequestUnsupportedContentType)
+def unsupported_media_type(_: RequestUnsupportedContentType) -> Response:
+    return problem(415, "unsupported_media_type", "send the body as application/json")
+
+
 @resolver.exception_handler(RequestValidationError)
 def invalid_request(error: RequestValidationError) -> Response:
     errors = [{"loc": list(e.get("loc", ())), "type": e.get("type"), "msg": e.get("msg")} for e in error.errors()]
@@ -73,3 +84,27 @@ def invalid_request(error: RequestValidationError) -> Response:
 @resolver.not_found
 def no_route(_: NotFoundError) -> Response:
     return problem(404, "no_such_route", f"no route {resolver.current_event.http_method} {resolver.current_event.path}")
+
+
+def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """The API's front door: a body that is not UTF-8 JSON is answered here, as a problem, before any parser (the
+    resolver's request validation runs ahead of its middlewares and would fail on it with a 500)."""
+    if refusal := _body_refusal(event):
+        return {"statusCode": refusal.status_code, "headers": {"Content-Type": PROBLEM_JSON}, "body": refusal.body}
+    return resolver.resolve(event, context)
+
+
+def _body_refusal(event: dict[str, Any]) -> Response | None:
+    body = event.get("body")
+    if not body:
+        return None
+    headers = event.get("headers") or {}
+    content_type = next((v for k, v in headers.items() if k.lower() == "content-type"), "")
+    if content_type and content_type.split(";")[0].strip().lower() != "application/json":
+        return problem(415, "unsupported_media_type", "send the body as application/json")
+    try:
+        raw = base64.b64decode(body, validate=True) if event.get("isBase64Encoded") else body.encode()
+        raw.decode()
+    except (binascii.Error, UnicodeError):
+        return problem(400, "malformed_json", "the request body is not UTF-8 JSON")
+    return None

@@ -87,7 +87,12 @@ def create_setup_intent(customer_id: Id) -> Response[payments.SetupIntent]:
 
 
 # --- orders ----------------------------------------------------------------------------------------------------
-@router.post("/v1/orders", tags=["orders"], summary="Place an order; it becomes a finalized invoice unless held")
+@router.post(
+    "/v1/orders",
+    tags=["orders"],
+    summary="Place an order; it becomes a finalized invoice unless held",
+    responses={201: {}},
+)
 def place_order(body: PlaceOrder) -> Response[Order]:
     return _post(201, lambda claim: orders.place_order(_ctx(), _tenant(), body, claim))
 

@@ -18,6 +18,8 @@ from pydantic import BaseModel
 from billing.domain.errors import ValidationFailed
 from billing.domain.money import allocate, percent_of
 
+MAX_AMOUNT = 99_999_999_999  # Stripe's ceiling for one amount, in minor units (and well inside 2**53 for JSON)
+
 
 class LineInput(BaseModel):
     description: str
@@ -82,6 +84,8 @@ def price(lines: list[LineInput], discount: Discount | None = None) -> Totals:
     ]
     discount_total = sum(shares)
     tax = sum(p.tax_amount for p in priced)
+    if subtotal - discount_total + tax > MAX_AMOUNT:
+        raise ValidationFailed("amount_too_large", f"an invoice's total may not exceed {MAX_AMOUNT} minor units")
     return Totals(
         lines=priced, subtotal=subtotal, discount=discount_total, tax=tax, total=subtotal - discount_total + tax
     )

@@ -10,9 +10,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validat
 
 from billing.domain.models import SUPPORTED_LOCALES, Address, CollectionMethod
 from billing.domain.money import normalize_currency
-from billing.domain.pricing import Discount, LineInput
-
-MAX_AMOUNT = 99_999_999_999  # Stripe's ceiling for one amount, in minor units
+from billing.domain.pricing import MAX_AMOUNT, Discount, LineInput
 
 Currency = Annotated[str, Field(min_length=3, max_length=3, examples=["usd"]), AfterValidator(normalize_currency)]
 ExternalId = Annotated[str, Field(min_length=1, max_length=200)]
