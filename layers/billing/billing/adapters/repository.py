@@ -47,15 +47,17 @@ class Repository:
         self.store.commit(tx)
 
     # --- tenants and keys -----------------------------------------------------------------------------------
-    def tenant(self, tenant_id: str) -> Tenant | None:
-        return _load(Tenant, self.store.get(keys.tenant(tenant_id), consistent=False))
+    def tenant(self, tenant_id: str, consistent: bool = False) -> Tenant | None:
+        return _load(Tenant, self.store.get(keys.tenant(tenant_id), consistent=consistent))
 
     def api_key_exists(self, tenant_id: str, key_hash: str) -> bool:
         item = self.store.get(keys.api_key(tenant_id, key_hash), consistent=False)
         return bool(item) and not item.get("revoked")
 
-    def add_tenant(self, tx: Transaction, tenant: Tenant) -> None:
-        tx.put_new({**keys.tenant(tenant.id), "type": "tenant", "doc": _doc(tenant), "version": 1})
+    def save_tenant(self, tx: Transaction, tenant: Tenant) -> Tenant:
+        saved = tenant.model_copy(update={"version": tenant.version + 1})
+        tx.put_versioned({**_item_attrs(keys.tenant(tenant.id), saved), "type": "tenant"}, tenant.version)
+        return saved
 
     def add_api_key(self, tx: Transaction, tenant_id: str, key_hash: str, created_at: datetime) -> None:
         tx.put_new({**keys.api_key(tenant_id, key_hash), "type": "api_key", "created_at": created_at.isoformat()})

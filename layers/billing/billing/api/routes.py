@@ -11,9 +11,10 @@ from pydantic import BaseModel
 
 from billing import bootstrap
 from billing.api import idempotency
+from billing.domain.dunning import DunningPolicy
 from billing.domain.models import CreditNote, Customer, Invoice, Order
 from billing.domain.payments import Payment
-from billing.services import customers, invoicing, orders, payments, refunds
+from billing.services import customers, invoicing, orders, payments, refunds, settings
 from billing.services.commands import CreateCustomer, PlaceOrder
 from billing.services.unit import Context
 
@@ -173,3 +174,23 @@ def list_credit_notes(invoice_id: Id) -> CreditNoteList:
 @router.post("/v1/invoices/<invoice_id>/void", tags=["invoices"], summary="Void an open invoice; it keeps its number")
 def void_invoice(invoice_id: Id) -> Response[Invoice]:
     return _post(200, lambda claim: invoicing.void_invoice(_ctx(), _tenant(), invoice_id, claim))
+
+
+# --- settings --------------------------------------------------------------------------------------------------
+@router.get("/v1/settings/dunning", tags=["settings"], summary="The tenant's dunning policy")
+def get_dunning_policy() -> DunningPolicy:
+    return settings.dunning_policy(_ctx(), _tenant())
+
+
+@router.put("/v1/settings/dunning", tags=["settings"], summary="Replace the tenant's dunning policy")
+def put_dunning_policy(body: DunningPolicy) -> Response[DunningPolicy]:
+    return _post(200, lambda claim: settings.replace_dunning_policy(_ctx(), _tenant(), body, claim))
+
+
+@router.post(
+    "/v1/settings/dunning/preview",
+    tags=["settings"],
+    summary="What a dunning policy (the current one by default) would do to an invoice; changes nothing",
+)
+def preview_dunning(body: settings.PreviewRequest) -> settings.Preview:
+    return settings.preview(_ctx(), _tenant(), body)

@@ -12,6 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from billing.domain import numbering
+from billing.domain.dunning import DEFAULT_POLICY, DunningPolicy
 from billing.domain.ids import new_id
 from billing.domain.pricing import Discount, LineInput, PricedLine, price
 from billing.domain.state_machine import INVOICE, ORDER
@@ -60,7 +61,9 @@ class Tenant(BaseModel):
     credit_note_number_format: str = numbering.DEFAULT_CREDIT_NOTE_FORMAT
     review_rule: ReviewRule = Field(default_factory=ReviewRule)
     reply_to: str | None = None
+    dunning_policy: DunningPolicy = Field(default_factory=lambda: DEFAULT_POLICY.model_copy(deep=True))
     created_at: datetime
+    version: int = 0
 
 
 class Address(BaseModel):

@@ -35,7 +35,7 @@ def create_tenant(
     )
     api_key = issue_key_text(tenant.id)
     tx = ctx.repo.transaction()
-    ctx.repo.add_tenant(tx, tenant)
+    tenant = ctx.repo.save_tenant(tx, tenant)
     ctx.repo.add_api_key(tx, tenant.id, hash_key(api_key), now)
     ctx.repo.commit(tx)
     return tenant, api_key

@@ -1,0 +1,84 @@
+"""A tenant's settings: the dunning policy (read, replace, and preview against an invoice before saving)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel
+
+from billing.domain.dunning import Action, Anchor, DunningPolicy, timeline
+from billing.domain.errors import NotFound
+from billing.observability import business_event
+from billing.services.unit import Claim, Context, remember, retrying
+
+
+def dunning_policy(ctx: Context, tenant_id: str) -> DunningPolicy:
+    tenant = ctx.repo.tenant(tenant_id)
+    if tenant is None:
+        raise NotFound("tenant_not_found", f"no tenant {tenant_id}")
+    return tenant.dunning_policy
+
+
+@retrying()
+def replace_dunning_policy(
+    ctx: Context, tenant_id: str, policy: DunningPolicy, claim: Claim | None = None
+) -> DunningPolicy:
+    tenant = ctx.repo.tenant(tenant_id, consistent=True)
+    if tenant is None:
+        raise NotFound("tenant_not_found", f"no tenant {tenant_id}")
+    tx = ctx.repo.transaction()
+    saved = ctx.repo.save_tenant(tx, tenant.model_copy(update={"dunning_policy": policy}))
+    remember(ctx, tx, tenant_id, claim, saved.dunning_policy.model_dump(mode="json"))
+    ctx.repo.commit(tx)
+    business_event("DunningPolicyChanged")
+    return saved.dunning_policy
+
+
+class PreviewRequest(BaseModel):
+    invoice_id: str
+    policy: DunningPolicy | None = None  # None: the tenant's current policy
+
+
+class PreviewStep(BaseModel):
+    index: int
+    day: int
+    anchor: Anchor
+    actions: list[Action]
+    at: datetime | None
+    state: Literal["past", "planned", "waiting_for_failure", "not_needed"]
+
+
+class Preview(BaseModel):
+    invoice_id: str
+    invoice_status: str
+    amount_due: int
+    first_failure_at: datetime | None
+    steps: list[PreviewStep]
+
+
+def preview(ctx: Context, tenant_id: str, request: PreviewRequest) -> Preview:
+    """What a policy would do to an invoice: each step's date and whether it is behind, ahead, waiting for a first
+    failed charge, or not needed (the invoice is no longer owed). Changes nothing."""
+    invoice = ctx.repo.invoice(tenant_id, request.invoice_id)
+    policy = request.policy or dunning_policy(ctx, tenant_id)
+    failures = [p.updated_at for p in ctx.repo.payments(tenant_id, invoice.id) if p.status == "failed"]
+    first_failure = min(failures) if failures else None
+    now = ctx.clock.now()
+    owed = invoice.status == "open" and invoice.amount_due > 0 and invoice.due_date is not None
+    steps = []
+    for planned in timeline(policy, invoice.due_date or now.date(), first_failure):
+        if not owed:
+            state = "not_needed"
+        elif planned.at is None:
+            state = "waiting_for_failure"
+        else:
+            state = "past" if planned.at <= now else "planned"
+        steps.append(PreviewStep(**planned.model_dump(), state=state))
+    return Preview(
+        invoice_id=invoice.id,
+        invoice_status=invoice.status,
+        amount_due=invoice.amount_due,
+        first_failure_at=first_failure,
+        steps=steps,
+    )
