@@ -224,3 +224,10 @@ def test_an_invoice_total_above_the_ceiling_is_refused(key, customer_id):
     status, problem, _ = call("POST", "/v1/orders", key, order_body(customer_id, lines=[line]))
     assert status == 422 and problem["code"] == "amount_too_large"
     assert call("GET", "/v1/invoices", key)[1]["data"] == []
+
+
+@pytest.mark.parametrize("field", ["quantity", "unit_amount"])
+def test_a_boolean_is_not_a_number_of_minor_units(key, customer_id, field):
+    line = {"description": "x", "quantity": 1, "unit_amount": 100, field: True}
+    status, problem, _ = call("POST", "/v1/orders", key, order_body(customer_id, lines=[line]))
+    assert status == 422 and problem["code"] == "invalid_request"

@@ -20,7 +20,7 @@ STEP_TIME = time(9, 0)
 class DunningStep(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    day: int = Field(ge=0, le=365, description="days after the anchor")
+    day: int = Field(ge=0, le=365, strict=True, description="days after the anchor")
     anchor: Anchor = "due_date"
     actions: list[Action] = Field(min_length=1, max_length=5)
 

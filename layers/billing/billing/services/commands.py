@@ -42,14 +42,14 @@ class CreateCustomer(_Strict):
 
 class OrderLineIn(_Strict, LineInput):
     description: str = Field(min_length=1, max_length=500)
-    quantity: int = Field(ge=1, le=1_000_000)
-    unit_amount: int = Field(ge=0, le=MAX_AMOUNT)
+    quantity: int = Field(ge=1, le=1_000_000, strict=True)
+    unit_amount: int = Field(ge=0, le=MAX_AMOUNT, strict=True)
     tax_rate_percent: Decimal = Field(default=Decimal(0), ge=0, le=100, decimal_places=4)
 
 
 class DiscountIn(_Strict, Discount):
     percent_off: Decimal | None = Field(default=None, gt=0, le=100, decimal_places=4)
-    amount_off: int | None = Field(default=None, gt=0, le=MAX_AMOUNT)
+    amount_off: int | None = Field(default=None, gt=0, le=MAX_AMOUNT, strict=True)
 
     @model_validator(mode="after")
     def _one_kind(self) -> DiscountIn:
@@ -64,7 +64,7 @@ class PlaceOrder(_Strict):
     lines: list[OrderLineIn] = Field(min_length=1, max_length=50)
     discount: DiscountIn | None = None
     collection_method: CollectionMethod
-    days_until_due: int | None = Field(default=None, ge=0, le=365)
+    days_until_due: int | None = Field(default=None, ge=0, le=365, strict=True)
     external_id: ExternalId | None = None
     metadata: dict[Annotated[str, Field(max_length=40)], Annotated[str, Field(max_length=500)]] = Field(
         default_factory=dict, max_length=50

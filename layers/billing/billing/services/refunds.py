@@ -25,7 +25,9 @@ RefundReason = Literal["requested_by_customer", "duplicate", "fraudulent", "othe
 
 
 class RefundRequest(BaseModel):
-    amount: int | None = Field(default=None, gt=0, description="minor units; default: all that is refundable")
+    amount: int | None = Field(
+        default=None, gt=0, strict=True, description="minor units; default: all that is refundable"
+    )
     reason: RefundReason
 
 
