@@ -9,12 +9,9 @@ from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2,
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from billing import bootstrap
+from billing.api.problems import problem_answer
 from billing.observability import business_event, logger, metrics, tracer
 from billing.services import stripe_webhooks
-
-
-def _answer(status: int, body: dict, content_type: str = "application/json") -> dict:
-    return {"statusCode": status, "headers": {"Content-Type": content_type}, "body": json.dumps(body)}
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
@@ -26,27 +23,14 @@ def lambda_handler(event: APIGatewayProxyEventV2, context: LambdaContext) -> dic
     try:
         payload = base64.b64decode(raw, validate=True) if event.is_base64_encoded else raw.encode()
     except binascii.Error:
-        return _answer(
-            400,
-            {
-                "type": "urn:billing:problem:malformed_event",
-                "status": 400,
-                "code": "malformed_event",
-                "detail": "the body is not valid base64",
-            },
-            "application/problem+json",
-        )
+        return problem_answer(400, "malformed_event", "the body is not valid base64")
     signature = next((v for k, v in (event.headers or {}).items() if k.lower() == "stripe-signature"), None)
     deps = bootstrap.deps()
     try:
         stripe_event = stripe_webhooks.verify(payload, signature, deps.webhook_secrets())
     except stripe_webhooks.InvalidWebhook as error:
         logger.warning("webhook refused", extra={"code": error.code, "detail": error.detail})
-        return _answer(
-            400,
-            {"type": f"urn:billing:problem:{error.code}", "status": 400, "code": error.code, "detail": error.detail},
-            "application/problem+json",
-        )
+        return problem_answer(400, error.code, error.detail)
     received = stripe_webhooks.receive(deps.context, stripe_event, payload)
     if received.enqueue:
         deps.publisher.send(
@@ -62,4 +46,8 @@ def lambda_handler(event: APIGatewayProxyEventV2, context: LambdaContext) -> dic
         },
     )
     business_event("StripeWebhookReceived")
-    return _answer(200, {"received": True, "id": received.event_id})
+    return {
+        "statusCode": 200,
+        "headers": {"Content-Type": "application/json"},
+        "body": json.dumps({"received": True, "id": received.event_id}),
+    }

@@ -19,7 +19,7 @@ from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 
 from billing import bootstrap
 from billing.api import hosted_page, routes
-from billing.api.problems import PROBLEM_JSON, from_domain, problem
+from billing.api.problems import from_domain, problem, problem_answer
 from billing.domain.errors import DomainError
 from billing.services.tenants import authenticate
 
@@ -89,22 +89,20 @@ def no_route(_: NotFoundError) -> Response:
 def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """The API's front door: a body that is not UTF-8 JSON is answered here, as a problem, before any parser (the
     resolver's request validation runs ahead of its middlewares and would fail on it with a 500)."""
-    if refusal := _body_refusal(event):
-        return {"statusCode": refusal.status_code, "headers": {"Content-Type": PROBLEM_JSON}, "body": refusal.body}
-    return resolver.resolve(event, context)
+    return _body_refusal(event) or resolver.resolve(event, context)
 
 
-def _body_refusal(event: dict[str, Any]) -> Response | None:
+def _body_refusal(event: dict[str, Any]) -> dict[str, Any] | None:
     body = event.get("body")
     if not body:
         return None
     headers = event.get("headers") or {}
     content_type = next((v for k, v in headers.items() if k.lower() == "content-type"), "")
     if content_type and content_type.split(";")[0].strip().lower() != "application/json":
-        return problem(415, "unsupported_media_type", "send the body as application/json")
+        return problem_answer(415, "unsupported_media_type", "send the body as application/json")
     try:
         raw = base64.b64decode(body, validate=True) if event.get("isBase64Encoded") else body.encode()
         raw.decode()
     except (binascii.Error, UnicodeError):
-        return problem(400, "malformed_json", "the request body is not UTF-8 JSON")
+        return problem_answer(400, "malformed_json", "the request body is not UTF-8 JSON")
     return None

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 from http import HTTPStatus
-from typing import Any
-
-from aws_lambda_powertools.event_handler import Response
+from typing import TYPE_CHECKING, Any
 
 from billing.domain.errors import Conflict, DomainError, NotFound, Unauthorized, ValidationFailed
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.event_handler import Response
 
 PROBLEM_JSON = "application/problem+json"
 
@@ -20,7 +21,7 @@ STATUS_OF: list[tuple[type[DomainError], int]] = [
 ]
 
 
-def problem(status: int, code: str, detail: str, **extra: Any) -> Response:
+def problem_body(status: int, code: str, detail: str, **extra: Any) -> str:
     body = {
         "type": f"urn:billing:problem:{code}",
         "title": HTTPStatus(status).phrase,
@@ -29,9 +30,25 @@ def problem(status: int, code: str, detail: str, **extra: Any) -> Response:
         "detail": detail,
         **extra,
     }
-    return Response(status_code=status, content_type=PROBLEM_JSON, body=json.dumps(body, default=str))
+    return json.dumps(body, default=str)
+
+
+def problem(status: int, code: str, detail: str, **extra: Any) -> Response:
+    """A problem as the resolver's Response (the API's routes and exception handlers)."""
+    from aws_lambda_powertools.event_handler import Response  # loaded already wherever a resolver runs
+
+    return Response(status_code=status, content_type=PROBLEM_JSON, body=problem_body(status, code, detail, **extra))
 
 
 def from_domain(error: DomainError) -> Response:
     status = next((s for cls, s in STATUS_OF if isinstance(error, cls)), 400)
     return problem(status, error.code, error.detail or str(error), **error.extra)
+
+
+def problem_answer(status: int, code: str, detail: str, **extra: Any) -> dict[str, Any]:
+    """The same problem document as an API Gateway answer, for the doors that answer without the resolver."""
+    return {
+        "statusCode": status,
+        "headers": {"Content-Type": PROBLEM_JSON},
+        "body": problem(status, code, detail, **extra).body,
+    }
