@@ -37,8 +37,8 @@ FUNCTIONS = [  # (template logical id, handler module), in the order of the repo
     ("ApiFunction", "functions.api.app"),
     ("NotifierFunction", "functions.notifier.app"),
     ("OutboxRelayFunction", "functions.outbox_relay.app"),
-    ("DueSweepFunction", "functions.due_sweep.app"),
-    ("InvoiceDueWorkerFunction", "functions.invoice_due_worker.app"),
+    ("DunningSweepFunction", "functions.dunning_sweep.app"),
+    ("DunningWorkerFunction", "functions.dunning_worker.app"),
     ("StripeWebhookFunction", "functions.stripe_webhook.app"),
     ("StripeEventsFunction", "functions.stripe_events.app"),
     ("CollectorFunction", "functions.collector.app"),
@@ -148,7 +148,7 @@ def layer_without_bytecode(env: dict[str, str]) -> str:
     """
     prefix = tempfile.mkdtemp(prefix="bench-pycache-")
     subprocess.run(
-        [sys.executable, "-c", "import functions.api.app, functions.notifier.app, functions.invoice_due_worker.app"],
+        [sys.executable, "-c", "import functions.api.app, functions.notifier.app, functions.dunning_worker.app"],
         cwd=ROOT,
         env={**env, "PYTHONPYCACHEPREFIX": prefix},
         check=True,

@@ -4,8 +4,8 @@ The table comes from template.yaml exactly as tests/integration/conftest.py crea
 dependencies as the ``deps`` fixture builds them (``billing.bootstrap.Deps`` + ``bootstrap.use``, a fixed clock),
 and every request goes through the real handler (``functions.<name>.app.lambda_handler``) with an API Gateway
 HTTP API event built from events/http_api_request.json, or an SQS / DynamoDB-stream / scheduler event of the
-shape recorded in events/ (sqs_notification.json, sqs_invoice_due.json, dynamodb_stream_event_item.json,
-scheduler_due_sweep.json) for the workers, each carrying a message of this run.
+shape recorded in events/ (sqs_notification.json, sqs_dunning.json, dynamodb_stream_event_item.json,
+scheduler_dunning_sweep.json) for the workers, each carrying a message of this run.
 
 Counting is a botocore hook on the handlers' DynamoDB client (``deps.context.repo.store.client``):
 ``before-call.dynamodb.*`` records each operation and what it touches; ``after-call.dynamodb.*`` records the
@@ -231,7 +231,7 @@ class Bench:
             **os.environ,
             "TABLE_NAME": TABLE,
             "NOTIFICATIONS_QUEUE_URL": boto3.client("sqs").create_queue(QueueName="notifications")["QueueUrl"],
-            "INVOICE_DUE_QUEUE_URL": boto3.client("sqs").create_queue(QueueName="invoice-due")["QueueUrl"],
+            "DUNNING_QUEUE_URL": boto3.client("sqs").create_queue(QueueName="invoice-due")["QueueUrl"],
             "COLLECTIONS_QUEUE_URL": boto3.client("sqs").create_queue(QueueName="collections")["QueueUrl"],
             "EMAIL_FROM": "billing@example.com",
         }
@@ -345,8 +345,8 @@ class Bench:
         return next(i for i in items if i["event_type"]["S"] == event_type)
 
     def run_workers(self) -> None:
-        from functions.due_sweep import app as due_sweep
-        from functions.invoice_due_worker import app as due_worker
+        from functions.dunning_sweep import app as due_sweep
+        from functions.dunning_worker import app as due_worker
         from functions.notifier import app as notifier
         from functions.outbox_relay import app as relay
 
@@ -357,12 +357,12 @@ class Bench:
         self.worker("notifier: invoice.finalized", notifier.lambda_handler, message, "email sent")
         self.worker("notifier: invoice.finalized, redelivered", notifier.lambda_handler, message, "nothing sent")
 
-        run = sample("scheduler_due_sweep.json")  # the scheduled time it records is the day after the due date
+        run = sample("scheduler_dunning_sweep.json")  # the scheduled time it records is the day after the due date
         self.clock.at = datetime.fromisoformat(run["scheduled_time"])  # every open invoice (14 days) is overdue
         result = self.worker("due sweep: one run (14-day look-back)", due_sweep.lambda_handler, run)
         self.worker("due sweep: same run again", due_sweep.lambda_handler, run, "duplicate, fans out nothing")
         body = json.dumps({"tenant_id": self.tenant_id, "invoice_id": self.invoice_id})
-        due = sqs_event("sqs_invoice_due.json", body)
+        due = sqs_event("sqs_dunning.json", body)
         self.worker("invoice-due worker: one invoice", due_worker.lambda_handler, due, "marked past due")
         self.worker("invoice-due worker: redelivered", due_worker.lambda_handler, due, "already marked")
         past_due = self.event_item(self.invoice_id, "invoice.past_due")

@@ -88,7 +88,7 @@ def test_moving_the_clock_fires_the_due_sweep_and_reminds_in_russian(shop):
     invoice_id = shop.post("/v1/orders", order(customer["id"])).json()["invoice_id"]
     assert len(emails_to(shop, "olga.late@example.com")) == 1
     advanced = shop.post("/_local/clock/advance", {"days": 12}).json()
-    sweeps = [f for f in advanced["fired"] if f["schedule"].endswith("due-sweep")]
+    sweeps = [f for f in advanced["fired"] if f["schedule"].endswith("dunning-sweep")]
     assert any(f["result"]["fanned_out"] >= 1 for f in sweeps)
     assert shop.get(f"/v1/invoices/{invoice_id}").json()["past_due"] is True
     reminders = emails_to(shop, "olga.late@example.com", at_least=2)

@@ -20,7 +20,7 @@ from infra.local import template as tpl
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 TABLE = "billing-test"
-QUEUE_ENV = ("NOTIFICATIONS_QUEUE_URL", "INVOICE_DUE_QUEUE_URL", "COLLECTIONS_QUEUE_URL", "STRIPE_EVENTS_QUEUE_URL")
+QUEUE_ENV = ("NOTIFICATIONS_QUEUE_URL", "DUNNING_QUEUE_URL", "COLLECTIONS_QUEUE_URL", "STRIPE_EVENTS_QUEUE_URL")
 
 
 class FakeLambdaContext:
@@ -55,7 +55,7 @@ def deps(aws: None, clock: FixedClock, monkeypatch: pytest.MonkeyPatch) -> Itera
         name: sqs.create_queue(QueueName=name.lower().removesuffix("_queue_url").replace("_", "-"))["QueueUrl"]
         for name in (
             "NOTIFICATIONS_QUEUE_URL",
-            "INVOICE_DUE_QUEUE_URL",
+            "DUNNING_QUEUE_URL",
             "COLLECTIONS_QUEUE_URL",
             "STRIPE_EVENTS_QUEUE_URL",
         )
@@ -68,6 +68,10 @@ def deps(aws: None, clock: FixedClock, monkeypatch: pytest.MonkeyPatch) -> Itera
         "STRIPE_SECRET_KEY_PARAM": "/billing/test/stripe/secret-key",
         "STRIPE_WEBHOOK_SECRETS_PARAM": "/billing/test/stripe/webhook-secrets",
     }
+    # Stripe's key as deployed (a SecureString); a test that charges swaps in a fake gateway before it is used
+    boto3.client("ssm").put_parameter(
+        Name=env["STRIPE_SECRET_KEY_PARAM"], Value="sk_test_never_called", Type="SecureString", Overwrite=True
+    )
     built = bootstrap.Deps(env=env)
     built.__dict__["clock"] = clock  # cached_property slot: the test's clock instead of the system's
     bootstrap.use(built)

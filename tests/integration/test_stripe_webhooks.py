@@ -170,7 +170,7 @@ def receive_messages(queue_url: str) -> list[dict[str, Any]]:
 
 def sqs_event(messages: list[dict[str, Any]], queue_name: str = "stripe-events") -> dict[str, Any]:
     """The SQS batch the Lambda poller hands over for ``messages`` received from moto."""
-    template = sample_event("sqs_invoice_due.json")["Records"][0]
+    template = sample_event("sqs_dunning.json")["Records"][0]
     records = []
     for m in messages:
         record = copy.deepcopy(template)

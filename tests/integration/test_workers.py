@@ -30,8 +30,8 @@ from billing.bootstrap import Deps
 from billing.domain.models import DomainEvent
 from billing.services import tenants
 from functions.api import app as api
-from functions.due_sweep import app as due_sweep
-from functions.invoice_due_worker import app as due_worker
+from functions.dunning_sweep import app as due_sweep
+from functions.dunning_worker import app as due_worker
 from functions.notifier import app as notifier
 from functions.outbox_relay import app as relay
 from infra.local import template as tpl
@@ -170,7 +170,7 @@ def run_notifier(event: dict[str, Any]) -> dict[str, Any]:
 
 
 def run_sweep(scheduled_time: str | None = None) -> dict[str, Any]:
-    event = sample_event("scheduler_due_sweep.json")
+    event = sample_event("scheduler_dunning_sweep.json")
     if scheduled_time:
         event["scheduled_time"] = scheduled_time
     return due_sweep.lambda_handler(event, FakeLambdaContext())
@@ -206,15 +206,15 @@ def tenant_id(tenant: tuple[str, str]) -> str:
 
 # --- the samples ---------------------------------------------------------------------------------------------------
 def test_samples_have_the_shapes_aws_delivers():
-    for name in ("sqs_notification.json", "sqs_invoice_due.json"):
+    for name in ("sqs_notification.json", "sqs_dunning.json"):
         parsed = SqsModel.model_validate(sample_event(name))
         assert len(parsed.Records) == 1
         record = parsed.Records[0]
         assert record.md5OfBody == hashlib.md5(record.body.encode()).hexdigest()
     notification = DomainEvent.model_validate_json(sample_event("sqs_notification.json")["Records"][0]["body"])
     assert notification.type == "invoice.finalized" and notification.aggregate == "invoice"
-    due = json.loads(sample_event("sqs_invoice_due.json")["Records"][0]["body"])
-    assert due_worker.DueInvoice.model_validate(due).model_dump() == due
+    due = json.loads(sample_event("sqs_dunning.json")["Records"][0]["body"])
+    assert due_worker.InvoiceNeedingAttention.model_validate(due).model_dump() == due
 
     stream = DynamoDBStreamModel.model_validate(sample_event("dynamodb_stream_event_item.json"))
     record = stream.Records[0]
@@ -229,13 +229,13 @@ def test_samples_have_the_shapes_aws_delivers():
 
 
 def test_scheduler_sample_is_the_templates_input_with_the_scheduled_time():
-    events = tpl.load()["Resources"]["DueSweepFunction"]["Properties"]["Events"].values()
+    events = tpl.load()["Resources"]["DunningSweepFunction"]["Properties"]["Events"].values()
     (template,) = [e["Properties"] for e in events if e["Type"] == "ScheduleV2"]
-    sample = sample_event("scheduler_due_sweep.json")
+    sample = sample_event("scheduler_dunning_sweep.json")
     delivered = template["Input"].replace("<aws.scheduler.scheduled-time>", sample["scheduled_time"])
     assert json.loads(delivered) == sample
     run = due_sweep.ScheduledRun.model_validate(sample)
-    assert run.scheduled_time == datetime(2026, 12, 8, 0, 5, tzinfo=UTC)
+    assert run.scheduled_time == datetime(2026, 12, 8, 9, 5, tzinfo=UTC)
 
 
 # --- outbox relay ---------------------------------------------------------------------------------------------------
@@ -258,7 +258,7 @@ def test_relay_sends_a_finalized_invoice_exactly_once_to_the_notifications_queue
     relayed = bodies(deps.env["NOTIFICATIONS_QUEUE_URL"])
     assert relayed == [event.model_dump(mode="json")]
     assert relayed[0]["aggregate_id"] == invoice["id"] and relayed[0]["data"]["number"] == invoice["number"]
-    assert bodies(deps.env["INVOICE_DUE_QUEUE_URL"]) == []
+    assert bodies(deps.env["DUNNING_QUEUE_URL"]) == []
 
 
 def test_relay_does_not_route_a_customer_created_event(deps, key, tenant_id):
@@ -269,7 +269,7 @@ def test_relay_does_not_route_a_customer_created_event(deps, key, tenant_id):
     assert run_relay(stream_event(*images)) == NO_FAILURES
 
     assert bodies(deps.env["NOTIFICATIONS_QUEUE_URL"]) == []
-    assert bodies(deps.env["INVOICE_DUE_QUEUE_URL"]) == []
+    assert bodies(deps.env["DUNNING_QUEUE_URL"]) == []
 
 
 @pytest.mark.parametrize(
@@ -425,7 +425,7 @@ def test_a_zero_invoice_is_emailed_as_already_paid(deps, key, tenant_id):
 
 
 # --- due sweep and invoice-due worker -------------------------------------------------------------------------------
-SWEEP = datetime(2026, 12, 8, 0, 5, tzinfo=UTC)  # the sample's scheduled time: the day after the due date
+SWEEP = datetime(2026, 12, 8, 9, 5, tzinfo=UTC)  # the sample's scheduled time: the day after the due date
 
 
 def test_the_sweep_fans_out_the_overdue_invoice_once(deps, clock, key, tenant_id):
@@ -434,28 +434,28 @@ def test_the_sweep_fans_out_the_overdue_invoice_once(deps, clock, key, tenant_id
     assert (overdue["due_date"], not_yet["due_date"]) == ("2026-12-07", "2026-12-23")
     set_clock(clock, SWEEP)
 
-    assert run_sweep() == {"scheduled_time": "2026-12-08T00:05:00+00:00", "duplicate": False, "fanned_out": 1}
-    assert bodies(deps.env["INVOICE_DUE_QUEUE_URL"]) == [{"tenant_id": tenant_id, "invoice_id": overdue["id"]}]
+    assert run_sweep() == {"scheduled_time": "2026-12-08T09:05:00+00:00", "duplicate": False, "fanned_out": 1}
+    assert bodies(deps.env["DUNNING_QUEUE_URL"]) == [{"tenant_id": tenant_id, "invoice_id": overdue["id"]}]
 
     # The scheduler fires the same scheduled time again (a retry, or a duplicate delivery): nothing more.
     clock.advance(timedelta(minutes=3))
-    assert run_sweep() == {"scheduled_time": "2026-12-08T00:05:00+00:00", "duplicate": True, "fanned_out": 0}
-    assert bodies(deps.env["INVOICE_DUE_QUEUE_URL"]) == []
+    assert run_sweep() == {"scheduled_time": "2026-12-08T09:05:00+00:00", "duplicate": True, "fanned_out": 0}
+    assert bodies(deps.env["DUNNING_QUEUE_URL"]) == []
     assert bodies(deps.env["NOTIFICATIONS_QUEUE_URL"]) == []
 
 
 def test_a_sweep_that_fails_half_way_is_not_recorded_and_its_retry_fans_out(deps, clock, key, tenant_id):
     invoice = place_invoice(key, new_customer(key))
     set_clock(clock, SWEEP)
-    due_url = deps.env["INVOICE_DUE_QUEUE_URL"]
-    deps.env["INVOICE_DUE_QUEUE_URL"] = due_url.rsplit("/", 1)[0] + "/no-such-queue"  # SQS refuses the fan-out
+    due_url = deps.env["DUNNING_QUEUE_URL"]
+    deps.env["DUNNING_QUEUE_URL"] = due_url.rsplit("/", 1)[0] + "/no-such-queue"  # SQS refuses the fan-out
 
     with pytest.raises(ClientError):
         run_sweep()
 
-    deps.env["INVOICE_DUE_QUEUE_URL"] = due_url
+    deps.env["DUNNING_QUEUE_URL"] = due_url
     clock.advance(timedelta(minutes=1))  # Lambda's asynchronous retry of the same scheduled time
-    assert run_sweep() == {"scheduled_time": "2026-12-08T00:05:00+00:00", "duplicate": False, "fanned_out": 1}
+    assert run_sweep() == {"scheduled_time": "2026-12-08T09:05:00+00:00", "duplicate": False, "fanned_out": 1}
     assert bodies(due_url) == [{"tenant_id": tenant_id, "invoice_id": invoice["id"]}]
     assert run_sweep()["duplicate"] is True
 
@@ -467,29 +467,39 @@ def test_the_sweep_reads_across_tenants(deps, clock, key, tenant_id):
     set_clock(clock, SWEEP)
 
     assert run_sweep()["fanned_out"] == 2
-    fanned = bodies(deps.env["INVOICE_DUE_QUEUE_URL"])
+    fanned = bodies(deps.env["DUNNING_QUEUE_URL"])
     assert sorted(map(tuple, (m.values() for m in fanned))) == sorted(
         [(tenant_id, mine["id"]), (other.id, theirs["id"])]
     )
 
 
-def test_the_worker_marks_the_invoice_past_due_once(deps, clock, key, tenant_id):
+def test_the_worker_marks_the_invoice_past_due_and_runs_the_first_step_once(deps, clock, key, tenant_id):
     invoice = place_invoice(key, new_customer(key))
     set_clock(clock, SWEEP)
     assert run_sweep()["fanned_out"] == 1
-    event = sqs_event("sqs_invoice_due.json", receive_all(deps.env["INVOICE_DUE_QUEUE_URL"]))
+    event = sqs_event("sqs_dunning.json", receive_all(deps.env["DUNNING_QUEUE_URL"]))
     aggregate = keys.invoice(tenant_id, invoice["id"])
-    version_before = deps.context.repo.invoice(tenant_id, invoice["id"]).version
     clock.advance(timedelta(seconds=2))
 
     assert run_worker(event) == NO_FAILURES
 
     marked = get_invoice(key, invoice["id"])
     assert marked["past_due"] is True and marked["status"] == "open"
-    version = deps.context.repo.invoice(tenant_id, invoice["id"]).version
-    assert version == version_before + 1
+    assert marked["dunning"]["steps_done"] == [
+        0
+    ]  # the default policy's day 1: reminder (+ retry: not for send_invoice)
+    assert marked["dunning"]["attention_on"] == "2026-12-10"  # its day 3 step
     (past_due,) = outbox(aggregate, "invoice.past_due")
     assert json.loads(past_due["doc"]["S"])["data"] == {"number": invoice["number"], "due_date": "2026-12-07"}
+    (step,) = outbox(aggregate, "invoice.dunning_step")
+    data = json.loads(step["doc"]["S"])["data"]
+    assert (data["step"], data["email"], data["charge"]) == (
+        0,
+        "dunning_reminder",
+        {"outcome": "not_charged", "reason": "send_invoice"},
+    )
+    assert (data["next_retry_on"], data["suspend_on"], data["write_off_on"]) == (None, "2026-12-21", "2027-01-06")
+    version = deps.context.repo.invoice(tenant_id, invoice["id"]).version
 
     # The same message again (SQS is at-least-once): nothing changes.
     clock.advance(timedelta(minutes=5))
@@ -498,20 +508,22 @@ def test_the_worker_marks_the_invoice_past_due_once(deps, clock, key, tenant_id)
     assert run_worker(redelivered) == NO_FAILURES
     assert deps.context.repo.invoice(tenant_id, invoice["id"]).version == version
     assert get_invoice(key, invoice["id"]) == marked
-    assert len(outbox(aggregate, "invoice.past_due")) == 1
+    assert len(outbox(aggregate, "invoice.past_due")) == len(outbox(aggregate, "invoice.dunning_step")) == 1
 
-    # Marked invoices leave the due-date index: the next day's sweep finds nothing.
+    # The invoice moved on in the attention index: the next day's sweep finds nothing, the one of its next step does.
     set_clock(clock, SWEEP + timedelta(days=1))
-    assert run_sweep("2026-12-09T00:05:00Z") == {
-        "scheduled_time": "2026-12-09T00:05:00+00:00",
+    assert run_sweep("2026-12-09T09:05:00Z") == {
+        "scheduled_time": "2026-12-09T09:05:00+00:00",
         "duplicate": False,
         "fanned_out": 0,
     }
+    set_clock(clock, SWEEP + timedelta(days=2))
+    assert run_sweep("2026-12-10T09:05:00Z")["fanned_out"] == 1
 
 
 def test_the_sample_message_marks_the_invoice_it_names(deps, clock, key, tenant_id):
     invoice = place_invoice(key, new_customer(key))
-    event = sample_event("sqs_invoice_due.json")
+    event = sample_event("sqs_dunning.json")
     event["Records"][0]["body"] = json.dumps({"tenant_id": tenant_id, "invoice_id": invoice["id"]})
     set_clock(clock, SWEEP)
 
@@ -528,16 +540,16 @@ def test_a_voided_invoice_is_not_fanned_out(deps, clock, key, tenant_id):
     set_clock(clock, SWEEP)
 
     assert run_sweep()["fanned_out"] == 1
-    assert bodies(deps.env["INVOICE_DUE_QUEUE_URL"]) == [{"tenant_id": tenant_id, "invoice_id": kept["id"]}]
+    assert bodies(deps.env["DUNNING_QUEUE_URL"]) == [{"tenant_id": tenant_id, "invoice_id": kept["id"]}]
 
 
 @pytest.mark.parametrize(
     ("scheduled_time", "fanned_out"),
     [
-        pytest.param("2026-12-07T00:05:00Z", 0, id="on-the-due-date-not-yet-overdue"),
-        pytest.param("2026-12-08T00:05:00Z", 1, id="the-day-after"),
-        pytest.param("2026-12-21T00:05:00Z", 1, id="catch-up-on-the-last-lookback-day"),
-        pytest.param("2026-12-22T00:05:00Z", 0, id="beyond-the-lookback"),
+        pytest.param("2026-12-06T09:05:00Z", 0, id="the-day-before-the-due-date"),
+        pytest.param("2026-12-08T09:05:00Z", 1, id="the-day-after"),
+        pytest.param("2026-12-21T09:05:00Z", 1, id="catch-up-on-the-last-lookback-day"),
+        pytest.param("2026-12-22T09:05:00Z", 0, id="beyond-the-lookback"),
     ],
 )
 def test_which_sweep_finds_the_invoice(deps, clock, key, scheduled_time, fanned_out):
@@ -545,13 +557,13 @@ def test_which_sweep_finds_the_invoice(deps, clock, key, scheduled_time, fanned_
     set_clock(clock, datetime.fromisoformat(scheduled_time))
 
     assert run_sweep(scheduled_time)["fanned_out"] == fanned_out
-    assert len(bodies(deps.env["INVOICE_DUE_QUEUE_URL"])) == fanned_out
+    assert len(bodies(deps.env["DUNNING_QUEUE_URL"])) == fanned_out
 
 
 def test_the_worker_leaves_an_invoice_that_is_not_yet_overdue(deps, clock, key, tenant_id):
     invoice = place_invoice(key, new_customer(key))
     set_clock(clock, datetime(2026, 12, 7, 23, 59, tzinfo=UTC))  # still the due date
-    event = sqs_bodies_event("sqs_invoice_due.json", {"tenant_id": tenant_id, "invoice_id": invoice["id"]})
+    event = sqs_bodies_event("sqs_dunning.json", {"tenant_id": tenant_id, "invoice_id": invoice["id"]})
 
     assert run_worker(event) == NO_FAILURES
 
@@ -563,7 +575,7 @@ def test_the_worker_fails_only_the_malformed_message(deps, clock, key, tenant_id
     invoice = place_invoice(key, new_customer(key))
     set_clock(clock, SWEEP)
     event = sqs_bodies_event(
-        "sqs_invoice_due.json",
+        "sqs_dunning.json",
         {"tenant_id": tenant_id},
         {"tenant_id": tenant_id, "invoice_id": "in_doesnotexist"},
         {"tenant_id": tenant_id, "invoice_id": invoice["id"]},
@@ -580,7 +592,7 @@ def test_an_overdue_invoice_gets_a_reminder_in_the_customers_language(deps, cloc
     invoice = place_invoice(key, new_customer(key, locale="ru", email="ivan@customer.test", name="Иван"))
     set_clock(clock, SWEEP)
     assert run_sweep()["fanned_out"] == 1
-    assert run_worker(sqs_event("sqs_invoice_due.json", receive_all(deps.env["INVOICE_DUE_QUEUE_URL"]))) == NO_FAILURES
+    assert run_worker(sqs_event("sqs_dunning.json", receive_all(deps.env["DUNNING_QUEUE_URL"]))) == NO_FAILURES
 
     event = relay_to_notifier(deps, keys.invoice(tenant_id, invoice["id"]), "invoice.past_due")
     assert run_notifier(event) == NO_FAILURES

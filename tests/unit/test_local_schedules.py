@@ -37,7 +37,7 @@ def test_the_templates_due_sweep_schedule_is_that_daily_cron():
     functions = tpl.load()["Resources"]
     (expression,) = [
         event["Properties"]["ScheduleExpression"]
-        for event in functions["DueSweepFunction"]["Properties"]["Events"].values()
+        for event in functions["DunningSweepFunction"]["Properties"]["Events"].values()
         if event["Type"] == "ScheduleV2"
     ]
     december = fires(expression, at(2026, 11, 30, 23, 59), at(2026, 12, 31, 23, 59))

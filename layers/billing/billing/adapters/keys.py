@@ -79,11 +79,11 @@ def schedule_run(schedule: str, scheduled_time: str) -> dict[str, str]:
     return _k(f"SCHEDULE#{schedule}", f"RUN#{scheduled_time}")
 
 
-def due_index_attrs(due_date: str, tenant_id: str, invoice_id: str) -> dict[str, str]:
-    """The due-date index (gsi4): open invoices not yet marked past due, by due date, across tenants (the one
-    index that is not tenant-first: a platform schedule reads it). Sparse: the attributes go when the invoice
-    is paid, voided or marked."""
-    return {"gsi4pk": f"DUE#{due_date}", "gsi4sk": f"{tenant_id}#{invoice_id}"}
+def attention_index_attrs(day: str, tenant_id: str, invoice_id: str) -> dict[str, str]:
+    """The attention index (gsi4): open invoices by the day they next need the dunning worker (due date, a
+    dunning step, a payment plan instalment), across tenants (the one index that is not tenant-first: a platform
+    schedule reads it). Sparse: the attributes go when the invoice is paid, voided, written off, or paused."""
+    return {"gsi4pk": f"DUE#{day}", "gsi4sk": f"{tenant_id}#{invoice_id}"}
 
 
 # Secondary indexes over invoices: by customer, by status, and all of a tenant's; newest id last.

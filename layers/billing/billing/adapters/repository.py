@@ -110,8 +110,9 @@ class Repository:
             "type": "invoice",
             "status": invoice.status,
         }
-        if invoice.status == "open" and not invoice.past_due and invoice.due_date:
-            attrs.update(keys.due_index_attrs(invoice.due_date.isoformat(), invoice.tenant_id, invoice.id))
+        if invoice.status == "open" and invoice.dunning.attention_on:
+            day = invoice.dunning.attention_on.isoformat()
+            attrs.update(keys.attention_index_attrs(day, invoice.tenant_id, invoice.id))
         tx.put_versioned(attrs, invoice.version)
         return saved
 
@@ -218,14 +219,14 @@ class Repository:
     def events(self, aggregate_key: dict[str, str]) -> list[DomainEvent]:
         return [DomainEvent.model_validate_json(item["doc"]) for item in self._partition(aggregate_key, "EVT#")]
 
-    def due_invoices(self, due_date: str) -> list[tuple[str, str]]:
-        """(tenant id, invoice id) of the open, unmarked invoices due on ``due_date``, from the due-date index."""
+    def invoices_needing_attention(self, day: str) -> list[tuple[str, str]]:
+        """(tenant id, invoice id) of the open invoices that need the dunning worker on ``day``, from gsi4."""
         found: list[tuple[str, str]] = []
         kwargs: dict[str, Any] = {
             "TableName": self.store.table,
             "IndexName": INDEX_BY_DUE_DATE,
             "KeyConditionExpression": "gsi4pk = :pk",
-            "ExpressionAttributeValues": {":pk": {"S": keys.due_index_attrs(due_date, "", "")["gsi4pk"]}},
+            "ExpressionAttributeValues": {":pk": {"S": keys.attention_index_attrs(day, "", "")["gsi4pk"]}},
             "ProjectionExpression": "gsi4sk",
         }
         while True:

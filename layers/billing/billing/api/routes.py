@@ -11,10 +11,10 @@ from pydantic import BaseModel
 
 from billing import bootstrap
 from billing.api import idempotency
-from billing.domain.dunning import DunningPolicy
+from billing.domain.dunning import DunningPolicy, PaymentPlan
 from billing.domain.models import CreditNote, Customer, Invoice, Order
 from billing.domain.payments import Payment
-from billing.services import customers, invoicing, orders, payments, refunds, settings
+from billing.services import customers, dunning, invoicing, orders, payments, refunds, settings
 from billing.services.commands import CreateCustomer, PlaceOrder
 from billing.services.unit import Context
 
@@ -174,6 +174,25 @@ def list_credit_notes(invoice_id: Id) -> CreditNoteList:
 @router.post("/v1/invoices/<invoice_id>/void", tags=["invoices"], summary="Void an open invoice; it keeps its number")
 def void_invoice(invoice_id: Id) -> Response[Invoice]:
     return _post(200, lambda claim: invoicing.void_invoice(_ctx(), _tenant(), invoice_id, claim))
+
+
+@router.get(
+    "/v1/invoices/<invoice_id>/dunning",
+    tags=["invoices"],
+    summary="The invoice's dunning timeline: steps done and planned, emails sent, charges tried",
+)
+def get_dunning_timeline(invoice_id: Id) -> dunning.DunningTimeline:
+    return dunning.timeline_of(_ctx(), _tenant(), invoice_id)
+
+
+@router.post(
+    "/v1/invoices/<invoice_id>/payment_plan",
+    tags=["invoices"],
+    summary="Agree instalments (or a later due date) for the amount due; dunning pauses while the plan is kept",
+    responses={201: {}},
+)
+def agree_payment_plan(invoice_id: Id, body: dunning.PaymentPlanRequest) -> Response[PaymentPlan]:
+    return _post(201, lambda claim: dunning.agree_payment_plan(_ctx(), _tenant(), invoice_id, body, claim))
 
 
 # --- settings --------------------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from billing.domain import numbering
-from billing.domain.dunning import DEFAULT_POLICY, DunningPolicy
+from billing.domain.dunning import DEFAULT_POLICY, DunningPolicy, DunningProgress
 from billing.domain.ids import new_id
 from billing.domain.pricing import Discount, LineInput, PricedLine, price
 from billing.domain.state_machine import INVOICE, ORDER
@@ -160,6 +160,7 @@ class Invoice(BaseModel):
     due_date: date | None = None
     past_due: bool = False
     dispute_open: bool = False
+    dunning: DunningProgress = Field(default_factory=DunningProgress)
     voided_at: datetime | None = None
     # The secret part of the hosted invoice page's link (billing.services.hosted_page), set on first use. Kept as
     # is, like Stripe keeps hosted_invoice_url: the link is a bearer link that every email must be able to repeat.
@@ -203,8 +204,17 @@ class Invoice(BaseModel):
         if self.amount_due == 0:  # nothing to collect: a zero invoice is paid the moment it is issued
             status = INVOICE.next_state(status, "pay")
         due = now.date() + timedelta(days=self.days_until_due or 0)
+        # an open invoice first needs the dunning worker on its due date (steps on day 0, then past due)
+        dunning = self.dunning.model_copy(update={"attention_on": due if status == "open" else None})
         invoice = self.model_copy(
-            update={"status": status, "number": number, "issued_at": now, "due_date": due, "updated_at": now}
+            update={
+                "status": status,
+                "number": number,
+                "issued_at": now,
+                "due_date": due,
+                "dunning": dunning,
+                "updated_at": now,
+            }
         )
         return invoice, DomainEvent.new("invoice.finalized", self.tenant_id, "invoice", self.id, now, number=number)
 
@@ -270,6 +280,21 @@ class Invoice(BaseModel):
             credit_note_id=credit_note.id,
             number=credit_note.number,
             amount=credit_note.amount,
+        )
+        return invoice, event
+
+    def mark_uncollectible(self, now: datetime) -> tuple[Invoice, DomainEvent]:
+        """Written off: no longer chased, still payable (a late payment moves it to paid)."""
+        status = INVOICE.next_state(self.status, "mark_uncollectible")
+        invoice = self.model_copy(update={"status": status, "updated_at": now})
+        event = DomainEvent.new(
+            "invoice.marked_uncollectible",
+            self.tenant_id,
+            "invoice",
+            self.id,
+            now,
+            number=self.number,
+            amount_due=self.amount_due,
         )
         return invoice, event
 

@@ -58,6 +58,7 @@ class Payment(BaseModel):
     currency: str
     method: str  # off_session | payment_link
     attempt_key: str | None = None  # what the id derives from: resuming the attempt reuses its idempotency key
+    payment_method: str | None = None  # the saved card an off-session attempt charged
     status: str = "pending"
     stripe_payment_intent_id: str | None = None
     decline_code: str | None = None

@@ -7,6 +7,7 @@ write can repeat it).
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from billing.adapters import keys
@@ -17,9 +18,22 @@ from billing.services.unit import Context
 
 KIND_OF_EVENT = {
     "invoice.finalized": "invoice_issued",
-    "invoice.past_due": "invoice_past_due",
     "invoice.payment_succeeded": "payment_receipt",
 }
+# A dunning step names its own email (billing.services.dunning); these are the kinds it may name.
+DUNNING_KINDS = frozenset({"dunning_reminder", "payment_retry_failed", "final_notice", "service_suspended"})
+
+
+def kind_of(event: DomainEvent, invoice: Invoice) -> str | None:
+    """The email ``event`` calls for. A payment that settles an invoice dunning was chasing gets a thank-you
+    (a receipt with it) rather than the plain receipt."""
+    if event.type == "invoice.dunning_step":
+        kind = event.data.get("email")
+        return kind if kind in DUNNING_KINDS else None
+    kind = KIND_OF_EVENT.get(event.type)
+    if kind == "payment_receipt" and invoice.past_due and int(event.data.get("amount_due", 1)) == 0:
+        return "payment_thank_you"
+    return kind
 
 
 def email_context(tenant: Tenant, invoice: Invoice) -> dict[str, Any]:
@@ -48,27 +62,47 @@ def email_context(tenant: Tenant, invoice: Invoice) -> dict[str, Any]:
 
 
 def _still_true(kind: str, invoice: Invoice) -> bool:
-    if kind == "payment_receipt":
+    if kind in ("payment_receipt", "payment_thank_you"):
         return True  # the payment happened, whatever the invoice has become since
-    if kind == "invoice_past_due":
-        return invoice.status == "open" and invoice.past_due and invoice.amount_due > 0
+    if kind in DUNNING_KINDS:  # chasing an invoice that was paid or voided since would be false
+        return invoice.status in ("open", "uncollectible") and invoice.amount_due > 0
     return invoice.status in ("open", "paid")  # a zero invoice is issued paid; a voided one is not announced
+
+
+def _dunning_context(event: DomainEvent, invoice: Invoice) -> dict[str, Any]:
+    """The facts a dunning email states, as the step saw them when it ran (dates of what comes next)."""
+    data = event.data
+    charge = data.get("charge") or {}
+    day = date.fromisoformat
+    overdue = max(1, (event.occurred_at.date() - invoice.due_date).days) if invoice.due_date else 1
+    return {
+        "days_overdue": overdue,
+        "next_retry_on": day(data["next_retry_on"]) if data.get("next_retry_on") else None,
+        "suspend_on": day(data["suspend_on"]) if data.get("suspend_on") else None,
+        "write_off_on": day(data["write_off_on"]) if data.get("write_off_on") else None,
+        "suspended_on": event.occurred_at.date(),
+        "failure_reason": charge.get("failure_message"),
+        "card_update_required": bool(data.get("card_update_required")),
+        "pay_url": hosted_page.pay_url(invoice),
+    }
 
 
 def notify(ctx: Context, mailer: Any, event: DomainEvent) -> str | None:
     """Send the email ``event`` calls for, once. Returns the SES message id, or None when nothing was sent."""
-    kind = KIND_OF_EVENT.get(event.type)
-    if kind is None or event.aggregate != "invoice":
+    if event.aggregate != "invoice" or (event.type not in KIND_OF_EVENT and event.type != "invoice.dunning_step"):
         return None
     aggregate_key = keys.invoice(event.tenant_id, event.aggregate_id)
-    if ctx.repo.mail_logged(aggregate_key, event.id, kind):
+    invoice = ctx.repo.invoice(event.tenant_id, event.aggregate_id)
+    kind = kind_of(event, invoice)
+    if kind is None or ctx.repo.mail_logged(aggregate_key, event.id, kind):
         return None
     tenant = ctx.repo.tenant(event.tenant_id)
-    invoice = ctx.repo.invoice(event.tenant_id, event.aggregate_id)
     if tenant is None or not _still_true(kind, invoice):
         return None  # paid or voided since: the email would state something no longer true
     context = email_context(tenant, invoice)
-    if kind == "payment_receipt":
+    if kind in DUNNING_KINDS:
+        context |= _dunning_context(event, invoice)
+    if kind in ("payment_receipt", "payment_thank_you"):
         context |= {
             "amount_paid_now": int(event.data["amount"]),
             # the invoice as this payment left it: later payments or a void do not rewrite an old receipt

@@ -8,7 +8,7 @@ from billing.domain.models import DomainEvent
 
 # Which events each queue wants. An event no queue wants is recorded (audit) and goes no further.
 ROUTES: dict[str, frozenset[str]] = {
-    "NOTIFICATIONS_QUEUE_URL": frozenset({"invoice.finalized", "invoice.past_due", "invoice.payment_succeeded"}),
+    "NOTIFICATIONS_QUEUE_URL": frozenset({"invoice.finalized", "invoice.dunning_step", "invoice.payment_succeeded"}),
     "COLLECTIONS_QUEUE_URL": frozenset({"invoice.finalized"}),
 }
 

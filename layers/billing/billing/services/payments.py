@@ -8,6 +8,7 @@ dies anywhere in between is retried and ends in the same single charge.
 from __future__ import annotations
 
 import hashlib
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel
@@ -98,13 +99,23 @@ def save_payment_method(ctx: Context, gateway: Any, tenant_id: str, setup_intent
 
 
 # --- charging --------------------------------------------------------------------------------------------------
-def collect(ctx: Context, gateway: Any, tenant_id: str, invoice_id: str, attempt_key: str) -> Payment | None:
-    """Charge the invoice's amount due to the customer's saved card, off session, once per ``attempt_key``."""
+def collect(
+    ctx: Context, gateway: Any, tenant_id: str, invoice_id: str, attempt_key: str, amount: int | None = None
+) -> Payment | None:
+    """Charge the invoice's amount due (or ``amount`` of it: a payment plan's instalment) to the customer's saved
+    card, off session, once per ``attempt_key``."""
     invoice = ctx.repo.invoice(tenant_id, invoice_id)
     if invoice.status != "open" or invoice.amount_due <= 0:
         return None
     customer = ctx.repo.customer(tenant_id, invoice.customer_id)
-    payment = _payment_for(ctx, invoice, payment_id(invoice.id, attempt_key), attempt_key=attempt_key)
+    payment = _payment_for(
+        ctx,
+        invoice,
+        payment_id(invoice.id, attempt_key),
+        attempt_key=attempt_key,
+        payment_method=customer.default_payment_method,
+        amount=min(amount, invoice.amount_due) if amount else None,
+    )
     if payment.status != "pending":
         return payment  # this attempt already has Stripe's answer
     if not customer.stripe_customer_id or not customer.default_payment_method:
@@ -181,7 +192,13 @@ def payment_intent_for(
 
 @retrying()
 def _payment_for(
-    ctx: Context, invoice: Invoice, pay_id: str, method: str = "off_session", attempt_key: str | None = None
+    ctx: Context,
+    invoice: Invoice,
+    pay_id: str,
+    method: str = "off_session",
+    attempt_key: str | None = None,
+    payment_method: str | None = None,
+    amount: int | None = None,
 ) -> Payment:
     existing = ctx.repo.payment(invoice.tenant_id, invoice.id, pay_id)
     if existing:
@@ -192,10 +209,11 @@ def _payment_for(
         tenant_id=invoice.tenant_id,
         invoice_id=invoice.id,
         customer_id=invoice.customer_id,
-        amount=invoice.amount_due,
+        amount=amount or invoice.amount_due,
         currency=invoice.currency,
         method=method,
         attempt_key=attempt_key,
+        payment_method=payment_method,
         created_at=now,
         updated_at=now,
     )
@@ -250,6 +268,10 @@ def apply_payment_intent(
             decline_code=observed.decline_code,
         ),
     )
+    if status == "failed" and payment.method == "off_session" and invoice.status == "open":
+        if invoice.dunning.first_failure_at is None:  # steps anchored on the first failure start counting now
+            dunning = invoice.dunning.model_copy(update={"first_failure_at": now, "attention_on": now.date()})
+            ctx.repo.save_invoice(tx, invoice.model_copy(update={"dunning": dunning, "updated_at": now}))
     if status == "succeeded":
         received = int(payment_intent.get("amount_received") or payment.amount)
         updated, events = invoice.apply_payment(received, pay_id, now)
@@ -296,7 +318,16 @@ def record_dispute(ctx: Context, tenant_id: str, invoice_id: str, pay_id: str, d
         tx, payment.model_copy(update={"dispute_id": dispute.get("id"), "dispute_status": status, "updated_at": now})
     )
     if invoice.dispute_open != open_now:
-        ctx.repo.save_invoice(tx, invoice.model_copy(update={"dispute_open": open_now, "updated_at": now}))
+        ctx.repo.save_invoice(
+            tx,
+            invoice.model_copy(
+                update={
+                    "dispute_open": open_now,
+                    "dunning": _dunning_on_dispute(invoice, open_now, now),
+                    "updated_at": now,
+                }
+            ),
+        )
     ctx.repo.add_event(
         tx,
         keys.invoice(tenant_id, invoice_id),
@@ -314,6 +345,16 @@ def record_dispute(ctx: Context, tenant_id: str, invoice_id: str, pay_id: str, d
     )
     ctx.repo.commit(tx)
     business_event("DisputeOpened" if open_now else "DisputeClosed")
+
+
+def _dunning_on_dispute(invoice: Invoice, open_now: bool, now: datetime):
+    """Dunning pauses while a dispute is open (off the attention index) and picks up the day it closes."""
+    progress = invoice.dunning
+    if open_now:
+        return progress.pause("dispute", now.date()).model_copy(update={"attention_on": None})
+    if progress.plan and progress.plan.status == "active":
+        return progress.model_copy(update={"paused": "payment_plan", "attention_on": now.date()})
+    return progress.resume(now.date()).model_copy(update={"attention_on": now.date()})
 
 
 def payments_of(ctx: Context, tenant_id: str, invoice_id: str) -> list[Payment]:
