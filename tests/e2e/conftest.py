@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 import requests
+import stripe
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -64,8 +65,8 @@ class Storefront:
         self.http = requests.Session()
         self.http.headers["Authorization"] = f"Bearer {stack['api_key']}"
 
-    def post(self, path: str, body: Any = None, **headers: str) -> requests.Response:
-        return self.http.post(self.base + path, json=body, headers=headers, timeout=30)
+    def post(self, path: str, body: Any = None, timeout: float = 30, **headers: str) -> requests.Response:
+        return self.http.post(self.base + path, json=body, headers=headers, timeout=timeout)
 
     def get(self, path: str, **params: str) -> requests.Response:
         return self.http.get(self.base + path, params=params, timeout=30)
@@ -74,3 +75,9 @@ class Storefront:
 @pytest.fixture(scope="module")
 def shop(stack: dict[str, Any]) -> Storefront:
     return Storefront(stack)
+
+
+@pytest.fixture(scope="module")
+def stripe_js(stack):
+    """What Stripe.js does in the customer's browser, with the publishable side of the same localstripe."""
+    return stripe.StripeClient(stack["stripe"]["secret_key"], base_addresses={"api": stack["stripe"]["api_base"]})

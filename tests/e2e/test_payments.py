@@ -8,15 +8,7 @@ import hmac
 import json
 import time
 
-import pytest
 import requests
-import stripe
-
-
-@pytest.fixture(scope="module")
-def stripe_js(stack):
-    """What Stripe.js does in the customer's browser, with the publishable side of the same localstripe."""
-    return stripe.StripeClient(stack["stripe"]["secret_key"], base_addresses={"api": stack["stripe"]["api_base"]})
 
 
 def deliver_as_stripe(stack, event_type, obj, event_id):
@@ -43,8 +35,8 @@ def eventually(check, timeout=20.0):
         time.sleep(0.2)
 
 
-def customer_with_card(shop, stack, stripe_js, email, card):
-    customer = shop.post("/v1/customers", {"email": email, "name": "Ana", "locale": "en", "currency": "usd"}).json()
+def customer_with_card(shop, stack, stripe_js, email, card, locale="en", name="Ana"):
+    customer = shop.post("/v1/customers", {"email": email, "name": name, "locale": locale, "currency": "usd"}).json()
     setup = shop.post(f"/v1/customers/{customer['id']}/setup_intent").json()
     assert setup["client_secret"].startswith(setup["id"])
     method = (

@@ -588,18 +588,18 @@ def test_the_worker_fails_only_the_malformed_message(deps, clock, key, tenant_id
 
 
 def test_an_overdue_invoice_gets_a_reminder_in_the_customers_language(deps, clock, key, tenant_id):
-    """Every handler in turn: sweep -> worker -> relay (invoice.past_due) -> notifier -> SES."""
+    """Every handler in turn: sweep -> worker -> relay (invoice.dunning_step) -> notifier -> SES."""
     invoice = place_invoice(key, new_customer(key, locale="ru", email="ivan@customer.test", name="Иван"))
     set_clock(clock, SWEEP)
     assert run_sweep()["fanned_out"] == 1
     assert run_worker(sqs_event("sqs_dunning.json", receive_all(deps.env["DUNNING_QUEUE_URL"]))) == NO_FAILURES
 
-    event = relay_to_notifier(deps, keys.invoice(tenant_id, invoice["id"]), "invoice.past_due")
+    event = relay_to_notifier(deps, keys.invoice(tenant_id, invoice["id"]), "invoice.dunning_step")
     assert run_notifier(event) == NO_FAILURES
     assert run_notifier(event) == NO_FAILURES  # redelivered
 
     (sent,) = sent_emails()
     assert sent.destinations["ToAddresses"] == ["ivan@customer.test"]
-    assert f"Счёт {invoice['number']} от Acme Cloud просрочен" in sent.subject
+    assert f"Напоминание об оплате счёта {invoice['number']} от Acme Cloud" in sent.subject
     (logged,) = mail_log(tenant_id, invoice["id"])
-    assert logged["sk"].endswith("#invoice_past_due") and logged["locale"] == "ru"
+    assert logged["sk"].endswith("#dunning_reminder") and logged["locale"] == "ru"
