@@ -231,10 +231,15 @@ class Bench:
             **os.environ,
             "TABLE_NAME": TABLE,
             "NOTIFICATIONS_QUEUE_URL": boto3.client("sqs").create_queue(QueueName="notifications")["QueueUrl"],
-            "DUNNING_QUEUE_URL": boto3.client("sqs").create_queue(QueueName="invoice-due")["QueueUrl"],
+            "DUNNING_QUEUE_URL": boto3.client("sqs").create_queue(QueueName="dunning")["QueueUrl"],
             "COLLECTIONS_QUEUE_URL": boto3.client("sqs").create_queue(QueueName="collections")["QueueUrl"],
             "EMAIL_FROM": "billing@example.com",
+            "STRIPE_SECRET_KEY_PARAM": "/billing/bench/stripe/secret-key",
         }
+        # the dunning worker builds its Stripe gateway; a send_invoice invoice never calls it
+        boto3.client("ssm").put_parameter(
+            Name=env["STRIPE_SECRET_KEY_PARAM"], Value="sk_test_never_called", Type="SecureString"
+        )
         self.clock = FixedClock(datetime(2026, 11, 23, 12, 0, tzinfo=UTC))
         self.deps = bootstrap.Deps(env=env)
         self.deps.__dict__["clock"] = self.clock  # as the deps fixture does
@@ -359,17 +364,17 @@ class Bench:
 
         run = sample("scheduler_dunning_sweep.json")  # the scheduled time it records is the day after the due date
         self.clock.at = datetime.fromisoformat(run["scheduled_time"])  # every open invoice (14 days) is overdue
-        result = self.worker("due sweep: one run (14-day look-back)", due_sweep.lambda_handler, run)
-        self.worker("due sweep: same run again", due_sweep.lambda_handler, run, "duplicate, fans out nothing")
+        result = self.worker("dunning sweep: one run (14-day look-back)", due_sweep.lambda_handler, run)
+        self.worker("dunning sweep: same run again", due_sweep.lambda_handler, run, "duplicate, fans out nothing")
         body = json.dumps({"tenant_id": self.tenant_id, "invoice_id": self.invoice_id})
         due = sqs_event("sqs_dunning.json", body)
-        self.worker("invoice-due worker: one invoice", due_worker.lambda_handler, due, "marked past due")
-        self.worker("invoice-due worker: redelivered", due_worker.lambda_handler, due, "already marked")
-        past_due = self.event_item(self.invoice_id, "invoice.past_due")
-        reminder = sqs_event("sqs_notification.json", past_due["doc"]["S"])
-        self.worker("notifier: invoice.past_due", notifier.lambda_handler, reminder, "reminder sent")
+        self.worker("dunning worker: one invoice", due_worker.lambda_handler, due, "past due + day 1 step")
+        self.worker("dunning worker: redelivered", due_worker.lambda_handler, due, "step already done")
+        step = self.event_item(self.invoice_id, "invoice.dunning_step")
+        reminder = sqs_event("sqs_notification.json", step["doc"]["S"])
+        self.worker("notifier: invoice.dunning_step", notifier.lambda_handler, reminder, "reminder sent")
         # the sweep's own row: say how many it fanned out
-        sweep_row = next(r for r in self.rows if r.label.startswith("due sweep: one run"))
+        sweep_row = next(r for r in self.rows if r.label.startswith("dunning sweep: one run"))
         sweep_row.status = f"{result['fanned_out']} invoices fanned out"
 
 

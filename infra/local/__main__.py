@@ -159,7 +159,7 @@ def demo(stack: LocalStack) -> int:
     print(f"\n● The notifier sent {len(emails)} 'invoice issued' emails; read back from the local SES:\n")
     for email in emails:
         print_email(email)
-    print("\n● Moving the local clock 15 days forward: the daily due-date sweep finds the unpaid invoices …")
+    print("\n● Moving the local clock 15 days forward: the daily dunning sweep finds the unpaid invoices …")
     advanced = shop.http.post(f"{stack.api_url}/_local/clock/advance", json={"days": 15}).json()
     print(f"  now {advanced['now']}, schedules fired: {len(advanced['fired'])}")
     reminders = shop.get("/_local/emails")["emails"][len(emails) :]

@@ -253,10 +253,9 @@ PAY_SOON = {
     "ru": "Пожалуйста, оплатите счёт при первой возможности",
 }
 GOOD_STANDING = {
-    "en": "Invoice INV-2026-000001 is now paid in full and your account is in good standing, so no further action "
-    "is needed.",
-    "zh": "发票 INV-2026-000001 现已全额付清，您的账户状态良好，无需再进行任何操作。",
-    "ru": "Счёт INV-2026-000001 теперь полностью оплачен, задолженности нет, и больше ничего делать не нужно.",
+    "en": "Invoice INV-2026-000001 is now paid in full, so no further action is needed.",
+    "zh": "发票 INV-2026-000001 现已全额付清，此发票无需再进行任何操作。",
+    "ru": "Счёт INV-2026-000001 теперь полностью оплачен, и по нему больше ничего делать не нужно.",
 }
 RESTORE = {
     "en": "To restore your service, please pay $1,234.50 using the link below.",
@@ -863,7 +862,7 @@ def test_thank_you_english_text_body_reads_as_expected():
         "\n"
         "Payment reference: pay_0123456789\n"
         "\n"
-        "Invoice INV-2026-000001 is now paid in full and your account is in good standing, so no further action is "
+        "Invoice INV-2026-000001 is now paid in full, so no further action is "
         "needed. We really appreciate you taking care of it.\n"
         "\n"
         "Invoice details:\n"

@@ -33,7 +33,7 @@ def test_the_due_sweep_fires_once_a_day_at_0005_over_three_days():
     ]
 
 
-def test_the_templates_due_sweep_schedule_is_that_daily_cron():
+def test_the_templates_dunning_sweep_schedule_runs_daily_at_0905():
     functions = tpl.load()["Resources"]
     (expression,) = [
         event["Properties"]["ScheduleExpression"]
@@ -42,7 +42,7 @@ def test_the_templates_due_sweep_schedule_is_that_daily_cron():
     ]
     december = fires(expression, at(2026, 11, 30, 23, 59), at(2026, 12, 31, 23, 59))
     assert len(december) == 31
-    assert all((t.hour, t.minute, t.second) == (0, 5, 0) for t in december)
+    assert all((t.hour, t.minute, t.second) == (9, 5, 0) for t in december)
     assert [t.day for t in december] == list(range(1, 32))
 
 

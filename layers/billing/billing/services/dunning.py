@@ -132,6 +132,7 @@ def _run_step(ctx: Context, gateway: Any, invoice: Invoice, policy: DunningPolic
         events.append(written_off)
     stepped = _with_attention(stepped, policy, today)
     upcoming = stepped.dunning.upcoming(policy, stepped.due_date, today) if stepped.status == "open" else []
+    # a card declined for good (now, or before and still the customer's card) is not tried again: ask for another
     card_update_required = bool(charge and charge.get("decline_code") and is_hard_decline(charge["decline_code"]))
     retries_left = invoice.collection_method == "charge_automatically" and not (
         card_update_required or _blocking_decline(ctx.repo.payments(tenant_id, invoice.id), customer)
@@ -226,7 +227,7 @@ def _email_for(actions: list[Action], charge: dict[str, Any] | None, invoice: In
         return "service_suspended"
     if "final_notice" in actions:
         return "final_notice"
-    if charge and charge["outcome"] == "failed":
+    if charge and (charge["outcome"] == "failed" or charge.get("reason") == "hard_decline"):
         return "payment_retry_failed"
     if "email_reminder" in actions:
         return "dunning_reminder"
