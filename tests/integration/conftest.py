@@ -20,7 +20,13 @@ from infra.local import template as tpl
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 TABLE = "billing-test"
-QUEUE_ENV = ("NOTIFICATIONS_QUEUE_URL", "DUNNING_QUEUE_URL", "COLLECTIONS_QUEUE_URL", "STRIPE_EVENTS_QUEUE_URL")
+QUEUE_ENV = (
+    "NOTIFICATIONS_QUEUE_URL",
+    "DUNNING_QUEUE_URL",
+    "BILLING_QUEUE_URL",
+    "COLLECTIONS_QUEUE_URL",
+    "STRIPE_EVENTS_QUEUE_URL",
+)
 
 
 class FakeLambdaContext:
@@ -56,6 +62,7 @@ def deps(aws: None, clock: FixedClock, monkeypatch: pytest.MonkeyPatch) -> Itera
         for name in (
             "NOTIFICATIONS_QUEUE_URL",
             "DUNNING_QUEUE_URL",
+            "BILLING_QUEUE_URL",
             "COLLECTIONS_QUEUE_URL",
             "STRIPE_EVENTS_QUEUE_URL",
         )

@@ -86,6 +86,35 @@ def attention_index_attrs(day: str, tenant_id: str, invoice_id: str) -> dict[str
     return {"gsi4pk": f"DUE#{day}", "gsi4sk": f"{tenant_id}#{invoice_id}"}
 
 
+def plan(tenant_id: str, plan_id: str) -> dict[str, str]:
+    return _k(f"T#{tenant_id}#PLAN#{plan_id}", "PLAN")
+
+
+def subscription(tenant_id: str, subscription_id: str) -> dict[str, str]:
+    return _k(f"T#{tenant_id}#SUB#{subscription_id}", "SUBSCRIPTION")
+
+
+def usage(tenant_id: str, subscription_id: str, at_iso: str, record_id: str) -> dict[str, str]:
+    """A usage record lives in its subscription's partition, sorted by time: a period's usage is one Query."""
+    return _k(f"T#{tenant_id}#SUB#{subscription_id}", f"USAGE#{at_iso}#{record_id}")
+
+
+def tenant_list_attrs(tenant_id: str, kind: str, object_id: str) -> dict[str, str]:
+    """gsi3: all of a tenant's objects of a kind (plans, subscriptions), newest id last."""
+    return {"gsi3pk": f"T#{tenant_id}#{kind}", "gsi3sk": object_id}
+
+
+BILLING_SHARDS = 8
+
+
+def billing_index_attrs(run_at_iso: str, tenant_id: str, subscription_id: str) -> dict[str, str]:
+    """The billing index (gsi4, like the attention index): subscriptions by the time their next billing run is due,
+    a day's partition split into ``BILLING_SHARDS`` (a month's first day holds most subscriptions: the shards keep
+    that day's writes and reads apart). Sparse: gone while nothing is due (held for review, canceled)."""
+    shard = int(hashlib.sha256(subscription_id.encode()).hexdigest(), 16) % BILLING_SHARDS
+    return {"gsi4pk": f"BILL#{run_at_iso[:10]}#{shard}", "gsi4sk": f"{run_at_iso}#{tenant_id}#{subscription_id}"}
+
+
 # Secondary indexes over invoices: by customer, by status, and all of a tenant's; newest id last.
 def invoice_index_attrs(tenant_id: str, customer_id: str, status: str, invoice_id: str) -> dict[str, str]:
     return {

@@ -4,7 +4,7 @@ aggregate itself as a JSON document (exact: no float ever enters DynamoDB)."""
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
@@ -14,6 +14,8 @@ from billing.adapters.dynamodb import DynamoStore, Page, Transaction, from_item,
 from billing.domain.errors import NotFound
 from billing.domain.models import CreditNote, Customer, DomainEvent, Invoice, Order, Tenant
 from billing.domain.payments import Payment
+from billing.domain.plans import Plan
+from billing.domain.subscriptions import Subscription
 
 M = TypeVar("M", bound=BaseModel)
 INDEX_BY_CUSTOMER, INDEX_BY_STATUS, INDEX_BY_TENANT, INDEX_BY_DUE_DATE = "gsi1", "gsi2", "gsi3", "gsi4"
@@ -132,6 +134,105 @@ class Repository:
             pk = keys.invoice_index_attrs(tenant_id, "", "", "")
             page = self.store.query(INDEX_BY_TENANT, "gsi3pk", pk["gsi3pk"], limit, cursor, prefix)
         return _page(Invoice, page)
+
+    # --- plans and subscriptions ----------------------------------------------------------------------------
+    def plan(self, tenant_id: str, plan_id: str) -> Plan:
+        found = _load(Plan, self.store.get(keys.plan(tenant_id, plan_id)))
+        if found is None:
+            raise NotFound("plan_not_found", f"no plan {plan_id}")
+        return found
+
+    def save_plan(self, tx: Transaction, plan: Plan) -> Plan:
+        saved = plan.model_copy(update={"version": plan.version + 1})
+        attrs = {
+            **_item_attrs(keys.plan(plan.tenant_id, plan.id), saved),
+            **keys.tenant_list_attrs(plan.tenant_id, "PLAN", plan.id),
+            "type": "plan",
+        }
+        tx.put_versioned(attrs, plan.version)
+        return saved
+
+    def plans(self, tenant_id: str, limit: int, cursor: str | None) -> tuple[list[Plan], str | None]:
+        pk = keys.tenant_list_attrs(tenant_id, "PLAN", "")["gsi3pk"]
+        return _page(Plan, self.store.query(INDEX_BY_TENANT, "gsi3pk", pk, limit, cursor, f"T#{tenant_id}#"))
+
+    def subscription(self, tenant_id: str, subscription_id: str, consistent: bool = True) -> Subscription:
+        found = _load(Subscription, self.store.get(keys.subscription(tenant_id, subscription_id), consistent))
+        if found is None:
+            raise NotFound("subscription_not_found", f"no subscription {subscription_id}")
+        return found
+
+    def save_subscription(self, tx: Transaction, sub: Subscription, run_delay_seconds: int) -> Subscription:
+        """Save ``sub``; while a billing run is due it is on the billing index at ``next_billing_at`` plus the
+        delay that lets late usage in."""
+        saved = sub.model_copy(update={"version": sub.version + 1})
+        attrs = {
+            **_item_attrs(keys.subscription(sub.tenant_id, sub.id), saved),
+            **keys.tenant_list_attrs(sub.tenant_id, "SUB", sub.id),
+            "type": "subscription",
+            "status": sub.status,
+            "current_period_index": sub.current_period_index,
+        }
+        if sub.next_billing_at is not None:
+            run_at = (sub.next_billing_at + timedelta(seconds=run_delay_seconds)).astimezone(UTC)
+            attrs.update(keys.billing_index_attrs(run_at.strftime("%Y-%m-%dT%H:%M:%SZ"), sub.tenant_id, sub.id))
+        tx.put_versioned(attrs, sub.version)
+        return saved
+
+    def subscriptions(self, tenant_id: str, limit: int, cursor: str | None) -> tuple[list[Subscription], str | None]:
+        pk = keys.tenant_list_attrs(tenant_id, "SUB", "")["gsi3pk"]
+        return _page(Subscription, self.store.query(INDEX_BY_TENANT, "gsi3pk", pk, limit, cursor, f"T#{tenant_id}#"))
+
+    def subscriptions_due(self, day: str, shard: int, until_iso: str) -> list[tuple[str, str]]:
+        """(tenant id, subscription id) of the subscriptions whose billing run is due on ``day`` by ``until_iso``."""
+        pk = keys.billing_index_attrs(f"{day}T00:00:00Z", "", "")["gsi4pk"].rsplit("#", 1)[0] + f"#{shard}"
+        found: list[tuple[str, str]] = []
+        kwargs: dict[str, Any] = {
+            "TableName": self.store.table,
+            "IndexName": INDEX_BY_DUE_DATE,
+            "KeyConditionExpression": "gsi4pk = :pk AND gsi4sk <= :until",
+            "ExpressionAttributeValues": {":pk": {"S": pk}, ":until": {"S": until_iso + "~"}},
+            "ProjectionExpression": "gsi4sk",
+        }
+        while True:
+            answer = self.store.client.query(**kwargs)
+            for item in answer.get("Items", []):
+                _, tenant_id, subscription_id = item["gsi4sk"]["S"].split("#")
+                found.append((tenant_id, subscription_id))
+            if "LastEvaluatedKey" not in answer:
+                return found
+            kwargs["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+
+    def usage_record(self, tenant_id: str, subscription_id: str, at_iso: str, record_id: str) -> dict[str, Any] | None:
+        return self.store.get(keys.usage(tenant_id, subscription_id, at_iso, record_id))
+
+    def add_usage(self, tx: Transaction, tenant_id: str, subscription_id: str, record: dict[str, Any]) -> None:
+        key = keys.usage(tenant_id, subscription_id, record["timestamp"], record["id"])
+        tx.put_new({**key, "type": "usage", **record})
+
+    def usage_totals(self, tenant_id: str, subscription_id: str, start_iso: str, end_iso: str) -> dict[str, int]:
+        """Units per plan of the usage recorded at ``start_iso`` <= time < ``end_iso`` (second-precision ISO)."""
+        pk = keys.subscription(tenant_id, subscription_id)["pk"]
+        kwargs: dict[str, Any] = {
+            "TableName": self.store.table,
+            "KeyConditionExpression": "pk = :pk AND sk BETWEEN :from AND :to",
+            "ExpressionAttributeValues": {
+                ":pk": {"S": pk},
+                ":from": {"S": f"USAGE#{start_iso}"},
+                # a record's key is USAGE#<time>#<id>: it sorts after USAGE#<time>, so the end itself falls out
+                ":to": {"S": f"USAGE#{end_iso}"},
+            },
+            "ProjectionExpression": "sk, plan_id, quantity",
+            "ConsistentRead": True,
+        }
+        totals: dict[str, int] = {}
+        while True:
+            answer = self.store.client.query(**kwargs)
+            for item in map(from_item, answer.get("Items", [])):
+                totals[item["plan_id"]] = totals.get(item["plan_id"], 0) + int(item["quantity"])
+            if "LastEvaluatedKey" not in answer:
+                return totals
+            kwargs["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
 
     # --- payments -------------------------------------------------------------------------------------------
     def payment(self, tenant_id: str, invoice_id: str, payment_id: str) -> Payment | None:

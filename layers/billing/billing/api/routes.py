@@ -14,7 +14,9 @@ from billing.api import idempotency
 from billing.domain.dunning import DunningPolicy, PaymentPlan
 from billing.domain.models import CreditNote, Customer, Invoice, Order
 from billing.domain.payments import Payment
-from billing.services import customers, dunning, invoicing, orders, payments, refunds, settings
+from billing.domain.plans import Plan, PlanRequest
+from billing.domain.subscriptions import Subscription
+from billing.services import customers, dunning, invoicing, orders, payments, refunds, settings, subscriptions
 from billing.services.commands import CreateCustomer, PlaceOrder
 from billing.services.unit import Context
 
@@ -39,6 +41,24 @@ class PaymentList(BaseModel):
 class CreditNoteList(BaseModel):
     object: Literal["list"] = "list"
     data: list[CreditNote]
+
+
+class PlanList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[Plan]
+    has_more: bool
+    next_cursor: str | None
+
+
+class SubscriptionList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[Subscription]
+    has_more: bool
+    next_cursor: str | None
+
+
+Limit = Annotated[int, Query(ge=1, le=100)]
+Cursor = Annotated[str | None, Query(max_length=2048)]
 
 
 def _stripe() -> Any:
@@ -193,6 +213,80 @@ def get_dunning_timeline(invoice_id: Id) -> dunning.DunningTimeline:
 )
 def agree_payment_plan(invoice_id: Id, body: dunning.PaymentPlanRequest) -> Response[PaymentPlan]:
     return _post(201, lambda claim: dunning.agree_payment_plan(_ctx(), _tenant(), invoice_id, body, claim))
+
+
+# --- plans and subscriptions ----------------------------------------------------------------------------------
+@router.post("/v1/plans", tags=["subscriptions"], summary="Add a plan to the catalogue", responses={201: {}})
+def create_plan(body: PlanRequest) -> Response[Plan]:
+    return _post(201, lambda claim: subscriptions.create_plan(_ctx(), _tenant(), body, claim))
+
+
+@router.get("/v1/plans", tags=["subscriptions"], summary="The plan catalogue, oldest first")
+def list_plans(limit: Limit = 20, cursor: Cursor = None) -> PlanList:
+    data, next_cursor = subscriptions.list_plans(_ctx(), _tenant(), limit, cursor)
+    return PlanList(data=data, has_more=next_cursor is not None, next_cursor=next_cursor)
+
+
+@router.get("/v1/plans/<plan_id>", tags=["subscriptions"], summary="Retrieve a plan")
+def get_plan(plan_id: Id) -> Plan:
+    return subscriptions.get_plan(_ctx(), _tenant(), plan_id)
+
+
+@router.post(
+    "/v1/subscriptions",
+    tags=["subscriptions"],
+    summary="Start a subscription (trialing, active, or held for review)",
+    responses={201: {}},
+)
+def create_subscription(body: subscriptions.CreateSubscription) -> Response[Subscription]:
+    return _post(201, lambda claim: subscriptions.create_subscription(_ctx(), _tenant(), body, claim))
+
+
+@router.get("/v1/subscriptions", tags=["subscriptions"], summary="The tenant's subscriptions")
+def list_subscriptions(limit: Limit = 20, cursor: Cursor = None) -> SubscriptionList:
+    data, next_cursor = subscriptions.list_subscriptions(_ctx(), _tenant(), limit, cursor)
+    return SubscriptionList(data=data, has_more=next_cursor is not None, next_cursor=next_cursor)
+
+
+@router.get("/v1/subscriptions/<subscription_id>", tags=["subscriptions"], summary="Retrieve a subscription")
+def get_subscription(subscription_id: Id) -> Subscription:
+    return subscriptions.get_subscription(_ctx(), _tenant(), subscription_id)
+
+
+@router.post(
+    "/v1/subscriptions/<subscription_id>/change",
+    tags=["subscriptions"],
+    summary="Change plans or quantities; prorated (by the second or the day) on the next invoice",
+)
+def change_subscription(subscription_id: Id, body: subscriptions.ChangeSubscription) -> Response[Subscription]:
+    return _post(200, lambda claim: subscriptions.change_subscription(_ctx(), _tenant(), subscription_id, body, claim))
+
+
+@router.post(
+    "/v1/subscriptions/<subscription_id>/cancel",
+    tags=["subscriptions"],
+    summary="Cancel at period end, or now with a prorated credit",
+)
+def cancel_subscription(subscription_id: Id, body: subscriptions.CancelSubscription) -> Response[Subscription]:
+    return _post(200, lambda claim: subscriptions.cancel_subscription(_ctx(), _tenant(), subscription_id, body, claim))
+
+
+@router.post(
+    "/v1/subscriptions/<subscription_id>/approve",
+    tags=["subscriptions"],
+    summary="Approve a subscription held for review: its trial or billing starts",
+)
+def approve_subscription(subscription_id: Id) -> Response[Subscription]:
+    return _post(200, lambda claim: subscriptions.approve_subscription(_ctx(), _tenant(), subscription_id, claim))
+
+
+@router.post(
+    "/v1/usage",
+    tags=["subscriptions"],
+    summary="Record metered usage, once per idempotency_key; up to an hour late lands in its own period",
+)
+def record_usage(body: subscriptions.RecordUsage) -> subscriptions.UsageRecord:
+    return subscriptions.record_usage(_ctx(), _tenant(), body)
 
 
 # --- settings --------------------------------------------------------------------------------------------------

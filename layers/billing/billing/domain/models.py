@@ -86,6 +86,7 @@ class Customer(BaseModel):
     address: Address | None = None
     stripe_customer_id: str | None = None
     default_payment_method: str | None = None
+    timezone: str = "UTC"  # subscriptions' periods are counted in it
     credit_balance: int = 0  # overpayments kept for the next invoice, in the customer's currency
     created_at: datetime
     version: int = 0
@@ -141,6 +142,8 @@ class Invoice(BaseModel):
     tenant_id: str
     customer_id: str
     order_id: str | None = None
+    subscription_id: str | None = None
+    period_index: int | None = None  # the subscription's billing run that made it
     series: str = "default"
     number: str | None = None
     status: str = "draft"
@@ -175,29 +178,60 @@ class Invoice(BaseModel):
 
     @classmethod
     def draft_for(cls, order: Order, customer: Customer, now: datetime) -> Invoice:
-        totals = price(order.lines, order.discount)
-        credit = min(customer.credit_balance, totals.total)
-        return cls(
-            id=new_id("in", now),
-            tenant_id=order.tenant_id,
-            customer_id=customer.id,
-            order_id=order.id,
-            currency=order.currency,
+        return cls.draft(
+            customer,
+            order.lines,
+            now,
+            discount=order.discount,
             collection_method=order.collection_method,
             days_until_due=order.days_until_due,
+            order_id=order.id,
+        )
+
+    @classmethod
+    def draft(
+        cls,
+        customer: Customer,
+        lines: list[LineInput],
+        now: datetime,
+        *,
+        collection_method: CollectionMethod,
+        days_until_due: int | None,
+        discount: Discount | None = None,
+        **source: Any,
+    ) -> Invoice:
+        """A draft of ``lines`` for ``customer``, the customer's credit taken off what is due. ``source`` names what
+        it bills (``order_id``, or ``subscription_id`` and ``period_index``)."""
+        totals = price(lines, discount)
+        # a subscription's credits can outweigh its charges: nothing is due and the rest becomes the customer's
+        # credit (``excess_credit``), taken care of by whoever saves the customer
+        credit = min(customer.credit_balance, max(totals.total, 0))
+        return cls(
+            id=new_id("in", now),
+            tenant_id=customer.tenant_id,
+            customer_id=customer.id,
+            currency=customer.currency,
+            collection_method=collection_method,
+            days_until_due=days_until_due,
+            **source,
             lines=totals.lines,
             subtotal=totals.subtotal,
             discount=totals.discount,
             tax=totals.tax,
             total=totals.total,
             credit_applied=credit,
-            amount_due=totals.total - credit,
+            amount_due=max(totals.total, 0) - credit,
             customer_email=customer.email,
             customer_name=customer.name,
             customer_locale=customer.locale,
             created_at=now,
             updated_at=now,
         )
+
+    @property
+    def excess_credit(self) -> int:
+        """What a negative total leaves the customer as credit."""
+        return max(-self.total, 0)
 
     def finalize(self, number: str, now: datetime) -> tuple[Invoice, DomainEvent]:
         status = INVOICE.next_state(self.status, "finalize")

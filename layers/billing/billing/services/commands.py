@@ -10,6 +10,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validat
 
 from billing.domain.models import SUPPORTED_LOCALES, Address, CollectionMethod
 from billing.domain.money import normalize_currency
+from billing.domain.periods import validate_timezone
 from billing.domain.pricing import MAX_AMOUNT, Discount, LineInput
 
 Currency = Annotated[str, Field(min_length=3, max_length=3, examples=["usd"]), AfterValidator(normalize_currency)]
@@ -38,6 +39,9 @@ class CreateCustomer(_Strict):
     currency: Currency
     external_id: ExternalId | None = None
     address: AddressIn | None = None
+    timezone: Annotated[str, Field(max_length=64, examples=["Europe/Moscow"]), AfterValidator(validate_timezone)] = (
+        "UTC"
+    )
 
 
 class OrderLineIn(_Strict, LineInput):

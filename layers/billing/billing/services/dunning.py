@@ -297,9 +297,7 @@ def agree_payment_plan(
         instalments = plan_instalments(invoice.amount_due, proposed, today)
     except ValueError as exc:
         raise ValidationFailed("invalid_payment_plan", str(exc)) from None
-    plan = PaymentPlan(
-        id=new_id("plan", now), created_at=now, instalments=instalments, paid_before=invoice.amount_paid
-    )
+    plan = PaymentPlan(id=new_id("plan", now), created_at=now, instalments=instalments, paid_before=invoice.amount_paid)
     progress = invoice.dunning.pause("payment_plan", today).model_copy(
         update={"plan": plan, "attention_on": instalments[0].due_on}
     )

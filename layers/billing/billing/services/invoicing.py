@@ -13,11 +13,19 @@ from billing.services.unit import Claim, Context, remember, retrying
 def take_number(ctx: Context, tx: Transaction, tenant_id: str, series: str, fmt: str) -> str:
     """The next number of a tenant's series (invoices, credit notes), with the counter moved inside ``tx``: the
     number is used exactly when what bears it is committed, so the series stays gapless."""
+    return take_numbers(ctx, tx, tenant_id, series, fmt, 1)[0]
+
+
+def take_numbers(ctx: Context, tx: Transaction, tenant_id: str, series: str, fmt: str, count: int) -> list[str]:
+    """The next ``count`` numbers of a series with one move of its counter inside ``tx`` (a billing run numbers a
+    batch of invoices with one write to the counter, not one hot write per invoice)."""
+    if count == 0:
+        return []
     now = ctx.clock.now()
     period = numbering.period_key(fmt, now)
     current = ctx.repo.counter_value(tenant_id, series, period)
-    ctx.repo.set_counter(tx, tenant_id, series, period, current, current + 1)
-    return numbering.render(fmt, now, current + 1)
+    ctx.repo.set_counter(tx, tenant_id, series, period, current, current + count)
+    return [numbering.render(fmt, now, current + n) for n in range(1, count + 1)]
 
 
 def finalize_into(ctx: Context, tx: Transaction, tenant: Tenant, draft: Invoice) -> Invoice:

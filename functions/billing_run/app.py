@@ -1,0 +1,22 @@
+"""EventBridge Scheduler (hourly) -> the subscriptions whose billing run is due, fanned out to the billing queue."""
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from billing import bootstrap
+from billing.observability import business_event, logger, metrics, tracer
+from billing.services import subscriptions
+from billing.services.commands import ScheduledRun
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict, context: LambdaContext) -> dict:
+    run = ScheduledRun.model_validate(event)
+    logger.set_correlation_id(f"{run.schedule}@{run.scheduled_time.isoformat()}")
+    deps = bootstrap.deps()
+    found = subscriptions.billing_sweep(deps.context, deps.publisher, deps.env["BILLING_QUEUE_URL"], run.scheduled_time)
+    logger.info("billing run", extra={"scheduled_time": run.scheduled_time.isoformat(), "fanned_out": found})
+    if found:
+        business_event("SubscriptionsDue", found)
+    return {"scheduled_time": run.scheduled_time.isoformat(), "duplicate": found is None, "fanned_out": found or 0}

@@ -1,0 +1,44 @@
+"""SQS (subscriptions due) -> one invoice per subscription period, a batch of a tenant's subscriptions per transaction.
+
+Records are grouped by tenant (a batch shares the tenant's invoice counter, moved once); a group that fails is
+reported as failed items, and SQS redelivers only those (the group's transaction wrote nothing)."""
+
+from aws_lambda_powertools.utilities.parser.models import SqsModel
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel, ValidationError
+
+from billing import bootstrap
+from billing.observability import logger, metrics, tracer
+from billing.services import subscriptions
+
+
+class DueSubscription(BaseModel):
+    tenant_id: str
+    subscription_id: str
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict, context: LambdaContext) -> dict:
+    records = SqsModel.model_validate(event).Records
+    failures: list[dict[str, str]] = []
+    groups: dict[str, list[tuple[str, str]]] = {}
+    for record in records:
+        try:
+            due = DueSubscription.model_validate_json(record.body)
+        except ValidationError:
+            logger.exception("malformed message", extra={"message_id": record.messageId})
+            failures.append({"itemIdentifier": record.messageId})
+            continue
+        groups.setdefault(due.tenant_id, []).append((record.messageId, due.subscription_id))
+    ctx = bootstrap.deps().context
+    for tenant_id, group in groups.items():
+        try:
+            billed = subscriptions.bill_subscriptions(ctx, tenant_id, [s for _, s in group])
+        except Exception:
+            logger.exception("billing failed", extra={"tenant_id": tenant_id, "subscriptions": len(group)})
+            failures += [{"itemIdentifier": message_id} for message_id, _ in group]
+            continue
+        logger.info("billed", extra={"tenant_id": tenant_id, "billed": [b.model_dump() for b in billed]})
+    return {"batchItemFailures": failures}

@@ -1,0 +1,354 @@
+"""Plans, subscriptions, metered usage, and the billing run that turns subscription periods into invoices.
+
+The billing run: an hourly schedule finds the subscriptions whose run is due through the billing index (gsi4,
+``BILL#<day>#<shard>``, no scan) and fans them out; the invoice worker bills a batch of one tenant's subscriptions in
+one transaction: every subscription moves on one period (conditional on its version), every invoice is created and
+finalized, and the tenant's counter moves once for the whole batch. A retried or duplicated message finds the
+period billed (the subscription has moved on) and does nothing: exactly one invoice per period.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from billing.adapters import keys
+from billing.adapters.dynamodb import Transaction
+from billing.domain.errors import Conflict, NotFound, ValidationFailed
+from billing.domain.models import CollectionMethod, Customer, DomainEvent, Invoice
+from billing.domain.plans import Plan, PlanRequest
+from billing.domain.proration import Granularity
+from billing.domain.subscriptions import Subscription, SubscriptionItem
+from billing.observability import business_event
+from billing.services.invoicing import take_numbers
+from billing.services.unit import Claim, Context, remember, retrying
+
+# Usage may arrive this late (its own timestamp is what counts). A period's billing run waits for it, and for a
+# margin longer than any request that checked the window could take to commit (the API's timeout is 29 s).
+USAGE_GRACE = timedelta(hours=1)
+RUN_DELAY = USAGE_GRACE + timedelta(minutes=5)
+USAGE_FUTURE_SKEW = timedelta(minutes=5)
+BILLING_LOOKBACK_DAYS = 7
+BILLING_RUN = "billing-run"
+
+
+def _events(ctx: Context, tx: Transaction, tenant_id: str, key: dict[str, str], events: list[DomainEvent]) -> None:
+    for event in events:
+        ctx.repo.add_event(tx, key, event)
+
+
+# --- plans -----------------------------------------------------------------------------------------------------
+@retrying()
+def create_plan(ctx: Context, tenant_id: str, request: PlanRequest, claim: Claim | None = None) -> Plan:
+    plan, events = Plan.create(tenant_id, request, ctx.clock.now())
+    tx = ctx.repo.transaction()
+    saved = ctx.repo.save_plan(tx, plan)
+    _events(ctx, tx, tenant_id, keys.plan(tenant_id, plan.id), events)
+    remember(ctx, tx, tenant_id, claim, saved.model_dump(mode="json"))
+    ctx.repo.commit(tx)
+    business_event("PlanCreated")
+    return saved
+
+
+def get_plan(ctx: Context, tenant_id: str, plan_id: str) -> Plan:
+    return ctx.repo.plan(tenant_id, plan_id)
+
+
+def list_plans(ctx: Context, tenant_id: str, limit: int, cursor: str | None) -> tuple[list[Plan], str | None]:
+    return ctx.repo.plans(tenant_id, limit, cursor)
+
+
+# --- subscriptions ---------------------------------------------------------------------------------------------
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class ItemIn(_Strict):
+    plan_id: str = Field(min_length=1, max_length=64)
+    quantity: int = Field(default=1, ge=1, le=1_000_000, strict=True)
+
+
+class CreateSubscription(_Strict):
+    customer_id: str = Field(min_length=1, max_length=64)
+    items: list[ItemIn] = Field(min_length=1, max_length=20)
+    trial_days: int | None = Field(default=None, ge=0, le=730, strict=True)  # None: the longest of the plans'
+    billing_anchor: datetime | None = None
+    collection_method: CollectionMethod = "charge_automatically"
+    days_until_due: int | None = Field(default=None, ge=0, le=365, strict=True)
+    metadata: dict[Annotated[str, Field(max_length=40)], Annotated[str, Field(max_length=500)]] = Field(
+        default_factory=dict, max_length=50
+    )
+
+
+class ChangeSubscription(_Strict):
+    items: list[ItemIn] = Field(min_length=1, max_length=20)
+    proration: Granularity = "second"
+
+
+class CancelSubscription(_Strict):
+    at_period_end: bool = True
+    proration: Granularity = "second"
+
+
+def _items(ctx: Context, tenant_id: str, currency: str, wanted: list[ItemIn]) -> list[SubscriptionItem]:
+    return [SubscriptionItem.of(ctx.repo.plan(tenant_id, i.plan_id), currency, i.quantity) for i in wanted]
+
+
+def _save(
+    ctx: Context, sub: Subscription, events: list[DomainEvent], claim: Claim | None, tx: Transaction | None = None
+) -> Subscription:
+    tx = tx or ctx.repo.transaction()
+    saved = ctx.repo.save_subscription(tx, sub, int(RUN_DELAY.total_seconds()))
+    _events(ctx, tx, sub.tenant_id, keys.subscription(sub.tenant_id, sub.id), events)
+    remember(ctx, tx, sub.tenant_id, claim, saved.model_dump(mode="json"))
+    ctx.repo.commit(tx)
+    return saved
+
+
+@retrying()
+def create_subscription(
+    ctx: Context, tenant_id: str, cmd: CreateSubscription, claim: Claim | None = None
+) -> Subscription:
+    tenant = ctx.repo.tenant(tenant_id)
+    if tenant is None:
+        raise NotFound("tenant_not_found", f"no tenant {tenant_id}")
+    customer = ctx.repo.customer(tenant_id, cmd.customer_id)
+    plans = [ctx.repo.plan(tenant_id, i.plan_id) for i in cmd.items]
+    items = [SubscriptionItem.of(plan, customer.currency, i.quantity) for plan, i in zip(plans, cmd.items, strict=True)]
+    trial_days = cmd.trial_days if cmd.trial_days is not None else max(p.trial_days for p in plans)
+    sub, events = Subscription.create(
+        tenant_id,
+        customer.id,
+        customer.currency,
+        items,
+        ctx.clock.now(),
+        timezone=customer.timezone,
+        billing_anchor=cmd.billing_anchor,
+        trial_days=trial_days,
+        collection_method=cmd.collection_method,
+        days_until_due=cmd.days_until_due,
+        metadata=cmd.metadata,
+        review_reason=tenant.review_rule.reason(cmd.metadata),
+    )
+    saved = _save(ctx, sub, events, claim)
+    business_event("SubscriptionCreated")
+    return saved
+
+
+def get_subscription(ctx: Context, tenant_id: str, subscription_id: str) -> Subscription:
+    return ctx.repo.subscription(tenant_id, subscription_id, consistent=False)
+
+
+def list_subscriptions(
+    ctx: Context, tenant_id: str, limit: int, cursor: str | None
+) -> tuple[list[Subscription], str | None]:
+    return ctx.repo.subscriptions(tenant_id, limit, cursor)
+
+
+@retrying()
+def change_subscription(
+    ctx: Context, tenant_id: str, subscription_id: str, cmd: ChangeSubscription, claim: Claim | None = None
+) -> Subscription:
+    sub = ctx.repo.subscription(tenant_id, subscription_id)
+    changed, events = sub.change(_items(ctx, tenant_id, sub.currency, cmd.items), ctx.clock.now(), cmd.proration)
+    return _save(ctx, changed, events, claim)
+
+
+@retrying()
+def cancel_subscription(
+    ctx: Context, tenant_id: str, subscription_id: str, cmd: CancelSubscription, claim: Claim | None = None
+) -> Subscription:
+    sub = ctx.repo.subscription(tenant_id, subscription_id)
+    canceled, events = sub.cancel(cmd.at_period_end, ctx.clock.now(), cmd.proration)
+    return _save(ctx, canceled, events, claim)
+
+
+@retrying()
+def approve_subscription(
+    ctx: Context, tenant_id: str, subscription_id: str, claim: Claim | None = None
+) -> Subscription:
+    sub = ctx.repo.subscription(tenant_id, subscription_id)
+    approved, events = sub.approve(ctx.clock.now())
+    return _save(ctx, approved, events, claim)
+
+
+# --- usage -----------------------------------------------------------------------------------------------------
+class RecordUsage(_Strict):
+    subscription_id: str = Field(min_length=1, max_length=64)
+    plan_id: str = Field(min_length=1, max_length=64)
+    quantity: int = Field(ge=0, le=1_000_000_000, strict=True)
+    timestamp: datetime | None = None  # when the usage happened (default: now); decides its period
+    idempotency_key: str = Field(min_length=1, max_length=200)
+
+
+class UsageRecord(BaseModel):
+    id: str
+    subscription_id: str
+    plan_id: str
+    quantity: int
+    timestamp: str
+    idempotency_key: str
+    recorded_at: str
+
+
+def record_usage(ctx: Context, tenant_id: str, cmd: RecordUsage) -> UsageRecord:
+    """Record metered usage once per idempotency key (the same key again answers the first record). Its timestamp
+    decides its period: up to ``USAGE_GRACE`` late is fine, as the period's billing run waits that long."""
+    sub = ctx.repo.subscription(tenant_id, cmd.subscription_id, consistent=False)
+    now = ctx.clock.now()
+    when = cmd.timestamp or now
+    if when.tzinfo is None:
+        raise ValidationFailed("naive_datetime", "give the timestamp with its UTC offset")
+    at = when.astimezone(UTC).replace(microsecond=0)
+    record_id = "ur_" + hashlib.sha256(f"{sub.id}:{cmd.idempotency_key}".encode()).hexdigest()[:24]
+    guard = f"{sub.id}:{cmd.idempotency_key}"
+    if owner := ctx.repo.external_owner(tenant_id, "usage", guard):
+        return _replay_usage(ctx, tenant_id, sub.id, owner, cmd)
+    metered = {i.plan_id for i in [*sub.items, *sub.retired_items] if i.usage == "metered"}
+    if cmd.plan_id not in metered:
+        raise ValidationFailed("not_a_metered_item", f"plan {cmd.plan_id} is not metered on subscription {sub.id}")
+    if at > now + USAGE_FUTURE_SKEW:
+        raise ValidationFailed("usage_in_future", "usage cannot be recorded ahead of time")
+    if at < now - USAGE_GRACE:
+        raise Conflict("usage_too_late", f"usage is accepted up to {int(USAGE_GRACE.total_seconds() // 60)} min late")
+    if sub.status == "pending_review" or at < sub.billing_anchor or (sub.canceled_at and at >= sub.canceled_at):
+        raise Conflict("usage_outside_billing", "the subscription is not billing at that time")
+    stamp = at.strftime("%Y-%m-%dT%H:%M:%SZ")
+    record = UsageRecord(
+        id=record_id,
+        subscription_id=sub.id,
+        plan_id=cmd.plan_id,
+        quantity=cmd.quantity,
+        timestamp=stamp,
+        idempotency_key=cmd.idempotency_key,
+        recorded_at=now.isoformat(),
+    )
+    tx = ctx.repo.transaction()
+    ctx.repo.claim_external_id(tx, tenant_id, "usage", guard, f"{stamp}#{record_id}")
+    ctx.repo.add_usage(tx, tenant_id, sub.id, record.model_dump())
+    try:
+        ctx.repo.commit(tx)
+    except Exception:
+        if owner := ctx.repo.external_owner(tenant_id, "usage", guard):  # a concurrent twin got in first
+            return _replay_usage(ctx, tenant_id, sub.id, owner, cmd)
+        raise
+    business_event("UsageRecorded")
+    return record
+
+
+def _replay_usage(ctx: Context, tenant_id: str, subscription_id: str, owner: str, cmd: RecordUsage) -> UsageRecord:
+    stamp, record_id = owner.split("#", 1)
+    item = ctx.repo.usage_record(tenant_id, subscription_id, stamp, record_id)
+    assert item is not None
+    record = UsageRecord.model_validate({k: item[k] for k in UsageRecord.model_fields})
+    asked_at = cmd.timestamp.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if cmd.timestamp else record.timestamp
+    if (record.plan_id, record.quantity, record.timestamp) != (cmd.plan_id, cmd.quantity, asked_at):
+        raise Conflict("idempotency_key_reused", "this idempotency_key recorded other usage")
+    return record
+
+
+# --- the billing run -------------------------------------------------------------------------------------------
+def billing_sweep(ctx: Context, publisher: Any, queue_url: str, scheduled_time: datetime) -> int | None:
+    """Fan out the subscriptions whose billing run is due by ``scheduled_time``; None if this run already
+    happened. Recorded once its messages are out, like the dunning sweep."""
+    if ctx.repo.schedule_run_done(BILLING_RUN, scheduled_time.isoformat()):
+        return None
+    until = scheduled_time.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    messages = []
+    for back in range(BILLING_LOOKBACK_DAYS + 1):
+        day = (scheduled_time.date() - timedelta(days=back)).isoformat()
+        for shard in range(keys.BILLING_SHARDS):
+            due = ctx.repo.subscriptions_due(day, shard, until)
+            messages += [{"tenant_id": t, "subscription_id": s} for t, s in due]
+    publisher.send(queue_url, messages)
+    ctx.repo.record_schedule_run(
+        BILLING_RUN, scheduled_time.isoformat(), finished_at=ctx.clock.now().isoformat(), fanned_out=len(messages)
+    )
+    return len(messages)
+
+
+class Billed(BaseModel):
+    subscription_id: str
+    period_index: int
+    invoice_id: str | None  # None: nothing to invoice (no lines)
+    invoice_number: str | None
+
+
+@retrying()
+def bill_subscriptions(ctx: Context, tenant_id: str, subscription_ids: list[str]) -> list[Billed]:
+    """Bill the due period of each subscription, all in one transaction: one invoice per subscription period,
+    numbered from one move of the tenant's counter. A subscription not due (already billed) is skipped."""
+    tenant = ctx.repo.tenant(tenant_id)
+    if tenant is None:
+        return []
+    now = ctx.clock.now()
+    originals: dict[str, Customer] = {}
+    customers: dict[str, Customer] = {}  # as this batch leaves them: credit used and credit left over
+    runs: list[tuple[Subscription, Subscription, list[DomainEvent], Invoice | None]] = []
+    for subscription_id in dict.fromkeys(subscription_ids):
+        try:
+            sub = ctx.repo.subscription(tenant_id, subscription_id)
+        except NotFound:
+            continue
+        if sub.next_billing_at is None or now < sub.next_billing_at:
+            continue  # billed already (a duplicate message), or not due yet
+        index = sub.current_period_index
+        usage = ctx.repo.usage_totals(tenant_id, sub.id, *_usage_window(sub, index)) if index >= 1 else {}
+        billed, lines, events = sub.bill_period(index, usage, now)
+        draft = None
+        if lines:
+            if sub.customer_id not in originals:
+                originals[sub.customer_id] = customers[sub.customer_id] = ctx.repo.customer(tenant_id, sub.customer_id)
+            customer = customers[sub.customer_id]
+            draft = Invoice.draft(
+                customer,
+                lines,
+                now,
+                collection_method=sub.collection_method,
+                days_until_due=sub.days_until_due,
+                subscription_id=sub.id,
+                period_index=index,
+            )
+            credit = customer.credit_balance - draft.credit_applied + draft.excess_credit
+            customers[customer.id] = customer.model_copy(update={"credit_balance": credit})
+        runs.append((sub, billed, events, draft))
+    if not runs:
+        return []
+    tx = ctx.repo.transaction()
+    drafts = [d for *_, d in runs if d is not None]
+    numbers = iter(take_numbers(ctx, tx, tenant_id, "default", tenant.invoice_number_format, len(drafts)))
+    answer = []
+    for _sub, billed, events, draft in runs:
+        invoice = None
+        if draft is not None:
+            invoice, finalized = draft.finalize(next(numbers), now)
+            ctx.repo.save_invoice(tx, invoice)
+            ctx.repo.add_event(tx, keys.invoice(tenant_id, invoice.id), finalized)
+        ctx.repo.save_subscription(tx, billed, int(RUN_DELAY.total_seconds()))
+        _events(ctx, tx, tenant_id, keys.subscription(tenant_id, billed.id), events)
+        answer.append(
+            Billed(
+                subscription_id=billed.id,
+                period_index=billed.current_period_index - 1,
+                invoice_id=invoice and invoice.id,
+                invoice_number=invoice and invoice.number,
+            )
+        )
+    for customer_id, customer in customers.items():
+        if customer.credit_balance != originals[customer_id].credit_balance:
+            ctx.repo.save_customer(tx, customer)
+    ctx.repo.commit(tx)
+    business_event("SubscriptionPeriodsBilled", len(answer))
+    return answer
+
+
+def _usage_window(sub: Subscription, index: int) -> tuple[str, str]:
+    """The period the run ``index`` closes, as the second-precision bounds its usage is summed over."""
+    start, end = sub.period(index - 1)
+    if sub.status == "canceled" and sub.canceled_at is not None:
+        end = min(end, sub.canceled_at)
+    fmt = "%Y-%m-%dT%H:%M:%SZ"
+    return start.astimezone(UTC).strftime(fmt), end.astimezone(UTC).strftime(fmt)
