@@ -125,3 +125,228 @@ def test_a_subscription_is_billed_once_per_period_whatever_the_duplicates(deps, 
     billed = call("GET", f"/v1/subscriptions/{sub['id']}", key)[1]
     assert billed["current_period_index"] == 1 and billed["next_billing_at"] == "2026-12-23T12:00:00Z"
     assert len(outbox(keys.invoice(tenant_id, invoice["id"]), "invoice.finalized")) == 1
+
+
+def test_a_run_of_many_subscriptions_numbers_every_invoice_gaplessly_with_one_counter_move_per_batch(
+    deps, clock, key, tenant_id
+):
+    pro = plan(key, FLAT)
+    customers = [customer(key, email=f"c{n}@example.com") for n in range(25)]
+    for cus in customers:
+        subscribe(key, cus, [{"plan_id": pro}])
+    counter_writes = []
+    real_set_counter = deps.context.repo.set_counter
+
+    def counting(tx, *args):
+        counter_writes.append(args)
+        return real_set_counter(tx, *args)
+
+    deps.context.repo.set_counter = counting
+    try:
+        assert billing_run(deps, clock, after(START))["fanned_out"] == 25
+    finally:
+        deps.context.repo.set_counter = real_set_counter
+    numbers = sorted(i["number"] for cus in customers for i in invoices_of(key, cus))
+    assert numbers == [f"INV-2026-{n:06}" for n in range(1, 26)]
+    assert [new - old for *_, old, new in counter_writes] == [10, 10, 5]  # one move per batch of ten
+
+
+def test_a_run_interrupted_half_way_finishes_without_duplicates_when_run_again(deps, clock, key, tenant_id):
+    pro = plan(key, FLAT)
+    customers = [customer(key, email=f"c{n}@example.com") for n in range(12)]
+    for cus in customers:
+        subscribe(key, cus, [{"plan_id": pro}])
+    set_clock(clock, after(START))
+    run = {**sample_event("scheduler_billing_run.json"), "scheduled_time": clock.now().isoformat()}
+    assert billing_run_handler.lambda_handler(run, FakeLambdaContext())["fanned_out"] == 12
+    first = receive_all(deps.env["BILLING_QUEUE_URL"])[:10]
+    assert invoice_worker.lambda_handler(sqs_event("sqs_billing.json", first), FakeLambdaContext()) == NO_FAILURES
+    # the worker dies on the other two; the next hourly run (its own scheduled time) fans out what is still due
+    assert billing_run(deps, clock, clock.now() + timedelta(hours=1))["fanned_out"] == 2
+    numbers = sorted(i["number"] for cus in customers for i in invoices_of(key, cus))
+    assert numbers == [f"INV-2026-{n:06}" for n in range(1, 13)]
+
+
+def test_two_workers_billing_the_same_subscription_at_once_make_one_invoice(deps, clock, key, tenant_id):
+    cus = customer(key)
+    sub = subscribe(key, cus, [{"plan_id": plan(key, FLAT)}])
+    set_clock(clock, after(START))
+    repo = deps.context.repo
+    real_commit, raced = repo.commit, []
+
+    def commit_after_the_other_worker(tx):
+        if not raced:
+            raced.append(True)
+            subscriptions.bill_subscriptions(deps.context, tenant_id, [sub["id"]])
+        return real_commit(tx)
+
+    repo.commit = commit_after_the_other_worker
+    try:
+        subscriptions.bill_subscriptions(deps.context, tenant_id, [sub["id"]])
+    finally:
+        repo.commit = real_commit
+    assert [i["number"] for i in invoices_of(key, cus)] == ["INV-2026-000001"]
+
+
+def test_a_year_of_monthly_periods_from_the_31st_in_the_customers_time_zone(deps, clock, key, tenant_id):
+    set_clock(clock, datetime(2027, 12, 31, 12, 0, tzinfo=UTC))
+    cus = customer(key, tz="America/New_York")
+    anchor = "2028-01-31T05:00:00Z"  # midnight, 31 January 2028, in New York (a leap year)
+    sub = subscribe(key, cus, [{"plan_id": plan(key, FLAT)}], billing_anchor=anchor)
+    when = datetime.fromisoformat(anchor)
+    for _ in range(12):
+        billing_run(deps, clock, after(when))
+        when = datetime.fromisoformat(call("GET", f"/v1/subscriptions/{sub['id']}", key)[1]["next_billing_at"])
+    invoices = invoices_of(key, cus)
+    assert [i["period_index"] for i in invoices] == list(range(12))
+    assert [i["lines"][0]["description"].split("(")[1].rstrip(")") for i in invoices] == [
+        "31 Jan 2028 – 29 Feb 2028",
+        "29 Feb 2028 – 31 Mar 2028",
+        "31 Mar 2028 – 30 Apr 2028",
+        "30 Apr 2028 – 31 May 2028",
+        "31 May 2028 – 30 Jun 2028",
+        "30 Jun 2028 – 31 Jul 2028",
+        "31 Jul 2028 – 31 Aug 2028",
+        "31 Aug 2028 – 30 Sep 2028",
+        "30 Sep 2028 – 31 Oct 2028",
+        "31 Oct 2028 – 30 Nov 2028",
+        "30 Nov 2028 – 31 Dec 2028",
+        "31 Dec 2028 – 31 Jan 2029",
+    ]
+    assert {i["total"] for i in invoices} == {4900}
+    assert when == datetime(2029, 1, 31, 5, 0, tzinfo=UTC)  # still local midnight after two DST changes
+
+
+def test_metered_usage_is_billed_in_arrears_once_per_key_and_late_records_land_in_their_period(
+    deps, clock, key, tenant_id
+):
+    cus = customer(key)
+    sub = subscribe(key, cus, [{"plan_id": plan(key, FLAT)}, {"plan_id": (calls := plan(key, API_CALLS))}])
+    billing_run(deps, clock, after(START))  # period 0 opens: Pro in advance, no usage yet
+
+    def usage(quantity, at, idem):
+        body = {"subscription_id": sub["id"], "plan_id": calls, "quantity": quantity, "idempotency_key": idem}
+        return call("POST", "/v1/usage", key, {**body, "timestamp": at.isoformat()})
+
+    set_clock(clock, START + timedelta(days=10))
+    assert usage(900, clock.now(), "u1")[0] == 200
+    assert usage(900, clock.now(), "u1")[1]["id"] == usage(900, clock.now(), "u1")[1]["id"]  # the same record
+    assert usage(5, clock.now(), "u1")[1]["code"] == "idempotency_key_reused"
+    period_end = datetime.fromisoformat(call("GET", f"/v1/subscriptions/{sub['id']}", key)[1]["next_billing_at"])
+    set_clock(clock, period_end + timedelta(minutes=40))
+    assert usage(600, period_end - timedelta(seconds=1), "u2")[0] == 200  # 40 min late: still period 0
+    assert usage(50, period_end, "u3")[0] == 200  # the first second of period 1
+    set_clock(clock, period_end + timedelta(hours=2))
+    assert usage(7, period_end - timedelta(minutes=1), "u4")[1]["code"] == "usage_too_late"
+    assert usage(1, clock.now(), "u5")[0] == 200
+    billing_run(deps, clock, after(period_end))
+
+    first, second = invoices_of(key, cus)
+    usage_line = second["lines"][0]
+    assert "API calls" in usage_line["description"] and "1500 units" in usage_line["description"]
+    assert usage_line["amount"] == (1500 - 1000) * 2  # graduated: the first 1000 free, 2 cents after
+    assert second["total"] == 4900 + 1000
+
+
+def test_a_trial_ends_with_the_first_invoice(deps, clock, key, tenant_id):
+    cus = customer(key)
+    sub = subscribe(key, cus, [{"plan_id": plan(key, FLAT)}], trial_days=14)
+    assert sub["status"] == "trialing" and sub["trial_end"] == "2026-12-07T12:00:00Z"
+    billing_run(deps, clock, after(START))
+    assert invoices_of(key, cus) == []
+    billing_run(deps, clock, after(sub["trial_end"]))
+    (invoice,) = invoices_of(key, cus)
+    assert invoice["total"] == 4900 and "7 Dec 2026 – 7 Jan 2027" in invoice["lines"][0]["description"]
+    assert call("GET", f"/v1/subscriptions/{sub['id']}", key)[1]["status"] == "active"
+
+
+def test_an_enterprise_trial_waits_for_review_and_is_not_billed_until_approved(deps, clock, key, tenant_id):
+    cus = customer(key)
+    sub = subscribe(key, cus, [{"plan_id": plan(key, FLAT)}], metadata={"order_type": "enterprise"})
+    assert sub["status"] == "pending_review" and sub["next_billing_at"] is None
+    billing_run(deps, clock, after(START))
+    billing_run(deps, clock, START + timedelta(days=40))
+    assert invoices_of(key, cus) == []
+    set_clock(clock, START + timedelta(days=41))
+    status, approved = call("POST", f"/v1/subscriptions/{sub['id']}/approve", key)
+    assert status == 200 and approved["status"] == "active"
+    billing_run(deps, clock, after(approved["next_billing_at"]))
+    assert [i["total"] for i in invoices_of(key, cus)] == [4900]
+
+
+def change(key: str, sub_id: str, seats_plan: str, quantity: int) -> dict[str, Any]:
+    body = {"items": [{"plan_id": seats_plan, "quantity": quantity}]}
+    status, changed = call("POST", f"/v1/subscriptions/{sub_id}/change", key, body)
+    assert status == 200, changed
+    return changed
+
+
+def test_chained_changes_are_prorated_on_the_next_invoice(deps, clock, key, tenant_id):
+    cus = customer(key)
+    seats = plan(key, SEATS)
+    sub = subscribe(key, cus, [{"plan_id": seats, "quantity": 2}])
+    billing_run(deps, clock, after(START))  # 2 seats for 23 Nov – 23 Dec (30 days): 2400
+    set_clock(clock, START + timedelta(days=15))  # upgrade to 4 with half the period left
+    change(key, sub["id"], seats, 4)
+    set_clock(clock, START + timedelta(days=24))  # down to 1 with 6 of 30 days left
+    changed = change(key, sub["id"], seats, 1)
+    assert [ln["amount"] for ln in changed["pending_proration"]] == [-1200, 2400, -960, 240]
+
+    billing_run(deps, clock, after(changed["next_billing_at"]))
+    first, second = invoices_of(key, cus)
+    assert first["total"] == 2400
+    assert [li["amount"] for li in second["lines"]] == [-1200, 2400, -960, 240, 1200]
+    assert second["total"] == 1680  # the credits never exceed what was charged: 2400 + 2400 paid, 2160 credited
+
+
+def test_canceling_now_credits_the_unused_time_and_a_negative_invoice_becomes_customer_credit(
+    deps, clock, key, tenant_id
+):
+    cus = customer(key)
+    sub = subscribe(key, cus, [{"plan_id": plan(key, SEATS), "quantity": 4}])
+    billing_run(deps, clock, after(START))  # 4800 for 30 days
+    set_clock(clock, START + timedelta(days=3))
+    status, canceled = call("POST", f"/v1/subscriptions/{sub['id']}/cancel", key, {"at_period_end": False})
+    assert status == 200 and canceled["status"] == "canceled"
+    assert [ln["amount"] for ln in canceled["pending_proration"]] == [-4320]  # 27 of 30 days unused
+    billing_run(deps, clock, after(canceled["next_billing_at"]))
+    first, last = invoices_of(key, cus)
+    assert last["total"] == -4320 and last["amount_due"] == 0 and last["status"] == "paid"
+    assert call("GET", f"/v1/customers/{cus}", key)[1]["credit_balance"] == 4320
+    assert call("GET", f"/v1/subscriptions/{sub['id']}", key)[1]["next_billing_at"] is None
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "code"),
+    [
+        ({"items": [{"plan_id": "plan_nope"}]}, 404, "plan_not_found"),
+        ({"items": []}, 422, "invalid_request"),
+        ({"items": [{"plan_id": "{pro}", "quantity": 0}]}, 422, "invalid_request"),
+        ({"items": [{"plan_id": "{pro}"}, {"plan_id": "{weekly}"}]}, 422, "mixed_intervals"),
+        ({"items": [{"plan_id": "{euro}"}]}, 422, "no_price_for_currency"),
+        ({"items": [{"plan_id": "{pro}", "quantity": 2}]}, 422, "quantity_not_applicable"),
+        ({"items": [{"plan_id": "{pro}"}], "billing_anchor": "2020-01-01T00:00:00Z"}, 422, "anchor_in_past"),
+    ],
+)
+def test_a_bad_subscription_is_refused_and_writes_nothing(deps, key, tenant_id, body, status, code):
+    ids = {
+        "pro": plan(key, FLAT),
+        "weekly": plan(key, {**FLAT, "interval": {"unit": "week", "count": 1}}),
+        "euro": plan(key, {**FLAT, "prices": [{"currency": "eur", "scheme": "flat", "amount": 4500}]}),
+    }
+    cus = customer(key)
+    filled = json.loads(json.dumps(body).replace("{pro}", ids["pro"]).replace("{weekly}", ids["weekly"]))
+    filled = json.loads(json.dumps(filled).replace("{euro}", ids["euro"]))
+    answer = call("POST", "/v1/subscriptions", key, {"customer_id": cus, **filled})
+    assert answer[0] == status and answer[1]["code"] == code, answer
+    assert call("GET", "/v1/subscriptions", key)[1]["data"] == []
+
+
+def test_a_bad_plan_or_time_zone_is_refused(deps, key):
+    bad_tiers = {**API_CALLS, "prices": [{"currency": "usd", "scheme": "tiered_volume", "tiers": [{"up_to": 5}]}]}
+    assert call("POST", "/v1/plans", key, bad_tiers)[0] in (400, 422)
+    assert call("POST", "/v1/plans", key, {**FLAT, "interval": {"unit": "day", "count": 1}})[0] == 422
+    body = {"email": "a@example.com", "name": "A", "locale": "en", "currency": "usd", "timezone": "Mars/Olympus"}
+    status, problem = call("POST", "/v1/customers", key, body)
+    assert (status, problem["code"]) in ((422, "unknown_timezone"), (422, "invalid_request")), problem
+    assert call("GET", "/v1/plans", key)[1]["data"] == []
