@@ -281,6 +281,14 @@ class LocalRuntime:
         }
 
     # --- queues and streams ---------------------------------------------------------------------------------
+    def _client(self, service: str) -> Any:
+        """One boto3 client per service for the pollers: making one costs more than a poll (clients are
+        thread-safe)."""
+        clients = self.__dict__.setdefault("_clients", {})
+        if service not in clients:
+            clients[service] = boto3.client(service)
+        return clients[service]
+
     def drain(self, rounds: int = 1000) -> int:
         """Deliver queued messages and stream records until nothing is left to deliver; how many were handled."""
         handled = 0
@@ -292,7 +300,7 @@ class LocalRuntime:
         return handled
 
     def _poll_queue(self, source: QueueSource) -> int:
-        sqs = boto3.client("sqs")
+        sqs = self._client("sqs")
         answer = sqs.receive_message(
             QueueUrl=source.queue_url,
             MaxNumberOfMessages=min(10, source.batch_size),
@@ -337,7 +345,7 @@ class LocalRuntime:
         return len(done)
 
     def _poll_stream(self, source: StreamSource) -> int:
-        streams = boto3.client("dynamodbstreams")
+        streams = self._client("dynamodbstreams")
         if not source.iterators:
             shards = streams.describe_stream(StreamArn=source.stream_arn)["StreamDescription"]["Shards"]
             for shard in shards:
@@ -371,7 +379,7 @@ class LocalRuntime:
             first = min(failed)  # a stream retries from the first failed sequence number
             records = [r for r in records if r["dynamodb"]["SequenceNumber"] >= first]
         if source.on_failure_url:
-            boto3.client("sqs").send_message(
+            self._client("sqs").send_message(
                 QueueUrl=source.on_failure_url, MessageBody=json.dumps({"records": records}, default=str)
             )
         log.error("%s: %d stream record(s) sent to the on-failure destination", source.function, len(records))

@@ -15,16 +15,28 @@ class SystemClock:
 
 
 class OffsetFileClock:
-    """System time plus an offset kept in a JSON file ``{"offset_seconds": N}``; a missing file means no offset."""
+    """System time plus an offset kept in a JSON file ``{"offset_seconds": N}``; a missing file means no offset.
+
+    The offset is read again only when the file changed (its inode, size and modification time): a replayed month
+    asks the time thousands of times, and opening the file each time cost more than the work it timed."""
+
+    _read: dict[Path, tuple[tuple[int, int, int], timedelta]] = {}  # per process, shared by every instance
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
 
     def offset(self) -> timedelta:
         try:
-            return timedelta(seconds=float(json.loads(self.path.read_text())["offset_seconds"]))
+            stat = os.stat(self.path)
         except FileNotFoundError:
             return timedelta(0)
+        version = (stat.st_ino, stat.st_size, stat.st_mtime_ns)
+        cached = self._read.get(self.path)
+        if cached and cached[0] == version:
+            return cached[1]
+        offset = timedelta(seconds=float(json.loads(self.path.read_text())["offset_seconds"]))
+        self._read[self.path] = (version, offset)
+        return offset
 
     def now(self) -> datetime:
         return datetime.now(UTC) + self.offset()
@@ -34,6 +46,8 @@ class OffsetFileClock:
         tmp = self.path.with_suffix(".tmp")
         tmp.write_text(json.dumps({"offset_seconds": offset.total_seconds()}))
         tmp.replace(self.path)
+        stat = os.stat(self.path)
+        self._read[self.path] = ((stat.st_ino, stat.st_size, stat.st_mtime_ns), offset)
         return datetime.now(UTC) + offset
 
 

@@ -107,12 +107,16 @@ def tenant_list_attrs(tenant_id: str, kind: str, object_id: str) -> dict[str, st
 BILLING_SHARDS = 8
 
 
+def billing_shard(subscription_id: str) -> int:
+    return int(hashlib.sha256(subscription_id.encode()).hexdigest(), 16) % BILLING_SHARDS
+
+
 def billing_index_attrs(run_at_iso: str, tenant_id: str, subscription_id: str) -> dict[str, str]:
-    """The billing index (gsi4, like the attention index): subscriptions by the time their next billing run is due,
-    a day's partition split into ``BILLING_SHARDS`` (a month's first day holds most subscriptions: the shards keep
-    that day's writes and reads apart). Sparse: gone while nothing is due (held for review, canceled)."""
-    shard = int(hashlib.sha256(subscription_id.encode()).hexdigest(), 16) % BILLING_SHARDS
-    return {"gsi4pk": f"BILL#{run_at_iso[:10]}#{shard}", "gsi4sk": f"{run_at_iso}#{tenant_id}#{subscription_id}"}
+    """The billing index (gsi4, beside the attention index): subscriptions sorted by the time their next billing run
+    is due, spread over ``BILLING_SHARDS`` partitions by subscription id. A run reads each shard up to now (one
+    Query each, however long ago a run was missed). Sparse: gone while nothing is due (held for review, canceled)."""
+    shard = billing_shard(subscription_id)
+    return {"gsi4pk": f"BILL#{shard}", "gsi4sk": f"{run_at_iso}#{tenant_id}#{subscription_id}"}
 
 
 # Secondary indexes over invoices: by customer, by status, and all of a tenant's; newest id last.

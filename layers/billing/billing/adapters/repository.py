@@ -183,9 +183,9 @@ class Repository:
         pk = keys.tenant_list_attrs(tenant_id, "SUB", "")["gsi3pk"]
         return _page(Subscription, self.store.query(INDEX_BY_TENANT, "gsi3pk", pk, limit, cursor, f"T#{tenant_id}#"))
 
-    def subscriptions_due(self, day: str, shard: int, until_iso: str) -> list[tuple[str, str]]:
-        """(tenant id, subscription id) of the subscriptions whose billing run is due on ``day`` by ``until_iso``."""
-        pk = keys.billing_index_attrs(f"{day}T00:00:00Z", "", "")["gsi4pk"].rsplit("#", 1)[0] + f"#{shard}"
+    def subscriptions_due(self, shard: int, until_iso: str) -> list[tuple[str, str]]:
+        """(tenant id, subscription id) of the subscriptions of a billing shard whose run is due by ``until_iso``."""
+        pk = f"BILL#{shard}"
         found: list[tuple[str, str]] = []
         kwargs: dict[str, Any] = {
             "TableName": self.store.table,

@@ -1,10 +1,10 @@
 """Plans, subscriptions, metered usage, and the billing run that turns subscription periods into invoices.
 
 The billing run: an hourly schedule finds the subscriptions whose run is due through the billing index (gsi4,
-``BILL#<day>#<shard>``, no scan) and fans them out; the invoice worker bills a batch of one tenant's subscriptions in
-one transaction: every subscription moves on one period (conditional on its version), every invoice is created and
-finalized, and the tenant's counter moves once for the whole batch. A retried or duplicated message finds the
-period billed (the subscription has moved on) and does nothing: exactly one invoice per period.
+``BILL#<shard>`` sorted by due time: no scan) and fans them out; the invoice worker bills a batch of one tenant's
+subscriptions in one transaction: every subscription moves on one period (conditional on its version), every
+invoice is created and finalized, and the tenant's counter moves once for the whole batch. A retried or duplicated
+message finds the period billed (the subscription has moved on) and does nothing: exactly one invoice per period.
 """
 
 from __future__ import annotations
@@ -31,7 +31,6 @@ from billing.services.unit import Claim, Context, remember, retrying
 USAGE_GRACE = timedelta(hours=1)
 RUN_DELAY = USAGE_GRACE + timedelta(minutes=5)
 USAGE_FUTURE_SKEW = timedelta(minutes=5)
-BILLING_LOOKBACK_DAYS = 7
 BILLING_RUN = "billing-run"
 
 
@@ -258,11 +257,9 @@ def billing_sweep(ctx: Context, publisher: Any, queue_url: str, scheduled_time: 
         return None
     until = scheduled_time.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     messages = []
-    for back in range(BILLING_LOOKBACK_DAYS + 1):
-        day = (scheduled_time.date() - timedelta(days=back)).isoformat()
-        for shard in range(keys.BILLING_SHARDS):
-            due = ctx.repo.subscriptions_due(day, shard, until)
-            messages += [{"tenant_id": t, "subscription_id": s} for t, s in due]
+    for shard in range(keys.BILLING_SHARDS):
+        due = ctx.repo.subscriptions_due(shard, until)
+        messages += [{"tenant_id": t, "subscription_id": s} for t, s in due]
     publisher.send(queue_url, messages)
     ctx.repo.record_schedule_run(
         BILLING_RUN, scheduled_time.isoformat(), finished_at=ctx.clock.now().isoformat(), fanned_out=len(messages)
