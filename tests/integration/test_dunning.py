@@ -15,7 +15,7 @@ from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingErro
 
 from billing.adapters import keys
 from billing.bootstrap import Deps
-from billing.services import dunning, payments
+from billing.services import dunning, payments, subscriptions
 from functions.dunning_sweep import app as sweep_handler
 from functions.dunning_worker import app as worker_handler
 from functions.notifier import app as notifier
@@ -377,3 +377,38 @@ def test_the_timeline_shows_steps_done_and_planned_emails_and_charges(
     assert [c["status"] for c in timeline["charges"]] == ["failed", "failed"]
     assert all(c["decline_code"] == "card_declined" for c in timeline["charges"])
     assert call("GET", "/v1/invoices/in_nope/dunning", key)[0] == 404
+
+
+def test_dunning_moves_the_subscription_past_due_then_suspends_it_and_payment_brings_it_back(
+    deps, clock, gateway, key, tenant_id
+):
+    customer_id = new_customer(key)
+    save_card(deps, gateway, key, tenant_id, customer_id)
+    plan = {
+        "name": "Pro",
+        "interval": {"unit": "month", "count": 1},
+        "prices": [{"currency": "usd", "scheme": "flat", "amount": TOTAL}],
+    }
+    plan_id = call("POST", "/v1/plans", key, plan)[1]["id"]
+    status, sub, _ = call(
+        "POST", "/v1/subscriptions", key, {"customer_id": customer_id, "items": [{"plan_id": plan_id}]}
+    )
+    assert status == 201, sub
+    set_clock(clock, datetime(2026, 11, 23, 13, 10, tzinfo=UTC))
+    (billed,) = subscriptions.bill_subscriptions(deps.context, tenant_id, [sub["id"]])
+    gateway.outcomes.append({"status": "requires_payment_method", "last_payment_error": DECLINE})
+    payments.collect(deps.context, gateway, tenant_id, billed.invoice_id, "finalized")
+
+    def sub_status():
+        return call("GET", f"/v1/subscriptions/{sub['id']}", key)[1]["status"]
+
+    for day in range(1, 15):
+        gateway.outcomes.append({"status": "requires_payment_method", "last_payment_error": DECLINE})
+        on_day(deps, clock, day)
+        if day == 1:
+            assert sub_status() == "past_due"
+    assert sub_status() == "suspended"  # the day 14 step paused service
+    gateway.outcomes.clear()
+    payments.retry_now(deps.context, gateway, tenant_id, billed.invoice_id)  # the customer paid
+    assert get_invoice(key, billed.invoice_id)["status"] == "paid"
+    assert sub_status() == "active"

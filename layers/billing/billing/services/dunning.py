@@ -34,6 +34,7 @@ from billing.domain.models import Customer, DomainEvent, Invoice
 from billing.domain.payments import Payment
 from billing.observability import business_event
 from billing.services import payments as payments_service
+from billing.services import subscriptions
 from billing.services.unit import Claim, Context, remember, retrying
 
 # How many past days a sweep reads. An invoice leaves a day's partition when the worker moves its attention on,
@@ -96,7 +97,7 @@ def _advance_once(ctx: Context, gateway: Any, tenant_id: str, invoice_id: str) -
         return "paused_for_dispute"
     if invoice.is_overdue(now):
         marked, event = invoice.mark_past_due(now)
-        _save(ctx, _with_attention(marked, policy, today), [event])
+        _save(ctx, _with_attention(marked, policy, today), [event], follow="past_due")
         return "marked_past_due"
     if progress.paused == "payment_plan" and progress.plan is not None:
         return _keep_plan(ctx, gateway, invoice, policy, now)
@@ -152,7 +153,7 @@ def _run_step(ctx: Context, gateway: Any, invoice: Invoice, policy: DunningPolic
         "amount_due": stepped.amount_due,
     }
     events.insert(0, DomainEvent.new("invoice.dunning_step", tenant_id, "invoice", invoice.id, now, **data))
-    _save(ctx, stepped, events)
+    _save(ctx, stepped, events, follow="pause_service" if data["service_paused"] else None)
     business_event("DunningStepRun")
     return f"step-{step.index}"
 
@@ -248,9 +249,12 @@ def _with_attention(invoice: Invoice, policy: DunningPolicy, today: date) -> Inv
     return invoice.model_copy(update={"dunning": progress.model_copy(update={"attention_on": attention})})
 
 
-def _save(ctx: Context, invoice: Invoice, events: list[DomainEvent]) -> None:
+def _save(ctx: Context, invoice: Invoice, events: list[DomainEvent], follow: str | None = None) -> None:
+    """Save the invoice and its events; ``follow``: what its subscription, if any, moves with in the same write."""
     tx = ctx.repo.transaction()
     ctx.repo.save_invoice(tx, invoice)
+    if follow:
+        subscriptions.follow_invoice(ctx, tx, invoice, follow, invoice.updated_at)
     for event in events:
         ctx.repo.add_event(tx, keys.invoice(invoice.tenant_id, invoice.id), event)
     ctx.repo.commit(tx)

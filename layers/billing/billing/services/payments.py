@@ -18,6 +18,7 @@ from billing.domain.errors import Conflict, NotFound, ValidationFailed
 from billing.domain.models import Customer, DomainEvent, Invoice
 from billing.domain.payments import DISPUTE_CLOSED, Payment, payment_id, status_of
 from billing.observability import business_event
+from billing.services.subscriptions import follow_invoice
 from billing.services.unit import Claim, Context, remember, retrying
 
 
@@ -277,6 +278,8 @@ def apply_payment_intent(
         updated, events = invoice.apply_payment(received, pay_id, now)
         if events:
             ctx.repo.save_invoice(tx, updated)
+            if updated.status == "paid":  # a subscription held back by this invoice's dunning is back in service
+                follow_invoice(ctx, tx, updated, "paid", now)
             for event in events:
                 ctx.repo.add_event(tx, invoice_key, event)
             if overpaid := events[0].data["overpaid"]:  # kept as the customer's credit for the next invoice

@@ -174,6 +174,29 @@ def approve_subscription(
     return _save(ctx, approved, events, claim)
 
 
+# What an invoice's dunning does to the subscription that made it: (what happened, its status) -> its move.
+FOLLOWS_INVOICE = {
+    ("past_due", "active"): "mark_past_due",
+    ("pause_service", "active"): "suspend",
+    ("pause_service", "past_due"): "suspend",
+    ("paid", "past_due"): "recover",
+    ("paid", "suspended"): "resume",
+}
+
+
+def follow_invoice(ctx: Context, tx: Transaction, invoice: Invoice, what: str, now: datetime) -> None:
+    """Move the invoice's subscription along with it inside ``tx`` (``what``: past_due, pause_service, paid)."""
+    if invoice.subscription_id is None:
+        return
+    sub = ctx.repo.subscription(invoice.tenant_id, invoice.subscription_id)
+    method = FOLLOWS_INVOICE.get((what, sub.status))
+    if method is None:
+        return
+    moved, events = getattr(sub, method)(now)
+    ctx.repo.save_subscription(tx, moved, int(RUN_DELAY.total_seconds()))
+    _events(ctx, tx, sub.tenant_id, keys.subscription(sub.tenant_id, sub.id), events)
+
+
 # --- usage -----------------------------------------------------------------------------------------------------
 class RecordUsage(_Strict):
     subscription_id: str = Field(min_length=1, max_length=64)
