@@ -35,10 +35,11 @@ def lambda_handler(event: dict, context: LambdaContext) -> dict:
     ctx = bootstrap.deps().context
     for tenant_id, group in groups.items():
         try:
-            billed = subscriptions.bill_subscriptions(ctx, tenant_id, [s for _, s in group])
+            outcome = subscriptions.bill_subscriptions(ctx, tenant_id, [s for _, s in group])
         except Exception:
             logger.exception("billing failed", extra={"tenant_id": tenant_id, "subscriptions": len(group)})
             failures += [{"itemIdentifier": message_id} for message_id, _ in group]
             continue
-        logger.info("billed", extra={"tenant_id": tenant_id, "billed": [b.model_dump() for b in billed]})
+        failures += [{"itemIdentifier": message_id} for message_id, s in group if s in outcome.failed]
+        logger.info("billed", extra={"tenant_id": tenant_id, **outcome.model_dump()})
     return {"batchItemFailures": failures}

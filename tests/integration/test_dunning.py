@@ -395,7 +395,7 @@ def test_dunning_moves_the_subscription_past_due_then_suspends_it_and_payment_br
     )
     assert status == 201, sub
     set_clock(clock, datetime(2026, 11, 23, 13, 10, tzinfo=UTC))
-    (billed,) = subscriptions.bill_subscriptions(deps.context, tenant_id, [sub["id"]])
+    (billed,) = subscriptions.bill_subscriptions(deps.context, tenant_id, [sub["id"]]).billed
     gateway.outcomes.append({"status": "requires_payment_method", "last_payment_error": DECLINE})
     payments.collect(deps.context, gateway, tenant_id, billed.invoice_id, "finalized")
 

@@ -11,6 +11,8 @@ import pytest
 
 from billing.adapters import keys
 from billing.bootstrap import Deps
+from billing.domain.errors import ValidationFailed
+from billing.domain.subscriptions import Subscription
 from billing.services import subscriptions
 from functions.api import app as api
 from functions.billing_run import app as billing_run_handler
@@ -350,3 +352,26 @@ def test_a_bad_plan_or_time_zone_is_refused(deps, key):
     status, problem = call("POST", "/v1/customers", key, body)
     assert (status, problem["code"]) in ((422, "unknown_timezone"), (422, "invalid_request")), problem
     assert call("GET", "/v1/plans", key)[1]["data"] == []
+
+
+def test_a_subscription_that_cannot_be_billed_does_not_hold_back_its_batch(deps, clock, key, tenant_id, monkeypatch):
+    pro = plan(key, FLAT)
+    good, bad = (subscribe(key, customer(key, email=f"{n}@example.com"), [{"plan_id": pro}]) for n in ("good", "bad"))
+    real = Subscription.bill_period
+
+    def refuse_one(self, index, usage, now):
+        if self.id == bad["id"]:
+            raise ValidationFailed("broken_price", "this subscription's price cannot be billed")
+        return real(self, index, usage, now)
+
+    monkeypatch.setattr(Subscription, "bill_period", refuse_one)
+    set_clock(clock, after(START))
+    run = {**sample_event("scheduler_billing_run.json"), "scheduled_time": clock.now().isoformat()}
+    assert billing_run_handler.lambda_handler(run, FakeLambdaContext())["fanned_out"] == 2
+    messages = receive_all(deps.env["BILLING_QUEUE_URL"])
+    answer = invoice_worker.lambda_handler(sqs_event("sqs_billing.json", messages), FakeLambdaContext())
+
+    bad_message = next(m["MessageId"] for m in messages if bad["id"] in m["Body"])
+    assert answer == {"batchItemFailures": [{"itemIdentifier": bad_message}]}  # retried, then dead-lettered
+    assert [i["number"] for i in invoices_of(key, good["customer_id"])] == ["INV-2026-000001"]
+    assert invoices_of(key, bad["customer_id"]) == []

@@ -17,12 +17,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from billing.adapters import keys
 from billing.adapters.dynamodb import Transaction
-from billing.domain.errors import Conflict, NotFound, ValidationFailed
+from billing.domain.errors import Conflict, DomainError, NotFound, ValidationFailed
 from billing.domain.models import CollectionMethod, Customer, DomainEvent, Invoice
 from billing.domain.plans import Plan, PlanRequest
 from billing.domain.proration import Granularity
 from billing.domain.subscriptions import Subscription, SubscriptionItem
-from billing.observability import business_event
+from billing.observability import business_event, logger
 from billing.services.invoicing import take_numbers
 from billing.services.unit import Claim, Context, remember, retrying
 
@@ -297,13 +297,20 @@ class Billed(BaseModel):
     invoice_number: str | None
 
 
+class BillingOutcome(BaseModel):
+    billed: list[Billed]
+    failed: list[str]  # subscriptions that could not be billed (their messages are retried, then dead-lettered)
+
+
 @retrying()
-def bill_subscriptions(ctx: Context, tenant_id: str, subscription_ids: list[str]) -> list[Billed]:
+def bill_subscriptions(ctx: Context, tenant_id: str, subscription_ids: list[str]) -> BillingOutcome:
     """Bill the due period of each subscription, all in one transaction: one invoice per subscription period,
-    numbered from one move of the tenant's counter. A subscription not due (already billed) is skipped."""
+    numbered from one move of the tenant's counter. A subscription not due (already billed) is skipped; one that
+    cannot be billed is reported and does not hold back the others."""
     tenant = ctx.repo.tenant(tenant_id)
     if tenant is None:
-        return []
+        return BillingOutcome(billed=[], failed=[])
+    failed: list[str] = []
     now = ctx.clock.now()
     originals: dict[str, Customer] = {}
     customers: dict[str, Customer] = {}  # as this batch leaves them: credit used and credit left over
@@ -317,26 +324,33 @@ def bill_subscriptions(ctx: Context, tenant_id: str, subscription_ids: list[str]
             continue  # billed already (a duplicate message), or not due yet
         index = sub.current_period_index
         usage = ctx.repo.usage_totals(tenant_id, sub.id, *_usage_window(sub, index)) if index >= 1 else {}
-        billed, lines, events = sub.bill_period(index, usage, now)
-        draft = None
-        if lines:
-            if sub.customer_id not in originals:
-                originals[sub.customer_id] = customers[sub.customer_id] = ctx.repo.customer(tenant_id, sub.customer_id)
-            customer = customers[sub.customer_id]
-            draft = Invoice.draft(
-                customer,
-                lines,
-                now,
-                collection_method=sub.collection_method,
-                days_until_due=sub.days_until_due,
-                subscription_id=sub.id,
-                period_index=index,
-            )
-            credit = customer.credit_balance - draft.credit_applied + draft.excess_credit
-            customers[customer.id] = customer.model_copy(update={"credit_balance": credit})
+        try:
+            billed, lines, events = sub.bill_period(index, usage, now)
+            draft = None
+            if lines:
+                if sub.customer_id not in originals:
+                    originals[sub.customer_id] = customers[sub.customer_id] = ctx.repo.customer(
+                        tenant_id, sub.customer_id
+                    )
+                customer = customers[sub.customer_id]
+                draft = Invoice.draft(
+                    customer,
+                    lines,
+                    now,
+                    collection_method=sub.collection_method,
+                    days_until_due=sub.days_until_due,
+                    subscription_id=sub.id,
+                    period_index=index,
+                )
+                credit = customer.credit_balance - draft.credit_applied + draft.excess_credit
+                customers[customer.id] = customer.model_copy(update={"credit_balance": credit})
+        except DomainError as error:  # this one cannot be billed (a bad price, say): the rest of the batch can
+            logger.exception("subscription not billed", extra={"subscription_id": sub.id, "code": error.code})
+            failed.append(sub.id)
+            continue
         runs.append((sub, billed, events, draft))
     if not runs:
-        return []
+        return BillingOutcome(billed=[], failed=failed)
     tx = ctx.repo.transaction()
     drafts = [d for *_, d in runs if d is not None]
     numbers = iter(take_numbers(ctx, tx, tenant_id, "default", tenant.invoice_number_format, len(drafts)))
@@ -362,7 +376,7 @@ def bill_subscriptions(ctx: Context, tenant_id: str, subscription_ids: list[str]
             ctx.repo.save_customer(tx, customer)
     ctx.repo.commit(tx)
     business_event("SubscriptionPeriodsBilled", len(answer))
-    return answer
+    return BillingOutcome(billed=answer, failed=failed)
 
 
 def _usage_window(sub: Subscription, index: int) -> tuple[str, str]:
