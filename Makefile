@@ -57,6 +57,7 @@ openapi: $(VENV)/.installed
 bench: install
 	$(PY) -m bench.cold_start
 	$(PY) -m bench.dynamodb_calls
+	$(PY) -m bench.billing_run
 
 clean:
 	rm -rf .aws-sam .local
