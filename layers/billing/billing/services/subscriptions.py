@@ -323,7 +323,8 @@ def bill_subscriptions(ctx: Context, tenant_id: str, subscription_ids: list[str]
         if sub.next_billing_at is None or now < sub.next_billing_at:
             continue  # billed already (a duplicate message), or not due yet
         index = sub.current_period_index
-        usage = ctx.repo.usage_totals(tenant_id, sub.id, *_usage_window(sub, index)) if index >= 1 else {}
+        metered = any(i.usage == "metered" for i in [*sub.items, *sub.retired_items])
+        usage = ctx.repo.usage_totals(tenant_id, sub.id, *_usage_window(sub, index)) if index >= 1 and metered else {}
         try:
             billed, lines, events = sub.bill_period(index, usage, now)
             draft = None
