@@ -185,23 +185,13 @@ class Repository:
 
     def subscriptions_due(self, shard: int, until_iso: str) -> list[tuple[str, str]]:
         """(tenant id, subscription id) of the subscriptions of a billing shard whose run is due by ``until_iso``."""
-        pk = f"BILL#{shard}"
-        found: list[tuple[str, str]] = []
-        kwargs: dict[str, Any] = {
-            "TableName": self.store.table,
-            "IndexName": INDEX_BY_DUE_DATE,
-            "KeyConditionExpression": "gsi4pk = :pk AND gsi4sk <= :until",
-            "ExpressionAttributeValues": {":pk": {"S": pk}, ":until": {"S": until_iso + "~"}},
-            "ProjectionExpression": "gsi4sk",
-        }
-        while True:
-            answer = self.store.client.query(**kwargs)
-            for item in answer.get("Items", []):
-                _, tenant_id, subscription_id = item["gsi4sk"]["S"].split("#")
-                found.append((tenant_id, subscription_id))
-            if "LastEvaluatedKey" not in answer:
-                return found
-            kwargs["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+        items = self._query_all(
+            IndexName=INDEX_BY_DUE_DATE,
+            KeyConditionExpression="gsi4pk = :pk AND gsi4sk <= :until",
+            ExpressionAttributeValues={":pk": {"S": f"BILL#{shard}"}, ":until": {"S": until_iso + "~"}},
+            ProjectionExpression="gsi4sk",
+        )
+        return [tuple(item["gsi4sk"]["S"].split("#")[1:]) for item in items]
 
     def usage_record(self, tenant_id: str, subscription_id: str, at_iso: str, record_id: str) -> dict[str, Any] | None:
         return self.store.get(keys.usage(tenant_id, subscription_id, at_iso, record_id))
@@ -212,27 +202,21 @@ class Repository:
 
     def usage_totals(self, tenant_id: str, subscription_id: str, start_iso: str, end_iso: str) -> dict[str, int]:
         """Units per plan of the usage recorded at ``start_iso`` <= time < ``end_iso`` (second-precision ISO)."""
-        pk = keys.subscription(tenant_id, subscription_id)["pk"]
-        kwargs: dict[str, Any] = {
-            "TableName": self.store.table,
-            "KeyConditionExpression": "pk = :pk AND sk BETWEEN :from AND :to",
-            "ExpressionAttributeValues": {
-                ":pk": {"S": pk},
+        items = self._query_all(
+            KeyConditionExpression="pk = :pk AND sk BETWEEN :from AND :to",
+            ExpressionAttributeValues={
+                ":pk": {"S": keys.subscription(tenant_id, subscription_id)["pk"]},
                 ":from": {"S": f"USAGE#{start_iso}"},
                 # a record's key is USAGE#<time>#<id>: it sorts after USAGE#<time>, so the end itself falls out
                 ":to": {"S": f"USAGE#{end_iso}"},
             },
-            "ProjectionExpression": "sk, plan_id, quantity",
-            "ConsistentRead": True,
-        }
+            ProjectionExpression="sk, plan_id, quantity",
+            ConsistentRead=True,
+        )
         totals: dict[str, int] = {}
-        while True:
-            answer = self.store.client.query(**kwargs)
-            for item in map(from_item, answer.get("Items", [])):
-                totals[item["plan_id"]] = totals.get(item["plan_id"], 0) + int(item["quantity"])
-            if "LastEvaluatedKey" not in answer:
-                return totals
-            kwargs["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+        for item in map(from_item, items):
+            totals[item["plan_id"]] = totals.get(item["plan_id"], 0) + int(item["quantity"])
+        return totals
 
     # --- payments -------------------------------------------------------------------------------------------
     def payment(self, tenant_id: str, invoice_id: str, payment_id: str) -> Payment | None:
@@ -263,13 +247,12 @@ class Repository:
 
     def _partition(self, aggregate_key: dict[str, str], prefix: str) -> list[dict[str, Any]]:
         """The items of an aggregate's partition whose sort key starts with ``prefix`` (one Query, consistent)."""
-        answer = self.store.client.query(
-            TableName=self.store.table,
+        items = self._query_all(
             KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
             ExpressionAttributeValues={":pk": {"S": aggregate_key["pk"]}, ":prefix": {"S": prefix}},
             ConsistentRead=True,
         )
-        return [from_item(i) for i in answer.get("Items", [])]
+        return [from_item(i) for i in items]
 
     # --- Stripe events ----------------------------------------------------------------------------------------
     def stripe_event(self, tenant_id: str, event_id: str) -> dict[str, Any] | None:
@@ -322,20 +305,24 @@ class Repository:
 
     def invoices_needing_attention(self, day: str) -> list[tuple[str, str]]:
         """(tenant id, invoice id) of the open invoices that need the dunning worker on ``day``, from gsi4."""
-        found: list[tuple[str, str]] = []
-        kwargs: dict[str, Any] = {
-            "TableName": self.store.table,
-            "IndexName": INDEX_BY_DUE_DATE,
-            "KeyConditionExpression": "gsi4pk = :pk",
-            "ExpressionAttributeValues": {":pk": {"S": keys.attention_index_attrs(day, "", "")["gsi4pk"]}},
-            "ProjectionExpression": "gsi4sk",
-        }
+        items = self._query_all(
+            IndexName=INDEX_BY_DUE_DATE,
+            KeyConditionExpression="gsi4pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": keys.attention_index_attrs(day, "", "")["gsi4pk"]}},
+            ProjectionExpression="gsi4sk",
+        )
+        return [tuple(item["gsi4sk"]["S"].split("#", 1)) for item in items]
+
+    def _query_all(self, **query: Any) -> list[dict[str, Any]]:
+        """Every raw item a Query gives, page after page."""
+        found: list[dict[str, Any]] = []
+        query["TableName"] = self.store.table
         while True:
-            answer = self.store.client.query(**kwargs)
-            found += [tuple(i["gsi4sk"]["S"].split("#", 1)) for i in answer.get("Items", [])]
+            answer = self.store.client.query(**query)
+            found += answer.get("Items", [])
             if "LastEvaluatedKey" not in answer:
                 return found
-            kwargs["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+            query["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
 
     # --- mail log -------------------------------------------------------------------------------------------
     def mail_logged(self, aggregate_key: dict[str, str], cause_event_id: str, kind: str) -> bool:
