@@ -35,7 +35,7 @@ from billing.domain.payments import Payment
 from billing.observability import business_event
 from billing.services import payments as payments_service
 from billing.services import subscriptions
-from billing.services.unit import Claim, Context, remember, retrying
+from billing.services.unit import Claim, Context, fan_out_once, remember, retrying
 
 # How many past days a sweep reads. An invoice leaves a day's partition when the worker moves its attention on,
 # so re-reading is cheap; the window only has to outlast the longest outage of the schedule.
@@ -44,30 +44,25 @@ SWEEP = "dunning-sweep"
 
 
 def sweep(ctx: Context, publisher: Any, queue_url: str, scheduled_time: datetime) -> int | None:
-    """Fan out the invoices needing attention as of ``scheduled_time``; ``None`` if this run already happened.
+    """Fan out the invoices needing attention as of ``scheduled_time`` (today and the ``LOOKBACK_DAYS`` before);
+    ``None`` if this run already happened."""
 
-    The run is recorded after its messages are sent: a run that failed half-way is retried in full (the worker is
-    idempotent), and only a run that finished counts as done for a repeated firing."""
-    if ctx.repo.schedule_run_done(SWEEP, scheduled_time.isoformat()):
-        return None
-    today = scheduled_time.date()
-    messages = []
-    for back in range(LOOKBACK_DAYS + 1):
-        day = (today - timedelta(days=back)).isoformat()
-        messages += [{"tenant_id": t, "invoice_id": i} for t, i in ctx.repo.invoices_needing_attention(day)]
-    publisher.send(queue_url, messages)
-    ctx.repo.record_schedule_run(
-        SWEEP, scheduled_time.isoformat(), finished_at=ctx.clock.now().isoformat(), fanned_out=len(messages)
-    )
-    return len(messages)
+    def find() -> list[dict[str, Any]]:
+        days = [(scheduled_time.date() - timedelta(days=back)).isoformat() for back in range(LOOKBACK_DAYS + 1)]
+        return [{"tenant_id": t, "invoice_id": i} for day in days for t, i in ctx.repo.invoices_needing_attention(day)]
+
+    return fan_out_once(ctx, publisher, queue_url, SWEEP, scheduled_time, find)
 
 
 # --- the worker ------------------------------------------------------------------------------------------------
 def advance(ctx: Context, gateway: Any, tenant_id: str, invoice_id: str) -> list[str]:
     """Do everything the invoice needs today, one committed change at a time; what was done, in order."""
+    tenant = ctx.repo.tenant(tenant_id)
+    if tenant is None:
+        return []
     done: list[str] = []
     for _ in range(32):  # more than a policy has steps: each turn commits one change or stops
-        outcome = _advance_once(ctx, gateway, tenant_id, invoice_id)
+        outcome = _advance_once(ctx, gateway, tenant.dunning_policy, tenant_id, invoice_id)
         if outcome is None:
             return done
         done.append(outcome)
@@ -75,15 +70,11 @@ def advance(ctx: Context, gateway: Any, tenant_id: str, invoice_id: str) -> list
 
 
 @retrying()
-def _advance_once(ctx: Context, gateway: Any, tenant_id: str, invoice_id: str) -> str | None:
+def _advance_once(ctx: Context, gateway: Any, policy: DunningPolicy, tenant_id: str, invoice_id: str) -> str | None:
     try:
         invoice = ctx.repo.invoice(tenant_id, invoice_id)
     except NotFound:
         return None
-    tenant = ctx.repo.tenant(tenant_id)
-    if tenant is None:
-        return None
-    policy = tenant.dunning_policy
     now = ctx.clock.now()
     today = now.date()
     if invoice.status != "open" or invoice.amount_due <= 0 or invoice.due_date is None:
@@ -114,12 +105,12 @@ def _run_step(ctx: Context, gateway: Any, invoice: Invoice, policy: DunningPolic
     today = now.date()
     tenant_id = invoice.tenant_id
     customer = ctx.repo.customer(tenant_id, invoice.customer_id)
-    attempts = ctx.repo.payments(tenant_id, invoice.id)
+    blocked = _blocking_decline(ctx.repo.payments(tenant_id, invoice.id), customer)
     charge: dict[str, Any] | None = None
     if "retry_charge" in step.actions:
         if invoice.collection_method != "charge_automatically":
             charge = {"outcome": "not_charged", "reason": "send_invoice"}
-        elif blocked := _blocking_decline(attempts, customer):
+        elif blocked:
             charge = {"outcome": "not_charged", "reason": "hard_decline", "decline_code": blocked.decline_code}
         else:
             payment = payments_service.collect(ctx, gateway, tenant_id, invoice.id, f"step-{step.index}")
@@ -135,9 +126,8 @@ def _run_step(ctx: Context, gateway: Any, invoice: Invoice, policy: DunningPolic
     upcoming = stepped.dunning.upcoming(policy, stepped.due_date, today) if stepped.status == "open" else []
     # a card declined for good (now, or before and still the customer's card) is not tried again: ask for another
     card_update_required = bool(charge and charge.get("decline_code") and is_hard_decline(charge["decline_code"]))
-    retries_left = invoice.collection_method == "charge_automatically" and not (
-        card_update_required or _blocking_decline(ctx.repo.payments(tenant_id, invoice.id), customer)
-    )
+    # (a step charges only an unblocked card, so its own hard decline is the one new way to become blocked)
+    retries_left = invoice.collection_method == "charge_automatically" and not (card_update_required or blocked)
     data = {
         "step": step.index,
         "day": step.day,

@@ -24,7 +24,7 @@ from billing.domain.proration import Granularity
 from billing.domain.subscriptions import Subscription, SubscriptionItem
 from billing.observability import business_event, logger
 from billing.services.invoicing import take_numbers
-from billing.services.unit import Claim, Context, remember, retrying
+from billing.services.unit import Claim, Context, fan_out_once, remember, retrying
 
 # Usage may arrive this late (its own timestamp is what counts). A period's billing run waits for it, and for a
 # margin longer than any request that checked the window could take to commit (the API's timeout is 29 s).
@@ -274,20 +274,18 @@ def _replay_usage(ctx: Context, tenant_id: str, subscription_id: str, owner: str
 
 # --- the billing run -------------------------------------------------------------------------------------------
 def billing_sweep(ctx: Context, publisher: Any, queue_url: str, scheduled_time: datetime) -> int | None:
-    """Fan out the subscriptions whose billing run is due by ``scheduled_time``; None if this run already
-    happened. Recorded once its messages are out, like the dunning sweep."""
-    if ctx.repo.schedule_run_done(BILLING_RUN, scheduled_time.isoformat()):
-        return None
+    """Fan out the subscriptions whose billing run is due by ``scheduled_time`` (one Query per shard); None if
+    this run already happened."""
     until = scheduled_time.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    messages = []
-    for shard in range(keys.BILLING_SHARDS):
-        due = ctx.repo.subscriptions_due(shard, until)
-        messages += [{"tenant_id": t, "subscription_id": s} for t, s in due]
-    publisher.send(queue_url, messages)
-    ctx.repo.record_schedule_run(
-        BILLING_RUN, scheduled_time.isoformat(), finished_at=ctx.clock.now().isoformat(), fanned_out=len(messages)
-    )
-    return len(messages)
+
+    def find() -> list[dict[str, Any]]:
+        return [
+            {"tenant_id": t, "subscription_id": s}
+            for shard in range(keys.BILLING_SHARDS)
+            for t, s in ctx.repo.subscriptions_due(shard, until)
+        ]
+
+    return fan_out_once(ctx, publisher, queue_url, BILLING_RUN, scheduled_time, find)
 
 
 class Billed(BaseModel):

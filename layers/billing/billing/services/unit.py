@@ -49,6 +49,29 @@ class Context:
     clock: Clock
 
 
+def fan_out_once(
+    ctx: Context,
+    publisher: Any,
+    queue_url: str,
+    schedule: str,
+    scheduled_time: datetime,
+    find: Callable[[], list[dict[str, Any]]],
+) -> int | None:
+    """A scheduled run: send the messages ``find`` gives to ``queue_url``, once per scheduled time (the run's
+    idempotency key); ``None`` if this scheduled time already ran.
+
+    The run is recorded after its messages are sent: a run that failed half-way is retried in full (the workers are
+    idempotent), and only a run that finished counts as done for a repeated firing."""
+    if ctx.repo.schedule_run_done(schedule, scheduled_time.isoformat()):
+        return None
+    messages = find()
+    publisher.send(queue_url, messages)
+    ctx.repo.record_schedule_run(
+        schedule, scheduled_time.isoformat(), finished_at=ctx.clock.now().isoformat(), fanned_out=len(messages)
+    )
+    return len(messages)
+
+
 def remember(ctx: Context, tx: Transaction, tenant_id: str, claim: Claim | None, body: dict[str, Any]) -> None:
     if claim is None:
         return
