@@ -7,6 +7,7 @@ tenant never makes a hot partition; its audit/outbox events share that partition
 from __future__ import annotations
 
 import hashlib
+from datetime import UTC, datetime
 
 PK, SK = "pk", "sk"
 
@@ -84,6 +85,11 @@ def attention_index_attrs(day: str, tenant_id: str, invoice_id: str) -> dict[str
     dunning step, a payment plan instalment), across tenants (the one index that is not tenant-first: a platform
     schedule reads it). Sparse: the attributes go when the invoice is paid, voided, written off, or paused."""
     return {"gsi4pk": f"DUE#{day}", "gsi4sk": f"{tenant_id}#{invoice_id}"}
+
+
+def instant(when: datetime) -> str:
+    """A time as the time-sorted keys hold it (usage records, the billing index): UTC, to the second."""
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def plan(tenant_id: str, plan_id: str) -> dict[str, str]:

@@ -4,7 +4,7 @@ aggregate itself as a JSON document (exact: no float ever enters DynamoDB)."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
@@ -174,8 +174,8 @@ class Repository:
             "current_period_index": sub.current_period_index,
         }
         if sub.next_billing_at is not None:
-            run_at = (sub.next_billing_at + timedelta(seconds=run_delay_seconds)).astimezone(UTC)
-            attrs.update(keys.billing_index_attrs(run_at.strftime("%Y-%m-%dT%H:%M:%SZ"), sub.tenant_id, sub.id))
+            run_at = keys.instant(sub.next_billing_at + timedelta(seconds=run_delay_seconds))
+            attrs.update(keys.billing_index_attrs(run_at, sub.tenant_id, sub.id))
         tx.put_versioned(attrs, sub.version)
         return saved
 

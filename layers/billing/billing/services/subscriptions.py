@@ -238,7 +238,7 @@ def record_usage(ctx: Context, tenant_id: str, cmd: RecordUsage) -> UsageRecord:
         raise Conflict("usage_too_late", f"usage is accepted up to {int(USAGE_GRACE.total_seconds() // 60)} min late")
     if sub.status == "pending_review" or at < sub.billing_anchor or (sub.canceled_at and at >= sub.canceled_at):
         raise Conflict("usage_outside_billing", "the subscription is not billing at that time")
-    stamp = at.strftime("%Y-%m-%dT%H:%M:%SZ")
+    stamp = keys.instant(at)
     record = UsageRecord(
         id=record_id,
         subscription_id=sub.id,
@@ -266,7 +266,7 @@ def _replay_usage(ctx: Context, tenant_id: str, subscription_id: str, owner: str
     item = ctx.repo.usage_record(tenant_id, subscription_id, stamp, record_id)
     assert item is not None
     record = UsageRecord.model_validate({k: item[k] for k in UsageRecord.model_fields})
-    asked_at = cmd.timestamp.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if cmd.timestamp else record.timestamp
+    asked_at = keys.instant(cmd.timestamp) if cmd.timestamp else record.timestamp
     if (record.plan_id, record.quantity, record.timestamp) != (cmd.plan_id, cmd.quantity, asked_at):
         raise Conflict("idempotency_key_reused", "this idempotency_key recorded other usage")
     return record
@@ -276,7 +276,7 @@ def _replay_usage(ctx: Context, tenant_id: str, subscription_id: str, owner: str
 def billing_sweep(ctx: Context, publisher: Any, queue_url: str, scheduled_time: datetime) -> int | None:
     """Fan out the subscriptions whose billing run is due by ``scheduled_time`` (one Query per shard); None if
     this run already happened."""
-    until = scheduled_time.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    until = keys.instant(scheduled_time)
 
     def find() -> list[dict[str, Any]]:
         return [
@@ -383,5 +383,4 @@ def _usage_window(sub: Subscription, index: int) -> tuple[str, str]:
     start, end = sub.period(index - 1)
     if sub.status == "canceled" and sub.canceled_at is not None:
         end = min(end, sub.canceled_at)
-    fmt = "%Y-%m-%dT%H:%M:%SZ"
-    return start.astimezone(UTC).strftime(fmt), end.astimezone(UTC).strftime(fmt)
+    return keys.instant(start), keys.instant(end)
