@@ -9,25 +9,29 @@ STRIPE_VENV := .tools/localstripe
 
 .PHONY: install demo serve test lint template build openapi bench clean
 
+# Each install says what it installs and, when done, how long it took: the first run spends minutes here.
+timed = start=$$(date +%s); set -e; $(1); echo "  ✔ $(2) ready in $$(( $$(date +%s) - start )) s"
+
 $(VENV)/.installed: pyproject.toml
-	python$(PY_VERSION) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[dev]"
-	touch $@
+	@echo "● First run: installing the project, its runtime (boto3, Powertools, pydantic, stripe) and its test tools"
+	@echo "  (moto, pytest, hypothesis, schemathesis, ruff) into $(VENV); about a minute, once"
+	@$(call timed,python$(PY_VERSION) -m venv $(VENV); $(PY) -m pip install --quiet --upgrade pip; \
+		$(PY) -m pip install --quiet -e ".[dev]",$(VENV))
+	@touch $@
 
 # aws-sam-cli and cfn-lint pin their own boto3 and pydantic: they live in a venv of their own.
 $(SAM_VENV)/.installed: infra/requirements-sam.txt
-	python$(PY_VERSION) -m venv $(SAM_VENV)
-	$(SAM_VENV)/bin/pip install --quiet --upgrade pip
-	$(SAM_VENV)/bin/pip install --quiet -r infra/requirements-sam.txt
-	touch $@
+	@echo "● First run: installing aws-sam-cli and cfn-lint into $(SAM_VENV) (they pin their own boto3); about a minute, once"
+	@$(call timed,python$(PY_VERSION) -m venv $(SAM_VENV); $(SAM_VENV)/bin/pip install --quiet --upgrade pip; \
+		$(SAM_VENV)/bin/pip install --quiet -r infra/requirements-sam.txt,$(SAM_VENV))
+	@touch $@
 
 # localstripe (and the aiohttp it brings) stays out of the project's venv: stripe imports aiohttp when present.
 $(STRIPE_VENV)/.installed: infra/requirements-localstripe.txt
-	python$(PY_VERSION) -m venv $(STRIPE_VENV)
-	$(STRIPE_VENV)/bin/pip install --quiet --upgrade pip
-	$(STRIPE_VENV)/bin/pip install --quiet -r infra/requirements-localstripe.txt
-	touch $@
+	@echo "● First run: installing localstripe, the local stand-in for Stripe, into $(STRIPE_VENV); under a minute, once"
+	@$(call timed,python$(PY_VERSION) -m venv $(STRIPE_VENV); $(STRIPE_VENV)/bin/pip install --quiet --upgrade pip; \
+		$(STRIPE_VENV)/bin/pip install --quiet -r infra/requirements-localstripe.txt,$(STRIPE_VENV))
+	@touch $@
 
 install: $(VENV)/.installed $(STRIPE_VENV)/.installed
 

@@ -3,6 +3,9 @@
 python -m infra.local demo    start everything, play the main job as a storefront would, print the emails
 python -m infra.local serve   start everything on 127.0.0.1 and keep it running for a storefront under
                               development; writes .local/stack.json (API URL, API key, AWS and Stripe endpoints)
+
+Both take --start 2026-12-31T23:58:00Z (or BILLING_LOCAL_START in the environment): the instant the stack's clock
+starts at, which then runs on and moves forward on request. Without it, the stack starts at the real time.
 """
 
 from __future__ import annotations
@@ -11,11 +14,13 @@ import argparse
 import html.parser
 import json
 import logging
+import os
 import re
 import signal
 import sys
 import threading
 import uuid
+from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +28,7 @@ import requests
 
 from billing import bootstrap
 from billing.services import tenants
+from infra.local.clock_moves import BadMove, instant
 from infra.local.stack import LocalStack
 from infra.local.template import ROOT
 
@@ -110,6 +116,7 @@ def money(amount: int, currency: str) -> str:
 def demo(stack: LocalStack) -> int:
     tenant_id, api_key = create_tenant(stack, "Acme Cloud")
     print(f"● Local stack up: API {stack.api_url}, AWS (moto) {stack.runtime.aws_endpoint}, Stripe {stack.stripe_url}")
+    print(f"● The stack's clock reads {stack.runtime.now():%Y-%m-%d %H:%M:%S} UTC")
     print(f"● Tenant 'Acme Cloud' created by the admin command: {tenant_id}")
     shop = Storefront(stack.api_url, api_key)
     buyers = [
@@ -159,9 +166,15 @@ def demo(stack: LocalStack) -> int:
     print(f"\n● The notifier sent {len(emails)} 'invoice issued' emails; read back from the local SES:\n")
     for email in emails:
         print_email(email)
-    print("\n● Moving the local clock 15 days forward: the daily dunning sweep finds the unpaid invoices …")
-    advanced = shop.http.post(f"{stack.api_url}/_local/clock/advance", json={"days": 15}).json()
-    print(f"  now {advanced['now']}, schedules fired: {len(advanced['fired'])}")
+    # Each invoice's dunning timeline says on which day its first step (a reminder) falls; the daily sweep that
+    # runs on the last of those days finds all three.
+    first_steps = [date.fromisoformat(shop.get(f"/v1/invoices/{i['id']}/dunning")["steps"][0]["on"]) for i in invoices]
+    day = max(first_steps)
+    print(f"\n● The invoices' first dunning step falls on {day}: moving the local clock to that day's dunning sweep …")
+    after = datetime.combine(day, time(0), UTC).isoformat()
+    advanced = shop.post("/_local/clock/advance", {"to_next": "dunning-sweep", "after": after})
+    sweeps = [f["scheduled_time"] for f in advanced["fired"] if f["schedule"].endswith("dunning-sweep")]
+    print(f"  now {advanced['now']}; {len(advanced['fired'])} schedule fires, the last sweep at {sweeps[-1]}")
     reminders = shop.get("/_local/emails")["emails"][len(emails) :]
     print(f"\n● {len(reminders)} payment reminders followed:\n")
     for email in reminders:
@@ -189,11 +202,26 @@ def serve_forever(stack: LocalStack, out: Path) -> int:
     return 0
 
 
+def start_instant(text: str) -> datetime:
+    try:
+        return instant(text, "--start")
+    except BadMove as bad:
+        raise argparse.ArgumentTypeError(bad.detail) from None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m infra.local", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("demo", help="play the main job end to end and print what the customers receive")
+    demo_command = commands.add_parser("demo", help="play the main job end to end and print what the customers receive")
     serve = commands.add_parser("serve", help="run the stack for a storefront under development")
+    for command in (demo_command, serve):
+        command.add_argument(
+            "--start",
+            type=start_instant,
+            default=os.environ.get("BILLING_LOCAL_START") or None,
+            help="the instant the stack's clock starts at, e.g. 2026-12-31T23:58:00Z (default: $BILLING_LOCAL_START, "
+            "else now)",
+        )
     serve.add_argument("--port", type=int, default=8710, help="API port on 127.0.0.1 (0: any free port)")
     serve.add_argument("--out", type=Path, default=STATE / "stack.json", help="where to write the description")
     serve.add_argument("--state-dir", type=Path, default=STATE / "serve")
@@ -201,12 +229,12 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     if args.command == "demo":
-        stack = LocalStack(STATE / "demo").start(background=False)
+        stack = LocalStack(STATE / "demo").start(background=False, at=args.start)
         try:
             return demo(stack)
         finally:
             stack.stop()
-    stack = LocalStack(args.state_dir).start(api_port=args.port)
+    stack = LocalStack(args.state_dir).start(api_port=args.port, at=args.start)
     try:
         return serve_forever(stack, args.out)
     finally:

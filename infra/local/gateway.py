@@ -1,8 +1,9 @@
 """The local HTTP front door: API Gateway's routes from the template, plus local-only routes under ``/_local/``.
 
-- ``GET  /_local/clock``: the stack's current time;
-- ``POST /_local/clock/advance`` ``{"days": n, "hours": n, "minutes": n, "seconds": n}``: move the clock forward,
-  firing the schedules that fall due on the way; answers what fired;
+- ``GET  /_local/clock``: the stack's current time, and each schedule with its next fire time;
+- ``POST /_local/clock/advance``: move the clock forward by a duration (``{"days": 30}``, ``{"hours": 6}``), to an
+  instant (``{"to": "2027-01-01T00:00:00Z"}``) or to a schedule's next fire (``{"to_next": "dunning-sweep",
+  "after": "…"}``), firing the schedules that fall due on the way; answers what fired (infra/local/clock_moves.py);
 - ``POST /_local/drain``: deliver what is queued now;
 - ``GET  /_local/emails``: the emails the local SES has sent.
 """
@@ -11,14 +12,14 @@ from __future__ import annotations
 
 import base64
 import json
-from datetime import timedelta
 from typing import Any
 
 from werkzeug.serving import BaseWSGIServer, make_server
 from werkzeug.wrappers import Request, Response
 
 from infra.local import aws
-from infra.local.runtime import LocalRuntime
+from infra.local.clock_moves import BadMove, target_of
+from infra.local.runtime import MAX_ADVANCE_DAYS, LocalRuntime
 
 
 def _json(status: int, body: Any, content_type: str = "application/json") -> Response:
@@ -34,7 +35,7 @@ class Gateway:
         try:
             response = self.dispatch(request)
         except Exception as error:  # the local stack reports, never hangs up on a client
-            response = _json(500, {"code": "local_runtime_error", "detail": repr(error)}, "application/problem+json")
+            response = _problem(500, "local_runtime_error", repr(error))
         return response(environ, start_response)
 
     def dispatch(self, request: Request) -> Response:
@@ -70,22 +71,36 @@ class Gateway:
     def local(self, request: Request) -> Response:
         rt = self.runtime
         if request.path == "/_local/clock" and request.method == "GET":
-            return _json(200, {"now": rt.now().isoformat()})
+            now = rt.now()
+            schedules = [
+                {"name": s.name, "expression": s.schedule.expression, "next_fire": rt.next_fire(s.name, now)}
+                for s in rt.scheduled
+            ]
+            return _json(200, {"now": now.isoformat(), "schedules": schedules})
         if request.path == "/_local/clock/advance" and request.method == "POST":
-            spec = request.get_json(silent=True) or {}
-            try:
-                by = timedelta(**{k: float(spec[k]) for k in ("days", "hours", "minutes", "seconds") if k in spec})
-            except (TypeError, ValueError):
-                return _json(400, {"code": "invalid_duration", "detail": "give days/hours/minutes/seconds"})
-            if by <= timedelta(0) or by > timedelta(days=800):
-                return _json(400, {"code": "invalid_duration", "detail": "advance by more than 0 and at most 800 days"})
-            fired = rt.advance(by)
-            return _json(200, {"now": rt.now().isoformat(), "fired": fired})
+            return self.advance(request)
         if request.path == "/_local/drain" and request.method == "POST":
             return _json(200, {"handled": rt.drain()})
         if request.path == "/_local/emails" and request.method == "GET":
             return _json(200, {"emails": aws.sent_emails()})
         return _json(404, {"code": "no_such_local_route"})
+
+    def advance(self, request: Request) -> Response:
+        rt = self.runtime
+        try:  # whatever the Content-Type: `curl -d` sends JSON as a form
+            spec = json.loads(request.get_data() or b"{}")
+        except ValueError:
+            return _problem(400, "invalid_json", "the body is not JSON")
+        try:
+            target = target_of(spec, rt.now(), rt.next_fire, MAX_ADVANCE_DAYS)
+            fired = rt.advance_to(target) if target else []
+        except BadMove as bad:
+            return _problem(400, bad.code, bad.detail)
+        return _json(200, {"now": rt.now().isoformat(), "fired": fired})
+
+
+def _problem(status: int, code: str, detail: str) -> Response:
+    return _json(status, {"code": code, "detail": detail}, "application/problem+json")
 
 
 def serve(runtime: LocalRuntime, port: int = 0) -> BaseWSGIServer:

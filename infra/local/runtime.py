@@ -3,8 +3,9 @@
 - HTTP API routes -> the API handler, as API Gateway (payload 2.0) would call it;
 - SQS queues and the DynamoDB stream -> their consumers, with the batch sizes, filters and partial-batch
   failure handling the template declares;
-- ScheduleV2 schedules -> their targets, fired by a clock that can be moved forward: moving it replays every
-  fire time in between, in order, and lets the queues settle after each, so a month plays out in seconds.
+- ScheduleV2 schedules -> their targets, fired by a clock that can start at any instant and be moved forward:
+  moving it replays every fire time in between, in order, and lets the queues settle after each, so a month plays
+  out in seconds. Every fire time happens once, whether reached by moving the clock or by real time passing.
 
 One invocation at a time, like one warm container per function; nothing here is wired by hand: every route,
 queue, filter and schedule comes from the template.
@@ -25,7 +26,7 @@ import uuid
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,7 @@ from infra.local import aws, patterns, schedules
 from infra.local import template as tpl
 
 log = logging.getLogger("local")
+MAX_ADVANCE_DAYS = 800  # how far one move of the clock may go, and how far ahead a schedule's next fire is looked for
 # A GET answers without a business metric; Powertools warns about every such empty flush.
 warnings.filterwarnings("ignore", message="No application metrics to publish")
 
@@ -115,13 +117,23 @@ class LocalRuntime:
 
     # --- start ----------------------------------------------------------------------------------------------
     def start(
-        self, aws_port: int = 0, env: dict[str, str] | None = None, parameters: dict[str, str] | None = None
+        self,
+        aws_port: int = 0,
+        env: dict[str, str] | None = None,
+        parameters: dict[str, str] | None = None,
+        at: datetime | None = None,
     ) -> None:
         """Start moto, create the template's resources and the SSM ``parameters`` (SecureStrings: the secrets an
-        operator would put), then wire the functions with ``env`` added to their environment."""
+        operator would put), then wire the functions with ``env`` added to their environment. The stack's clock
+        starts at ``at`` (default: now) and runs on from there."""
+        from billing.adapters.clock import OffsetFileClock
+
         self.state_dir.mkdir(parents=True, exist_ok=True)
         clock_file = self.state_dir / "clock.json"
         clock_file.unlink(missing_ok=True)
+        self.clock = OffsetFileClock(clock_file)
+        if at is not None:
+            self.clock.set(at)
         self.moto = aws.MotoServer(ip_address="127.0.0.1", port=aws_port, verbose=False)
         self.moto.start()
         host, port = self.moto.get_host_and_port()
@@ -154,10 +166,8 @@ class LocalRuntime:
 
     def _wire(self) -> None:
         from billing import bootstrap
-        from billing.adapters.clock import OffsetFileClock
 
         assert self.provisioned is not None
-        self.clock = OffsetFileClock(os.environ["BILLING_CLOCK_FILE"])
         envs = {fid: self._env(f) for fid, f in self.functions.items()}
         for env in envs.values():  # Powertools reads its settings at import: give every function's
             os.environ.update(env)  # (they agree on the names they share)
@@ -169,6 +179,7 @@ class LocalRuntime:
             self.deps[fid] = bootstrap.Deps(env={**os.environ, **envs[fid]})
             for name, event in function.events.items():
                 self._wire_event(fid, name, event)
+        self.fired_until = self.clock.now()  # schedules fire from the stack's start on
         for handler in logging.getLogger(os.environ.get("POWERTOOLS_SERVICE_NAME", "billing")).handlers:
             if isinstance(handler, logging.StreamHandler):
                 handler.setStream(self.log_file)
@@ -198,7 +209,7 @@ class LocalRuntime:
                     schedules.Schedule(props["ScheduleExpression"]),
                     fid,
                     props.get("Input", "{}"),
-                    datetime.now(UTC),
+                    self.clock.now(),  # a rate counts from when the schedule was made, on the stack's clock
                 )
             )
         else:
@@ -248,7 +259,7 @@ class LocalRuntime:
             k, _, v = pair.partition("=")
             k, v = unquote_plus(k), unquote_plus(v)
             qs[k] = f"{qs[k]},{v}" if k in qs else v
-        now = datetime.now(UTC)
+        now = self.clock.now()
         route_key = f"{route.method} {route.path}"
         return {
             "version": "2.0",
@@ -388,20 +399,51 @@ class LocalRuntime:
     def now(self) -> datetime:
         return self.clock.now()
 
-    def advance(self, by: timedelta) -> list[dict[str, Any]]:
-        """Move the clock forward by ``by``, firing every schedule that falls due on the way, in order."""
-        fired = []
+    def schedule(self, name: str) -> ScheduledTarget:
+        """A schedule by its template name (``billing-local-dunning-sweep``) or its name in the stage
+        (``dunning-sweep``)."""
+        for target in self.scheduled:
+            if name in (target.name, target.name.removeprefix(f"billing-{self.stage}-")):
+                return target
+        raise KeyError(name)
+
+    def next_fire(self, name: str, after: datetime) -> datetime:
+        """The first fire time of schedule ``name`` later than ``after``."""
+        target = self.schedule(name)
+        horizon = after + timedelta(days=MAX_ADVANCE_DAYS)
+        for when in target.schedule.fire_times(after, horizon, target.anchor):
+            return when
+        raise ValueError(f"{target.name} does not fire within {MAX_ADVANCE_DAYS} days after {after.isoformat()}")
+
+    def advance_to(self, instant: datetime) -> list[dict[str, Any]]:
+        """Move the clock forward to ``instant``, firing every schedule that falls due on the way, in order, each
+        with the clock at its fire time and the queues settled before the next."""
         with self.clock_lock:
-            start = self.clock.now()
-            target = start + by
-            due = sorted((t, s) for s in self.scheduled for t in s.schedule.fire_times(start, target, s.anchor))
             self.drain()
-            for when, target_schedule in due:
+            fired = self._fire_due(instant, move_clock=True)
+            if instant > self.clock.now():  # (real time may have passed it meanwhile: the clock never goes back)
+                self.clock.advance(instant - self.clock.now())
+            self.drain()
+        return fired
+
+    def advance(self, by: timedelta) -> list[dict[str, Any]]:
+        return self.advance_to(self.clock.now() + by)
+
+    def _fire_due(self, until: datetime, move_clock: bool) -> list[dict[str, Any]]:
+        """Fire, in order, every fire time after the last one fired and up to ``until``: whether time got there by
+        moving the clock or by passing, each fire time fires once. Called with the clock lock held."""
+        due = sorted(
+            ((t, s) for s in self.scheduled for t in s.schedule.fire_times(self.fired_until, until, s.anchor)),
+            key=lambda pair: pair[0],
+        )
+        fired = []
+        for when, target in due:
+            if move_clock and when > self.clock.now():
                 self.clock.advance(when - self.clock.now())
-                fired.append(self.fire(target_schedule, when))
-                self.drain()
-            self.clock.advance(target - self.clock.now())
+            fired.append(self.fire(target, when))
+            self.fired_until = when
             self.drain()
+        self.fired_until = max(self.fired_until, until)
         return fired
 
     def fire(self, target: ScheduledTarget, when: datetime) -> dict[str, Any]:
@@ -411,18 +453,12 @@ class LocalRuntime:
         return {"schedule": target.name, "scheduled_time": scheduled, "result": result}
 
     def run_background(self, stop: threading.Event, interval: float = 0.2) -> None:
-        """Serve mode: deliver messages as they arrive and fire schedules as real time passes."""
-        last = self.clock.now()
+        """Serve mode: deliver messages as they arrive and fire schedules as the stack's time passes."""
         while not stop.is_set():
             try:
                 self.drain()
                 with self.clock_lock:
-                    now = self.clock.now()
-                    for when, target in sorted(
-                        (t, s) for s in self.scheduled for t in s.schedule.fire_times(last, now, s.anchor)
-                    ):
-                        self.fire(target, when)
-                    last = now
+                    self._fire_due(self.clock.now(), move_clock=False)
             except Exception:
                 log.exception("background delivery failed")
             time.sleep(interval)

@@ -12,6 +12,7 @@ import threading
 import time
 import urllib.parse
 import urllib.request
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +42,10 @@ class LocalStack:
         self.webhook_secret = "whsec_" + secrets.token_hex(24)
         self.stop_event = threading.Event()
 
-    def start(self, api_port: int = 0, aws_port: int = 0, background: bool = True) -> LocalStack:
+    def start(
+        self, api_port: int = 0, aws_port: int = 0, background: bool = True, at: datetime | None = None
+    ) -> LocalStack:
+        """Start it all; the stack's clock starts at ``at`` (default: now)."""
         shutil.rmtree(self.state_dir, ignore_errors=True)
         self.state_dir.mkdir(parents=True)
         if self.with_stripe:
@@ -63,6 +67,7 @@ class LocalStack:
                 "/billing/${Stage}/stripe/secret-key": STRIPE_KEY,
                 "/billing/${Stage}/stripe/webhook-secrets": self.webhook_secret,
             },
+            at=at,
         )
         self.server = serve(self.runtime, api_port)
         # What only the running stack knows wins over the template's values (which name the cloud): Stripe.js from

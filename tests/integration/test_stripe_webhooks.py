@@ -17,7 +17,6 @@ import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 import boto3
@@ -33,9 +32,9 @@ from billing.services import stripe_webhooks
 from functions.stripe_events import app as stripe_events_app
 from functions.stripe_webhook import app as webhook_app
 from infra.local import template as tpl
+from tests.fixtures import stripe_resource
 from tests.integration.conftest import TABLE, FakeLambdaContext, sample_event
 
-FIXTURES = json.loads((Path(__file__).resolve().parents[3] / "shared" / "stripe" / "fixtures3.json").read_text())
 SECRETS = ("whsec_a", "whsec_b")  # two accepted at once: a rotation in progress
 SAMPLE_SECRET = "whsec_sample_do_not_use"  # the secret events/stripe_webhook_request.json is signed with
 TOLERANCE = 300
@@ -48,7 +47,7 @@ def _stripe_id(prefix: str) -> str:
 
 def payment_intent_object(**changes: Any) -> dict[str, Any]:
     """Stripe's PaymentIntent fixture with ``changes``; its sample idempotency_error and next_action are cleared."""
-    intent = copy.deepcopy(FIXTURES["resources"]["payment_intent"])
+    intent = stripe_resource("payment_intent")
     pi_id = changes.get("id") or _stripe_id("pi")
     intent.update(
         id=pi_id,
@@ -64,7 +63,7 @@ def payment_intent_object(**changes: Any) -> dict[str, Any]:
 
 
 def setup_intent_object(**changes: Any) -> dict[str, Any]:
-    intent = copy.deepcopy(FIXTURES["resources"]["setup_intent"])
+    intent = stripe_resource("setup_intent")
     seti_id = changes.get("id") or _stripe_id("seti")
     intent.update(
         id=seti_id,
@@ -79,7 +78,7 @@ def setup_intent_object(**changes: Any) -> dict[str, Any]:
 
 def stripe_event(event_type: str, obj: dict[str, Any], event_id: str | None = None, created: int | None = None):
     """Stripe's event envelope (from the fixture) around ``obj``."""
-    event = copy.deepcopy(FIXTURES["resources"]["event"])
+    event = stripe_resource("event")
     event.update(
         id=event_id or _stripe_id("evt"),
         object="event",
@@ -374,7 +373,7 @@ def test_sample_request_is_a_signed_stripe_delivery_on_the_templates_route():
         "payment_intent",
     )
     assert set(event["data"]["object"]["metadata"]) == {"tenant_id", "invoice_id", "payment_id"}
-    assert set(FIXTURES["resources"]["payment_intent"]) <= set(event["data"]["object"])
+    assert set(stripe_resource("payment_intent")) <= set(event["data"]["object"])
 
 
 def test_the_sample_delivery_is_received_when_signed_by_an_accepted_secret(receiver):
@@ -531,7 +530,7 @@ def test_a_redelivery_of_an_ignored_event_enqueues_nothing(receiver, tenant_id):
 
 def test_an_event_for_no_tenant_of_ours_is_acknowledged_and_dropped(receiver):
     """Stripe's own published event (a plan, empty metadata) is not ours: 200 so Stripe stops, nothing kept."""
-    event = copy.deepcopy(FIXTURES["resources"]["event"])
+    event = stripe_resource("event")
     assert event["data"]["object"]["metadata"] == {}
     status, answer = deliver(event, SECRETS[1])
     assert status == 200 and answer == {"received": True, "id": event["id"]}
@@ -549,7 +548,7 @@ def test_an_object_without_a_tenant_id_is_acknowledged_and_not_enqueued(receiver
 def test_a_charge_without_our_metadata_is_recorded_under_the_platform_and_enqueued(receiver):
     """Stripe makes charges (refunds, disputes) from our PaymentIntents without copying their metadata: such an
     event is kept under the platform and routed by its PaymentIntent when processed."""
-    charge = copy.deepcopy(FIXTURES["resources"]["charge"])
+    charge = stripe_resource("charge")
     charge.update(payment_intent="pi_3QplatformXYZ", metadata={})
     event = stripe_event("charge.refunded", charge)
     assert deliver(event)[0] == 200

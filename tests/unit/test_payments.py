@@ -3,10 +3,7 @@ rule, and how a payment counts against an invoice (partial, full, over, on a voi
 
 from __future__ import annotations
 
-import copy
-import json
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,15 +13,15 @@ from hypothesis import strategies as st
 from billing.domain.models import Customer, Invoice, Order
 from billing.domain.payments import FINAL, STATUSES, Payment, decline_code_of, payment_id, status_of
 from billing.domain.pricing import LineInput
+from tests.fixtures import stripe_resource
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
-FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "stripe" / "fixtures3.json"
 
 
 def stripe_payment_intent(**changes: Any) -> dict[str, Any]:
     """Stripe's published PaymentIntent fixture with ``changes`` (its sample carries an idempotency_error, which a
     real intent in most states does not: cleared unless given)."""
-    intent = copy.deepcopy(json.loads(FIXTURES.read_text())["resources"]["payment_intent"])
+    intent = stripe_resource("payment_intent")
     intent["last_payment_error"] = None
     intent.update(changes)
     return intent
@@ -63,7 +60,7 @@ def test_requires_payment_method_with_an_error_is_a_failed_attempt_with_its_decl
     assert status_of(intent) == "failed"
     assert decline_code_of(intent) == "insufficient_funds"
     # Stripe's own sample (requires_payment_method with an idempotency_error) is a failed attempt too, no decline code
-    sample = json.loads(FIXTURES.read_text())["resources"]["payment_intent"]
+    sample = stripe_resource("payment_intent")
     assert status_of(sample) == "failed" and decline_code_of(sample) is None
 
 

@@ -42,7 +42,15 @@ class OffsetFileClock:
         return datetime.now(UTC) + self.offset()
 
     def advance(self, by: timedelta) -> datetime:
-        offset = self.offset() + by
+        return self._write(self.offset() + by)
+
+    def set(self, instant: datetime) -> datetime:
+        """Make it ``instant`` now (the local stack's ``--start``); the clock runs on from there."""
+        if instant.tzinfo is None:
+            raise ValueError("give the instant with its UTC offset")
+        return self._write(instant - datetime.now(UTC))
+
+    def _write(self, offset: timedelta) -> datetime:
         tmp = self.path.with_suffix(".tmp")
         tmp.write_text(json.dumps({"offset_seconds": offset.total_seconds()}))
         tmp.replace(self.path)
