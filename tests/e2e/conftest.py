@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -18,29 +19,15 @@ import stripe
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    work = tmp_path_factory.mktemp("stack")
+@contextlib.contextmanager
+def serving(work: Path, start: str | None = None) -> Iterator[dict[str, Any]]:
+    """``python -m infra.local serve`` in ``work``, as a developer starts it, its clock at ``start`` (default: what
+    BILLING_LOCAL_START says, else now); yields its description file."""
     out = work / "stack.json"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "POWERTOOLS_"))}
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "infra.local",
-            "serve",
-            "--port",
-            "0",
-            "--out",
-            str(out),
-            "--state-dir",
-            str(work / "state"),
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
+    command = [sys.executable, "-m", "infra.local", "serve", "--port", "0", "--out", str(out)]
+    command += ["--state-dir", str(work / "state")] + (["--start", start] if start else [])
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 90
         while not out.exists():
@@ -57,6 +44,12 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
             process.wait(timeout=20)
         except subprocess.TimeoutExpired:
             process.kill()
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    with serving(tmp_path_factory.mktemp("stack")) as description:
+        yield description
 
 
 class Storefront:
@@ -77,7 +70,11 @@ def shop(stack: dict[str, Any]) -> Storefront:
     return Storefront(stack)
 
 
-@pytest.fixture(scope="module")
-def stripe_js(stack):
+def stripe_client(stack: dict[str, Any]) -> stripe.StripeClient:
     """What Stripe.js does in the customer's browser, with the publishable side of the same localstripe."""
     return stripe.StripeClient(stack["stripe"]["secret_key"], base_addresses={"api": stack["stripe"]["api_base"]})
+
+
+@pytest.fixture(scope="module")
+def stripe_js(stack):
+    return stripe_client(stack)

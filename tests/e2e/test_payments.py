@@ -35,8 +35,9 @@ def eventually(check, timeout=20.0):
         time.sleep(0.2)
 
 
-def customer_with_card(shop, stack, stripe_js, email, card, locale="en", name="Ana"):
-    customer = shop.post("/v1/customers", {"email": email, "name": name, "locale": locale, "currency": "usd"}).json()
+def customer_with_card(shop, stack, stripe_js, email, card, locale="en", name="Ana", timezone="UTC"):
+    body = {"email": email, "name": name, "locale": locale, "currency": "usd", "timezone": timezone}
+    customer = shop.post("/v1/customers", body).json()
     setup = shop.post(f"/v1/customers/{customer['id']}/setup_intent").json()
     assert setup["client_secret"].startswith(setup["id"])
     method = (
