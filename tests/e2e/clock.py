@@ -4,7 +4,7 @@ days, so a story plays out the same from any start instant (BILLING_LOCAL_START)
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from billing.services.subscriptions import RUN_DELAY
@@ -28,6 +28,6 @@ def through_dunning_day(shop: Any, day: str) -> dict[str, Any]:
 
 def through_billing_of(shop: Any, next_billing_at: str) -> dict[str, Any]:
     """Until the hourly billing run that bills a subscription period starting at ``next_billing_at`` has run: the
-    first run after the period's start plus the usage grace the run waits for."""
+    first run at or after the period's start plus the usage grace the run waits for."""
     due = datetime.fromisoformat(next_billing_at) + RUN_DELAY
-    return advance(shop, to_next="billing-run", after=due.isoformat())
+    return advance(shop, to_next="billing-run", after=(due - timedelta(seconds=1)).isoformat())
