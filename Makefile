@@ -35,8 +35,9 @@ $(STRIPE_VENV)/.installed: infra/requirements-localstripe.txt
 
 install: $(VENV)/.installed $(STRIPE_VENV)/.installed
 
+# DEMO_START=2026-12-31T23:58:00Z starts the stack's clock at that instant (default: now).
 demo: install
-	$(PY) -m infra.local demo
+	$(PY) -m infra.local demo $(if $(DEMO_START),--start $(DEMO_START))
 
 serve: install
 	$(PY) -m infra.local serve

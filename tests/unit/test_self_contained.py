@@ -30,9 +30,11 @@ def outside_references(relative: str, text: str) -> list[str]:
     # A document's link is relative to the document; code's path may be relative to the file or to the repository
     # (a command's working directory).
     bases = [ROOT / Path(relative).parent] + ([] if relative.endswith((".md", ".html")) else [ROOT])
+    document = relative.endswith((".md", ".html"))
     for match in _UP.finditer(text):
-        if any(not (base / match.group(0)).resolve().is_relative_to(ROOT) for base in bases):
-            found.append(match.group(0))
+        targets = [(base / match.group(0)).resolve() for base in bases]
+        if any(not t.is_relative_to(ROOT) for t in targets) or (document and not targets[0].exists()):
+            found.append(match.group(0))  # (a document's ../ link must also lead to a file of the repository)
     found += [m.group(0) for m in _UP_PARTS.finditer(text)]
     found += [m.group(0) for m in _WORKSPACE.finditer(text)]
     return found
@@ -66,6 +68,8 @@ def test_the_check_finds_each_way_out_and_lets_inside_paths_be():
     assert outside_references("docs/api.md", "see [the README](../README.md)") == []
     assert outside_references("docs/api.md", "see [the brief](../../shared/ARCHITECTURE.md)") == ["../../shared"]
     assert outside_references("bench/x.py", "open('../README.md')") == ["../README.md"]  # from the root: outside
+    # docs/../shared is inside the folder, but names the workspace's shared/, which a clone does not have
+    assert outside_references("docs/architecture.md", "The brief is `../shared/ARCHITECTURE.md`") == ["../shared"]
     assert outside_references("bench/x.py", 'Path(ROOT, "..", "shared")') == ['"..", "shared']
     assert outside_references("Makefile", "cp /work/shared/x .") == ["/work/"]
     assert outside_references("layers/billing/billing/x.py", "from .. import y; a..b") == []
