@@ -2,18 +2,26 @@
 
 DynamoDB requests are served one at a time, as DynamoDB makes each request atomic: moto's backends are not
 thread-safe, and an interleaved conditional write would let through what DynamoDB refuses.
+
+The functions and pollers of the runtime live in the same process as moto: their requests skip the socket and the
+HTTP round trip (``InProcessTransport``) and reach moto's app directly, with the same bytes and the same lock. Every
+other client (a storefront, the tests, the AWS CLI) talks to the same server over HTTP.
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import boto3
+from botocore.awsrequest import AWSPreparedRequest, AWSResponse
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import make_server
+from werkzeug.test import EnvironBuilder
 
 from infra.local import template as tpl
 
@@ -34,11 +42,67 @@ class _SerializedApp:
 
 
 class MotoServer(ThreadedMotoServer):
+    app: _SerializedApp
+
     def _server_entry(self) -> None:
-        app = _SerializedApp(DomainDispatcherApplication(create_backend_app))
+        self.app = app = _SerializedApp(DomainDispatcherApplication(create_backend_app))
         self._server = make_server(self._ip_address, self._port, app, True, request_handler=MotoRequestHandler)
         self._server_ready_event.set()
         self._server.serve_forever()
+
+
+class _Body:
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def stream(self, **_: Any) -> Iterator[bytes]:
+        yield self.data
+
+
+class InProcessTransport:
+    """A botocore ``before-send`` handler: a request for the embedded moto at ``endpoint`` is answered by its WSGI
+    app in this process; any other request goes on over the network as usual."""
+
+    def __init__(self, app: Any, endpoint: str) -> None:
+        self.app = app
+        self.endpoint = endpoint.rstrip("/")
+
+    def __call__(self, request: AWSPreparedRequest, **_: Any) -> AWSResponse | None:
+        url = urlsplit(request.url)
+        if f"{url.scheme}://{url.netloc}" != self.endpoint:
+            return None
+        body = request.body
+        if hasattr(body, "read"):
+            body = body.read()
+        if isinstance(body, str):
+            body = body.encode()
+        headers = [
+            (k, v.decode() if isinstance(v, bytes) else v)
+            for k, v in request.headers.items()
+            if k.lower() != "content-length"
+        ]
+        environ = EnvironBuilder(
+            method=request.method,
+            base_url=self.endpoint,
+            path=url.path or "/",
+            query_string=url.query,
+            headers=headers,
+            data=body or b"",
+        ).get_environ()
+        answer: dict[str, Any] = {}
+
+        def start_response(status: str, response_headers: list[tuple[str, str]], exc_info: Any = None) -> None:
+            answer["status"], answer["headers"] = int(status.split(" ", 1)[0]), response_headers
+
+        data = b"".join(self.app(environ, start_response))
+        return AWSResponse(request.url, answer["status"], dict(answer["headers"]), _Body(data))
+
+
+def connect_in_process(server: MotoServer, endpoint: str) -> None:
+    """Route this process's boto3 clients (those made from the default session from now on) to ``server``'s app."""
+    boto3.setup_default_session()
+    assert boto3.DEFAULT_SESSION is not None
+    boto3.DEFAULT_SESSION.events.register("before-send", InProcessTransport(server.app, endpoint))
 
 
 @dataclass
@@ -86,6 +150,25 @@ def provision(template: dict[str, Any], stage: str = "local") -> Provisioned:
     sender = out.refs.get("EmailFrom", "billing@example.com")
     boto3.client("ses", region_name=REGION).verify_domain_identity(Domain=sender.rpartition("@")[2])
     return out
+
+
+# What the pollers may peek at without a request: whether a queue or a stream has anything for them. A drain after
+# each of a month's thousand schedule fires would otherwise cost a receive per queue and a read per stream shard,
+# most of them empty. ``None``: unknown, poll.
+def visible_messages(queue_url: str) -> int | None:
+    from moto.sqs.models import sqs_backends
+
+    queue = sqs_backends[ACCOUNT][REGION].queues.get(queue_url.rstrip("/").rpartition("/")[2])
+    return None if queue is None else len(queue.messages)
+
+
+def stream_records(stream_arn: str) -> int | None:
+    """How many records the table's stream has had (moto keeps one shard per table)."""
+    from moto.dynamodb.models import dynamodb_backends
+
+    table = dynamodb_backends[ACCOUNT][REGION].tables.get(stream_arn.split(":table/", 1)[-1].split("/", 1)[0])
+    shard = getattr(table, "stream_shard", None)
+    return None if shard is None else len(shard.items)
 
 
 def sent_emails() -> list[dict[str, Any]]:

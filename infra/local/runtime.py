@@ -79,6 +79,7 @@ class StreamSource:
     filters: list[dict[str, Any]]
     on_failure_url: str | None
     iterators: dict[str, str] = field(default_factory=dict)
+    read_up_to: int = -1  # how many records the stream had when a read last came back empty
 
 
 @dataclass
@@ -146,6 +147,7 @@ class LocalRuntime:
         )
         for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
             os.environ.pop(name, None)
+        aws.connect_in_process(self.moto, self.aws_endpoint)
         os.environ.update(env or {})
         self.provisioned = aws.provision(self.template, self.stage)
         ssm = boto3.client("ssm")
@@ -311,6 +313,8 @@ class LocalRuntime:
         return handled
 
     def _poll_queue(self, source: QueueSource) -> int:
+        if aws.visible_messages(source.queue_url) == 0:
+            return 0
         sqs = self._client("sqs")
         answer = sqs.receive_message(
             QueueUrl=source.queue_url,
@@ -356,6 +360,9 @@ class LocalRuntime:
         return len(done)
 
     def _poll_stream(self, source: StreamSource) -> int:
+        length = aws.stream_records(source.stream_arn)
+        if length is not None and length == source.read_up_to:
+            return 0  # nothing new since the stream was last read to its end
         streams = self._client("dynamodbstreams")
         if not source.iterators:
             shards = streams.describe_stream(StreamArn=source.stream_arn)["StreamDescription"]["Shards"]
@@ -363,10 +370,11 @@ class LocalRuntime:
                 source.iterators[shard["ShardId"]] = streams.get_shard_iterator(
                     StreamArn=source.stream_arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
                 )["ShardIterator"]
-        handled = 0
+        handled, fetched = 0, 0
         for shard, iterator in list(source.iterators.items()):
             answer = streams.get_records(ShardIterator=iterator, Limit=source.batch_size)
             source.iterators[shard] = answer.get("NextShardIterator", iterator)
+            fetched += len(answer.get("Records", []))
             records = [
                 {**r, "eventSourceARN": source.stream_arn}
                 for r in answer.get("Records", [])
@@ -375,6 +383,8 @@ class LocalRuntime:
             if records:
                 self._deliver_stream_batch(source, records)
                 handled += len(records)
+        if not fetched and length is not None:
+            source.read_up_to = length
         return handled
 
     def _deliver_stream_batch(self, source: StreamSource, records: list[dict[str, Any]], attempts: int = 3) -> None:
