@@ -7,7 +7,9 @@ A body names exactly one of:
 - a schedule's next fire: ``{"to_next": "dunning-sweep", "after": "2026-12-17T00:00:00Z"}``, the first fire time
   of that schedule later than ``after`` (default: now). If that fire time has passed, it has fired: nothing to do.
 
-Pure: the caller passes the stack's time and a way to ask for a schedule's next fire time.
+Pure: the caller passes the stack's time and a way to ask for a schedule's next fire time. ``summary`` is what the
+move answers: per schedule, how many times it fired, the first and last scheduled time, and the sum of each number
+its runs answered (``fanned_out``, ``checked``, ``repaired``), rather than a line per fire (a month is a thousand).
 """
 
 from __future__ import annotations
@@ -97,3 +99,16 @@ def _duration(spec: dict[str, Any]) -> timedelta:
     if total <= timedelta(0):
         raise BadMove("invalid_duration", "move the clock forward by more than 0")
     return total
+
+
+def summary(fired: list[dict[str, Any]]) -> dict[str, Any]:
+    """What a move did, per schedule, from the runtime's list of fires (in order)."""
+    schedules: dict[str, dict[str, Any]] = {}
+    for fire in fired:
+        entry = schedules.setdefault(fire["schedule"], {"fires": 0, "first": fire["scheduled_time"], "totals": {}})
+        entry["fires"] += 1
+        entry["last"] = fire["scheduled_time"]
+        for name, value in (fire["result"] if isinstance(fire["result"], dict) else {}).items():
+            if isinstance(value, int) and not isinstance(value, bool):
+                entry["totals"][name] = entry["totals"].get(name, 0) + value
+    return {"fires": len(fired), "schedules": schedules}

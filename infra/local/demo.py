@@ -163,8 +163,8 @@ def play(api_url: str, api_key: str) -> Played:
     print(f"\n● The invoices' first dunning step falls on {day}: moving the local clock to that day's dunning sweep …")
     after = datetime.combine(day, time(0), UTC).isoformat()
     advanced = shop.post("/_local/clock/advance", {"to_next": "dunning-sweep", "after": after})
-    sweeps = [f["scheduled_time"] for f in advanced["fired"] if f["schedule"].endswith("dunning-sweep")]
-    print(f"  now {advanced['now']}; {len(advanced['fired'])} schedule fires, the last sweep at {sweeps[-1]}")
+    [sweeps] = [s for name, s in advanced["schedules"].items() if name.endswith("dunning-sweep")]
+    print(f"  now {advanced['now']}; {advanced['fires']} schedule fires, the last sweep at {sweeps['last']}")
     reminders = emails()[len(issued) :]
     print(f"\n● {len(reminders)} payment reminders followed:\n")
     for email in reminders:

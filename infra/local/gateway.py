@@ -3,7 +3,8 @@
 - ``GET  /_local/clock``: the stack's current time, and each schedule with its next fire time;
 - ``POST /_local/clock/advance``: move the clock forward by a duration (``{"days": 30}``, ``{"hours": 6}``), to an
   instant (``{"to": "2027-01-01T00:00:00Z"}``) or to a schedule's next fire (``{"to_next": "dunning-sweep",
-  "after": "…"}``), firing the schedules that fall due on the way; answers what fired (infra/local/clock_moves.py);
+  "after": "…"}``), firing the schedules that fall due on the way; answers a summary per schedule, and every fire
+  with ``?detail=true`` (infra/local/clock_moves.py);
 - ``POST /_local/drain``: deliver what is queued now;
 - ``GET  /_local/emails``: the emails the local SES has sent.
 """
@@ -18,7 +19,7 @@ from werkzeug.serving import BaseWSGIServer, make_server
 from werkzeug.wrappers import Request, Response
 
 from infra.local import aws
-from infra.local.clock_moves import BadMove, target_of
+from infra.local.clock_moves import BadMove, summary, target_of
 from infra.local.runtime import MAX_ADVANCE_DAYS, LocalRuntime
 
 
@@ -96,7 +97,10 @@ class Gateway:
             fired = rt.advance_to(target) if target else []
         except BadMove as bad:
             return _problem(400, bad.code, bad.detail)
-        return _json(200, {"now": rt.now().isoformat(), "fired": fired})
+        answer = {"now": rt.now().isoformat(), **summary(fired)}
+        if request.args.get("detail") in ("1", "true"):
+            answer["fired"] = fired
+        return _json(200, answer)
 
 
 def _problem(status: int, code: str, detail: str) -> Response:

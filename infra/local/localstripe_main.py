@@ -1,5 +1,6 @@
 """Start localstripe isolated: its state in a file of our choosing (it hard-codes /tmp/localstripe.pickle, which
-two stacks on one machine would share) and listening on 127.0.0.1 only.
+two stacks on one machine would share), listening on 127.0.0.1 only, with the layer that supplies what the product
+needs from Stripe and localstripe lacks (localstripe_layer.py, beside this file).
 
 Runs in localstripe's own venv (.tools/localstripe), so it imports nothing of the project.
 Usage: python localstripe_main.py PORT STATE_FILE
@@ -10,6 +11,7 @@ from __future__ import annotations
 import pickle
 import sys
 
+import localstripe_layer
 from aiohttp import web
 from localstripe import resources, server
 
@@ -32,6 +34,7 @@ def main() -> None:
     resources.Store.try_load_from_disk = load
     resources.Store.dump_to_disk = dump
     resources.store.try_load_from_disk()
+    localstripe_layer.install(server.app)
     web.run_app(server.app, host="127.0.0.1", port=port, print=lambda *_: None)
 
 

@@ -142,6 +142,7 @@ class LocalStack:
             "stripe": {
                 "api_base": self.stripe_url,
                 "secret_key": STRIPE_KEY,
+                "publishable_key": PUBLISHABLE_KEY,
                 "webhook_secret": self.webhook_secret,
                 "webhook_url": f"{self.api_url}/webhooks/stripe",
             },

@@ -1,29 +1,14 @@
-"""Collecting payment on the local stack: the real stripe SDK against localstripe, webhooks signed and delivered by
-localstripe to our endpoint, as a storefront and Stripe.js would drive it."""
+"""Collecting payment on the local stack: the real stripe SDK against localstripe (with the layer the stack puts in
+front of it), webhooks signed and delivered to our endpoint, as a storefront and Stripe.js would drive it; no event
+is signed by hand."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import json
 import time
 
+import pytest
 import requests
-
-
-def deliver_as_stripe(stack, event_type, obj, event_id):
-    """Deliver an event the way Stripe signs it (localstripe sends PaymentIntent events itself, but no
-    setup_intent.succeeded, which real Stripe sends when a card is saved)."""
-    payload = json.dumps(
-        {"id": event_id, "object": "event", "type": event_type, "created": int(time.time()), "data": {"object": obj}}
-    )
-    stamp = int(time.time())
-    signature = hmac.new(
-        stack["stripe"]["webhook_secret"].encode(), f"{stamp}.{payload}".encode(), hashlib.sha256
-    ).hexdigest()
-    headers = {"Stripe-Signature": f"t={stamp},v1={signature}", "Content-Type": "application/json"}
-    answer = requests.post(stack["stripe"]["webhook_url"], data=payload, timeout=10, headers=headers)
-    assert answer.status_code == 200, answer.text
+import stripe
 
 
 def eventually(check, timeout=20.0):
@@ -49,7 +34,7 @@ def customer_with_card(shop, stack, stripe_js, email, card, locale="en", name="A
     )
     confirmed = stripe_js.v1.setup_intents.confirm(setup["id"], params={"payment_method": method})
     assert confirmed.status == "succeeded"
-    deliver_as_stripe(stack, "setup_intent.succeeded", confirmed.to_dict(), f"evt_seti_{setup['id']}")
+    # the local stack sends setup_intent.succeeded, as Stripe does: the card becomes the customer's default
     saved = eventually(lambda: shop.get(f"/v1/customers/{customer['id']}").json().get("default_payment_method"))
     assert saved == confirmed.payment_method
     return customer
@@ -104,10 +89,54 @@ def test_a_send_invoice_invoice_is_paid_through_its_payment_intent(shop, stack, 
     first = shop.post(f"/v1/invoices/{invoice_id}/payment_intent").json()
     again = shop.post(f"/v1/invoices/{invoice_id}/payment_intent").json()
     assert first["id"] == again["id"] and first["amount"] == 4200  # one PaymentIntent per amount due
-    # Stripe.js attaches the card and confirms (localstripe takes the two steps separately)
-    stripe_js.v1.payment_intents.update(first["id"], params={"payment_method": "pm_card_visa"})
-    paid = stripe_js.v1.payment_intents.confirm(first["id"])
-    assert paid.status == "succeeded"
+    # Stripe.js confirms with the card, from the browser: the publishable key and the intent's client secret
+    browser = requests.post(
+        f"{stack['stripe']['api_base']}/v1/payment_intents/{first['id']}/confirm",
+        data={"key": stack["stripe"]["publishable_key"], "client_secret": first["client_secret"]}
+        | {"payment_method": "pm_card_visa", "return_url": "http://127.0.0.1/return"},
+        timeout=10,
+    )
+    assert browser.status_code == 200 and browser.json()["status"] == "succeeded", browser.text
     invoice = eventually(lambda: (i := shop.get(f"/v1/invoices/{invoice_id}").json())["status"] == "paid" and i)
     assert invoice and invoice["amount_paid"] == 4200
     assert shop.post(f"/v1/invoices/{invoice_id}/payment_intent").json()["code"] == "invoice_not_payable"
+
+
+def test_a_saved_card_confirmed_server_side_with_a_payment_method_pays_a_send_invoice_invoice(shop, stack, stripe_js):
+    customer = customer_with_card(shop, stack, stripe_js, "server.confirm@example.com", "pm_card_visa")
+    invoice_id = order(shop, customer["id"], method="send_invoice", amount=1700)
+    intent = shop.post(f"/v1/invoices/{invoice_id}/payment_intent").json()
+    paid = stripe_js.v1.payment_intents.confirm(intent["id"], params={"payment_method": "pm_card_visa"})
+    assert paid.status == "succeeded" and paid.amount == 1700
+    assert eventually(lambda: shop.get(f"/v1/invoices/{invoice_id}").json()["status"] == "paid")
+
+
+def test_a_declined_card_is_not_saved_and_the_customer_keeps_no_default(shop, stack, stripe_js):
+    customer = shop.post(
+        "/v1/customers", {"email": "nocard@example.com", "name": "No", "locale": "en", "currency": "usd"}
+    ).json()
+    setup = shop.post(f"/v1/customers/{customer['id']}/setup_intent").json()
+    method = stripe_js.v1.payment_methods.create(
+        params={"type": "card", "card": {"number": "4000000000000002", "exp_month": 12, "exp_year": 2030, "cvc": "1"}}
+    ).id
+    try:
+        stripe_js.v1.setup_intents.confirm(setup["id"], params={"payment_method": method})
+        raise AssertionError("a declined card was confirmed")
+    except stripe.CardError as declined:
+        assert declined.code == "card_declined"
+    assert stripe_js.v1.setup_intents.retrieve(setup["id"]).status == "requires_payment_method"
+    time.sleep(1.5)  # the local Stripe delivers its events a second later
+    assert shop.get(f"/v1/customers/{customer['id']}").json().get("default_payment_method") is None
+
+
+@pytest.mark.parametrize("reason", ["requested_by_customer", "duplicate", "fraudulent", "other"])
+def test_every_refund_reason_refunds_through_the_local_stripe(shop, stack, stripe_js, reason):
+    customer = customer_with_card(shop, stack, stripe_js, f"refund.{reason}@example.com", "pm_card_visa")
+    invoice_id = order(shop, customer["id"], amount=3000)
+    assert eventually(lambda: shop.get(f"/v1/invoices/{invoice_id}").json()["status"] == "paid")
+    note = shop.post(f"/v1/invoices/{invoice_id}/refunds", {"amount": 1500, "reason": reason})
+    assert note.status_code == 201, note.text
+    assert note.json()["amount"] == 1500 and note.json()["reason"] == reason
+    [part] = note.json()["refunds"]
+    refund = stripe_js.v1.refunds.retrieve(part["stripe_refund_id"])
+    assert refund.amount == 1500 and refund.get("reason") == (None if reason == "other" else reason)

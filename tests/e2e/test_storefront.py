@@ -91,8 +91,8 @@ def test_moving_the_clock_fires_the_dunning_sweep_and_reminds_in_russian(shop):
     assert len(emails_to(shop, "olga.late@example.com")) == 1
     first_step = shop.get(f"/v1/invoices/{invoice_id}/dunning").json()["steps"][0]
     advanced = through_dunning_day(shop, first_step["on"])
-    sweeps = [f for f in advanced["fired"] if f["schedule"].endswith("dunning-sweep")]
-    assert any(f["result"]["fanned_out"] >= 1 for f in sweeps)
+    [sweeps] = [s for name, s in advanced["schedules"].items() if name.endswith("dunning-sweep")]
+    assert sweeps["last"] == f"{first_step['on']}T09:05:00Z" and sweeps["totals"]["fanned_out"] >= 1
     assert shop.get(f"/v1/invoices/{invoice_id}").json()["past_due"] is True
     reminders = emails_to(shop, "olga.late@example.com", at_least=2)
     assert len(reminders) == 2

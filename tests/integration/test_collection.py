@@ -28,9 +28,9 @@ from billing.services import payments, stripe_events
 from functions.api import app as api
 from functions.collector import app as collector
 from functions.outbox_relay import app as relay
+from tests.fixtures import stripe_resource
 from tests.integration.conftest import TABLE, FakeLambdaContext, http_event, sample_event
 from tests.integration.test_stripe_webhooks import (
-    FIXTURES,
     SECRETS,
     FakeStripe,
     deliver,
@@ -505,7 +505,7 @@ def test_a_success_for_an_invoice_not_yet_visible_is_retried_until_it_is(deps, g
 
 def test_an_unknown_event_type_is_acknowledged_and_marked_ignored(deps, gateway, tenant_id):
     assert "customer.subscription.trial_will_end" not in stripe_events.HANDLERS
-    obj = copy.deepcopy(FIXTURES["resources"]["subscription"])
+    obj = stripe_resource("subscription")
     obj.update(metadata={"tenant_id": tenant_id})
     event, result = webhook(deps, "customer.subscription.trial_will_end", obj)
     assert result == NO_FAILURES

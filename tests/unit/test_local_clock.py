@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from billing.adapters.clock import FixedClock, OffsetFileClock
-from infra.local.clock_moves import BadMove, target_of
+from infra.local.clock_moves import BadMove, summary, target_of
 from infra.local.runtime import LocalRuntime, ScheduledTarget
 from infra.local.schedules import Schedule
 
@@ -182,3 +182,37 @@ def test_a_schedule_is_found_by_its_template_name_or_its_name_in_the_stage():
     assert rt.next_fire("billing-run", SWEEP_AT - timedelta(seconds=1)) == datetime(2026, 12, 2, 9, 10, tzinfo=UTC)
     with pytest.raises(KeyError):
         rt.schedule("payroll")
+
+
+def test_a_move_answers_a_summary_per_schedule_not_a_line_per_fire():
+    fired = [
+        {"schedule": "billing-run", "scheduled_time": "2026-12-02T04:10:00Z", "result": {"fanned_out": 2}},
+        {"schedule": "dunning-sweep", "scheduled_time": "2026-12-02T09:05:00Z", "result": {"fanned_out": 3}},
+        {"schedule": "billing-run", "scheduled_time": "2026-12-02T05:10:00Z", "result": {"fanned_out": 0}},
+        {"schedule": "reconciliation", "scheduled_time": "2026-12-02T06:15:00Z", "result": None},  # a repeated run
+        {"schedule": "billing-run", "scheduled_time": "2026-12-02T06:10:00Z", "result": {"duplicate": True}},
+    ]
+    assert summary(fired) == {
+        "fires": 5,
+        "schedules": {
+            "billing-run": {
+                "fires": 3,
+                "first": "2026-12-02T04:10:00Z",
+                "last": "2026-12-02T06:10:00Z",
+                "totals": {"fanned_out": 2},
+            },
+            "dunning-sweep": {
+                "fires": 1,
+                "first": "2026-12-02T09:05:00Z",
+                "last": "2026-12-02T09:05:00Z",
+                "totals": {"fanned_out": 3},
+            },
+            "reconciliation": {
+                "fires": 1,
+                "first": "2026-12-02T06:15:00Z",
+                "last": "2026-12-02T06:15:00Z",
+                "totals": {},
+            },
+        },
+    }
+    assert summary([]) == {"fires": 0, "schedules": {}}
