@@ -117,7 +117,7 @@ def test_a_declined_card_is_not_saved_and_the_customer_keeps_no_default(shop, st
     ).json()
     setup = shop.post(f"/v1/customers/{customer['id']}/setup_intent").json()
     method = stripe_js.v1.payment_methods.create(
-        params={"type": "card", "card": {"number": "4000000000000002", "exp_month": 12, "exp_year": 2030, "cvc": "1"}}
+        params={"type": "card", "card": {"number": "4000000000000002", "exp_month": 12, "exp_year": 2030, "cvc": "123"}}
     ).id
     try:
         stripe_js.v1.setup_intents.confirm(setup["id"], params={"payment_method": method})
@@ -139,4 +139,4 @@ def test_every_refund_reason_refunds_through_the_local_stripe(shop, stack, strip
     assert note.json()["amount"] == 1500 and note.json()["reason"] == reason
     [part] = note.json()["refunds"]
     refund = stripe_js.v1.refunds.retrieve(part["stripe_refund_id"])
-    assert refund.amount == 1500 and refund.get("reason") == (None if reason == "other" else reason)
+    assert refund.amount == 1500 and refund.to_dict().get("reason") == (None if reason == "other" else reason)
