@@ -52,13 +52,17 @@ def test_description_file_names_every_endpoint(stack):
     assert requests.get(f"{stack['stripe']['api_base']}/v1/customers", auth=("sk_test_local", ""), timeout=5).ok
 
 
-def test_order_to_numbered_invoice_to_email_in_the_customers_language(shop):
+def test_order_to_numbered_invoice_to_email_in_the_customers_language(shop, stack):
     customer = shop.post("/v1/customers", {**CUSTOMER, "email": "olga.main@example.com"}).json()
     placed = shop.post("/v1/orders", order(customer["id"]), **{"Idempotency-Key": "order-olga-1"})
     assert placed.status_code == 201, placed.text
     invoice = shop.get(f"/v1/invoices/{placed.json()['invoice_id']}").json()
     assert invoice["number"].startswith("INV-") and invoice["status"] == "open"
     assert (invoice["subtotal"], invoice["tax"], invoice["total"]) == (495000, 99000, 594000)
+    # the storefront's "Pay now" button: the invoice's hosted page, served by this stack
+    assert invoice["hosted_invoice_url"].startswith(f"{stack['api_base_url']}/pay/{stack['tenant_id']}.")
+    page = requests.get(invoice["hosted_invoice_url"], timeout=10)
+    assert page.status_code == 200 and invoice["number"] in page.text
     [email] = emails_to(shop, "olga.main@example.com")
     assert invoice["number"] in email["subject"]
     assert "Счёт" in email["subject"]

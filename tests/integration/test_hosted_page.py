@@ -207,8 +207,25 @@ def test_the_link_is_made_once_and_kept(deps, gateway, key, tenant_id):
     assert deps.context.repo.invoice(tenant_id, invoice["id"]).pay_token == secret
 
 
-def test_concurrent_first_calls_agree_on_one_link(deps, gateway, key, tenant_id, monkeypatch):
+def without_link(deps, tenant_id, invoice):
+    """The invoice as one finalized before links were made at finalization: no secret yet."""
+    repo = deps.context.repo
+    tx = repo.transaction()
+    repo.save_invoice(tx, repo.invoice(tenant_id, invoice["id"]).model_copy(update={"pay_token": None}))
+    repo.commit(tx)
+    return invoice
+
+
+def test_an_invoice_has_its_link_from_finalization_and_the_api_gives_it(deps, gateway, key, tenant_id):
     invoice = invoice_for(key)
+    stored = deps.context.repo.invoice(tenant_id, invoice["id"])
+    assert stored.pay_token and invoice["hosted_invoice_url"] == BASE + "/pay/" + hosted_page.token_of(stored)
+    assert link(deps, invoice) == invoice["hosted_invoice_url"].removeprefix(BASE)  # the link asked for is that one
+    assert call("GET", invoice["hosted_invoice_url"].removeprefix(BASE))[0] == 200
+
+
+def test_concurrent_first_calls_agree_on_one_link(deps, gateway, key, tenant_id, monkeypatch):
+    invoice = without_link(deps, tenant_id, invoice_for(key))
     repo = deps.context.repo
     stale = repo.invoice(tenant_id, invoice["id"])
     winner = link(deps, invoice)
@@ -254,9 +271,10 @@ def test_the_invoice_issued_email_links_to_the_page(deps, gateway, key, tenant_i
 
 def test_without_a_public_base_url_emails_have_no_link(deps, gateway, key, tenant_id):
     deps.env.pop("PUBLIC_BASE_URL")
-    invoice = deps.context.repo.invoice(tenant_id, invoice_for(key)["id"])
+    invoice = deps.context.repo.invoice(tenant_id, without_link(deps, tenant_id, invoice_for(key))["id"])
     assert hosted_page.pay_url(invoice) is None
     assert deps.context.repo.invoice(tenant_id, invoice.id).pay_token is None  # nothing made for nothing
+    assert api("GET", f"/v1/invoices/{invoice.id}", key)["hosted_invoice_url"] is None
 
 
 # --- wrong links ---------------------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from billing import bootstrap
 from billing.api import idempotency
@@ -16,7 +16,17 @@ from billing.domain.models import CreditNote, Customer, Invoice, Order
 from billing.domain.payments import Payment
 from billing.domain.plans import Plan, PlanRequest
 from billing.domain.subscriptions import Subscription
-from billing.services import customers, dunning, invoicing, orders, payments, refunds, settings, subscriptions
+from billing.services import (
+    customers,
+    dunning,
+    hosted_page,
+    invoicing,
+    orders,
+    payments,
+    refunds,
+    settings,
+    subscriptions,
+)
 from billing.services.commands import CreateCustomer, PlaceOrder
 from billing.services.unit import Context
 
@@ -26,9 +36,24 @@ Id = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_]+$"
 InvoiceStatus = Literal["draft", "open", "paid", "void", "uncollectible"]
 
 
+class InvoiceResource(Invoice):
+    """An invoice as the API gives it: with the link to its hosted page."""
+
+    hosted_invoice_url: str | None = Field(
+        default=None,
+        description="the invoice's hosted page, where the customer sees it and pays what is due (a bearer link, "
+        "like Stripe's); null for a draft",
+    )
+
+
+def _resource(invoice: Invoice) -> InvoiceResource:
+    url = hosted_page.hosted_url(invoice, bootstrap.deps().env.get("PUBLIC_BASE_URL"))
+    return InvoiceResource(**dict(invoice), hosted_invoice_url=url)
+
+
 class InvoiceList(BaseModel):
     object: Literal["list"] = "list"
-    data: list[Invoice]
+    data: list[InvoiceResource]
     has_more: bool
     next_cursor: str | None
 
@@ -135,8 +160,8 @@ def cancel_order(order_id: Id) -> Response[Order]:
 
 # --- invoices --------------------------------------------------------------------------------------------------
 @router.get("/v1/invoices/<invoice_id>", tags=["invoices"], summary="Retrieve an invoice")
-def get_invoice(invoice_id: Id) -> Invoice:
-    return invoicing.get_invoice(_ctx(), _tenant(), invoice_id)
+def get_invoice(invoice_id: Id) -> InvoiceResource:
+    return _resource(invoicing.get_invoice(_ctx(), _tenant(), invoice_id))
 
 
 @router.get("/v1/invoices", tags=["invoices"], summary="List invoices, newest first, by customer and/or status")
@@ -147,7 +172,7 @@ def list_invoices(
     cursor: Annotated[str | None, Query(max_length=2048)] = None,
 ) -> InvoiceList:
     data, next_cursor = invoicing.list_invoices(_ctx(), _tenant(), customer_id, status, limit, cursor)
-    return InvoiceList(data=data, has_more=next_cursor is not None, next_cursor=next_cursor)
+    return InvoiceList(data=[_resource(i) for i in data], has_more=next_cursor is not None, next_cursor=next_cursor)
 
 
 @router.get(

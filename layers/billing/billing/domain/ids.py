@@ -6,6 +6,7 @@ Ids sort by creation time, so a listing keyed by id is a listing by age, and the
 from __future__ import annotations
 
 import os
+import secrets
 from datetime import datetime
 
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -18,3 +19,8 @@ def new_id(prefix: str, now: datetime) -> str:
         value, digit = divmod(value, 32)
         chars.append(_CROCKFORD[digit])
     return f"{prefix}_{''.join(reversed(chars))}"
+
+
+def new_secret() -> str:
+    """192 random bits, URL-safe: the secret of an invoice's hosted page link (billing.services.hosted_page)."""
+    return secrets.token_urlsafe(24)

@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 
 from billing.domain import numbering
 from billing.domain.dunning import DEFAULT_POLICY, DunningPolicy, DunningProgress
-from billing.domain.ids import new_id
+from billing.domain.ids import new_id, new_secret
 from billing.domain.pricing import Discount, LineInput, PricedLine, price
 from billing.domain.state_machine import INVOICE, ORDER
 
@@ -244,6 +244,7 @@ class Invoice(BaseModel):
             update={
                 "status": status,
                 "number": number,
+                "pay_token": self.pay_token or new_secret(),  # the hosted page's link exists from issue on
                 "issued_at": now,
                 "due_date": due,
                 "dunning": dunning,

@@ -1,9 +1,10 @@
 """The hosted invoice page: an unguessable link per invoice, and what the page shows and takes payment with.
 
 The link is ``/pay/<tenant id>.<invoice id>.<secret>``, the secret being 192 random bits
-(``secrets.token_urlsafe(24)``) made the first time the link is asked for. The tenant and invoice ids route the
-lookup to one GetItem; the secret is then compared in constant time. Anything wrong is the same "not found", so a
-caller learns nothing about which part was wrong.
+(``secrets.token_urlsafe(24)``) made when the invoice is finalized (or, for an invoice finalized before that rule,
+the first time the link is asked for); the API gives it as the invoice's ``hosted_invoice_url``, as Stripe does.
+The tenant and invoice ids route the lookup to one GetItem; the secret is then compared in constant time. Anything
+wrong is the same "not found", so a caller learns nothing about which part was wrong.
 
 Choice: the secret is kept on the invoice as is (``Invoice.pay_token``), not as a digest. The link is a bearer link,
 like Stripe's ``hosted_invoice_url`` (which Stripe also keeps and shows the merchant): every email about the invoice
@@ -17,11 +18,11 @@ from __future__ import annotations
 
 import hmac
 import re
-import secrets
 from dataclasses import dataclass
 from typing import Any
 
 from billing.domain.errors import NotFound
+from billing.domain.ids import new_secret
 from billing.domain.models import Invoice, Tenant
 from billing.services import payments
 from billing.services.unit import Context, retrying
@@ -29,10 +30,6 @@ from billing.services.unit import Context, retrying
 PATH_PREFIX = "/pay/"
 _ID = r"[A-Za-z0-9_]{1,64}"
 _TOKEN = re.compile(rf"(?P<tenant>{_ID})\.(?P<invoice>{_ID})\.(?P<secret>[A-Za-z0-9_-]{{16,128}})\Z")
-
-
-def new_secret() -> str:
-    return secrets.token_urlsafe(24)
 
 
 def token_of(invoice: Invoice) -> str:
@@ -71,6 +68,14 @@ def pay_url(invoice: Invoice, ctx: Context | None = None, base_url: str | None =
     else:
         path = pay_link(ctx or _deps().context, invoice.tenant_id, invoice.id)
     return base_url.rstrip("/") + path
+
+
+def hosted_url(invoice: Invoice, base_url: str | None) -> str | None:
+    """The invoice's hosted page, whatever its state (the page says paid, void or due), where its link exists and
+    the public base URL is known; the API's ``hosted_invoice_url``."""
+    if not invoice.pay_token or not base_url:
+        return None
+    return base_url.rstrip("/") + PATH_PREFIX + token_of(invoice)
 
 
 def _deps() -> Any:
