@@ -7,7 +7,9 @@ PY := $(VENV)/bin/python
 SAM_VENV := .tools/sam
 STRIPE_VENV := .tools/localstripe
 
-.PHONY: install demo serve test lint template build openapi bench clean
+.PHONY: install browser demo serve test lint template build openapi bench clean
+# apt-get as root, or through sudo
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 # Each install says what it installs and, when done, how long it took: the first run spends minutes here.
 timed = start=$$(date +%s); set -e; $(1); echo "  ✔ $(2) ready in $$(( $$(date +%s) - start )) s"
@@ -35,6 +37,15 @@ $(STRIPE_VENV)/.installed: infra/requirements-localstripe.txt
 
 install: $(VENV)/.installed $(STRIPE_VENV)/.installed
 
+# Pages are tested in a real headless browser: Debian's Chromium (Playwright's own browser download is not
+# reachable), with a font that has Chinese glyphs for the zh pages.
+browser:
+	@if ! command -v chromium >/dev/null || ! fc-list 2>/dev/null | grep -qi zenhei; then \
+		echo "● First run: installing Chromium and a Chinese font from Debian (apt-get; a minute or two, once)"; \
+		$(call timed,$(SUDO) apt-get update -qq; \
+			$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-wqy-zenhei >/dev/null,Chromium); \
+	fi
+
 # DEMO_START=2026-12-31T23:58:00Z starts the stack's clock at that instant (default: now).
 demo: install
 	$(PY) -m infra.local demo $(if $(DEMO_START),--start $(DEMO_START))
@@ -52,7 +63,7 @@ build: $(SAM_VENV)/.installed
 	PATH="$$(pyenv prefix $(PY_VERSION).0 2>/dev/null || true)/bin:$$PATH" $(SAM_VENV)/bin/sam build --template-file template.yaml --build-dir .aws-sam/build --cached --parallel
 
 # The whole suite: lint, the template through cfn-lint and `sam build`, then unit, integration and end-to-end tests.
-test: install lint template build
+test: install browser lint template build
 	$(PY) -m pytest -n 2 --dist loadfile
 
 # The OpenAPI document is generated from the code; docs/openapi.json is a copy that a test keeps current.

@@ -6,10 +6,13 @@ installed dependency (GPL): this file only calls its public classes.
   confirmed, signed and delivered like localstripe's own events: Stripe sends it, and the product saves the
   customer's default card from it.
 - ``POST /v1/payment_intents/{id}/confirm`` with ``payment_method`` (Stripe.js and the server SDK both confirm that
-  way; localstripe answers 500 "Not implemented"), and with the publishable key and the intent's client secret, as
-  Stripe.js does from the customer's browser. Stripe.js's other confirm fields (``return_url``, ``use_stripe_sdk``)
+  way; localstripe answers 500 "Not implemented"), also after a declined attempt (a new charge, as Stripe makes),
+  and with the publishable key and the intent's client secret, as Stripe.js does from the customer's browser. Stripe.js's other confirm fields (``return_url``, ``use_stripe_sdk``)
   are accepted and have nothing to do here.
 - Refund ``reason`` (``duplicate``, ``fraudulent``, ``requested_by_customer``), kept on the refund as Stripe does.
+- A card form that pays: localstripe's stand-in for Stripe.js (``/js.stripe.com/v3/``) is served with
+  ``stripe_js_layer.js`` after it, whose ``confirmCardPayment`` sends the typed card as Stripe.js does (a
+  PaymentMethod made with the publishable key, then the confirm above).
 
 Runs in localstripe's own virtual environment (.tools/localstripe), like localstripe_main.py.
 """
@@ -17,6 +20,7 @@ Runs in localstripe's own virtual environment (.tools/localstripe), like localst
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -28,6 +32,8 @@ CONFIRM_PAYMENT = re.compile(r"^/v1/payment_intents/(pi_\w+)/confirm$")
 CONFIRM_SETUP = re.compile(r"^/v1/setup_intents/(seti_\w+)/confirm$")
 REFUND_REASONS = ("duplicate", "fraudulent", "requested_by_customer")
 # Sent by Stripe.js or the SDK with a confirm; nothing for a local stand-in to do with them.
+STRIPE_JS = "/js.stripe.com/v3/"
+STRIPE_JS_LAYER = Path(__file__).with_name("stripe_js_layer.js")
 CONFIRM_EXTRAS = ("client_secret", "return_url", "use_stripe_sdk", "off_session", "setup_future_usage", "mandate_data")
 
 
@@ -56,6 +62,10 @@ async def _confirm_payment(request: web.Request, intent_id: str) -> web.Response
     if method is not None:
         if not isinstance(method, str) or not method.startswith("pm_"):
             raise UserError(400, "payment_method: give the id of a PaymentMethod (pm_…)")
+        if intent.status == "requires_payment_method" and intent.latest_charge is not None:
+            # a declined attempt: Stripe takes another payment method on the same intent (a new charge)
+            intent.latest_charge = None
+            intent._authentication_failed = False
         resources.PaymentIntent._api_update(intent_id, payment_method=method)
     return _answer(resources.PaymentIntent._api_confirm(intent_id, **data), expand)
 
@@ -93,8 +103,27 @@ async def _refund(request: web.Request, handler: Any) -> web.StreamResponse:
     return _answer(refund, expand)
 
 
+async def _payment_method_from_browser(request: web.Request, handler: Any) -> web.StreamResponse:
+    """Stripe.js makes a card PaymentMethod with the publishable key; localstripe wants the secret key."""
+    raw = dict(await server.get_post_data(request, remove_auth=False) or {})
+    key = raw.get("key")
+    if server.get_api_key(request) is not None or not (isinstance(key, str) and key.startswith("pk_")):
+        return await handler(request)
+    data = dict(await server.get_post_data(request) or {})
+    if data.get("type") != "card":
+        raise UserError(400, "Only card PaymentMethods are made from the browser here")
+    return _answer(resources.PaymentMethod._api_create(**data))
+
+
+async def _stripe_js(request: web.Request, handler: Any) -> web.StreamResponse:
+    stand_in = await handler(request)
+    return web.Response(text=f"{stand_in.text}\n{STRIPE_JS_LAYER.read_text()}", content_type="application/javascript")
+
+
 @web.middleware
 async def stripe_layer(request: web.Request, handler: Any) -> web.StreamResponse:
+    if request.method == "GET" and request.path == STRIPE_JS:
+        return await _stripe_js(request, handler)
     if request.method == "POST":
         if match := CONFIRM_PAYMENT.match(request.path):
             return await _confirm_payment(request, match.group(1))
@@ -102,6 +131,8 @@ async def stripe_layer(request: web.Request, handler: Any) -> web.StreamResponse
             return await _confirm_setup(request, handler, match.group(1))
         if request.path == "/v1/refunds":
             return await _refund(request, handler)
+        if request.path == "/v1/payment_methods":
+            return await _payment_method_from_browser(request, handler)
     return await handler(request)
 
 

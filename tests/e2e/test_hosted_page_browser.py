@@ -1,0 +1,80 @@
+"""The hosted invoice page in a real headless browser (Chromium), on the local stack: the customer opens the
+invoice's hosted_invoice_url, types a test card into the card form and pays; the page says so and then shows the
+invoice paid. Cards that need 3-D Secure go through the prompt; a declined card says why and lets the customer try
+again. Screenshots of each state are written beside the test's temporary files."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.e2e.browser import browser  # noqa: F401 - the fixture
+from tests.e2e.test_payments import eventually
+
+PAID = {"en": "Paid — thank you!", "zh": "已支付，谢谢！", "ru": "Оплачено — спасибо!"}
+WIDTHS = {"desktop": (1280, 900), "mobile": (390, 844)}
+
+
+def invoice_for(shop: Any, email: str, locale: str, amount: int = 4900) -> dict[str, Any]:
+    customer = shop.post("/v1/customers", {"email": email, "name": "Ana", "locale": locale, "currency": "usd"}).json()
+    lines = [{"description": "Pro plan", "quantity": 1, "unit_amount": amount, "tax_rate_percent": "8.25"}]
+    body = {"customer_id": customer["id"], "currency": "usd", "lines": lines, "collection_method": "send_invoice"}
+    placed = shop.post("/v1/orders", {**body, "days_until_due": 14})
+    assert placed.status_code == 201, placed.text
+    return shop.get(f"/v1/invoices/{placed.json()['invoice_id']}").json()
+
+
+def type_card(page: Any, number: str) -> None:
+    for field, value in (("number", number), ("exp_month", "12"), ("exp_year", "30"), ("cvc", "123")):
+        page.fill(f"#card-element input[placeholder={field}]", value)
+    page.fill("#card-element input[placeholder=postal_code]", "10001")
+
+
+@pytest.mark.parametrize(("locale", "width"), [("en", "desktop"), ("zh", "mobile"), ("ru", "desktop")])
+def test_a_customer_pays_on_the_hosted_page_with_a_card(shop, browser, tmp_path, locale, width):  # noqa: F811
+    invoice = invoice_for(shop, f"browser.{locale}@example.com", locale)
+    page = browser.new_page(viewport=dict(zip(("width", "height"), WIDTHS[width], strict=True)))
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on("console", lambda m: m.type == "error" and errors.append(m.text))
+    page.on("response", lambda r: r.status >= 400 and errors.append(f"{r.status} {r.url}"))
+    page.goto(invoice["hosted_invoice_url"])
+    page.screenshot(path=tmp_path / f"due-{locale}-{width}.png", full_page=True)
+    type_card(page, "4242424242424242")
+    page.click("#pay-button")
+    page.wait_for_selector("#pay-outcome.ok", timeout=20_000)
+    page.wait_for_selector(f"text={PAID[locale]}", timeout=30_000)  # the page reloads and shows the invoice paid
+    page.screenshot(path=tmp_path / f"paid-{locale}-{width}.png", full_page=True)
+    assert errors == []  # no script error, nothing the page's Content-Security-Policy refused
+    assert eventually(lambda: shop.get(f"/v1/invoices/{invoice['id']}").json()["status"] == "paid")
+
+
+def test_a_card_that_needs_3d_secure_pays_after_the_prompt(shop, browser, tmp_path):  # noqa: F811
+    invoice = invoice_for(shop, "browser.3ds@example.com", "en", amount=2500)
+    page = browser.new_page()
+    page.goto(invoice["hosted_invoice_url"])
+    type_card(page, "4000002500003155")
+    page.click("#pay-button")
+    prompt = page.wait_for_selector("text=Complete authentication", timeout=20_000)
+    page.screenshot(path=tmp_path / "3ds-prompt.png")
+    prompt.click()
+    page.wait_for_selector(f"text={PAID['en']}", timeout=30_000)
+    assert eventually(lambda: shop.get(f"/v1/invoices/{invoice['id']}").json()["status"] == "paid")
+
+
+def test_a_declined_card_says_so_and_the_customer_can_try_another(shop, browser, tmp_path):  # noqa: F811
+    invoice = invoice_for(shop, "browser.declined@example.com", "en", amount=3100)
+    page = browser.new_page()
+    page.goto(invoice["hosted_invoice_url"])
+    type_card(page, "4000000000000341")
+    page.click("#pay-button")
+    page.wait_for_selector("#pay-outcome.error", timeout=20_000)
+    page.screenshot(path=tmp_path / "declined.png")
+    assert "declined" in page.inner_text("#pay-outcome").lower()
+    assert page.is_enabled("#pay-button")
+    assert shop.get(f"/v1/invoices/{invoice['id']}").json()["status"] == "open"
+    type_card(page, "4242424242424242")  # another card, same page, same PaymentIntent
+    page.click("#pay-button")
+    page.wait_for_selector(f"text={PAID['en']}", timeout=30_000)
+    assert eventually(lambda: shop.get(f"/v1/invoices/{invoice['id']}").json()["status"] == "paid")
