@@ -7,8 +7,8 @@ installed dependency (GPL): this file only calls its public classes.
   customer's default card from it.
 - ``POST /v1/payment_intents/{id}/confirm`` with ``payment_method`` (Stripe.js and the server SDK both confirm that
   way; localstripe answers 500 "Not implemented"), also after a declined attempt (a new charge, as Stripe makes),
-  and with the publishable key and the intent's client secret, as Stripe.js does from the customer's browser. Stripe.js's other confirm fields (``return_url``, ``use_stripe_sdk``)
-  are accepted and have nothing to do here.
+  and with the publishable key and the intent's client secret, as Stripe.js does from the customer's browser.
+  Stripe.js's other confirm fields (``return_url``, ``use_stripe_sdk``) are accepted and have nothing to do here.
 - Refund ``reason`` (``duplicate``, ``fraudulent``, ``requested_by_customer``), kept on the refund as Stripe does.
 - A card form that pays: localstripe's stand-in for Stripe.js (``/js.stripe.com/v3/``) is served with
   ``stripe_js_layer.js`` after it, whose ``confirmCardPayment`` sends the typed card as Stripe.js does (a
