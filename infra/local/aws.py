@@ -171,14 +171,44 @@ def stream_records(stream_arn: str) -> int | None:
     return None if shard is None else len(shard.items)
 
 
+def _mail_log() -> dict[str, dict[str, Any]]:
+    """The notifier's mail log (``MAIL#`` items, one per email sent), by SES message id, with the invoice it was
+    about; read from moto's backend: a local diagnostic, not a request path."""
+    from boto3.dynamodb.types import TypeDeserializer
+    from moto.dynamodb.models import dynamodb_backends
+
+    deserialize = TypeDeserializer().deserialize
+    logged = {}
+    for table in dynamodb_backends[ACCOUNT][REGION].tables.values():
+        for item in table.all_items():
+            attrs = item.to_json()["Attributes"]
+            if attrs.get("type") != {"S": "mail"} or "message_id" not in attrs:
+                continue
+            record = {k: deserialize(v) for k, v in attrs.items()}
+            about = record["pk"].split("#")  # T#<tenant>#<KIND>#<id>
+            logged[record["message_id"]] = {
+                "kind": record.get("kind"),
+                "tenant_id": about[1] if len(about) > 1 else None,
+                "invoice_id": about[3] if len(about) > 3 and about[2] == "INV" else None,
+                "locale": record.get("locale"),
+                "sent_at": record.get("sent_at"),
+            }
+    return logged
+
+
 def sent_emails() -> list[dict[str, Any]]:
-    """What the local SES has sent (moto keeps the HTML part)."""
+    """What the local SES has sent (moto keeps the HTML part), in order, each with what the notifier logged of it:
+    its kind (invoice_issued, payment_receipt, dunning_reminder, …), the invoice it is about and the stack's time
+    it was sent at (null for an email the notifier did not log)."""
     from moto.ses.models import ses_backends
 
     messages = ses_backends[ACCOUNT][REGION].sent_messages
+    logged = _mail_log()
+    unknown = {"kind": None, "tenant_id": None, "invoice_id": None, "locale": None, "sent_at": None}
     return [
         {
             "id": m.id,
+            **logged.get(m.id, unknown),
             "from": m.source,
             "to": m.destinations.get("ToAddresses", []),
             "subject": m.subject,

@@ -6,7 +6,7 @@
   "after": "…"}``), firing the schedules that fall due on the way; answers a summary per schedule, and every fire
   with ``?detail=true`` (infra/local/clock_moves.py);
 - ``POST /_local/drain``: deliver what is queued now;
-- ``GET  /_local/emails``: the emails the local SES has sent.
+- ``GET  /_local/emails``: the emails the local SES has sent, each with its kind, invoice and time of sending.
 """
 
 from __future__ import annotations
@@ -83,7 +83,10 @@ class Gateway:
         if request.path == "/_local/drain" and request.method == "POST":
             return _json(200, {"handled": rt.drain()})
         if request.path == "/_local/emails" and request.method == "GET":
-            return _json(200, {"emails": aws.sent_emails()})
+            assert rt.moto is not None
+            with rt.moto.app.lock:  # moto's backends are read between requests, not during one
+                emails = aws.sent_emails()
+            return _json(200, {"emails": emails})
         return _json(404, {"code": "no_such_local_route"})
 
     def advance(self, request: Request) -> Response:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from datetime import datetime, timedelta
 from concurrent.futures import ThreadPoolExecutor
 
 import boto3
@@ -65,6 +66,9 @@ def test_order_to_numbered_invoice_to_email_in_the_customers_language(shop, stac
     assert page.status_code == 200 and invoice["number"] in page.text
     [email] = emails_to(shop, "olga.main@example.com")
     assert invoice["number"] in email["subject"]
+    assert (email["kind"], email["invoice_id"], email["locale"]) == ("invoice_issued", invoice["id"], "ru")
+    sent, issued = (datetime.fromisoformat(t) for t in (email["sent_at"], invoice["issued_at"]))
+    assert issued <= sent < issued + timedelta(minutes=1)  # on the stack's clock, as the invoice's times are
     assert "Счёт" in email["subject"]
     assert "5\u00a0940,00" in email["html"].replace("\u202f", "\u00a0")  # ru formatting of 594000 kopecks
 
