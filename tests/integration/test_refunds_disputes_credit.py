@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from billing.services import payments, stripe_events
+from billing.adapters import keys
+from billing.services import notifications, outbox, payments, stripe_events
 from functions.api import app
 from tests.integration.conftest import FakeLambdaContext, http_event
 
@@ -187,3 +188,37 @@ def test_an_overpayment_becomes_credit_applied_to_the_next_invoice(deps, tenant,
     following = call("GET", f"/v1/invoices/{order['invoice_id']}", key)[1]
     assert (following["total"], following["credit_applied"], following["amount_due"]) == (5000, 1200, 3800)
     assert call("GET", f"/v1/customers/{customer_id}", key)[1]["credit_balance"] == 0
+
+
+class FakeMailer:
+    def __init__(self):
+        self.sent = []
+
+    def send(self, to, subject, text, html, sender_name, reply_to):
+        self.sent.append({"to": to, "subject": subject, "text": text, "html": html})
+        return f"msg-{len(self.sent)}"
+
+
+def test_each_refund_emails_the_customer_once_with_its_credit_note(deps, tenant, stripe_fake):
+    key = tenant[1]
+    invoice, *_ = paid_invoice(deps, key, stripe_fake)
+    for amount in (1500, 1000):
+        refunded = call("POST", f"/v1/invoices/{invoice['id']}/refunds", key, {"amount": amount, "reason": "other"})
+        assert refunded[0] == 201
+    every = deps.context.repo.events(keys.invoice(invoice["tenant_id"], invoice["id"]))
+    events = sorted((e for e in every if e.type == "credit_note.issued"), key=lambda e: e.data["number"])
+    assert outbox.route(events[0]) == ["NOTIFICATIONS_QUEUE_URL"]  # the relay hands it to the notifier
+    mailer = FakeMailer()
+    for event in events * 2:  # each event delivered twice: one email each
+        notifications.notify(deps.context, mailer, event)
+    assert len(mailer.sent) == 2
+    first, second = mailer.sent
+    assert first["subject"].startswith("Refund of $15.00") and "CN-2026-000001" in first["subject"]
+    assert "Refunded in all: $15.00" in first["text"] and "Refunded in all: $25.00" in second["text"]
+    assert invoice["number"] in second["subject"] and "CN-2026-000002" in second["subject"]
+    logged = deps.context.repo.mail_log(keys.invoice(invoice["tenant_id"], invoice["id"]))
+    assert sorted(m["kind"] for m in logged if m["kind"] == "refund_issued") == ["refund_issued"] * 2
+
+
+def test_the_notifier_is_routed_every_event_it_emails_about():
+    assert outbox.ROUTES["NOTIFICATIONS_QUEUE_URL"] == set(notifications.KIND_OF_EVENT) | {"invoice.dunning_step"}

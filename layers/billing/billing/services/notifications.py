@@ -19,6 +19,7 @@ from billing.services.unit import Context
 KIND_OF_EVENT = {
     "invoice.finalized": "invoice_issued",
     "invoice.payment_succeeded": "payment_receipt",
+    "credit_note.issued": "refund_issued",
 }
 # A dunning step names its own email (billing.services.dunning); these are the kinds it may name.
 DUNNING_KINDS = frozenset({"dunning_reminder", "payment_retry_failed", "final_notice", "service_suspended"})
@@ -62,8 +63,8 @@ def email_context(tenant: Tenant, invoice: Invoice) -> dict[str, Any]:
 
 
 def _still_true(kind: str, invoice: Invoice) -> bool:
-    if kind in ("payment_receipt", "payment_thank_you"):
-        return True  # the payment happened, whatever the invoice has become since
+    if kind in ("payment_receipt", "payment_thank_you", "refund_issued"):
+        return True  # the payment (or refund) happened, whatever the invoice has become since
     if kind in DUNNING_KINDS:  # chasing an invoice that was paid or voided since would be false
         return invoice.status in ("open", "uncollectible") and invoice.amount_due > 0
     return invoice.status in ("open", "paid")  # a zero invoice is issued paid; a voided one is not announced
@@ -110,6 +111,14 @@ def notify(ctx: Context, mailer: Any, event: DomainEvent) -> str | None:
             "amount_due": int(event.data.get("amount_due", invoice.amount_due)),
             "paid_at": event.occurred_at,
             "payment_id": event.data["payment_id"],
+        }
+    if kind == "refund_issued":
+        context |= {
+            "amount_refunded": int(event.data["amount"]),
+            # as this refund left the invoice: a later refund does not rewrite this email
+            "amount_refunded_total": int(event.data.get("amount_refunded_total", invoice.amount_refunded)),
+            "credit_note_number": event.data["number"],
+            "refunded_at": event.occurred_at,
         }
     email = render_email(kind, invoice.customer_locale, context)
     message_id = mailer.send(

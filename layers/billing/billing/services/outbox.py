@@ -8,7 +8,10 @@ from billing.domain.models import DomainEvent
 
 # Which events each queue wants. An event no queue wants is recorded (audit) and goes no further.
 ROUTES: dict[str, frozenset[str]] = {
-    "NOTIFICATIONS_QUEUE_URL": frozenset({"invoice.finalized", "invoice.dunning_step", "invoice.payment_succeeded"}),
+    # the events the notifier emails about (billing.services.notifications; a test keeps the two in step)
+    "NOTIFICATIONS_QUEUE_URL": frozenset(
+        {"invoice.finalized", "invoice.dunning_step", "invoice.payment_succeeded", "credit_note.issued"}
+    ),
     "COLLECTIONS_QUEUE_URL": frozenset({"invoice.finalized"}),
 }
 

@@ -120,6 +120,7 @@ def record_credit_note(
             credit_note_id=note.id,
             number=number,
             amount=amount,
+            amount_refunded_total=updated.amount_refunded,
         ),
     )
     remember(ctx, tx, tenant_id, claim, saved.model_dump(mode="json"))
