@@ -136,6 +136,16 @@ def test_bad_customer_input_is_a_problem_and_writes_nothing(key, body, status, c
         ({"discount": {"amount_off": 1, "percent_off": "5"}}, "invalid_request"),
         ({"collection_method": "cash"}, "invalid_request"),
         ({"customer_id": "cus_missing"}, "customer_not_found"),
+        # a percent is exact: a JSON fraction is a binary float
+        (
+            {"lines": [{"description": "x", "quantity": 1, "unit_amount": 1, "tax_rate_percent": 8.25}]},
+            "invalid_request",
+        ),
+        (
+            {"lines": [{"description": "x", "quantity": 1, "unit_amount": 1, "tax_rate_percent": "8.25.1"}]},
+            "invalid_request",
+        ),
+        ({"discount": {"percent_off": 12.5}}, "invalid_request"),
     ],
 )
 def test_bad_orders_are_refused_and_change_nothing(key, customer_id, change, code):
@@ -231,3 +241,33 @@ def test_a_boolean_is_not_a_number_of_minor_units(key, customer_id, field):
     line = {"description": "x", "quantity": 1, "unit_amount": 100, field: True}
     status, problem, _ = call("POST", "/v1/orders", key, order_body(customer_id, lines=[line]))
     assert status == 422 and problem["code"] == "invalid_request"
+
+
+def test_a_percent_is_a_decimal_string_or_a_whole_number(key, customer_id):
+    lines = [
+        {"description": "a", "quantity": 1, "unit_amount": 10000, "tax_rate_percent": "8.25"},
+        {"description": "b", "quantity": 1, "unit_amount": 10000, "tax_rate_percent": 20},
+    ]
+    status, placed, _ = call("POST", "/v1/orders", key, order_body(customer_id, lines=lines))
+    assert status == 201, placed
+    invoice = call("GET", f"/v1/invoices/{placed['invoice_id']}", key)[1]
+    assert invoice["tax"] == 825 + 2000
+
+
+@pytest.mark.parametrize(
+    ("path", "query", "unknown"),
+    [
+        ("/v1/subscriptions", {"customer_id": "cus_1"}, "customer_id"),
+        ("/v1/invoices", {"customer": "cus_1"}, "customer"),
+        ("/v1/invoices", {"limit": "5", "sort": "asc", "expand": "lines"}, "expand, sort"),
+    ],
+)
+def test_a_query_parameter_the_route_does_not_take_is_refused(key, path, query, unknown):
+    status, problem, _ = call("GET", path, key, query=query)
+    assert status == 400 and problem["code"] == "unknown_query_parameter", problem
+    assert f"no query parameter {unknown}" in problem["detail"]
+
+
+def test_the_query_parameters_a_route_takes_are_accepted(key, customer_id):
+    status, listing, _ = call("GET", "/v1/invoices", key, query={"customer_id": customer_id, "limit": "5"})
+    assert status == 200 and listing["data"] == []

@@ -42,7 +42,25 @@ def require_tenant(app: APIGatewayHttpResolver, next_middleware: NextMiddleware)
     return next_middleware(app)
 
 
-resolver.use(middlewares=[require_tenant])
+def refuse_unknown_query(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) -> Response:
+    """A query parameter the route does not take is refused, as an unknown body field is: a filter that is silently
+    ignored (``?customer_id=`` on a route without it) answers more than was asked for."""
+    route = app.context.get("_route")
+    given = set(app.current_event.query_string_parameters or {})
+    if route is not None and given and app.current_event.path.startswith("/v1/"):
+        unknown = sorted(given - {param.alias for param in route.dependant.query_params})
+        if unknown:
+            known = sorted(param.alias for param in route.dependant.query_params)
+            return problem(
+                400,
+                "unknown_query_parameter",
+                f"this route takes no query parameter {', '.join(unknown)}"
+                + (f" (it takes: {', '.join(known)})" if known else ""),
+            )
+    return next_middleware(app)
+
+
+resolver.use(middlewares=[require_tenant, refuse_unknown_query])
 resolver.include_router(routes.router)
 resolver.include_router(hosted_page.router)
 

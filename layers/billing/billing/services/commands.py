@@ -6,7 +6,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, model_validator
 
 from billing.domain.models import SUPPORTED_LOCALES, Address, CollectionMethod
 from billing.domain.money import normalize_currency
@@ -14,6 +14,22 @@ from billing.domain.periods import validate_timezone
 from billing.domain.pricing import MAX_AMOUNT, Discount, LineInput
 
 Currency = Annotated[str, Field(min_length=3, max_length=3, examples=["usd"]), AfterValidator(normalize_currency)]
+
+
+def _exact(value: object) -> object:
+    if isinstance(value, float):
+        raise ValueError(
+            'give a percent as a string, e.g. "8.25", or a whole number: a JSON fraction is a binary float'
+        )
+    return value
+
+
+# A percent is exact: a decimal string ("8.25") or a whole number, never a JSON fraction (8.25 as a binary float).
+Percent = Annotated[
+    Decimal,
+    BeforeValidator(_exact),
+    WithJsonSchema({"anyOf": [{"type": "string", "pattern": r"^\d{1,3}(\.\d{1,4})?$"}, {"type": "integer"}]}),
+]
 ExternalId = Annotated[str, Field(min_length=1, max_length=200)]
 
 
@@ -48,11 +64,11 @@ class OrderLineIn(_Strict, LineInput):
     description: str = Field(min_length=1, max_length=500)
     quantity: int = Field(ge=1, le=1_000_000, strict=True)
     unit_amount: int = Field(ge=0, le=MAX_AMOUNT, strict=True)
-    tax_rate_percent: Decimal = Field(default=Decimal(0), ge=0, le=100, decimal_places=4)
+    tax_rate_percent: Percent = Field(default=Decimal(0), ge=0, le=100, decimal_places=4, examples=["8.25"])
 
 
 class DiscountIn(_Strict, Discount):
-    percent_off: Decimal | None = Field(default=None, gt=0, le=100, decimal_places=4)
+    percent_off: Percent | None = Field(default=None, gt=0, le=100, decimal_places=4, examples=["10"])
     amount_off: int | None = Field(default=None, gt=0, le=MAX_AMOUNT, strict=True)
 
     @model_validator(mode="after")
