@@ -111,7 +111,8 @@ class LocalRuntime:
         self.streams: list[StreamSource] = []
         self.scheduled: list[ScheduledTarget] = []
         self.invoke_lock = threading.RLock()
-        self.clock_lock = threading.Lock()
+        self.clock_lock = threading.Lock()  # taken before drain_lock, never after it
+        self.drain_lock = threading.RLock()
         self.moto: aws.MotoServer | None = None
         self.provisioned: aws.Provisioned | None = None
         self.invocations: dict[str, int] = {}
@@ -303,13 +304,17 @@ class LocalRuntime:
         return clients[service]
 
     def drain(self, rounds: int = 1000) -> int:
-        """Deliver queued messages and stream records until nothing is left to deliver; how many were handled."""
+        """Deliver queued messages and stream records until nothing is left to deliver; how many were handled.
+
+        One drain at a time: a caller (``POST /_local/drain``, a move of the clock) waits for the serve mode's
+        background drain to finish the messages it has taken, so that when it returns nothing is half-done."""
         handled = 0
-        for _ in range(rounds):
-            moved = sum(self._poll_stream(s) for s in self.streams) + sum(self._poll_queue(q) for q in self.queues)
-            handled += moved
-            if not moved:
-                return handled
+        with self.drain_lock:
+            for _ in range(rounds):
+                moved = sum(self._poll_stream(s) for s in self.streams) + sum(self._poll_queue(q) for q in self.queues)
+                handled += moved
+                if not moved:
+                    return handled
         return handled
 
     def _poll_queue(self, source: QueueSource) -> int:

@@ -121,7 +121,7 @@ def runtime_at(start: datetime) -> tuple[LocalRuntime, list[tuple[str, datetime]
         return {"schedule": target.name, "scheduled_time": when}
 
     rt.fire, rt.drain = fire, lambda: 0
-    rt.clock_lock = threading.Lock()
+    rt.clock_lock, rt.drain_lock = threading.Lock(), threading.RLock()
     return rt, fired
 
 
