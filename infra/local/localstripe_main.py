@@ -35,7 +35,8 @@ def main() -> None:
     resources.Store.dump_to_disk = dump
     resources.store.try_load_from_disk()
     localstripe_layer.install(server.app)
-    web.run_app(server.app, host="127.0.0.1", port=port, print=lambda *_: None)
+    # a stop is a stop: no minute-long wait for the SDK's kept-alive connections to close
+    web.run_app(server.app, host="127.0.0.1", port=port, print=lambda *_: None, shutdown_timeout=1)
 
 
 if __name__ == "__main__":

@@ -166,5 +166,9 @@ class LocalStack:
             self.server.shutdown()
         if self.stripe and self.stripe.poll() is None:
             self.stripe.terminate()
-            self.stripe.wait(timeout=10)
+            try:
+                self.stripe.wait(timeout=5)
+            except subprocess.TimeoutExpired:  # never leave it behind, listening
+                self.stripe.kill()
+                self.stripe.wait()
         self.runtime.stop()
