@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 from functools import cache
 from typing import Any
 
@@ -19,6 +20,7 @@ from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 
 from billing import bootstrap
 from billing.api import hosted_page, routes
+from billing.api.openapi import complete as complete_openapi
 from billing.api.problems import from_domain, problem, problem_answer
 from billing.domain.errors import DomainError
 from billing.services.tenants import authenticate
@@ -72,13 +74,14 @@ def openapi():  # noqa: ANN201 - raw JSON, outside the schema
 
 @cache
 def openapi_document() -> str:
-    return resolver.get_openapi_json_schema(
+    generated = resolver.get_openapi_json_schema(
         title=TITLE,
         version=VERSION,
         description="Storefront and finance API. Amounts are integers in the currency's minor unit.",
         security_schemes={"bearer": HTTPBearer(description="Tenant API key: Authorization: Bearer bk_…")},
         security=[{"bearer": []}],
     )
+    return json.dumps(complete_openapi(json.loads(generated)), indent=2)
 
 
 @resolver.exception_handler(DomainError)

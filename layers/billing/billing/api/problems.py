@@ -21,6 +21,23 @@ STATUS_OF: list[tuple[type[DomainError], int]] = [
 ]
 
 
+# The JSON Schema of what problem_body writes: the OpenAPI document declares it for every error answer.
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "title": "Problem",
+    "description": "An RFC 9457 problem document; `code` is stable, `detail` is for people.",
+    "required": ["type", "title", "status", "code", "detail"],
+    "properties": {
+        "type": {"type": "string", "examples": ["urn:billing:problem:invoice_not_found"]},
+        "title": {"type": "string", "examples": ["Not Found"]},
+        "status": {"type": "integer", "minimum": 400, "maximum": 599},
+        "code": {"type": "string", "examples": ["invoice_not_found"]},
+        "detail": {"type": "string"},
+        "errors": {"type": "array", "items": {"type": "object"}, "description": "what broke the schema (422)"},
+    },
+}
+
+
 def problem_body(status: int, code: str, detail: str, **extra: Any) -> str:
     body = {
         "type": f"urn:billing:problem:{code}",

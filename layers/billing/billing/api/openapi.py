@@ -1,0 +1,60 @@
+"""The OpenAPI document as the API answers, not only as Powertools generates it: every error answer is a problem
+document (``application/problem+json``, billing.api.problems), declared per operation with the statuses it can
+give, and every POST and PUT takes an ``Idempotency-Key`` header (billing.api.idempotency). Powertools' default 422
+(``HTTPValidationError``, a ``detail`` list) is replaced: the API never answers it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from billing.api.idempotency import MAX_KEY_LENGTH
+from billing.api.problems import PROBLEM_JSON, PROBLEM_SCHEMA
+
+PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
+WRITES = ("post", "put", "patch", "delete")
+# Which error statuses an operation can answer, and what each means (docs/api.md, "Errors", lists the codes).
+ALWAYS = {
+    "400": "A malformed request: a body that is not JSON, a bad Idempotency-Key, a query parameter the route does not "
+    "take, a forged cursor (`malformed_json`, `invalid_idempotency_key`, `unknown_query_parameter`, `invalid_cursor`)",
+    "401": "No API key, or one that is not valid (`unauthorized`)",
+    "404": "An object the request names does not exist for this tenant (`…_not_found`)",
+    "422": "The request breaks the schema (`invalid_request`, with `errors`) or a rule of the domain (its own code)",
+}
+ON_WRITES = {
+    "409": "The object's state does not allow it, or the Idempotency-Key was used for another request "
+    "(`illegal_transition`, `idempotency_key_reused`, …)",
+    "415": "The body is not `application/json` (`unsupported_media_type`)",
+}
+IDEMPOTENCY_KEY = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "description": "Makes a retry safe: the first answer to this key is stored and replayed to any retry with the "
+    "same body (header `Idempotent-Replayed: true`); the same key with another body is 409.",
+    "schema": {"type": "string", "minLength": 1, "maxLength": MAX_KEY_LENGTH},
+}
+
+
+def _problem(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {PROBLEM_JSON: {"schema": PROBLEM_REF}}}
+
+
+def complete(document: dict[str, Any]) -> dict[str, Any]:
+    """``document`` (Powertools' generated dict) with the problem answers and the Idempotency-Key header added."""
+    schemas = document.setdefault("components", {}).setdefault("schemas", {})
+    schemas["Problem"] = PROBLEM_SCHEMA
+    for path, item in document.get("paths", {}).items():
+        for method, operation in item.items():
+            if method not in ("get", *WRITES) or not path.startswith("/v1/"):
+                continue
+            responses = operation.setdefault("responses", {})
+            errors = {**ALWAYS, **(ON_WRITES if method in WRITES else {})}
+            for status, description in errors.items():
+                responses[status] = _problem(description)
+            if method in ("post", "put", "patch"):
+                parameters = operation.setdefault("parameters", [])
+                if not any(p.get("name") == IDEMPOTENCY_KEY["name"] for p in parameters):
+                    parameters.append(IDEMPOTENCY_KEY)
+    for unused in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(unused, None)
+    return document
