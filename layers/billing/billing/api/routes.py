@@ -83,6 +83,7 @@ class SubscriptionList(BaseModel):
 
 
 Limit = Annotated[int, Query(ge=1, le=100)]
+CREATED: dict[int, Any] = {201: {"description": "Created"}}  # the routes that answer 201 say so in the document
 Cursor = Annotated[str | None, Query(max_length=2048)]
 
 
@@ -113,7 +114,7 @@ def _post(status: int, action: Any) -> Response:
 
 
 # --- customers -------------------------------------------------------------------------------------------------
-@router.post("/v1/customers", tags=["customers"], summary="Register a customer", responses={201: {}})
+@router.post("/v1/customers", tags=["customers"], summary="Register a customer", responses=CREATED)
 def create_customer(body: CreateCustomer) -> Response[Customer]:
     return _post(201, lambda claim: customers.create_customer(_ctx(), _tenant(), body, claim))
 
@@ -137,7 +138,7 @@ def create_setup_intent(customer_id: Id) -> Response[payments.SetupIntent]:
     "/v1/orders",
     tags=["orders"],
     summary="Place an order; it becomes a finalized invoice unless held",
-    responses={201: {}},
+    responses=CREATED,
 )
 def place_order(body: PlaceOrder) -> Response[Order]:
     return _post(201, lambda claim: orders.place_order(_ctx(), _tenant(), body, claim))
@@ -206,6 +207,7 @@ def create_payment_intent(invoice_id: Id) -> Response[payments.PaymentIntentForI
     "/v1/invoices/<invoice_id>/refunds",
     tags=["invoices"],
     summary="Refund through Stripe (all that is refundable by default); a credit note records it",
+    responses=CREATED,
 )
 def refund_invoice(invoice_id: Id, body: refunds.RefundRequest) -> Response[CreditNote]:
     return _post(201, lambda claim: refunds.refund(_ctx(), _stripe(), _tenant(), invoice_id, body, claim))
@@ -234,14 +236,14 @@ def get_dunning_timeline(invoice_id: Id) -> dunning.DunningTimeline:
     "/v1/invoices/<invoice_id>/payment_plan",
     tags=["invoices"],
     summary="Agree instalments (or a later due date) for the amount due; dunning pauses while the plan is kept",
-    responses={201: {}},
+    responses=CREATED,
 )
 def agree_payment_plan(invoice_id: Id, body: dunning.PaymentPlanRequest) -> Response[PaymentPlan]:
     return _post(201, lambda claim: dunning.agree_payment_plan(_ctx(), _tenant(), invoice_id, body, claim))
 
 
 # --- plans and subscriptions ----------------------------------------------------------------------------------
-@router.post("/v1/plans", tags=["subscriptions"], summary="Add a plan to the catalogue", responses={201: {}})
+@router.post("/v1/plans", tags=["subscriptions"], summary="Add a plan to the catalogue", responses=CREATED)
 def create_plan(body: PlanRequest) -> Response[Plan]:
     return _post(201, lambda claim: subscriptions.create_plan(_ctx(), _tenant(), body, claim))
 
@@ -261,7 +263,7 @@ def get_plan(plan_id: Id) -> Plan:
     "/v1/subscriptions",
     tags=["subscriptions"],
     summary="Start a subscription (trialing, active, or held for review)",
-    responses={201: {}},
+    responses=CREATED,
 )
 def create_subscription(body: subscriptions.CreateSubscription) -> Response[Subscription]:
     return _post(201, lambda claim: subscriptions.create_subscription(_ctx(), _tenant(), body, claim))
