@@ -24,7 +24,7 @@ import requests
 
 from tests.e2e.clock import through_billing_of
 from tests.e2e.conftest import stripe_client
-from tests.e2e.test_payments import eventually
+from tests.e2e.test_payments import eventually, payment_method_for
 
 PACKAGE = "billing_api_client"
 
@@ -90,14 +90,7 @@ def customer(api: Api, email: str, locale: str = "en") -> dict[str, Any]:
 def save_card(api: Api, stack: dict[str, Any], customer_id: str, card: str) -> str:
     setup = api("customers.create_setup_intent", customer_id=customer_id)
     stripe_js = stripe_client(stack)
-    method = (
-        card
-        if card.startswith("pm_")
-        else stripe_js.v1.payment_methods.create(
-            params={"type": "card", "card": {"number": card, "exp_month": 12, "exp_year": 2030, "cvc": "123"}}
-        ).id
-    )
-    stripe_js.v1.setup_intents.confirm(setup["id"], params={"payment_method": method})
+    stripe_js.v1.setup_intents.confirm(setup["id"], params={"payment_method": payment_method_for(stripe_js, card)})
     saved = eventually(lambda: api("customers.get_customer", customer_id=customer_id).get("default_payment_method"))
     assert saved, "setup_intent.succeeded did not make the card the default"
     return saved

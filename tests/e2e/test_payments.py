@@ -20,18 +20,20 @@ def eventually(check, timeout=20.0):
         time.sleep(0.2)
 
 
+def payment_method_for(stripe_js, card):
+    """A test card as Stripe.js makes it a PaymentMethod: a ``pm_…`` test id as is, a card number made into one."""
+    if card.startswith("pm_"):
+        return card
+    details = {"number": card, "exp_month": 12, "exp_year": 2030, "cvc": "123"}
+    return stripe_js.v1.payment_methods.create(params={"type": "card", "card": details}).id
+
+
 def customer_with_card(shop, stack, stripe_js, email, card, locale="en", name="Ana", timezone="UTC"):
     body = {"email": email, "name": name, "locale": locale, "currency": "usd", "timezone": timezone}
     customer = shop.post("/v1/customers", body).json()
     setup = shop.post(f"/v1/customers/{customer['id']}/setup_intent").json()
     assert setup["client_secret"].startswith(setup["id"])
-    method = (
-        card
-        if card.startswith("pm_")
-        else stripe_js.v1.payment_methods.create(
-            params={"type": "card", "card": {"number": card, "exp_month": 12, "exp_year": 2030, "cvc": "123"}}
-        ).id
-    )
+    method = payment_method_for(stripe_js, card)
     confirmed = stripe_js.v1.setup_intents.confirm(setup["id"], params={"payment_method": method})
     assert confirmed.status == "succeeded"
     # the local stack sends setup_intent.succeeded, as Stripe does: the card becomes the customer's default
@@ -116,9 +118,7 @@ def test_a_declined_card_is_not_saved_and_the_customer_keeps_no_default(shop, st
         "/v1/customers", {"email": "nocard@example.com", "name": "No", "locale": "en", "currency": "usd"}
     ).json()
     setup = shop.post(f"/v1/customers/{customer['id']}/setup_intent").json()
-    method = stripe_js.v1.payment_methods.create(
-        params={"type": "card", "card": {"number": "4000000000000002", "exp_month": 12, "exp_year": 2030, "cvc": "123"}}
-    ).id
+    method = payment_method_for(stripe_js, "4000000000000002")
     try:
         stripe_js.v1.setup_intents.confirm(setup["id"], params={"payment_method": method})
         raise AssertionError("a declined card was confirmed")
