@@ -74,6 +74,7 @@ bench: install
 	$(PY) -m bench.cold_start
 	$(PY) -m bench.dynamodb_calls
 	$(PY) -m bench.billing_run
+	$(PY) -m bench.clock_move
 
 clean:
 	rm -rf .aws-sam .local

@@ -136,6 +136,7 @@ class LocalRuntime:
         self.clock = OffsetFileClock(clock_file)
         if at is not None:
             self.clock.set(at)
+        aws.query_without_sorting_the_table()
         self.moto = aws.MotoServer(ip_address="127.0.0.1", port=aws_port, verbose=False)
         self.moto.start()
         host, port = self.moto.get_host_and_port()
