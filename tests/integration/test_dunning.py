@@ -332,6 +332,7 @@ def test_a_payment_plan_pauses_dunning_charges_instalments_and_a_missed_one_resu
         ),  # out of order
         ({"defer_to": "2028-01-01"}, "invalid_payment_plan"),  # beyond a year
         ({"defer_to": "2026-12-01", "instalments": []}, "invalid_request"),
+        ({"instalments": []}, "invalid_request"),  # was a 500 (found by the fuzz test)
         ({}, "invalid_request"),
         ({"instalments": [{"due_on": "2026-12-01", "amount": 0}]}, "invalid_request"),
     ],

@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from billing.adapters import keys
 from billing.domain.dunning import (
@@ -261,7 +261,7 @@ class PaymentPlanRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    instalments: list[Instalment] | None = None
+    instalments: list[Instalment] | None = Field(default=None, min_length=1)
     defer_to: date | None = None
 
     @model_validator(mode="after")
@@ -286,7 +286,11 @@ def agree_payment_plan(
     current = invoice.dunning.plan
     if current is not None and current.status == "active":
         raise Conflict("payment_plan_active", f"invoice {invoice_id} already has a payment plan ({current.id})")
-    proposed = request.instalments or [Instalment(due_on=request.defer_to, amount=invoice.amount_due)]
+    proposed = (
+        request.instalments
+        if request.instalments is not None
+        else [Instalment(due_on=request.defer_to, amount=invoice.amount_due)]
+    )
     try:
         instalments = plan_instalments(invoice.amount_due, proposed, today)
     except ValueError as exc:
