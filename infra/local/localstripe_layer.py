@@ -31,9 +31,9 @@ from localstripe.webhooks import schedule_webhook
 CONFIRM_PAYMENT = re.compile(r"^/v1/payment_intents/(pi_\w+)/confirm$")
 CONFIRM_SETUP = re.compile(r"^/v1/setup_intents/(seti_\w+)/confirm$")
 REFUND_REASONS = ("duplicate", "fraudulent", "requested_by_customer")
-# Sent by Stripe.js or the SDK with a confirm; nothing for a local stand-in to do with them.
 STRIPE_JS = "/js.stripe.com/v3/"
 STRIPE_JS_LAYER = Path(__file__).with_name("stripe_js_layer.js")
+# Sent by Stripe.js or the SDK with a confirm; nothing for a local stand-in to do with them.
 CONFIRM_EXTRAS = ("client_secret", "return_url", "use_stripe_sdk", "off_session", "setup_future_usage", "mandate_data")
 
 
