@@ -178,7 +178,10 @@ CHECKS = [
     idempotent_replay,
 ]
 
-schema = schemathesis.pytest.from_fixture("api_schema")
+# The hosted page and Stripe's webhook are documented but not fuzzed here: they are API Gateway routes of their own,
+# where a method the route lacks is API Gateway's `{"message": "Not Found"}`, not a problem document
+# (tests/integration/test_hosted_page.py and test_stripe_webhooks.py hold them to their answers).
+schema = schemathesis.pytest.from_fixture("api_schema").exclude(operation_id=["hosted_invoice_page", "stripe_webhook"])
 
 
 @schema.parametrize()

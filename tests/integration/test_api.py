@@ -202,6 +202,10 @@ def test_openapi_document_describes_every_route():
     ]:
         assert method in paths[path], (path, method)
     assert "PlaceOrder" in doc["components"]["schemas"]
+    # the doors beside the API a storefront meets too, without the API key
+    assert paths["/pay/{token}"]["get"]["security"] == [] and "text/html" in str(paths["/pay/{token}"]["get"])
+    assert paths["/webhooks/stripe"]["post"]["security"] == []
+    assert paths["/webhooks/stripe"]["post"]["parameters"][0]["name"] == "Stripe-Signature"
 
 
 @pytest.mark.parametrize(

@@ -40,6 +40,74 @@ def _problem(description: str) -> dict[str, Any]:
     return {"description": description, "content": {PROBLEM_JSON: {"schema": PROBLEM_REF}}}
 
 
+HTML = {"text/html": {"schema": {"type": "string"}}}
+# The doors beside the API's routes that a storefront meets too: the hosted page (the invoice's hosted_invoice_url)
+# and Stripe's webhook (its own function). Neither takes the API key.
+OTHER_DOORS: dict[str, dict[str, Any]] = {
+    "/pay/{token}": {
+        "get": {
+            "operationId": "hosted_invoice_page",
+            "tags": ["invoices"],
+            "summary": "The invoice's hosted page (its hosted_invoice_url), in the customer's language: the invoice, "
+            "and a card form while something is due. The token is the credential.",
+            "security": [],
+            "parameters": [
+                {
+                    "name": "token",
+                    "in": "path",
+                    "required": True,
+                    "schema": {
+                        "type": "string",
+                        "pattern": r"^[A-Za-z0-9_]{1,64}\.[A-Za-z0-9_]{1,64}\.[A-Za-z0-9_-]{16,128}$",
+                    },
+                }
+            ],
+            "responses": {
+                "200": {"description": "The page", "content": HTML},
+                "404": {
+                    "description": "The same not-found page for any wrong link, whatever part is wrong",
+                    "content": HTML,
+                },
+            },
+        }
+    },
+    "/webhooks/stripe": {
+        "post": {
+            "operationId": "stripe_webhook",
+            "tags": ["stripe"],
+            "summary": "Stripe's webhook: the event is verified by its Stripe-Signature on the raw body, recorded once "
+            "and queued; answered at once",
+            "security": [],
+            "parameters": [
+                {"name": "Stripe-Signature", "in": "header", "required": True, "schema": {"type": "string"}}
+            ],
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": {"type": "object", "description": "A Stripe event"}}},
+            },
+            "responses": {
+                "200": {
+                    "description": "Received (also for an event already received)",
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["received", "id"],
+                                "properties": {"received": {"type": "boolean"}, "id": {"type": "string"}},
+                            }
+                        }
+                    },
+                },
+                "400": _problem(
+                    "Not Stripe's: a missing or wrong signature, an old timestamp, a body that is not an "
+                    "event (`invalid_signature`, `stale_signature`, `malformed_event`)"
+                ),
+            },
+        }
+    },
+}
+
+
 def complete(document: dict[str, Any]) -> dict[str, Any]:
     """``document`` (Powertools' generated dict) with the problem answers and the Idempotency-Key header added."""
     schemas = document.setdefault("components", {}).setdefault("schemas", {})
@@ -60,6 +128,8 @@ def complete(document: dict[str, Any]) -> dict[str, Any]:
                 parameters = operation.setdefault("parameters", [])
                 if not any(p.get("name") == IDEMPOTENCY_KEY["name"] for p in parameters):
                     parameters.append(IDEMPOTENCY_KEY)
+    for path, item in OTHER_DOORS.items():
+        document["paths"].setdefault(path, {}).update(item)
     # Powertools' own error schemas, which no answer uses any more: dropped once nothing refers to them
     for name in ("HTTPValidationError", "ResponseValidationError", "ValidationError"):
         if name in schemas and f'"#/components/schemas/{name}"' not in json.dumps(document):
