@@ -440,6 +440,15 @@ def test_a_hostile_tenant_name_is_escaped_too(deps, gateway):
     assert status == 200 and HOSTILE not in page and HOSTILE in text_of(page)
 
 
-def test_the_page_is_not_in_the_openapi_document(deps):
+def test_the_page_is_documented_as_it_answers(deps, gateway, key):
+    """The document describes the page (issue 10: a storefront builds its "Pay now" on it): no API key, the token's
+    shape, HTML answers. A real link fits the documented pattern and answers the documented HTML."""
     status, body, _ = call("GET", "/openapi.json")
-    assert status == 200 and "/pay/" not in body
+    operation = json.loads(body)["paths"]["/pay/{token}"]["get"]
+    assert status == 200 and operation["security"] == []  # the token is the credential, not the API key
+    assert set(operation["responses"]) == {"200", "404"}
+    assert all(set(r["content"]) == {"text/html"} for r in operation["responses"].values())
+    token = link(deps, invoice_for(key)).removeprefix("/pay/")
+    assert re.fullmatch(operation["parameters"][0]["schema"]["pattern"], token)
+    status, _, headers = call("GET", f"/pay/{token}")
+    assert status == 200 and headers["content-type"].startswith("text/html")
