@@ -31,6 +31,20 @@ def type_card(page: Any, number: str) -> None:
     page.fill("#card-element input[placeholder=postal_code]", "10001")
 
 
+def pay(page: Any, card: str) -> None:
+    """Type ``card`` into the page's card form and press Pay, as the customer does."""
+    type_card(page, card)
+    page.click("#pay-button")
+
+
+def open_and_pay(chromium: Any, invoice: dict[str, Any], card: str) -> Any:
+    """The invoice's hosted page in a new page of ``chromium``, paid (or tried) with ``card``; the page."""
+    page = chromium.new_page()
+    page.goto(invoice["hosted_invoice_url"])
+    pay(page, card)
+    return page
+
+
 @pytest.mark.parametrize(("locale", "width"), [("en", "desktop"), ("zh", "mobile"), ("ru", "desktop")])
 def test_a_customer_pays_on_the_hosted_page_with_a_card(shop, browser, tmp_path, locale, width):  # noqa: F811
     invoice = invoice_for(shop, f"browser.{locale}@example.com", locale)
@@ -41,8 +55,7 @@ def test_a_customer_pays_on_the_hosted_page_with_a_card(shop, browser, tmp_path,
     page.on("response", lambda r: r.status >= 400 and errors.append(f"{r.status} {r.url}"))
     page.goto(invoice["hosted_invoice_url"])
     page.screenshot(path=tmp_path / f"due-{locale}-{width}.png", full_page=True)
-    type_card(page, "4242424242424242")
-    page.click("#pay-button")
+    pay(page, "4242424242424242")
     page.wait_for_selector("#pay-outcome.ok", timeout=20_000)
     page.wait_for_selector(f"text={PAID[locale]}", timeout=30_000)  # the page reloads and shows the invoice paid
     page.screenshot(path=tmp_path / f"paid-{locale}-{width}.png", full_page=True)
@@ -52,10 +65,7 @@ def test_a_customer_pays_on_the_hosted_page_with_a_card(shop, browser, tmp_path,
 
 def test_a_card_that_needs_3d_secure_pays_after_the_prompt(shop, browser, tmp_path):  # noqa: F811
     invoice = invoice_for(shop, "browser.3ds@example.com", "en", amount=2500)
-    page = browser.new_page()
-    page.goto(invoice["hosted_invoice_url"])
-    type_card(page, "4000002500003155")
-    page.click("#pay-button")
+    page = open_and_pay(browser, invoice, "4000002500003155")
     prompt = page.wait_for_selector("text=Complete authentication", timeout=20_000)
     page.screenshot(path=tmp_path / "3ds-prompt.png")
     prompt.click()
@@ -65,16 +75,12 @@ def test_a_card_that_needs_3d_secure_pays_after_the_prompt(shop, browser, tmp_pa
 
 def test_a_declined_card_says_so_and_the_customer_can_try_another(shop, browser, tmp_path):  # noqa: F811
     invoice = invoice_for(shop, "browser.declined@example.com", "en", amount=3100)
-    page = browser.new_page()
-    page.goto(invoice["hosted_invoice_url"])
-    type_card(page, "4000000000000341")
-    page.click("#pay-button")
+    page = open_and_pay(browser, invoice, "4000000000000341")
     page.wait_for_selector("#pay-outcome.error", timeout=20_000)
     page.screenshot(path=tmp_path / "declined.png")
     assert "declined" in page.inner_text("#pay-outcome").lower()
     assert page.is_enabled("#pay-button")
     assert shop.get(f"/v1/invoices/{invoice['id']}").json()["status"] == "open"
-    type_card(page, "4242424242424242")  # another card, same page, same PaymentIntent
-    page.click("#pay-button")
+    pay(page, "4242424242424242")  # another card, same page, same PaymentIntent
     page.wait_for_selector(f"text={PAID['en']}", timeout=30_000)
     assert eventually(lambda: shop.get(f"/v1/invoices/{invoice['id']}").json()["status"] == "paid")

@@ -64,10 +64,9 @@ def pay_url(invoice: Invoice, ctx: Context | None = None, base_url: str | None =
     if not base_url:
         return None
     if invoice.pay_token:
-        path = PATH_PREFIX + token_of(invoice)
-    else:
-        path = pay_link(ctx or _deps().context, invoice.tenant_id, invoice.id)
-    return base_url.rstrip("/") + path
+        return hosted_url(invoice, base_url)
+    # an invoice finalized before links were made at finalization: its link is made now
+    return base_url.rstrip("/") + pay_link(ctx or _deps().context, invoice.tenant_id, invoice.id)
 
 
 def hosted_url(invoice: Invoice, base_url: str | None) -> str | None:
