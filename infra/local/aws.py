@@ -4,12 +4,15 @@ DynamoDB requests are served one at a time, as DynamoDB makes each request atomi
 thread-safe, and an interleaved conditional write would let through what DynamoDB refuses.
 
 The functions and pollers of the runtime live in the same process as moto: their requests skip the socket and the
-HTTP round trip (``InProcessTransport``) and reach moto's app directly, with the same bytes and the same lock. Every
-other client (a storefront, the tests, the AWS CLI) talks to the same server over HTTP.
+HTTP round trip (``InProcessTransport``) and reach moto's app directly, with the same bytes and the same lock (a
+DynamoDB request goes straight to moto's DynamoDB handler). Every other client (a storefront, the tests, the AWS
+CLI) talks to the same server over HTTP. ``lighten_moto`` makes moto's DynamoDB give its answers at less cost.
 """
 
 from __future__ import annotations
 
+import copy
+import functools
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -18,7 +21,13 @@ from urllib.parse import urlsplit
 
 import boto3
 from botocore.awsrequest import AWSPreparedRequest, AWSResponse
+from moto.core import responses as moto_responses
+from moto.core.request import normalize_request
+from moto.dynamodb import models as dynamodb_models
+from moto.dynamodb.models import DynamoDBBackend
+from moto.dynamodb.models.dynamo_type import DynamoType
 from moto.dynamodb.models.table import Table
+from moto.dynamodb.responses import DynamoHandler
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import make_server
@@ -42,26 +51,50 @@ class _SerializedApp:
             return list(self.app(environ, start_response))
 
 
-def _unsorted_items(table: Table) -> list[Any]:
-    return [
-        item
-        for partition in table.items.values()
-        for item in (partition.values() if table.range_key_attr else [partition])
-    ]
+def _all_items(table: Table) -> Iterator[Any]:
+    for partition in table.items.values():
+        yield from (partition.values() if table.range_key_attr else [partition])
+
+
+def _items_by(table: Table, name: str) -> dict[tuple[str, Any], list[Any]]:
+    """The table's items grouped by their value of attribute ``name``, made once per state of the table: every
+    write to a table with a stream adds a record to it, so the stream's length tells the state (a failed
+    transaction puts back both)."""
+    version = len(table.stream_shard.items) if table.stream_shard is not None else None
+    cached = table.__dict__.setdefault("local_items_by", {}).get(name)
+    if version is not None and cached is not None and cached[0] == version:
+        return cached[1]
+    groups: dict[tuple[str, Any], list[Any]] = {}
+    for item in _all_items(table):
+        if (value := item.attrs.get(name)) is not None and value.type in ("S", "B"):
+            groups.setdefault((value.type, value.value), []).append(item)
+    table.local_items_by[name] = (version, groups)
+    return groups
+
+
+def _candidates(table: Table, hash_key_conditions: list[tuple[str, Any]] | None) -> list[Any]:
+    """The items a Query can match: those whose key attributes equal its partition key values, as they are."""
+    if not hash_key_conditions or hash_key_conditions[0][1].type not in ("S", "B"):
+        return list(_all_items(table))
+    (name, value), *others = hash_key_conditions
+    items = _items_by(table, name).get((value.type, value.value), [])
+    return [item for item in items if all(item.attrs.get(n) == v for n, v in others)]
 
 
 def query_without_sorting_the_table() -> None:
     """moto answers a Query by listing every item of the table sorted by key (``Table.all_items``), then keeps the
-    matches and sorts those again; DynamoDB reads one partition. The first sort is most of a month's moves on the
-    local stack (every hourly billing run queries 8 index partitions as the table grows), and does not change the
-    answer: the matches are sorted on their own. So the stack's Queries go through the items as they are. Scans
-    keep moto's sorted order (their pages depend on it). In this process only, for moto 5.2.5."""
+    partition's items and sorts those again; DynamoDB reads one partition. The first sort, and moto's slower checks
+    on items of other partitions, are most of a month's moves on the local stack (every hourly billing run queries
+    8 index partitions as the table grows), and do not change the answer: moto checks and sorts the partition's
+    items on its own. So the stack's Queries start from the partition's items, as they are. Scans keep moto's
+    sorted order (their pages depend on it). In this process only, for moto 5.2.5."""
     if getattr(Table.query, "local_unsorted", False):
         return
     sorted_query = Table.query
 
     def query(self: Table, *args: Any, **kwargs: Any) -> Any:
-        self.all_items = lambda: _unsorted_items(self)  # type: ignore[method-assign]  # this call's, not the class's
+        conditions = kwargs.get("hash_key_conditions")
+        self.all_items = lambda: _candidates(self, conditions)  # type: ignore[method-assign]  # this call's only
         try:
             return sorted_query(self, *args, **kwargs)
         finally:
@@ -69,6 +102,89 @@ def query_without_sorting_the_table() -> None:
 
     query.local_unsorted = True  # type: ignore[attr-defined]
     Table.query = query  # type: ignore[method-assign]
+
+
+class _CopyAllButTables:
+    """``copy`` for moto's DynamoDB backend, whose transactions deep-copy every table they touch before writing, to
+    put the copy back if one write fails: a copy of the whole table per transaction, the longer the table the
+    slower. Here a table is not copied; ``transactions_restore_what_they_touch`` keeps what a rollback needs."""
+
+    @staticmethod
+    def deepcopy(x: Any, memo: Any = None) -> Any:
+        return x if isinstance(x, Table) else copy.deepcopy(x, memo)
+
+
+class _Touched:
+    """What a transaction may change in moto's tables (each item it names, each stream's length), to put back."""
+
+    def __init__(self, backend: Any, transact_items: list[dict[str, Any]]) -> None:
+        self.items: list[tuple[Table, Any, Any, Any]] = []
+        self.streams: list[tuple[Any, int]] = []
+        for entry in transact_items:
+            for op_type, op in entry.items():
+                table = backend.tables.get(op.get("TableName")) if isinstance(op, dict) else None
+                if table is None:
+                    continue
+                key = op.get("Item") if op_type == "Put" else op.get("Key")
+                try:
+                    hash_value = DynamoType(key[table.hash_key_attr])
+                    range_value = DynamoType(key[table.range_key_attr]) if table.range_key_attr else None
+                except (KeyError, TypeError):
+                    continue  # moto refuses this one before it writes anything
+                before = copy.deepcopy(table.get_item(hash_value, range_value))
+                self.items.append((table, hash_value, range_value, before))
+                if table.stream_shard is not None and all(table is not t for t, _ in self.streams):
+                    self.streams.append((table, len(table.stream_shard.items)))
+
+    def restore(self) -> None:
+        for table, hash_value, range_value, before in reversed(self.items):
+            if range_value is None:
+                if before is None:
+                    table.items.pop(hash_value, None)
+                else:
+                    table.items[hash_value] = before
+            elif before is None:
+                table.items.get(hash_value, {}).pop(range_value, None)
+            else:
+                table.items.setdefault(hash_value, {})[range_value] = before
+        for table, length in self.streams:
+            del table.stream_shard.items[length:]
+
+
+def transactions_restore_what_they_touch() -> None:
+    """A TransactWriteItems that fails puts back the items it names and the streams' records, instead of moto's
+    copy of each whole table taken before every transaction: the same outcome, at the cost of the transaction's own
+    items. In this process only, for moto 5.2.5."""
+    if getattr(DynamoDBBackend.transact_write_items, "local_restore", False):
+        return
+    whole_table_copy = DynamoDBBackend.transact_write_items
+
+    def transact_write_items(self: DynamoDBBackend, transact_items: list[dict[str, Any]]) -> None:
+        touched = _Touched(self, transact_items)
+        try:
+            return whole_table_copy(self, transact_items)
+        except Exception:
+            touched.restore()
+            raise
+
+    transact_write_items.local_restore = True  # type: ignore[attr-defined]
+    DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
+    dynamodb_models.copy = _CopyAllButTables  # type: ignore[assignment]
+
+
+def action_names_looked_up_once() -> None:
+    """moto finds which method answers a request by listing its response class's functions (``inspect``), on every
+    request; a class's functions do not change, so the list is made once per class."""
+    if hasattr(moto_responses.method_names_from_class, "cache_info"):
+        return
+    moto_responses.method_names_from_class = functools.cache(moto_responses.method_names_from_class)
+
+
+def lighten_moto() -> None:
+    """The local stack's shortcuts in moto, each giving moto's answers at less cost (above)."""
+    query_without_sorting_the_table()
+    transactions_restore_what_they_touch()
+    action_names_looked_up_once()
 
 
 class MotoServer(ThreadedMotoServer):
@@ -91,16 +207,19 @@ class _Body:
 
 class InProcessTransport:
     """A botocore ``before-send`` handler: a request for the embedded moto at ``endpoint`` is answered by its WSGI
-    app in this process; any other request goes on over the network as usual."""
+    app in this process (DynamoDB's by moto's DynamoDB handler, as moto's own in-process mock does, skipping the
+    WSGI app's routing); any other request goes on over the network as usual."""
 
     def __init__(self, app: Any, endpoint: str) -> None:
         self.app = app
         self.endpoint = endpoint.rstrip("/")
 
-    def __call__(self, request: AWSPreparedRequest, **_: Any) -> AWSResponse | None:
+    def __call__(self, request: AWSPreparedRequest, event_name: str = "", **_: Any) -> AWSResponse | None:
         url = urlsplit(request.url)
         if f"{url.scheme}://{url.netloc}" != self.endpoint:
             return None
+        if event_name.startswith("before-send.dynamodb."):
+            return self._dynamodb(request)
         body = request.body
         if hasattr(body, "read"):
             body = body.read()
@@ -126,6 +245,13 @@ class InProcessTransport:
 
         data = b"".join(self.app(environ, start_response))
         return AWSResponse(request.url, answer["status"], dict(answer["headers"]), _Body(data))
+
+    def _dynamodb(self, request: AWSPreparedRequest) -> AWSResponse:
+        with self.app.lock:
+            status, headers, body = DynamoHandler.dispatch(normalize_request(request), request.url, request.headers)
+        if isinstance(body, str):
+            body = body.encode()
+        return AWSResponse(request.url, status, dict(headers), _Body(body))
 
 
 def connect_in_process(server: MotoServer, endpoint: str) -> None:
@@ -192,13 +318,14 @@ def visible_messages(queue_url: str) -> int | None:
     return None if queue is None else len(queue.messages)
 
 
-def stream_records(stream_arn: str) -> int | None:
-    """How many records the table's stream has had (moto keeps one shard per table)."""
+def stream_records(stream_arn: str, start: int = 0) -> list[dict[str, Any]] | None:
+    """The records the table's stream has had from the ``start``-th on, oldest first (moto keeps one shard per
+    table), in the shape GetRecords gives them (enough of it for event filter patterns)."""
     from moto.dynamodb.models import dynamodb_backends
 
     table = dynamodb_backends[ACCOUNT][REGION].tables.get(stream_arn.split(":table/", 1)[-1].split("/", 1)[0])
     shard = getattr(table, "stream_shard", None)
-    return None if shard is None else len(shard.items)
+    return None if shard is None else [record.record for record in shard.items[start:]]
 
 
 def _mail_log() -> dict[str, dict[str, Any]]:
