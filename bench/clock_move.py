@@ -72,13 +72,17 @@ settles the queues after each. {machine()}.
 
 {table(["schedule", "fires"], rows)}
 
-What a fire costs is moto's: an hourly billing run is one Query per billing shard (8) plus the run's record (2
-calls), and moto answers a Query on an index by going through every item of the table, so a fire costs more as the
-month fills the table. Three changes to the local stack (2026-12-02, this machine): the functions reach moto
-in-process (no socket); the pollers peek at queue depth and stream length before asking; a Query no longer sorts
-the whole table first (infra/local/aws.py). This month took 50.9 s with the first two, 22.8 s with all three; an
-idle stack's 31 days took 148.3 s before any of them and 40.2 s after the first two (those two measured while
-other suites shared the 2 cores).
+What a fire costs is the AWS calls it makes, each about 0.4 ms in botocore and 0.5–0.8 ms in moto: an hourly
+billing run is a check of its run record, one Query per billing shard (8) and the run's record, 10 calls; the
+month's 1,023 fires make about 9,700. The local stack's changes (2026-12-02, this machine), in order: the functions
+reach moto in-process (no socket); the pollers peek at queue depth and stream length before asking; a Query no
+longer sorts the whole table first. Those took the month from 148.3 s (an idle stack) to 22.8 s. Then: DynamoDB
+calls go straight to moto's DynamoDB handler; the stream poller passes over records its filters drop (each run's
+record) without reading them; a Query starts from its partition's items; a failed transaction restores what it
+touched instead of copying every table before each transaction; moto's list of actions is made once per class
+(infra/local/aws.py). Measured back to back, twice, before and after these: 22.0 and 26.8 s, then 10.8 and 12.8 s.
+What is left is the calls themselves: under 10 s would take fewer calls per empty hourly run, which is the
+billing sweep's design (docs/benchmarks.md §1), not the local stack's.
 """
     update("bench.clock_move", body)
 
