@@ -6,6 +6,7 @@ give, and every POST and PUT takes an ``Idempotency-Key`` header (billing.api.id
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from billing.api.idempotency import MAX_KEY_LENGTH
@@ -18,7 +19,6 @@ ALWAYS = {
     "400": "A malformed request: a body that is not JSON, a bad Idempotency-Key, a query parameter the route does not "
     "take, a forged cursor (`malformed_json`, `invalid_idempotency_key`, `unknown_query_parameter`, `invalid_cursor`)",
     "401": "No API key, or one that is not valid (`unauthorized`)",
-    "404": "An object the request names does not exist for this tenant (`…_not_found`)",
     "422": "The request breaks the schema (`invalid_request`, with `errors`) or a rule of the domain (its own code)",
 }
 ON_WRITES = {
@@ -26,6 +26,9 @@ ON_WRITES = {
     "(`illegal_transition`, `idempotency_key_reused`, …)",
     "415": "The body is not `application/json` (`unsupported_media_type`)",
 }
+NOT_FOUND = "An object the request names does not exist for this tenant"
+# The objects a request can name by id (in its path or its body), each answering 404 `<object>_not_found`.
+NAMED_OBJECTS = ("customer", "order", "invoice", "plan", "subscription")
 IDEMPOTENCY_KEY = {
     "name": "Idempotency-Key",
     "in": "header",
@@ -36,8 +39,35 @@ IDEMPOTENCY_KEY = {
 }
 
 
-def _problem(description: str) -> dict[str, Any]:
-    return {"description": description, "content": {PROBLEM_JSON: {"schema": PROBLEM_REF}}}
+def _problem(description: str, codes: list[str] | None = None) -> dict[str, Any]:
+    schema: dict[str, Any] = PROBLEM_REF
+    if codes:
+        schema = {"allOf": [PROBLEM_REF, {"type": "object", "properties": {"code": {"enum": codes}}}]}
+    return {"description": description, "content": {PROBLEM_JSON: {"schema": schema}}}
+
+
+def _not_found_codes(path: str, operation: dict[str, Any], schemas: dict[str, Any]) -> list[str]:
+    """The 404 codes an operation can answer: one per object its path or its body names by id."""
+    named = re.findall(r"\{(\w+)_id\}", path)
+    body = operation.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema", {})
+    named += re.findall(r'"(\w+)_id"', json.dumps(_resolved(body, schemas)))
+    codes = [f"{name}_not_found" for name in NAMED_OBJECTS if name in named]
+    if "{" in path:
+        codes.append("no_such_route")  # a path segment with characters no id has matches no route
+    return codes
+
+
+def _resolved(schema: Any, schemas: dict[str, Any], seen: frozenset[str] = frozenset()) -> Any:
+    """``schema`` with its ``$ref``s to components replaced by what they name (once per path, for recursion)."""
+    if isinstance(schema, dict):
+        ref = schema.get("$ref", "")
+        if ref.startswith("#/components/schemas/"):
+            name = ref.rpartition("/")[2]
+            return {} if name in seen else _resolved(schemas.get(name, {}), schemas, seen | {name})
+        return {k: _resolved(v, schemas, seen) for k, v in schema.items()}
+    if isinstance(schema, list):
+        return [_resolved(v, schemas, seen) for v in schema]
+    return schema
 
 
 HTML = {"text/html": {"schema": {"type": "string"}}}
@@ -124,6 +154,8 @@ def complete(document: dict[str, Any]) -> dict[str, Any]:
             errors = {**ALWAYS, **(ON_WRITES if method in WRITES else {})}
             for status, description in errors.items():
                 responses[status] = _problem(description)
+            if codes := _not_found_codes(path, operation, schemas):
+                responses["404"] = _problem(f"{NOT_FOUND} ({', '.join(f'`{c}`' for c in codes)})", codes)
             if method in ("post", "put", "patch"):
                 parameters = operation.setdefault("parameters", [])
                 if not any(p.get("name") == IDEMPOTENCY_KEY["name"] for p in parameters):
