@@ -307,7 +307,7 @@ def hosted_invoice(token: str) -> Response[str]:
     logger.append_keys(tenant_id=tenant.id, invoice_id=invoice.id)
     checkout: Checkout | None = None
     publishable_key = deps.env.get("STRIPE_PUBLISHABLE_KEY")
-    if hosted_page.payable(invoice):
+    if invoice.payable:
         if not publishable_key:
             logger.error("STRIPE_PUBLISHABLE_KEY is not set: the hosted page cannot take payments")
             checkout = Checkout(None, invoice.amount_due, invoice.currency, "unavailable")

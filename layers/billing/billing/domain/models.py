@@ -270,10 +270,22 @@ class Invoice(BaseModel):
         )
         return invoice, event
 
+    @property
+    def takes_payments(self) -> bool:
+        """Money received for it counts against it: open, or written off (a late payment moves it to paid). Money
+        for any other invoice (paid, void) is not its own: the caller keeps it as the customer's credit."""
+        return self.status in ("open", "uncollectible")
+
+    @property
+    def payable(self) -> bool:
+        """Something is due and can be paid now, by link or on request: the one rule for the hosted page, the pay
+        link in emails, ``POST …/pay`` and ``POST …/payment_intent``. Dunning only chases open invoices."""
+        return self.takes_payments and self.amount_due > 0
+
     def apply_payment(self, amount: int, payment_id: str, now: datetime) -> tuple[Invoice, list[DomainEvent]]:
-        """Count ``amount`` received against this invoice; paid in full moves it to paid. A void invoice takes no
-        payment (the money is kept on the payment record for finance to refund or credit)."""
-        if self.status not in ("open", "uncollectible"):
+        """Count ``amount`` received against this invoice; paid in full moves it to paid. An invoice that takes no
+        payments is left as it is (see ``takes_payments``)."""
+        if not self.takes_payments:
             return self, []
         paid = self.amount_paid + amount
         owed = self.total - self.credit_applied

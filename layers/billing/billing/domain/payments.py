@@ -64,6 +64,10 @@ class Payment(BaseModel):
     decline_code: str | None = None
     failure_message: str | None = None
     amount_refunded: int = 0
+    # What of the money received did not count against the invoice: it no longer wanted it (``invoice_paid``,
+    # ``invoice_void``: kept as the customer's credit) or it came in another currency (``currency_mismatch``).
+    amount_unapplied: int = 0
+    unapplied_reason: str | None = None
     dispute_id: str | None = None
     dispute_status: str | None = None  # Stripe's: warning_needs_response … needs_response, under_review, won, lost
     created_at: datetime

@@ -49,15 +49,11 @@ def pay_link(ctx: Context, tenant_id: str, invoice_id: str) -> str:
     return PATH_PREFIX + token_of(invoice)
 
 
-def payable(invoice: Invoice) -> bool:
-    return invoice.status == "open" and invoice.amount_due > 0
-
-
 def pay_url(invoice: Invoice, ctx: Context | None = None, base_url: str | None = None) -> str | None:
     """The absolute link for an email about ``invoice``: only while there is something to pay, and only where the
     public base URL is known (``PUBLIC_BASE_URL``). ``ctx`` and ``base_url`` default to the function's own: the
     email context is built without them."""
-    if not payable(invoice):
+    if not invoice.payable:
         return None
     if base_url is None:
         base_url = _deps().env.get("PUBLIC_BASE_URL")

@@ -106,7 +106,7 @@ def collect(
     """Charge the invoice's amount due (or ``amount`` of it: a payment plan's instalment) to the customer's saved
     card, off session, once per ``attempt_key``."""
     invoice = ctx.repo.invoice(tenant_id, invoice_id)
-    if invoice.status != "open" or invoice.amount_due <= 0:
+    if not invoice.payable:
         return None
     customer = ctx.repo.customer(tenant_id, invoice.customer_id)
     payment = _payment_for(
@@ -133,11 +133,7 @@ def collect(
 def retry_now(ctx: Context, gateway: Any, tenant_id: str, invoice_id: str, claim: Claim | None = None) -> Payment:
     """``POST /v1/invoices/{id}/pay``: a new attempt now. Its number follows the attempts recorded so far, so two
     concurrent calls make the same attempt, not two."""
-    invoice = ctx.repo.invoice(tenant_id, invoice_id)
-    if invoice.status != "open":
-        raise Conflict("invoice_not_payable", f"invoice {invoice_id} is {invoice.status}")
-    if invoice.amount_due <= 0:
-        raise ValidationFailed("nothing_due", f"invoice {invoice_id} has nothing left to pay")
+    invoice = _payable(ctx.repo.invoice(tenant_id, invoice_id))
     attempts = ctx.repo.payments(tenant_id, invoice_id)
     # An off-session charge still settling at Stripe blocks a new one; a link payment the customer left half-way
     # (3-D Secure abandoned on the hosted page) does not.
@@ -151,6 +147,15 @@ def retry_now(ctx: Context, gateway: Any, tenant_id: str, invoice_id: str, claim
     assert payment is not None
     _remember_alone(ctx, tenant_id, claim, payment)
     return payment
+
+
+def _payable(invoice: Invoice) -> Invoice:
+    """``invoice``, if it can be paid now (``Invoice.payable``); else why not, as a problem."""
+    if not invoice.takes_payments:
+        raise Conflict("invoice_not_payable", f"invoice {invoice.id} is {invoice.status}")
+    if not invoice.payable:
+        raise ValidationFailed("nothing_due", f"invoice {invoice.id} has nothing left to pay")
+    return invoice
 
 
 class PaymentIntentForInvoice(BaseModel):
@@ -168,11 +173,7 @@ def payment_intent_for(
 ) -> PaymentIntentForInvoice:
     """The PaymentIntent for paying the invoice's amount due by link. One per amount due: asking again gives the
     same PaymentIntent (the payment id, and so Stripe's idempotency key, derive from the amount)."""
-    invoice = ctx.repo.invoice(tenant_id, invoice_id)
-    if invoice.status != "open":
-        raise Conflict("invoice_not_payable", f"invoice {invoice_id} is {invoice.status}")
-    if invoice.amount_due <= 0:
-        raise ValidationFailed("nothing_due", f"invoice {invoice_id} has nothing left to pay")
+    invoice = _payable(ctx.repo.invoice(tenant_id, invoice_id))
     customer = ctx.repo.customer(tenant_id, invoice.customer_id)
     payment = _payment_for(ctx, invoice, payment_id(invoice.id, f"link-{invoice.amount_due}"), "payment_link")
     if payment.stripe_payment_intent_id:
@@ -236,6 +237,11 @@ def apply_payment_intent(
     except NotFound:
         raise InvoiceNotVisibleYet(invoice_id) from None
     payment = ctx.repo.payment(tenant_id, invoice_id, pay_id)
+    intent_id = payment_intent.get("id")
+    if payment and intent_id and payment.stripe_payment_intent_id not in (None, intent_id):
+        # another PaymentIntent naming this payment: it is a payment of its own, never counted as this one
+        pay_id = payment_id(invoice_id, f"pi-{intent_id}")
+        payment = ctx.repo.payment(tenant_id, invoice_id, pay_id)
     now = ctx.clock.now()
     if payment is None:  # a payment made outside our attempts (a pay link) is recorded when Stripe tells us
         payment = Payment(
@@ -253,6 +259,15 @@ def apply_payment_intent(
     if not payment.moves_to(status):
         return payment
     observed = payment.observe(payment_intent, now)
+    received = int(payment_intent.get("amount_received") or payment.amount) if status == "succeeded" else 0
+    currency = str(payment_intent.get("currency") or payment.currency).lower()
+    unapplied_reason = None
+    if received and currency != invoice.currency:
+        unapplied_reason = "currency_mismatch"
+    elif received and not invoice.takes_payments:
+        unapplied_reason = f"invoice_{invoice.status}"
+    if unapplied_reason:
+        observed = observed.model_copy(update={"amount_unapplied": received, "unapplied_reason": unapplied_reason})
     tx = ctx.repo.transaction()
     saved = ctx.repo.save_payment(tx, observed)
     invoice_key = keys.invoice(tenant_id, invoice_id)
@@ -273,36 +288,59 @@ def apply_payment_intent(
         if invoice.dunning.first_failure_at is None:  # steps anchored on the first failure start counting now
             dunning = invoice.dunning.model_copy(update={"first_failure_at": now, "attention_on": now.date()})
             ctx.repo.save_invoice(tx, invoice.model_copy(update={"dunning": dunning, "updated_at": now}))
-    if status == "succeeded":
-        received = int(payment_intent.get("amount_received") or payment.amount)
+    if unapplied_reason:
+        # Money the invoice does not take: the customer's credit when it is in their invoice's currency; otherwise
+        # it stays on the payment, marked, for finance to refund (the event says which).
+        credited = received if unapplied_reason != "currency_mismatch" else 0
+        ctx.repo.add_event(
+            tx,
+            invoice_key,
+            DomainEvent.new(
+                "payment.unapplied",
+                tenant_id,
+                "invoice",
+                invoice_id,
+                now,
+                payment_id=pay_id,
+                payment_intent=observed.stripe_payment_intent_id,
+                amount=received,
+                currency=currency,
+                reason=unapplied_reason,
+                credited=credited,
+            ),
+        )
+        if credited:
+            _add_credit(ctx, tx, invoice, credited, now)
+    elif received:
         updated, events = invoice.apply_payment(received, pay_id, now)
-        if events:
-            ctx.repo.save_invoice(tx, updated)
-            if updated.status == "paid":  # a subscription held back by this invoice's dunning is back in service
-                follow_invoice(ctx, tx, updated, "paid", now)
-            for event in events:
-                ctx.repo.add_event(tx, invoice_key, event)
-            if overpaid := events[0].data["overpaid"]:  # kept as the customer's credit for the next invoice
-                customer = ctx.repo.customer(tenant_id, invoice.customer_id)
-                ctx.repo.save_customer(
-                    tx, customer.model_copy(update={"credit_balance": customer.credit_balance + overpaid})
-                )
-                ctx.repo.add_event(
-                    tx,
-                    keys.customer(tenant_id, customer.id),
-                    DomainEvent.new(
-                        "customer.credit_added",
-                        tenant_id,
-                        "customer",
-                        customer.id,
-                        now,
-                        amount=overpaid,
-                        invoice_id=invoice_id,
-                    ),
-                )
+        ctx.repo.save_invoice(tx, updated)
+        if updated.status == "paid":  # a subscription held back by this invoice's dunning is back in service
+            follow_invoice(ctx, tx, updated, "paid", now)
+        for event in events:
+            ctx.repo.add_event(tx, invoice_key, event)
+        if overpaid := events[0].data["overpaid"]:  # kept as the customer's credit for the next invoice
+            _add_credit(ctx, tx, invoice, overpaid, now)
     ctx.repo.commit(tx)
     business_event(f"Payment{status.title().replace('_', '')}")
     return saved
+
+
+def _add_credit(ctx: Context, tx: Any, invoice: Invoice, amount: int, now: datetime) -> None:
+    customer = ctx.repo.customer(invoice.tenant_id, invoice.customer_id)
+    ctx.repo.save_customer(tx, customer.model_copy(update={"credit_balance": customer.credit_balance + amount}))
+    ctx.repo.add_event(
+        tx,
+        keys.customer(invoice.tenant_id, customer.id),
+        DomainEvent.new(
+            "customer.credit_added",
+            invoice.tenant_id,
+            "customer",
+            customer.id,
+            now,
+            amount=amount,
+            invoice_id=invoice.id,
+        ),
+    )
 
 
 @retrying()

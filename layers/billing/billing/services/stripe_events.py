@@ -36,18 +36,18 @@ def on(*types: str) -> Callable[[Handler], Handler]:
     "payment_intent.canceled",
 )
 def _payment_intent(ctx: Context, gateway: Any, tenant_id: str, obj: dict[str, Any]) -> None:
-    metadata = obj.get("metadata") or {}
-    invoice_id = metadata.get("invoice_id")
-    if not invoice_id:
+    found = _ours(gateway, obj.get("id"))
+    if found is None:
         logger.info("payment intent without an invoice: not ours to apply", extra={"payment_intent": obj.get("id")})
         return
-    pay_id = metadata.get("payment_id") or payment_id(invoice_id, f"pi-{obj['id']}")
-    payments.apply_payment_intent(ctx, tenant_id, invoice_id, pay_id, gateway.payment_intent(obj["id"]))
+    tenant_id, invoice_id, pay_id, intent = found
+    payments.apply_payment_intent(ctx, tenant_id, invoice_id, pay_id, intent)
 
 
-def _ours(gateway: Any, payment_intent_id: str | None) -> tuple[str, str, str, dict[str, Any]] | None:
-    """(tenant, invoice, payment id, PaymentIntent) for a charge, refund or dispute, from its PaymentIntent."""
-    if not payment_intent_id:
+def _ours(gateway: Any, payment_intent_id: Any) -> tuple[str, str, str, dict[str, Any]] | None:
+    """(tenant, invoice, payment id, PaymentIntent) for a PaymentIntent, charge, refund or dispute, from the
+    PaymentIntent as Stripe has it now: nothing in the event's body decides which invoice money goes to."""
+    if not isinstance(payment_intent_id, str) or not payment_intent_id:
         return None
     intent = gateway.payment_intent(payment_intent_id)
     metadata = intent.get("metadata") or {}

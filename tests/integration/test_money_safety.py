@@ -1,0 +1,181 @@
+"""Money that reaches an invoice which no longer wants it, or that an event names falsely, always lands somewhere
+visible: the customer's credit (same currency) or a payment marked unapplied (another currency), with an event;
+and only Stripe's own PaymentIntent decides which invoice a payment is for (issue 11, items 1, 3 and 6)."""
+
+from __future__ import annotations
+
+import pytest
+
+from billing.adapters import keys
+from billing.domain.payments import payment_id
+from tests.integration.test_refunds_disputes_credit import call, deliver, paid_invoice
+from tests.integration.test_refunds_disputes_credit import stripe_fake as stripe_fake  # noqa: F401  (fixture)
+
+pytestmark = pytest.mark.usefixtures("deps")
+
+
+def open_invoice(key, customer_id, amount=5304):
+    order = call(
+        "POST",
+        "/v1/orders",
+        key,
+        {
+            "customer_id": customer_id,
+            "currency": "usd",
+            "collection_method": "send_invoice",
+            "lines": [{"description": "Plan", "quantity": 1, "unit_amount": amount}],
+        },
+    )[1]
+    return call("GET", f"/v1/invoices/{order['invoice_id']}", key)[1]
+
+
+def intent(stripe_fake, tenant_id, invoice_id, amount, currency="usd", **metadata):
+    pi_id = f"pi_{len(stripe_fake.intents) + 1}"
+    stripe_fake.intents[pi_id] = {
+        "id": pi_id,
+        "object": "payment_intent",
+        "status": "succeeded",
+        "amount": amount,
+        "amount_received": amount,
+        "currency": currency,
+        "metadata": {"tenant_id": tenant_id, "invoice_id": invoice_id, **metadata},
+    }
+    return stripe_fake.intents[pi_id]
+
+
+def events(deps, aggregate_key, event_type):
+    return [e for e in deps.context.repo.events(aggregate_key) if e.type == event_type]
+
+
+def payment(key, invoice_id, pi_id):
+    return next(
+        p
+        for p in call("GET", f"/v1/invoices/{invoice_id}/payments", key)[1]["data"]
+        if p["stripe_payment_intent_id"] == pi_id
+    )
+
+
+def test_a_second_payment_intent_paid_for_a_paid_invoice_becomes_the_customers_credit(deps, tenant, stripe_fake):
+    key = tenant[1]
+    invoice, _, _, customer_id = paid_invoice(deps, key, stripe_fake, amount=5000)
+    tenant_id = invoice["tenant_id"]
+    # the customer paid again from an old hosted page: a second PaymentIntent for the same invoice
+    second = intent(stripe_fake, tenant_id, invoice["id"], 5000)
+    assert deliver(deps, stripe_fake, tenant_id, "payment_intent.succeeded", second, "evt_second") == "processed"
+
+    after = call("GET", f"/v1/invoices/{invoice['id']}", key)[1]
+    assert (after["status"], after["amount_paid"], after["amount_due"]) == ("paid", 5000, 0)
+    assert call("GET", f"/v1/customers/{customer_id}", key)[1]["credit_balance"] == 5000
+    recorded = payment(key, invoice["id"], second["id"])
+    assert (recorded["status"], recorded["amount_unapplied"], recorded["unapplied_reason"]) == (
+        "succeeded",
+        5000,
+        "invoice_paid",
+    )
+    [unapplied] = events(deps, keys.invoice(tenant_id, invoice["id"]), "payment.unapplied")
+    assert (
+        unapplied.data.items()
+        >= {"amount": 5000, "currency": "usd", "reason": "invoice_paid", "credited": 5000}.items()
+    )
+    assert [e.data["amount"] for e in events(deps, keys.customer(tenant_id, customer_id), "customer.credit_added")] == [
+        5000
+    ]
+
+    # the same event again changes nothing
+    deps.context.repo.mark_stripe_event(tenant_id, "evt_second", "received", "2026-12-02T00:00:00+00:00")
+    deliver(deps, stripe_fake, tenant_id, "payment_intent.succeeded", second, "evt_second")
+    assert call("GET", f"/v1/customers/{customer_id}", key)[1]["credit_balance"] == 5000
+
+
+def test_a_payment_on_a_void_invoice_becomes_the_customers_credit(deps, tenant, stripe_fake):
+    key = tenant[1]
+    customer_id = call(
+        "POST", "/v1/customers", key, {"email": "v@example.com", "name": "V", "locale": "en", "currency": "usd"}
+    )[1]["id"]
+    invoice = open_invoice(key, customer_id, 2500)
+    assert call("POST", f"/v1/invoices/{invoice['id']}/void", key, {})[0] == 200
+    late = intent(stripe_fake, invoice["tenant_id"], invoice["id"], 2500)
+    deliver(deps, stripe_fake, invoice["tenant_id"], "payment_intent.succeeded", late, "evt_late")
+
+    after = call("GET", f"/v1/invoices/{invoice['id']}", key)[1]
+    assert (after["status"], after["amount_paid"]) == ("void", 0)
+    assert call("GET", f"/v1/customers/{customer_id}", key)[1]["credit_balance"] == 2500
+    assert payment(key, invoice["id"], late["id"])["unapplied_reason"] == "invoice_void"
+
+
+def test_the_event_body_cannot_name_another_invoice_than_stripes_payment_intent(deps, tenant, stripe_fake):
+    key = tenant[1]
+    paid_b, pi_b, _, customer_id = paid_invoice(deps, key, stripe_fake, amount=5304)
+    tenant_id = paid_b["tenant_id"]
+    victim_d = open_invoice(key, customer_id, 5304)
+    # a signed event carrying B's real PaymentIntent, with metadata naming D
+    forged = {
+        **stripe_fake.intents[pi_b],
+        "metadata": {
+            "tenant_id": tenant_id,
+            "invoice_id": victim_d["id"],
+            "payment_id": payment_id(victim_d["id"], "attempt-1"),
+        },
+    }
+    deliver(deps, stripe_fake, tenant_id, "payment_intent.succeeded", forged, "evt_forged")
+
+    d_after = call("GET", f"/v1/invoices/{victim_d['id']}", key)[1]
+    assert (d_after["status"], d_after["amount_paid"], d_after["amount_due"]) == ("open", 0, 5304)
+    assert call("GET", f"/v1/invoices/{victim_d['id']}/payments", key)[1]["data"] == []
+    b_after = call("GET", f"/v1/invoices/{paid_b['id']}", key)[1]
+    assert (b_after["status"], b_after["amount_paid"]) == ("paid", 5304)
+    assert call("GET", f"/v1/customers/{customer_id}", key)[1]["credit_balance"] == 0
+
+
+def test_a_payment_in_another_currency_is_never_counted_against_the_invoice(deps, tenant, stripe_fake):
+    key = tenant[1]
+    customer_id = call(
+        "POST", "/v1/customers", key, {"email": "j@example.com", "name": "J", "locale": "en", "currency": "usd"}
+    )[1]["id"]
+    invoice = open_invoice(key, customer_id, 5304)
+    yen = intent(stripe_fake, invoice["tenant_id"], invoice["id"], 5304, currency="jpy")
+    deliver(deps, stripe_fake, invoice["tenant_id"], "payment_intent.succeeded", yen, "evt_yen")
+
+    after = call("GET", f"/v1/invoices/{invoice['id']}", key)[1]
+    assert (after["status"], after["amount_paid"], after["amount_due"]) == ("open", 0, 5304)
+    recorded = payment(key, invoice["id"], yen["id"])
+    assert (recorded["currency"], recorded["amount"], recorded["amount_unapplied"], recorded["unapplied_reason"]) == (
+        "jpy",
+        5304,
+        5304,
+        "currency_mismatch",
+    )
+    assert call("GET", f"/v1/customers/{customer_id}", key)[1]["credit_balance"] == 0  # not the customer's currency
+    [unapplied] = events(deps, keys.invoice(invoice["tenant_id"], invoice["id"]), "payment.unapplied")
+    assert (unapplied.data["reason"], unapplied.data["credited"]) == ("currency_mismatch", 0)
+
+
+def test_a_written_off_invoice_is_payable_by_link_and_by_pay_now(deps, tenant, stripe_fake):
+    from billing.services import hosted_page, payments
+
+    key = tenant[1]
+    customer_id = call(
+        "POST", "/v1/customers", key, {"email": "w@example.com", "name": "W", "locale": "en", "currency": "usd"}
+    )[1]["id"]
+    invoice = open_invoice(key, customer_id, 4000)
+    repo = deps.context.repo
+    written_off, _ = repo.invoice(invoice["tenant_id"], invoice["id"]).mark_uncollectible(deps.context.clock.now())
+    tx = repo.transaction()
+    repo.save_invoice(tx, written_off)
+    repo.commit(tx)
+    stored = repo.invoice(invoice["tenant_id"], invoice["id"])
+    assert stored.payable
+    assert hosted_page.pay_url(stored, base_url="https://pay.example") is not None
+    link = payments.payment_intent_for(deps.context, FakeIntents(), invoice["tenant_id"], invoice["id"])
+    assert link.amount == 4000
+
+
+class FakeIntents:
+    def create_payment_intent(self, payment, stripe_customer_id):
+        return {
+            "id": "pi_link",
+            "client_secret": "pi_link_secret",
+            "status": "requires_payment_method",
+            "amount": payment.amount,
+            "currency": payment.currency,
+        }
