@@ -31,7 +31,7 @@ def lambda_handler(event: APIGatewayProxyEventV2, context: LambdaContext) -> dic
     except stripe_webhooks.InvalidWebhook as error:
         logger.warning("webhook refused", extra={"code": error.code, "detail": error.detail})
         return problem_answer(400, error.code, error.detail)
-    received = stripe_webhooks.receive(deps.context, stripe_event, payload)
+    received = stripe_webhooks.receive(deps.context, stripe_event)
     if received.enqueue:
         deps.publisher.send(
             deps.env["STRIPE_EVENTS_QUEUE_URL"], [{"tenant_id": received.tenant_id, "event_id": received.event_id}]

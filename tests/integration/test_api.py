@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
+import boto3
 import pytest
 
 from functions.api import app
-from tests.integration.conftest import FakeLambdaContext, http_event
+from tests.integration.conftest import TABLE, FakeLambdaContext, http_event
 
 pytestmark = pytest.mark.usefixtures("deps")
 
@@ -275,3 +276,17 @@ def test_a_query_parameter_the_route_does_not_take_is_refused(key, path, query, 
 def test_the_query_parameters_a_route_takes_are_accepted(key, customer_id):
     status, listing, _ = call("GET", "/v1/invoices", key, query={"customer_id": customer_id, "limit": "5"})
     assert status == 200 and listing["data"] == []
+
+
+@pytest.mark.parametrize("field", ["line1", "line2", "city", "state", "postal_code", "country"])
+def test_an_address_field_too_long_is_a_problem_and_nothing_is_written(tenant, field):
+    body = {**CUSTOMER, "address": {field: "x" * 400_000}}
+    status, answer, _ = call("POST", "/v1/customers", tenant[1], body)
+    assert (status, answer["code"]) == (422, "invalid_request")
+    customers = boto3.client("dynamodb").scan(
+        TableName=TABLE,
+        FilterExpression="#t = :c",
+        ExpressionAttributeNames={"#t": "type"},
+        ExpressionAttributeValues={":c": {"S": "customer"}},
+    )["Items"]
+    assert customers == []

@@ -91,8 +91,7 @@ def deliver(deps, stripe_fake, tenant_id, event_type, obj, event_id):
     from billing.services import stripe_webhooks
 
     event = {"id": event_id, "object": "event", "type": event_type, "data": {"object": obj}}
-    payload = json.dumps(event).encode()
-    received = stripe_webhooks.receive(deps.context, event, payload)
+    received = stripe_webhooks.receive(deps.context, event)
     return stripe_events.process(deps.context, stripe_fake, received.tenant_id, event_id)
 
 

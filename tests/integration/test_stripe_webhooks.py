@@ -345,6 +345,14 @@ def succeeded_event(tenant_id: str, **changes: Any) -> dict[str, Any]:
     return stripe_event("payment_intent.succeeded", intent)
 
 
+def kept_of(body: str) -> str:
+    """What is recorded of a delivery: the event's id, type, creation time and its object's ids, nothing else."""
+    event = json.loads(body)
+    obj = event["data"]["object"]
+    ids = {k: obj.get(k) for k in ("id", "object", "payment_intent", "charge")}
+    return json.dumps({"id": event["id"], "type": event["type"], "created": event["created"], "data": {"object": ids}})
+
+
 def assert_nothing_written_or_sent(deps: Deps) -> None:
     assert stripe_event_records() == []
     assert receive_messages(deps.env["STRIPE_EVENTS_QUEUE_URL"]) == []
@@ -389,7 +397,7 @@ def test_the_sample_delivery_is_received_when_signed_by_an_accepted_secret(recei
     status, answer, _ = post_webhook(sample)
     assert status == 200 and answer == {"received": True, "id": event["id"]}
     record = stripe_event_record(tenant_id, event["id"])
-    assert record["payload"] == sample["body"] and record["event_type"] == "payment_intent.succeeded"
+    assert record["payload"] == kept_of(sample["body"]) and record["event_type"] == "payment_intent.succeeded"
     (message,) = receive_messages(receiver.env["STRIPE_EVENTS_QUEUE_URL"])
     assert json.loads(message["Body"]) == {"tenant_id": tenant_id, "event_id": event["id"]}
 
@@ -406,7 +414,7 @@ def test_a_delivery_signed_by_either_rotation_secret_is_recorded_once_and_enqueu
     (record,) = stripe_event_records()
     assert (record["pk"], record["sk"]) == (f"T#{tenant_id}#STRIPEEVT#{event['id']}", "STRIPE_EVENT")
     assert record["status"] == "received" and record["event_type"] == "payment_intent.succeeded"
-    assert record["payload"] == body  # the exact raw body, kept for replay
+    assert record["payload"] == kept_of(body)  # what processing needs, not the body (stripe_webhooks.kept)
     (message,) = receive_messages(receiver.env["STRIPE_EVENTS_QUEUE_URL"])
     assert json.loads(message["Body"]) == {"tenant_id": tenant_id, "event_id": event["id"]}
 
@@ -445,7 +453,7 @@ def test_a_base64_encoded_body_is_verified_on_its_decoded_bytes(receiver, tenant
     status, answer, _ = post_webhook(webhook_request(body.encode(), sign(body, SECRETS[1]), base64_body=True))
     assert status == 200 and answer["id"] == event["id"]
     (record,) = stripe_event_records()
-    assert record["payload"] == body
+    assert record["payload"] == kept_of(body)
     assert len(receive_messages(receiver.env["STRIPE_EVENTS_QUEUE_URL"])) == 1
 
 
@@ -467,7 +475,7 @@ def test_the_same_delivery_twice_in_a_row_is_one_record(receiver, tenant_id):
     second = post_webhook(copy.deepcopy(request))
     assert first[0] == second[0] == 200 and first[1] == second[1]
     (record,) = stripe_event_records()
-    assert record["payload"] == body and record["status"] == "received"
+    assert record["payload"] == kept_of(body) and record["status"] == "received"
     # not processed yet: a redelivery may enqueue again (the first enqueue may have been lost); same event either way
     messages = receive_messages(receiver.env["STRIPE_EVENTS_QUEUE_URL"])
     assert 1 <= len(messages) <= 2
@@ -483,7 +491,7 @@ def test_the_same_delivery_concurrently_is_one_record(receiver, tenant_id):
         answers = list(pool.map(lambda _: post_webhook(webhook_request(body, signature)), range(8)))
     assert {status for status, _, _ in answers} == {200}
     (record,) = stripe_event_records()
-    assert record["payload"] == body
+    assert record["payload"] == kept_of(body)
     messages = receive_messages(receiver.env["STRIPE_EVENTS_QUEUE_URL"])
     assert 1 <= len(messages) <= 8
     assert {json.loads(m["Body"])["event_id"] for m in messages} == {event["id"]}
@@ -644,3 +652,47 @@ def test_a_body_that_cannot_be_decoded_is_a_400_problem(receiver, kind):
     status, problem, _ = post_webhook(_undecodable(kind))
     assert status == 400 and problem["code"] in ("invalid_signature", "malformed_event")
     assert_nothing_written_or_sent(receiver)
+
+
+# --- hostile input never answers 5xx, and writes nothing (issue 11, items 8–10) ------------------------------------
+@pytest.mark.parametrize("stamp", ["²", "١٢٣", "1" * 30, "-5", "+5", " 5", "0x10"])
+def test_a_timestamp_that_is_not_ascii_digits_is_refused(receiver, tenant_id, stamp):
+    body = body_of(succeeded_event(tenant_id))
+    valid = sign(body, SECRETS[0])
+    status, answer, _ = post_webhook(webhook_request(body, valid.replace(valid.split(",")[0], f"t={stamp}")))
+    assert (status, answer["code"]) == (400, "invalid_signature")
+    assert_nothing_written_or_sent(receiver)
+
+
+@pytest.mark.parametrize(
+    "shape",
+    [
+        {"data": "a string"},
+        {"data": ["a", "list"]},
+        {"data": {"object": "a string"}},
+        {"data": {"object": ["a", "list"]}},
+        {"data": None},
+        {"type": ["not", "a", "string"]},
+        {"data": {"object": {"id": ["not", "a", "string"], "object": "payment_intent"}}},
+        {"data": {"object": {"id": "pi_" + "x" * 300, "object": "payment_intent"}}},
+    ],
+    ids=lambda shape: json.dumps(shape)[:40],
+)
+def test_a_signed_event_of_the_wrong_shape_is_refused_not_a_500(receiver, tenant_id, shape):
+    event = {**succeeded_event(tenant_id), **shape}
+    status, answer = deliver(event)
+    assert (status, answer["code"]) == (400, "malformed_event")
+    assert_nothing_written_or_sent(receiver)
+
+
+def test_a_signed_megabyte_event_is_received_and_only_what_processing_needs_is_kept(receiver, tenant_id):
+    event = succeeded_event(tenant_id)
+    event["data"]["object"]["description"] = "x" * 1_000_000
+    event["data"]["object"]["receipt_email"] = "someone@example.com"
+    status, answer = deliver(event)
+    assert (status, answer) == (200, {"received": True, "id": event["id"]})
+    [record] = stripe_event_records()
+    kept = json.loads(record["payload"])
+    assert len(record["payload"]) < 2_000
+    assert kept["type"] == "payment_intent.succeeded" and kept["data"]["object"]["id"] == event["data"]["object"]["id"]
+    assert "someone@example.com" not in record["payload"]  # personal data in the body is not kept

@@ -45,7 +45,15 @@ class _Strict(BaseModel):
 
 
 class AddressIn(_Strict, Address):
-    pass
+    """Stripe's address limits, roughly: enough for any real address, and an item stays far under DynamoDB's
+    400 KB."""
+
+    line1: str | None = Field(default=None, max_length=200)
+    line2: str | None = Field(default=None, max_length=200)
+    city: str | None = Field(default=None, max_length=100)
+    state: str | None = Field(default=None, max_length=100)
+    postal_code: str | None = Field(default=None, max_length=20)
+    country: str | None = Field(default=None, max_length=2, pattern=r"^[A-Z]{2}$", examples=["DE"])
 
 
 class CreateCustomer(_Strict):

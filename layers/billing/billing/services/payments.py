@@ -133,7 +133,7 @@ def collect(
 def retry_now(ctx: Context, gateway: Any, tenant_id: str, invoice_id: str, claim: Claim | None = None) -> Payment:
     """``POST /v1/invoices/{id}/pay``: a new attempt now. Its number follows the attempts recorded so far, so two
     concurrent calls make the same attempt, not two."""
-    invoice = _payable(ctx.repo.invoice(tenant_id, invoice_id))
+    _payable(ctx.repo.invoice(tenant_id, invoice_id))
     attempts = ctx.repo.payments(tenant_id, invoice_id)
     # An off-session charge still settling at Stripe blocks a new one; a link payment the customer left half-way
     # (3-D Secure abandoned on the hosted page) does not.

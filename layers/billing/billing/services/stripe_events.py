@@ -63,7 +63,10 @@ def _refunded(ctx: Context, gateway: Any, tenant_id: str, obj: dict[str, Any]) -
     if found is None:
         return
     tenant_id, invoice_id, pay_id, _ = found
-    charge = gateway.charge(obj["id"]) if obj.get("object") == "charge" else obj
+    charge_id = obj.get("id") if obj.get("object") == "charge" else obj.get("charge")  # a refund names its charge
+    if not charge_id:
+        return
+    charge = gateway.charge(charge_id)
     refund_ids = [r["id"] for r in ((charge.get("refunds") or {}).get("data") or []) if r.get("status") != "failed"]
     refunds.refunded_in_stripe(ctx, tenant_id, invoice_id, pay_id, int(charge.get("amount_refunded") or 0), refund_ids)
 

@@ -7,6 +7,7 @@ The signature is checked on the exact raw body against every secret accepted dur
 from __future__ import annotations
 
 import json
+import re
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +18,7 @@ from billing.domain.errors import DomainError
 from billing.services.unit import Context
 
 TOLERANCE = 300
+MAX_ID = 255  # Stripe's ids are far shorter; anything longer is not Stripe's
 FINISHED = ("processed", "ignored")  # a redelivery of these enqueues nothing
 
 
@@ -38,7 +40,7 @@ def verify(payload: bytes, signature: str | None, secrets: list[str], now: float
         raise InvalidWebhook(detail="no Stripe-Signature header")
     now = time.time() if now is None else now
     stamps = [p[2:] for p in signature.split(",") if p.startswith("t=")]
-    if not stamps or not stamps[0].isdigit():
+    if not stamps or not re.fullmatch(r"[0-9]{1,12}", stamps[0]):  # ASCII digits only: int() refuses "²"
         raise InvalidWebhook(detail="the Stripe-Signature header has no timestamp")
     if int(stamps[0]) > now + TOLERANCE:
         raise InvalidWebhook("stale_signature", "the signature's timestamp is in the future")
@@ -57,10 +59,43 @@ def verify(payload: bytes, signature: str | None, secrets: list[str], now: float
             event = json.loads(payload)
         except ValueError as error:
             raise InvalidWebhook("malformed_event", "the body is not JSON") from error
-        if not isinstance(event, dict) or not isinstance(event.get("id"), str) or "type" not in event:
+        if not _is_event(event):
             raise InvalidWebhook("malformed_event", "the body is not a Stripe event")
         return event
     raise InvalidWebhook(detail="no accepted secret signed this payload")
+
+
+def _short_id(value: Any, optional: bool = False) -> bool:
+    return (optional and value is None) or (isinstance(value, str) and 0 < len(value) <= MAX_ID)
+
+
+def _is_event(event: Any) -> bool:
+    """The shape processing relies on: an event with an id and a type, whose ``data.object`` is an object with an
+    id and, where it names them, the ids of its PaymentIntent and charge."""
+    if not isinstance(event, dict) or not _short_id(event.get("id")) or not _short_id(event.get("type")):
+        return False
+    data = event.get("data")
+    obj = data.get("object") if isinstance(data, dict) else None
+    if not isinstance(obj, dict):
+        return False
+    return (
+        _short_id(obj.get("id"), optional=True)
+        and _short_id(obj.get("object"), optional=True)
+        and _short_id(obj.get("payment_intent"), optional=True)
+        and _short_id(obj.get("charge"), optional=True)
+    )
+
+
+def kept(event: dict[str, Any]) -> dict[str, Any]:
+    """What is recorded of an event: what processing needs, all of it read again from Stripe, and nothing else. The
+    body may be large and holds personal data (emails, names, addresses), which is not ours to keep."""
+    obj = event["data"]["object"]
+    return {
+        "id": event["id"],
+        "type": event["type"],
+        "created": event.get("created") if isinstance(event.get("created"), int) else None,
+        "data": {"object": {k: obj.get(k) for k in ("id", "object", "payment_intent", "charge")}},
+    }
 
 
 PLATFORM = "_platform"
@@ -78,14 +113,14 @@ def tenant_of(event: dict[str, Any]) -> str | None:
     return PLATFORM if isinstance(obj.get("payment_intent"), str) else None
 
 
-def receive(ctx: Context, event: dict[str, Any], payload: bytes) -> Received:
+def receive(ctx: Context, event: dict[str, Any]) -> Received:
     """Record the delivery once (dedupe by event id) and say whether to enqueue it: a new event, or one recorded
     before but never processed (its first enqueue may have been lost), is enqueued; a processed one is not."""
     tenant_id = tenant_of(event)
     if tenant_id is None:
         return Received(event["id"], event["type"], None, enqueue=False)
     if ctx.repo.record_stripe_event(
-        tenant_id, event["id"], event["type"], payload.decode(), ctx.clock.now().isoformat()
+        tenant_id, event["id"], event["type"], json.dumps(kept(event)), ctx.clock.now().isoformat()
     ):
         return Received(event["id"], event["type"], tenant_id, enqueue=True)
     recorded = ctx.repo.stripe_event(tenant_id, event["id"]) or {}
