@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from email.utils import formataddr
 from typing import Any
 
 
@@ -21,6 +22,12 @@ class SqsPublisher:
                 raise RuntimeError(f"SQS refused {len(answer['Failed'])} messages: {answer['Failed'][0]}")
 
 
+def source(display_name: str, address: str) -> str:
+    """The From header SES takes: the display name quoted or, outside ASCII, RFC 2047 encoded (SES refuses a raw
+    ``"云账单" <…>``), whatever quotes or brackets the tenant's name holds."""
+    return formataddr((display_name, address), charset="utf-8")
+
+
 @dataclass
 class SesMailer:
     client: Any
@@ -28,7 +35,7 @@ class SesMailer:
 
     def send(self, to: str, subject: str, text: str, html: str, sender_name: str, reply_to: str | None) -> str:
         answer = self.client.send_email(
-            Source=f'"{sender_name}" <{self.sender}>',
+            Source=source(sender_name, self.sender),
             Destination={"ToAddresses": [to]},
             ReplyToAddresses=[reply_to] if reply_to else [],
             Message={
