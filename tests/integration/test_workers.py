@@ -314,7 +314,7 @@ def test_a_finalized_invoice_is_emailed_to_the_customer_in_their_language(deps, 
 
     (sent,) = sent_emails()
     assert sent.destinations["ToAddresses"] == [f"{locale}@customer.test"]
-    assert sent.source == '"Acme Cloud" <billing@example.com>'
+    assert sent.source == "Acme Cloud <billing@example.com>"  # an ASCII name needs no quotes (email.utils.formataddr)
     assert invoice["number"] == "INV-2026-000001" and invoice["number"] in sent.subject
     for word in words:
         assert word in sent.subject, sent.subject

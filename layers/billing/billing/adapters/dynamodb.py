@@ -77,6 +77,26 @@ class Transaction:
         self._add({"Update": op}, None)
 
 
+_ALL_OLD = {"ReturnValuesOnConditionCheckFailure": "ALL_OLD"}
+
+
+def _token(items: list[dict[str, Any]]) -> str:
+    return hashlib.sha256(json.dumps(items, sort_keys=True).encode()).hexdigest()[:36]
+
+
+def _written_already(kind: str, op: dict[str, Any], stored: dict[str, Any] | None) -> bool:
+    """Whether ``stored`` (the item a failed condition found) is what ``op`` writes: our own earlier write. Values
+    are compared as DynamoDB reads them (a number is equal whatever its spelling)."""
+    if not stored:
+        return False
+    if kind == "Put":
+        return from_item(stored) == from_item(op["Item"])
+    if kind == "Update":  # the only update is a counter's move (Transaction.set_counter)
+        seq = stored.get("seq")
+        return seq is not None and _de.deserialize(seq) == _de.deserialize(op["ExpressionAttributeValues"][":new"])
+    return False
+
+
 @dataclass(frozen=True)
 class Page:
     items: list[dict[str, Any]]
@@ -96,25 +116,43 @@ class DynamoStore:
         return from_item(answer["Item"]) if "Item" in answer else None
 
     def commit(self, tx: Transaction) -> None:
-        """Write ``tx`` all or nothing. A single write goes as a plain conditional write (half the write units)."""
+        """Write ``tx`` all or nothing. A single write goes as a plain conditional write (half the write units).
+
+        A write that committed but whose answer was lost is sent again by the SDK, and its condition then fails on
+        our own write. So a failed condition is read against the item DynamoDB returns (``ALL_OLD``): a single put
+        that finds exactly the item it writes, or a transaction whose every write is refused finding exactly what
+        it writes, is the success it was, never a lost race that would make the use case run again with new ids.
+        A transaction also carries a ``ClientRequestToken`` derived from its content, which makes DynamoDB itself
+        answer such a retry (within ten minutes) as a success."""
         if not tx.items:
             return
-        if len(tx.items) == 1:
-            ((kind, op),) = tx.items[0].items()
+        ops = [{kind: {**op, **_ALL_OLD} for kind, op in item.items()} for item in tx.items]
+        if len(ops) == 1:
+            ((kind, op),) = ops[0].items()
             call = self.client.put_item if kind == "Put" else self.client.update_item
             try:
                 call(**op)
             except ClientError as error:
-                if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                    raise
+                # a counter alone at the value we meant could be another writer's move: only a whole item tells
+                if kind != "Put" or not _written_already(kind, op, error.response.get("Item")):
                     raise tx.on_conflict[0]() from error
-                raise
             return
         try:
-            self.client.transact_write_items(TransactItems=tx.items)
+            self.client.transact_write_items(TransactItems=ops, ClientRequestToken=_token(tx.items))
         except ClientError as error:
             if error.response["Error"]["Code"] != "TransactionCanceledException":
                 raise
             reasons = error.response.get("CancellationReasons") or []
+            # A retry of a committed transaction is refused on every write (each is conditional), each finding
+            # exactly what it writes. One write accepted, or one finding something else: a real conflict.
+            if len(reasons) == len(ops) and all(
+                reason.get("Code") == "ConditionalCheckFailed"
+                and _written_already(*next(iter(op.items())), reason.get("Item"))
+                for reason, op in zip(reasons, ops, strict=True)
+            ):
+                return
             for reason, on_conflict in zip(reasons, tx.on_conflict, strict=False):
                 if reason.get("Code") == "ConditionalCheckFailed":
                     raise on_conflict() from error
