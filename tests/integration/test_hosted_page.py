@@ -66,6 +66,13 @@ class FakeStripe:
             raise ConnectionError("stripe is unreachable")
         return dict(self.intents[payment_intent_id])
 
+    def cancel_payment_intent(self, payment_intent_id: str) -> dict[str, Any]:
+        self.calls.append("cancel_payment_intent")
+        intent = self.intents[payment_intent_id]
+        if intent["status"] in ("requires_payment_method", "requires_confirmation", "requires_action"):
+            intent["status"] = "canceled"
+        return dict(intent)
+
     def pay(self, payment_intent_id: str) -> None:
         """What Stripe.js does when the customer confirms a good card."""
         intent = self.intents[payment_intent_id]

@@ -179,3 +179,116 @@ class FakeIntents:
             "amount": payment.amount,
             "currency": payment.currency,
         }
+
+
+# --- voiding closes the door (item 2) ------------------------------------------------------------------------------
+class CancellingStripe:
+    """Stripe's PaymentIntents as far as voiding needs: cancel an open one; a succeeded one cannot be canceled."""
+
+    def __init__(self, fake):
+        self.fake = fake
+        self.canceled: list[str] = []
+
+    def __getattr__(self, name):
+        return getattr(self.fake, name)
+
+    def cancel_payment_intent(self, payment_intent_id):
+        intent = self.fake.intents[payment_intent_id]
+        if intent["status"] in ("requires_payment_method", "requires_confirmation", "requires_action"):
+            intent["status"] = "canceled"
+            self.canceled.append(payment_intent_id)
+        return intent
+
+
+def test_voiding_cancels_the_open_payment_intent_and_gives_back_the_credit_applied(deps, tenant, stripe_fake):
+    from billing.services import payments
+
+    key = tenant[1]
+    first, _, _, customer_id = paid_invoice(deps, key, stripe_fake, amount=5000, received=6200)  # 1200 of credit
+    invoice = open_invoice(key, customer_id, 3000)
+    assert (invoice["credit_applied"], invoice["amount_due"]) == (1200, 1800)
+    stripe = CancellingStripe(stripe_fake)
+    stripe_fake.create_payment_intent = lambda payment, customer: stripe_fake.intents.setdefault(
+        "pi_link",
+        {
+            "id": "pi_link",
+            "client_secret": "pi_link_secret",
+            "status": "requires_payment_method",
+            "amount": payment.amount,
+            "currency": payment.currency,
+            "metadata": {"tenant_id": invoice["tenant_id"], "invoice_id": invoice["id"], "payment_id": payment.id},
+        },
+    )
+    deps.__dict__["stripe"] = stripe
+    payments.payment_intent_for(deps.context, stripe, invoice["tenant_id"], invoice["id"])  # a hosted page opened
+
+    status, voided = call("POST", f"/v1/invoices/{invoice['id']}/void", key, {})
+    assert (status, voided["status"]) == (200, "void")
+    assert stripe.canceled == ["pi_link"]  # the old hosted page can take no money now
+    assert call("GET", f"/v1/customers/{customer_id}", key)[1]["credit_balance"] == 1200  # the credit is back
+    [returned] = [
+        e
+        for e in events(deps, keys.customer(invoice["tenant_id"], customer_id), "customer.credit_added")
+        if e.data.get("invoice_id") == invoice["id"]
+    ]
+    assert (returned.data["amount"], returned.data["reason"]) == (1200, "invoice_voided")
+    assert payment(key, invoice["id"], "pi_link")["status"] == "canceled"
+
+
+def test_voiding_an_invoice_whose_payment_intent_already_succeeded_keeps_the_money_as_credit(deps, tenant, stripe_fake):
+    from billing.services import payments
+
+    key = tenant[1]
+    customer_id = call(
+        "POST", "/v1/customers", key, {"email": "s@example.com", "name": "S", "locale": "en", "currency": "usd"}
+    )[1]["id"]
+    invoice = open_invoice(key, customer_id, 3000)
+    stripe = CancellingStripe(stripe_fake)
+    stripe_fake.create_payment_intent = lambda payment, customer: stripe_fake.intents.setdefault(
+        "pi_paid",
+        {
+            "id": "pi_paid",
+            "client_secret": "s",
+            "status": "requires_payment_method",
+            "amount": payment.amount,
+            "amount_received": payment.amount,
+            "currency": payment.currency,
+            "metadata": {"tenant_id": invoice["tenant_id"], "invoice_id": invoice["id"], "payment_id": payment.id},
+        },
+    )
+    deps.__dict__["stripe"] = stripe
+    payments.payment_intent_for(deps.context, stripe, invoice["tenant_id"], invoice["id"])
+    stripe_fake.intents["pi_paid"]["status"] = "succeeded"  # paid at Stripe; its webhook not here yet
+
+    assert call("POST", f"/v1/invoices/{invoice['id']}/void", key, {})[0] == 200
+    assert stripe.canceled == []
+    assert call("GET", f"/v1/customers/{customer_id}", key)[1]["credit_balance"] == 3000
+    assert payment(key, invoice["id"], "pi_paid")["unapplied_reason"] == "invoice_void"
+
+
+def test_paying_by_one_route_cancels_the_other_open_payment_intent(deps, tenant, stripe_fake):
+    from billing.services import payments
+
+    key = tenant[1]
+    customer_id = call(
+        "POST", "/v1/customers", key, {"email": "o@example.com", "name": "O", "locale": "en", "currency": "usd"}
+    )[1]["id"]
+    invoice = open_invoice(key, customer_id, 3000)
+    stripe = CancellingStripe(stripe_fake)
+    stripe_fake.create_payment_intent = lambda payment, customer: stripe_fake.intents.setdefault(
+        "pi_page",
+        {
+            "id": "pi_page",
+            "client_secret": "s",
+            "status": "requires_payment_method",
+            "amount": payment.amount,
+            "currency": payment.currency,
+            "metadata": {"tenant_id": invoice["tenant_id"], "invoice_id": invoice["id"], "payment_id": payment.id},
+        },
+    )
+    payments.payment_intent_for(deps.context, stripe, invoice["tenant_id"], invoice["id"])  # a hosted page opened
+    transfer = intent(stripe_fake, invoice["tenant_id"], invoice["id"], 3000)  # paid another way (another PI)
+    deliver(deps, stripe, invoice["tenant_id"], "payment_intent.succeeded", transfer, "evt_other_route")
+
+    assert call("GET", f"/v1/invoices/{invoice['id']}", key)[1]["status"] == "paid"
+    assert stripe.canceled == ["pi_page"]

@@ -190,6 +190,9 @@ def run_stripe_events(messages: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 # --- the gateway, faked with Stripe's behaviour -----------------------------------------------------------------------
+CANCELABLE = ("requires_payment_method", "requires_confirmation", "requires_action", "requires_capture")
+
+
 class FakeStripe:
     """The StripeGateway port, behaving as Stripe does where it matters: a POST with an idempotency key Stripe has seen
     returns the first answer again and charges nothing more; a decline is a PaymentIntent back at
@@ -267,6 +270,14 @@ class FakeStripe:
     def payment_intent(self, payment_intent_id: str) -> dict[str, Any]:
         self.calls.append(("payment_intent", {"id": payment_intent_id}))
         return copy.deepcopy(self.intents[payment_intent_id])
+
+    def cancel_payment_intent(self, payment_intent_id: str) -> dict[str, Any]:
+        """Stripe cancels a PaymentIntent that can still take money; any other is answered as it is."""
+        self.calls.append(("cancel_payment_intent", {"id": payment_intent_id}))
+        intent = self.intents[payment_intent_id]
+        if intent["status"] in CANCELABLE:
+            intent["status"] = "canceled"
+        return copy.deepcopy(intent)
 
     # Stripe's side, driven by the test ----------------------------------------------------------------------------
     def confirm_setup_intent(self, setup_intent_id: str, payment_method: str = "pm_card_visa") -> dict[str, Any]:

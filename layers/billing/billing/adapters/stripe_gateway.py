@@ -123,3 +123,11 @@ class StripeGateway:
 
     def payment_intent(self, payment_intent_id: str) -> dict[str, Any]:
         return _plain(self.client.v1.payment_intents.retrieve(payment_intent_id))
+
+    def cancel_payment_intent(self, payment_intent_id: str) -> dict[str, Any]:
+        """Cancel a PaymentIntent that could still take money; one Stripe can no longer cancel (succeeded,
+        processing, canceled already) is answered as it is now."""
+        try:
+            return _plain(self.client.v1.payment_intents.cancel(payment_intent_id))
+        except stripe.InvalidRequestError:
+            return self.payment_intent(payment_intent_id)

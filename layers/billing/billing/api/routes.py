@@ -220,7 +220,7 @@ def list_credit_notes(invoice_id: Id) -> CreditNoteList:
 
 @router.post("/v1/invoices/<invoice_id>/void", tags=["invoices"], summary="Void an open invoice; it keeps its number")
 def void_invoice(invoice_id: Id) -> Response[Invoice]:
-    return _post(200, lambda claim: invoicing.void_invoice(_ctx(), _tenant(), invoice_id, claim))
+    return _post(200, lambda claim: payments.void_invoice(_ctx(), _stripe(), _tenant(), invoice_id, claim))
 
 
 @router.get(

@@ -24,6 +24,9 @@ STATUSES = {
     "succeeded",
 }
 FINAL = {"succeeded", "canceled"}
+# A payment whose PaymentIntent can still take money (a card form open, a declined card the customer may replace,
+# 3-D Secure pending): cancelable at Stripe. ``processing`` is not; its outcome arrives by webhook like any other.
+OPEN_AT_STRIPE = {"pending", "failed", "requires_payment_method", "requires_confirmation", "requires_action"}
 
 
 def payment_id(invoice_id: str, attempt_key: str) -> str:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
+
 from billing.adapters import keys
 from billing.domain.errors import Conflict
 from billing.domain.ids import new_id
@@ -33,3 +36,15 @@ def create_customer(ctx: Context, tenant_id: str, cmd: CreateCustomer, claim: Cl
 
 def get_customer(ctx: Context, tenant_id: str, customer_id: str) -> Customer:
     return ctx.repo.customer(tenant_id, customer_id)
+
+
+def add_credit(ctx: Context, tx: Any, tenant_id: str, customer_id: str, amount: int, now: datetime, **why: Any) -> None:
+    """Add ``amount`` to the customer's credit (taken off their next invoices) inside ``tx``, with the event saying
+    why (``invoice_id``, ``reason``)."""
+    customer = ctx.repo.customer(tenant_id, customer_id)
+    ctx.repo.save_customer(tx, customer.model_copy(update={"credit_balance": customer.credit_balance + amount}))
+    ctx.repo.add_event(
+        tx,
+        keys.customer(tenant_id, customer_id),
+        DomainEvent.new("customer.credit_added", tenant_id, "customer", customer_id, now, amount=amount, **why),
+    )

@@ -7,6 +7,7 @@ from billing.adapters.dynamodb import Transaction
 from billing.domain import numbering
 from billing.domain.models import Invoice, Tenant
 from billing.observability import business_event
+from billing.services import customers
 from billing.services.unit import Claim, Context, remember, retrying
 
 
@@ -49,11 +50,18 @@ def list_invoices(
 
 @retrying()
 def void_invoice(ctx: Context, tenant_id: str, invoice_id: str, claim: Claim | None = None) -> Invoice:
+    """Void the invoice; the customer's credit it took and what was paid on it (net of refunds) go back to the
+    customer's credit. Its PaymentIntents are the caller's to cancel (``payments.void_invoice``)."""
     invoice = ctx.repo.invoice(tenant_id, invoice_id)
-    voided, event = invoice.void(ctx.clock.now())
+    now = ctx.clock.now()
+    voided, event = invoice.void(now)
     tx = ctx.repo.transaction()
     saved = ctx.repo.save_invoice(tx, voided)
     ctx.repo.add_event(tx, keys.invoice(tenant_id, invoice_id), event)
+    if returned := invoice.credit_applied + invoice.amount_paid - invoice.amount_refunded:
+        customers.add_credit(
+            ctx, tx, tenant_id, invoice.customer_id, returned, now, invoice_id=invoice_id, reason="invoice_voided"
+        )
     remember(ctx, tx, tenant_id, claim, saved.model_dump(mode="json"))
     ctx.repo.commit(tx)
     business_event("InvoiceVoided")

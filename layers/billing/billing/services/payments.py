@@ -16,8 +16,9 @@ from pydantic import BaseModel
 from billing.adapters import keys
 from billing.domain.errors import Conflict, NotFound, ValidationFailed
 from billing.domain.models import Customer, DomainEvent, Invoice
-from billing.domain.payments import DISPUTE_CLOSED, Payment, payment_id, status_of
+from billing.domain.payments import DISPUTE_CLOSED, OPEN_AT_STRIPE, Payment, payment_id, status_of
 from billing.observability import business_event
+from billing.services import customers, invoicing
 from billing.services.subscriptions import follow_invoice
 from billing.services.unit import Claim, Context, remember, retrying
 
@@ -127,7 +128,9 @@ def collect(
         }
         return apply_payment_intent(ctx, tenant_id, invoice.id, payment.id, failed)
     answer = gateway.charge_off_session(payment, customer.stripe_customer_id, customer.default_payment_method)
-    return apply_payment_intent(ctx, tenant_id, invoice.id, payment.id, answer)
+    applied = apply_payment_intent(ctx, tenant_id, invoice.id, payment.id, answer)
+    close_if_settled(ctx, gateway, tenant_id, invoice.id)
+    return applied
 
 
 def retry_now(ctx: Context, gateway: Any, tenant_id: str, invoice_id: str, claim: Claim | None = None) -> Payment:
@@ -310,7 +313,9 @@ def apply_payment_intent(
             ),
         )
         if credited:
-            _add_credit(ctx, tx, invoice, credited, now)
+            customers.add_credit(
+                ctx, tx, tenant_id, invoice.customer_id, credited, now, invoice_id=invoice_id, reason=unapplied_reason
+            )
     elif received:
         updated, events = invoice.apply_payment(received, pay_id, now)
         ctx.repo.save_invoice(tx, updated)
@@ -319,28 +324,12 @@ def apply_payment_intent(
         for event in events:
             ctx.repo.add_event(tx, invoice_key, event)
         if overpaid := events[0].data["overpaid"]:  # kept as the customer's credit for the next invoice
-            _add_credit(ctx, tx, invoice, overpaid, now)
+            customers.add_credit(
+                ctx, tx, tenant_id, invoice.customer_id, overpaid, now, invoice_id=invoice_id, reason="overpaid"
+            )
     ctx.repo.commit(tx)
     business_event(f"Payment{status.title().replace('_', '')}")
     return saved
-
-
-def _add_credit(ctx: Context, tx: Any, invoice: Invoice, amount: int, now: datetime) -> None:
-    customer = ctx.repo.customer(invoice.tenant_id, invoice.customer_id)
-    ctx.repo.save_customer(tx, customer.model_copy(update={"credit_balance": customer.credit_balance + amount}))
-    ctx.repo.add_event(
-        tx,
-        keys.customer(invoice.tenant_id, customer.id),
-        DomainEvent.new(
-            "customer.credit_added",
-            invoice.tenant_id,
-            "customer",
-            customer.id,
-            now,
-            amount=amount,
-            invoice_id=invoice.id,
-        ),
-    )
 
 
 @retrying()
@@ -396,6 +385,33 @@ def _dunning_on_dispute(invoice: Invoice, open_now: bool, now: datetime):
     if progress.plan and progress.plan.status == "active":
         return progress.model_copy(update={"paused": "payment_plan", "attention_on": now.date()})
     return progress.resume(now.date()).model_copy(update={"attention_on": now.date()})
+
+
+# --- closing the door ------------------------------------------------------------------------------------------
+def void_invoice(ctx: Context, gateway: Any, tenant_id: str, invoice_id: str, claim: Claim | None = None) -> Invoice:
+    """Void the invoice (its credit and what was paid go back to the customer), then cancel its PaymentIntents
+    still open at Stripe, so that no old hosted page can take money. One that Stripe already took is applied as
+    any late payment is: the customer's credit."""
+    voided = invoicing.void_invoice(ctx, tenant_id, invoice_id, claim)
+    close_open_intents(ctx, gateway, tenant_id, invoice_id)
+    return voided
+
+
+def close_if_settled(ctx: Context, gateway: Any, tenant_id: str, invoice_id: str) -> None:
+    """Once the invoice wants no more money (paid by one route), its other open PaymentIntents are canceled."""
+    if not ctx.repo.invoice(tenant_id, invoice_id).payable:
+        close_open_intents(ctx, gateway, tenant_id, invoice_id)
+
+
+def close_open_intents(ctx: Context, gateway: Any, tenant_id: str, invoice_id: str) -> None:
+    """Cancel at Stripe every PaymentIntent of the invoice that could still take money, and record what Stripe
+    answers (canceled, or succeeded after all)."""
+    for payment in ctx.repo.payments(tenant_id, invoice_id):
+        if payment.status == "failed" and payment.method == "off_session":
+            continue  # only we could confirm it again, and we will not: it stays a failed attempt on the record
+        if payment.stripe_payment_intent_id and payment.status in OPEN_AT_STRIPE:
+            answer = gateway.cancel_payment_intent(payment.stripe_payment_intent_id)
+            apply_payment_intent(ctx, tenant_id, invoice_id, payment.id, answer)
 
 
 def payments_of(ctx: Context, tenant_id: str, invoice_id: str) -> list[Payment]:

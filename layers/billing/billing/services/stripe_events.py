@@ -42,6 +42,7 @@ def _payment_intent(ctx: Context, gateway: Any, tenant_id: str, obj: dict[str, A
         return
     tenant_id, invoice_id, pay_id, intent = found
     payments.apply_payment_intent(ctx, tenant_id, invoice_id, pay_id, intent)
+    payments.close_if_settled(ctx, gateway, tenant_id, invoice_id)
 
 
 def _ours(gateway: Any, payment_intent_id: Any) -> tuple[str, str, str, dict[str, Any]] | None:
