@@ -292,3 +292,115 @@ def test_paying_by_one_route_cancels_the_other_open_payment_intent(deps, tenant,
 
     assert call("GET", f"/v1/invoices/{invoice['id']}", key)[1]["status"] == "paid"
     assert stripe.canceled == ["pi_page"]
+
+
+# --- refunds: recorded before Stripe is asked, deduplicated by Stripe's refund id (item 4) -------------------------
+class RefundingStripe:
+    """Stripe's refunds as the flow meets them: idempotent on their key, carrying our metadata, and a charge whose
+    refunds list what Stripe refunded. ``crash_after_refund`` makes the next refund raise after Stripe made it."""
+
+    def __init__(self, fake, pi_id):
+        self.fake, self.pi_id, self.crash_after_refund = fake, pi_id, False
+        self.made: dict[str, dict] = {}
+
+    def __getattr__(self, name):
+        return getattr(self.fake, name)
+
+    def refund(self, payment_intent_id, amount, reason, key, metadata=None):
+        made = self.made.setdefault(
+            key,
+            {
+                "id": f"re_{len(self.made) + 1}",
+                "object": "refund",
+                "amount": amount,
+                "status": "succeeded",
+                "payment_intent": payment_intent_id,
+                "charge": "ch_1",
+                "metadata": metadata or {},
+            },
+        )
+        if self.crash_after_refund:
+            self.crash_after_refund = False
+            raise TimeoutError("the Lambda died waiting for Stripe's answer")
+        return made
+
+    def charge(self, charge_id):
+        refunds = list(self.made.values())
+        return {
+            "id": "ch_1",
+            "object": "charge",
+            "payment_intent": self.pi_id,
+            "amount_refunded": sum(r["amount"] for r in refunds),
+            "refunds": {"data": refunds},
+        }
+
+
+def refund_setup(deps, tenant, stripe_fake):
+    key = tenant[1]
+    invoice, pi_id, _, _ = paid_invoice(deps, key, stripe_fake, amount=5000)
+    stripe = RefundingStripe(stripe_fake, pi_id)
+    deps.__dict__["stripe"] = stripe
+    return key, invoice, stripe
+
+
+def refund_state(key, invoice_id):
+    notes = call("GET", f"/v1/invoices/{invoice_id}/credit_notes", key)[1]["data"]
+    return call("GET", f"/v1/invoices/{invoice_id}", key)[1]["amount_refunded"], sorted(n["amount"] for n in notes)
+
+
+def test_the_refund_webhook_arriving_before_the_credit_note_is_written_counts_once(deps, tenant, stripe_fake):
+    key, invoice, stripe = refund_setup(deps, tenant, stripe_fake)
+    real_refund = stripe.refund
+
+    def refund_then_webhook(*args, **kwargs):
+        made = real_refund(*args, **kwargs)
+        if not delivered:  # Stripe's charge.refunded is processed (elsewhere) before our request writes its note
+            delivered.append(made)
+            deliver(deps, stripe, invoice["tenant_id"], "charge.refunded", stripe.charge("ch_1"), "evt_early")
+        return made
+
+    delivered: list[dict] = []
+
+    stripe.refund = refund_then_webhook
+    status, note = call("POST", f"/v1/invoices/{invoice['id']}/refunds", key, {"amount": 1500, "reason": "other"})
+    assert status == 201, note
+    assert refund_state(key, invoice["id"]) == (1500, [1500])
+
+
+def test_a_refund_retried_after_a_crash_without_an_idempotency_key_refunds_once(deps, tenant, stripe_fake):
+    key, invoice, stripe = refund_setup(deps, tenant, stripe_fake)
+    stripe.crash_after_refund = True
+    with pytest.raises(TimeoutError):
+        call("POST", f"/v1/invoices/{invoice['id']}/refunds", key, {"amount": 1500, "reason": "other"})
+    status, _ = call("POST", f"/v1/invoices/{invoice['id']}/refunds", key, {"amount": 1500, "reason": "other"})
+    assert status == 201
+    assert len(stripe.made) == 1 and refund_state(key, invoice["id"]) == (1500, [1500])
+    # a second refund asked after the first is recorded is a refund of its own
+    assert call("POST", f"/v1/invoices/{invoice['id']}/refunds", key, {"amount": 1500, "reason": "other"})[0] == 201
+    assert len(stripe.made) == 2 and refund_state(key, invoice["id"]) == (3000, [1500, 1500])
+
+
+def test_a_crashed_refund_is_completed_by_its_webhook(deps, tenant, stripe_fake):
+    key, invoice, stripe = refund_setup(deps, tenant, stripe_fake)
+    stripe.crash_after_refund = True
+    with pytest.raises(TimeoutError):
+        call("POST", f"/v1/invoices/{invoice['id']}/refunds", key, {"amount": 1200, "reason": "duplicate"})
+    assert refund_state(key, invoice["id"]) == (0, [])
+    deliver(deps, stripe, invoice["tenant_id"], "charge.refunded", stripe.charge("ch_1"), "evt_after_crash")
+    assert refund_state(key, invoice["id"]) == (1200, [1200])  # the money refunded has its credit note
+
+
+def test_two_dashboard_refunds_of_the_same_amount_are_two_credit_notes(deps, tenant, stripe_fake):
+    key, invoice, stripe = refund_setup(deps, tenant, stripe_fake)
+    for n in (1, 2):
+        stripe.made[f"dash-{n}"] = {
+            "id": f"re_dash{n}",
+            "object": "refund",
+            "amount": 500,
+            "status": "succeeded",
+            "charge": "ch_1",
+            "metadata": {},
+        }
+        deliver(deps, stripe, invoice["tenant_id"], "charge.refunded", stripe.charge("ch_1"), f"evt_dash{n}")
+        deliver(deps, stripe, invoice["tenant_id"], "charge.refunded", stripe.charge("ch_1"), f"evt_dash{n}_again")
+    assert refund_state(key, invoice["id"]) == (1000, [500, 500])

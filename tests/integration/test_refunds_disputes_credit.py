@@ -21,14 +21,17 @@ class FakeStripe:
         self.charges: dict[str, dict] = {}
         self.disputes: dict[str, dict] = {}
 
-    def refund(self, payment_intent_id, amount, reason, key):
+    def refund(self, payment_intent_id, amount, reason, key, metadata=None):
         return self.refunds.setdefault(
             key,
             {
                 "id": f"re_{len(self.refunds) + 1}",
+                "object": "refund",
+                "status": "succeeded",
                 "amount": amount,
                 "payment_intent": payment_intent_id,
                 "reason": reason,
+                "metadata": metadata or {},
             },
         )
 
@@ -137,7 +140,7 @@ def test_a_refund_made_in_the_stripe_dashboard_gets_its_credit_note_once(deps, t
         "payment_intent": pi_id,
         "amount_refunded": 2000,
         "metadata": {},
-        "refunds": {"data": [{"id": "re_dash", "status": "succeeded"}]},
+        "refunds": {"data": [{"id": "re_dash", "object": "refund", "amount": 2000, "status": "succeeded"}]},
     }
     stripe_fake.charges["ch_1"] = charge
     assert deliver(deps, stripe_fake, None, "charge.refunded", charge, "evt_r1") == "processed"

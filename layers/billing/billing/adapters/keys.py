@@ -60,6 +60,10 @@ def payment(tenant_id: str, invoice_id: str, payment_id: str) -> dict[str, str]:
     return _k(f"T#{tenant_id}#INV#{invoice_id}", f"PAY#{payment_id}")
 
 
+def refund_intent(tenant_id: str, invoice_id: str, credit_note_id: str) -> dict[str, str]:
+    return _k(f"T#{tenant_id}#INV#{invoice_id}", f"RFI#{credit_note_id}")
+
+
 def credit_note(tenant_id: str, invoice_id: str, credit_note_id: str) -> dict[str, str]:
     """A credit note lives in its invoice's partition, like the invoice's payments."""
     return _k(f"T#{tenant_id}#INV#{invoice_id}", f"CN#{credit_note_id}")

@@ -12,7 +12,7 @@ from pydantic import BaseModel
 from billing.adapters import keys
 from billing.adapters.dynamodb import DynamoStore, Page, Transaction, from_item, to_item
 from billing.domain.errors import NotFound
-from billing.domain.models import CreditNote, Customer, DomainEvent, Invoice, Order, Tenant
+from billing.domain.models import CreditNote, Customer, DomainEvent, Invoice, Order, RefundIntent, Tenant
 from billing.domain.payments import Payment
 from billing.domain.plans import Plan
 from billing.domain.subscriptions import Subscription
@@ -235,6 +235,15 @@ class Repository:
     # --- credit notes -------------------------------------------------------------------------------------
     def credit_note(self, tenant_id: str, invoice_id: str, credit_note_id: str) -> CreditNote | None:
         return _load(CreditNote, self.store.get(keys.credit_note(tenant_id, invoice_id, credit_note_id)))
+
+    def refund_intent(self, tenant_id: str, invoice_id: str, credit_note_id: str) -> RefundIntent | None:
+        return _load(RefundIntent, self.store.get(keys.refund_intent(tenant_id, invoice_id, credit_note_id)))
+
+    def save_refund_intent(self, tx: Transaction, intent: RefundIntent) -> RefundIntent:
+        saved = intent.model_copy(update={"version": intent.version + 1})
+        key = keys.refund_intent(intent.tenant_id, intent.invoice_id, intent.id)
+        tx.put_versioned({**_item_attrs(key, saved), "type": "refund_intent"}, intent.version)
+        return saved
 
     def save_credit_note(self, tx: Transaction, note: CreditNote) -> CreditNote:
         saved = note.model_copy(update={"version": note.version + 1})

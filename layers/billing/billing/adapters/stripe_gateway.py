@@ -95,8 +95,10 @@ class StripeGateway:
             params["customer"] = stripe_customer_id
         return _plain(self.client.v1.payment_intents.create(params=params, options={"idempotency_key": payment.id}))
 
-    def refund(self, payment_intent_id: str, amount: int, reason: str | None, key: str) -> dict[str, Any]:
-        params: dict[str, Any] = {"payment_intent": payment_intent_id, "amount": amount}
+    def refund(
+        self, payment_intent_id: str, amount: int, reason: str | None, key: str, metadata: dict[str, str] | None = None
+    ) -> dict[str, Any]:
+        params: dict[str, Any] = {"payment_intent": payment_intent_id, "amount": amount, "metadata": metadata or {}}
         if reason in ("duplicate", "fraudulent", "requested_by_customer"):
             params["reason"] = reason
         return _plain(self.client.v1.refunds.create(params=params, options={"idempotency_key": key}))

@@ -121,6 +121,21 @@ class RefundPart(BaseModel):
     amount: int
 
 
+class RefundIntent(BaseModel):
+    """A refund asked for, recorded before Stripe is asked: what each payment gives back. Its id is the credit
+    note's to be, and with the payment's id, each Stripe refund's idempotency key; Stripe's refunds carry it in
+    their metadata, so the refund's webhook completes it (and never counts it twice) if the request died."""
+
+    id: str
+    tenant_id: str
+    invoice_id: str
+    amount: int
+    reason: str
+    parts: list[RefundPart]  # stripe_refund_id is None here: Stripe has not answered yet
+    created_at: datetime
+    version: int = 0
+
+
 class CreditNote(BaseModel):
     """A correction to a finalized invoice, numbered in its own gapless series. Here: money refunded."""
 

@@ -1,8 +1,12 @@
 """Refunds: money given back through Stripe, recorded as a numbered credit note on the invoice.
 
-A refund is spread over the invoice's succeeded payments, newest first, one Stripe refund per payment touched, each
-with an idempotency key derived from the credit note and the payment. With an ``Idempotency-Key`` the credit note's
-id derives from it, so a retried request sends Stripe the same keys and refunds once.
+A refund is spread over the invoice's succeeded payments, newest first, one Stripe refund per payment touched. The
+refund is recorded first (a ``RefundIntent``), then Stripe is asked, each refund with an idempotency key derived
+from the credit note and the payment and the credit note's id in its metadata, then the credit note is written.
+The credit note's id derives from the request's ``Idempotency-Key``, or else from the request and the refunds the
+invoice had when it was asked: a retried request, with or without a key, resumes the same refund and refunds once.
+Stripe's ``charge.refunded`` is deduplicated by Stripe's refund id: a refund of ours completes its own intent (if
+the request died after Stripe refunded), any other (the dashboard) gets a credit note of its own.
 """
 
 from __future__ import annotations
@@ -13,9 +17,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from billing.adapters import keys
-from billing.domain.errors import Conflict, ValidationFailed
-from billing.domain.ids import new_id
-from billing.domain.models import CreditNote, DomainEvent, Invoice, RefundPart
+from billing.domain.errors import ConcurrentModification, Conflict, ValidationFailed
+from billing.domain.models import CreditNote, DomainEvent, Invoice, RefundIntent, RefundPart
 from billing.domain.payments import Payment
 from billing.observability import business_event
 from billing.services.invoicing import take_number
@@ -57,15 +60,61 @@ def refund(
         raise ValidationFailed(
             "refund_exceeds_refundable", f"{amount} asked, {invoice.refundable()} refundable on invoice {invoice_id}"
         )
-    now = ctx.clock.now()
-    note_id = (
-        f"cn_{hashlib.sha256(f'{invoice_id}:{claim.key}'.encode()).hexdigest()[:24]}" if claim else new_id("cn", now)
+    if claim:
+        note_id = f"cn_{hashlib.sha256(f'{invoice_id}:{claim.key}'.encode()).hexdigest()[:24]}"
+    else:
+        asked = f"{invoice_id}:{invoice.amount_refunded}:{amount}:{request.reason}"
+        note_id = f"cn_{hashlib.sha256(asked.encode()).hexdigest()[:24]}"
+    intent = ctx.repo.refund_intent(tenant_id, invoice_id, note_id) or _record_intent(
+        ctx, invoice, note_id, amount, request.reason
     )
+    return complete(ctx, gateway, intent, claim)
+
+
+def _record_intent(ctx: Context, invoice: Invoice, note_id: str, amount: int, reason: str) -> RefundIntent:
+    parts = [
+        RefundPart(payment_id=payment.id, stripe_refund_id=None, amount=part)
+        for payment, part in plan(ctx.repo.payments(invoice.tenant_id, invoice.id), amount)
+    ]
+    intent = RefundIntent(
+        id=note_id,
+        tenant_id=invoice.tenant_id,
+        invoice_id=invoice.id,
+        amount=amount,
+        reason=reason,
+        parts=parts,
+        created_at=ctx.clock.now(),
+    )
+    tx = ctx.repo.transaction()
+    saved = ctx.repo.save_refund_intent(tx, intent)
+    try:
+        ctx.repo.commit(tx)
+    except ConcurrentModification:  # the same refund asked twice at once: the other one recorded it
+        found = ctx.repo.refund_intent(invoice.tenant_id, invoice.id, note_id)
+        assert found is not None
+        return found
+    return saved
+
+
+def complete(ctx: Context, gateway: Any, intent: RefundIntent, claim: Claim | None = None) -> CreditNote:
+    """Make the intent's Stripe refunds (again: Stripe answers a repeated key with the same refund) and write its
+    credit note, once."""
+    tenant_id, invoice_id = intent.tenant_id, intent.invoice_id
+    if note := ctx.repo.credit_note(tenant_id, invoice_id, intent.id):
+        return note
     parts = []
-    for payment, part in plan(ctx.repo.payments(tenant_id, invoice_id), amount):
-        made = gateway.refund(payment.stripe_payment_intent_id, part, request.reason, f"{note_id}-{payment.id}")
-        parts.append(RefundPart(payment_id=payment.id, stripe_refund_id=made.get("id"), amount=part))
-    return record_credit_note(ctx, tenant_id, invoice_id, note_id, amount, request.reason, parts, claim)
+    for part in intent.parts:
+        payment = ctx.repo.payment(tenant_id, invoice_id, part.payment_id)
+        assert payment is not None and payment.stripe_payment_intent_id
+        made = gateway.refund(
+            payment.stripe_payment_intent_id,
+            part.amount,
+            intent.reason,
+            f"{intent.id}-{payment.id}",
+            metadata={"tenant_id": tenant_id, "invoice_id": invoice_id, "credit_note_id": intent.id},
+        )
+        parts.append(part.model_copy(update={"stripe_refund_id": made.get("id")}))
+    return record_credit_note(ctx, tenant_id, invoice_id, intent.id, intent.amount, intent.reason, parts, claim)
 
 
 @retrying()
@@ -79,7 +128,10 @@ def record_credit_note(
     parts: list[RefundPart],
     claim: Claim | None = None,
 ) -> CreditNote:
-    """Write the credit note, the payments' refunded amounts and the invoice's, in one transaction."""
+    """Write the credit note, the payments' refunded amounts and the invoice's, in one transaction; once (a credit
+    note already written is the answer)."""
+    if note := ctx.repo.credit_note(tenant_id, invoice_id, note_id):
+        return note
     invoice: Invoice = ctx.repo.invoice(tenant_id, invoice_id)
     tenant = ctx.repo.tenant(tenant_id)
     assert tenant is not None
@@ -130,19 +182,23 @@ def record_credit_note(
 
 
 def refunded_in_stripe(
-    ctx: Context, tenant_id: str, invoice_id: str, pay_id: str, stripe_total: int, refund_ids: list[str]
-) -> CreditNote | None:
-    """A ``charge.refunded`` event: a refund we did not make (the Stripe dashboard) still gets its credit note.
-    Stripe's total refunded for the payment is compared with ours; only the difference is recorded."""
-    payment = ctx.repo.payment(tenant_id, invoice_id, pay_id)
-    if payment is None or stripe_total <= payment.amount_refunded:
-        return None
-    delta = stripe_total - payment.amount_refunded
-    note_id = f"cn_{hashlib.sha256(f'{pay_id}:stripe:{stripe_total}'.encode()).hexdigest()[:24]}"
-    if ctx.repo.credit_note(tenant_id, invoice_id, note_id):
-        return None
-    part = RefundPart(payment_id=pay_id, stripe_refund_id=refund_ids[-1] if refund_ids else None, amount=delta)
-    return record_credit_note(ctx, tenant_id, invoice_id, note_id, delta, "refunded_in_stripe", [part])
+    ctx: Context, gateway: Any, tenant_id: str, invoice_id: str, pay_id: str, stripe_refunds: list[dict[str, Any]]
+) -> None:
+    """A ``charge.refunded`` event: each of the charge's refunds at Stripe, by its id. One of ours (its metadata
+    names its credit note) completes its intent, if the request that made it died; any other (the Stripe
+    dashboard) gets a credit note of its own, once."""
+    for made in stripe_refunds:
+        if made.get("status") in ("failed", "canceled") or not made.get("id"):
+            continue
+        ours = (made.get("metadata") or {}).get("credit_note_id")
+        if ours:
+            if intent := ctx.repo.refund_intent(tenant_id, invoice_id, ours):
+                complete(ctx, gateway, intent)
+            continue
+        note_id = f"cn_{hashlib.sha256(f'{pay_id}:stripe:{made["id"]}'.encode()).hexdigest()[:24]}"
+        part = RefundPart(payment_id=pay_id, stripe_refund_id=made["id"], amount=int(made.get("amount") or 0))
+        if part.amount > 0:
+            record_credit_note(ctx, tenant_id, invoice_id, note_id, part.amount, "refunded_in_stripe", [part])
 
 
 def credit_notes_of(ctx: Context, tenant_id: str, invoice_id: str) -> list[CreditNote]:

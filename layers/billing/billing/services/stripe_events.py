@@ -68,8 +68,9 @@ def _refunded(ctx: Context, gateway: Any, tenant_id: str, obj: dict[str, Any]) -
     if not charge_id:
         return
     charge = gateway.charge(charge_id)
-    refund_ids = [r["id"] for r in ((charge.get("refunds") or {}).get("data") or []) if r.get("status") != "failed"]
-    refunds.refunded_in_stripe(ctx, tenant_id, invoice_id, pay_id, int(charge.get("amount_refunded") or 0), refund_ids)
+    refunds.refunded_in_stripe(
+        ctx, gateway, tenant_id, invoice_id, pay_id, (charge.get("refunds") or {}).get("data") or []
+    )
 
 
 @on(
