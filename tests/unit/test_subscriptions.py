@@ -280,7 +280,7 @@ def test_a_leap_year_of_monthly_billing_from_jan_31():
     ]
 
 
-def test_a_suspended_subscription_keeps_being_invoiced_but_cannot_change():
+def test_a_suspended_subscription_is_not_charged_for_periods_it_is_suspended_and_cannot_change():
     sub, _ = bill(subscribe(item(PRO)))
     sub, events = sub.mark_past_due(NOW + timedelta(days=5))
     assert (sub.status, events[0].type) == ("past_due", "subscription.past_due")
@@ -288,8 +288,10 @@ def test_a_suspended_subscription_keeps_being_invoiced_but_cannot_change():
     with pytest.raises(IllegalTransition) as caught:
         sub.change([item(PRO, 2)], NOW + timedelta(days=11))
     assert caught.value.code == "subscription_change_not_allowed"
-    sub, lines = bill(sub)
-    assert sub.status == "suspended" and len(lines) == 1
+    sub, lines, events = sub.bill_period(sub.current_period_index, {}, sub.next_billing_at)
+    # no service, no charge in advance: the period moves on without a licensed line (issue 11, item 6)
+    assert sub.status == "suspended" and lines == []
+    assert events[0].type == "subscription.period_billed" and events[0].data["suspended"] is True
     sub, _ = sub.resume(sub.next_billing_at)
     assert sub.status == "active"
     with pytest.raises(IllegalTransition):

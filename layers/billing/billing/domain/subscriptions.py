@@ -19,7 +19,8 @@ Rules (docs/subscriptions.md says the same):
   invoice, items are simply replaced. A metered item removed mid-period is still billed for that period's usage.
 - Cancel at period end: the next run bills what is owed in arrears and cancels. Cancel now: the unused time of the
   period is credited (the credit half of a change to no items) and one last run settles the arrears and credits.
-- A suspended subscription (service paused, e.g. by dunning) keeps being invoiced; it cannot change its items.
+- A suspended subscription (service paused, e.g. by dunning) is not charged in advance for a period that starts
+  while it is suspended (its usage and pending prorations are still invoiced); it cannot change its items.
 - Held for review (enterprise or trial orders): nothing is billed until approved; approval starts the trial, or
   the subscription, then, and a subscription without a trial goes straight on to active.
 """
@@ -289,7 +290,7 @@ class Subscription(BaseModel):
         if action in ("start", "bill"):  # open period index: licensed items in advance
             start, end = self.period(index)
             for item in self.items:
-                if item.usage == "licensed":
+                if item.usage == "licensed" and self.status != "suspended":  # no service, no charge in advance
                     lines += lines_for(item.plan_name, item.price, item.quantity, start, end, tz=self.timezone)
             update["next_billing_at"] = end
             if action == "start":
@@ -300,7 +301,10 @@ class Subscription(BaseModel):
                 update["canceled_at"] = self.next_billing_at
                 events.append(self._event("subscription.canceled", now, at_period_end=True))
         sub = self.model_copy(update=update)
-        events.insert(0, sub._event("subscription.period_billed", now, index=index, lines=len(lines)))
+        suspended = self.status == "suspended"
+        events.insert(
+            0, sub._event("subscription.period_billed", now, index=index, lines=len(lines), suspended=suspended)
+        )
         return sub, lines, events
 
     def _billing_action(self) -> str:
