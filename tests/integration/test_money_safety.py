@@ -404,3 +404,32 @@ def test_two_dashboard_refunds_of_the_same_amount_are_two_credit_notes(deps, ten
         deliver(deps, stripe, invoice["tenant_id"], "charge.refunded", stripe.charge("ch_1"), f"evt_dash{n}")
         deliver(deps, stripe, invoice["tenant_id"], "charge.refunded", stripe.charge("ch_1"), f"evt_dash{n}_again")
     assert refund_state(key, invoice["id"]) == (1000, [500, 500])
+
+
+# --- a lost dispute (item 6) -----------------------------------------------------------------------------------------
+def test_a_lost_dispute_reopens_the_amount_and_collection_starts_again(deps, tenant, stripe_fake):
+    key = tenant[1]
+    invoice, pi_id, pay_id, _ = paid_invoice(deps, key, stripe_fake, amount=5000)
+    dispute = {"id": "dp_1", "object": "dispute", "payment_intent": pi_id, "status": "needs_response", "amount": 5000}
+    stripe_fake.disputes["dp_1"] = dispute
+    deliver(deps, stripe_fake, invoice["tenant_id"], "charge.dispute.created", dispute, "evt_d1")
+    stripe_fake.disputes["dp_1"] = {**dispute, "status": "lost"}
+    for event_id in ("evt_d2", "evt_d3"):  # twice: it counts once
+        deliver(
+            deps, stripe_fake, invoice["tenant_id"], "charge.dispute.closed", stripe_fake.disputes["dp_1"], event_id
+        )
+
+    after = call("GET", f"/v1/invoices/{invoice['id']}", key)[1]
+    assert (after["status"], after["amount_paid"], after["amount_due"], after["dispute_open"]) == (
+        "open",
+        0,
+        5000,
+        False,
+    )
+    assert after["due_date"] == deps.context.clock.now().date().isoformat()  # collection counts from the loss
+    [lost] = [p for p in call("GET", f"/v1/invoices/{invoice['id']}/payments", key)[1]["data"] if p["id"] == pay_id]
+    assert (lost["dispute_status"], lost["amount_disputed_lost"]) == ("lost", 5000)
+    [reopened] = events(deps, keys.invoice(invoice["tenant_id"], invoice["id"]), "invoice.reopened")
+    assert (reopened.data["reason"], reopened.data["amount"]) == ("dispute_lost", 5000)
+    timeline = call("GET", f"/v1/invoices/{invoice['id']}/dunning", key)[1]
+    assert timeline["next_attention_on"] is not None  # the dunning sweep will chase it again

@@ -345,6 +345,29 @@ class Invoice(BaseModel):
         )
         return invoice, event
 
+    def take_back(self, amount: int, reason: str, now: datetime) -> tuple[Invoice, DomainEvent]:
+        """``amount`` of what was paid was taken back (a lost dispute): it is owed again. A paid invoice reopens,
+        due today, and collection starts again from the loss as from a first failure."""
+        paid = self.amount_paid - amount
+        due = self.amount_due + amount
+        status = INVOICE.next_state(self.status, "reopen") if self.status == "paid" else self.status
+        dunning = DunningProgress(first_failure_at=now, attention_on=now.date())
+        invoice = self.model_copy(
+            update={
+                "amount_paid": paid,
+                "amount_due": due,
+                "status": status,
+                "due_date": now.date(),
+                "past_due": False,
+                "dunning": dunning,
+                "updated_at": now,
+            }
+        )
+        event = DomainEvent.new(
+            "invoice.reopened", self.tenant_id, "invoice", self.id, now, reason=reason, amount=amount, amount_due=due
+        )
+        return invoice, event
+
     def mark_uncollectible(self, now: datetime) -> tuple[Invoice, DomainEvent]:
         """Written off: no longer chased, still payable (a late payment moves it to paid)."""
         status = INVOICE.next_state(self.status, "mark_uncollectible")

@@ -73,6 +73,7 @@ class Payment(BaseModel):
     unapplied_reason: str | None = None
     dispute_id: str | None = None
     dispute_status: str | None = None  # Stripe's: warning_needs_response … needs_response, under_review, won, lost
+    amount_disputed_lost: int = 0  # taken back by a lost dispute: owed again on the invoice
     created_at: datetime
     updated_at: datetime
     version: int = 0

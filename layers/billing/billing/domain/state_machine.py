@@ -52,5 +52,6 @@ INVOICE = StateMachine(
         ("open", "mark_uncollectible"): "uncollectible",
         ("uncollectible", "pay"): "paid",
         ("uncollectible", "void"): "void",
+        ("paid", "reopen"): "open",  # a payment taken back (a lost dispute): the amount is owed again
     },
 )

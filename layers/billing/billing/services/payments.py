@@ -343,21 +343,27 @@ def record_dispute(ctx: Context, tenant_id: str, invoice_id: str, pay_id: str, d
     status = dispute.get("status") or "needs_response"
     invoice = ctx.repo.invoice(tenant_id, invoice_id)
     open_now = status not in DISPUTE_CLOSED
+    lost = int(dispute.get("amount") or 0) if status == "lost" and not payment.amount_disputed_lost else 0
     tx = ctx.repo.transaction()
     ctx.repo.save_payment(
-        tx, payment.model_copy(update={"dispute_id": dispute.get("id"), "dispute_status": status, "updated_at": now})
+        tx,
+        payment.model_copy(
+            update={
+                "dispute_id": dispute.get("id"),
+                "dispute_status": status,
+                "amount_disputed_lost": payment.amount_disputed_lost + lost,
+                "updated_at": now,
+            }
+        ),
     )
-    if invoice.dispute_open != open_now:
-        ctx.repo.save_invoice(
-            tx,
-            invoice.model_copy(
-                update={
-                    "dispute_open": open_now,
-                    "dunning": _dunning_on_dispute(invoice, open_now, now),
-                    "updated_at": now,
-                }
-            ),
+    if invoice.dispute_open != open_now or lost:
+        updated = invoice.model_copy(
+            update={"dispute_open": open_now, "dunning": _dunning_on_dispute(invoice, open_now, now), "updated_at": now}
         )
+        if lost:  # the money went back to the card holder: owed again, and chased again
+            updated, reopened = updated.take_back(lost, "dispute_lost", now)
+            ctx.repo.add_event(tx, keys.invoice(tenant_id, invoice_id), reopened)
+        ctx.repo.save_invoice(tx, updated)
     ctx.repo.add_event(
         tx,
         keys.invoice(tenant_id, invoice_id),
