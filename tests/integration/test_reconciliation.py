@@ -38,8 +38,23 @@ class StripeWhoseWebhooksGotLost:
         for intent in self.intents.values():
             intent.update(status="succeeded", amount_received=intent.get("amount", 0))
 
+    refunds: list[dict] = []
+    disputes: list[dict] = []
+
     def recent_payment_intents(self, since):
         return [dict(i) for i in sorted(self.intents.values(), key=lambda i: -i["created"]) if i["created"] >= since]
+
+    def recent_refunds(self, since):
+        return [dict(r) for r in self.refunds if r["created"] >= since]
+
+    def recent_disputes(self, since):
+        return [dict(d) for d in self.disputes if d["created"] >= since]
+
+    def payment_intent(self, payment_intent_id):
+        return dict(next(i for i in self.intents.values() if i["id"] == payment_intent_id))
+
+    def dispute(self, dispute_id):
+        return dict(next(d for d in self.disputes if d["id"] == dispute_id))
 
 
 @pytest.fixture
@@ -111,3 +126,68 @@ def test_payment_intents_that_are_not_ours_or_too_old_are_left_alone(deps, tenan
     assert report["checked"] == 0 and report["repaired"] == 0
     assert deps.context.repo.invoice(tenant[0], invoice_id).status == "open"
     assert json.dumps(report)  # the report is plain data, for the log line and the run record
+
+
+# --- refunds and disputes whose webhooks were lost; a longer window on demand (issue 11, item 16) ----------------
+def paid_and_then(deps, clock, stripe_lost, tenant_id):
+    invoice_id = charged_invoice(deps, tenant_id)
+    stripe_lost.settle()
+    run(clock)  # the payment itself is repaired first
+    [intent] = stripe_lost.intents.values()
+    return invoice_id, intent
+
+
+def test_a_refund_and_a_dispute_whose_webhooks_were_lost_are_repaired(deps, tenant, clock, stripe_lost):
+    tenant_id = tenant[0]
+    invoice_id, intent = paid_and_then(deps, clock, stripe_lost, tenant_id)
+    now = int(clock.now().timestamp())
+    stripe_lost.refunds = [
+        {
+            "id": "re_dash",
+            "object": "refund",
+            "amount": 1000,
+            "status": "succeeded",
+            "payment_intent": intent["id"],
+            "created": now,
+            "metadata": {},
+        }
+    ]
+    stripe_lost.disputes = [
+        {
+            "id": "dp_1",
+            "object": "dispute",
+            "amount": 2000,
+            "status": "needs_response",
+            "payment_intent": intent["id"],
+            "created": now,
+        }
+    ]
+    clock.advance(timedelta(hours=3))
+    report = run(clock)
+    assert (report["refunds_repaired"], report["disputes_repaired"]) == (1, 1)
+    invoice = deps.context.repo.invoice(tenant_id, invoice_id)
+    assert (invoice.amount_refunded, invoice.dispute_open) == (1000, True)
+    assert [n.amount for n in deps.context.repo.credit_notes(tenant_id, invoice_id)] == [1000]
+    clock.advance(timedelta(hours=3))
+    again = run(clock)
+    assert (again["refunds_repaired"], again["disputes_repaired"]) == (0, 0)  # nothing twice
+
+
+def test_the_admin_command_reconciles_a_longer_window(deps, tenant, clock, stripe_lost, monkeypatch, capsys):
+    from infra import admin
+
+    tenant_id = tenant[0]
+    invoice_id = charged_invoice(deps, tenant_id)
+    stripe_lost.settle()
+    clock.advance(timedelta(days=10))  # far outside the scheduled run's window
+    assert run(clock)["repaired"] == 0
+    monkeypatch.setenv("TABLE_NAME", deps.env["TABLE_NAME"])
+    since = (clock.now() - timedelta(days=11)).isoformat()
+    assert admin.main(["reconcile", "--since", since]) == 0
+    out = capsys.readouterr().out
+    printed = json.loads(out[out.index("{\n") :])  # the report, indented (under pytest a log line may come first)
+    assert printed["repaired"] == 1 and printed["since"] == since
+    assert deps.context.repo.invoice(tenant_id, invoice_id).status == "paid"
+    with pytest.raises(SystemExit) as refused:  # argparse's own refusal: usage on stderr, exit status 2
+        admin.main(["reconcile", "--since", "yesterday"])
+    assert refused.value.code == 2 and "not an ISO 8601 instant" in capsys.readouterr().err

@@ -104,15 +104,25 @@ class StripeGateway:
         return _plain(self.client.v1.refunds.create(params=params, options={"idempotency_key": key}))
 
     def recent_payment_intents(self, since: int) -> Iterator[dict[str, Any]]:
-        """PaymentIntents created at or after ``since`` (epoch seconds), newest first, page by page (Stripe lists
-        newest first, so paging stops at the first older one)."""
+        return self._recent(self.client.v1.payment_intents, since)
+
+    def recent_refunds(self, since: int) -> Iterator[dict[str, Any]]:
+        return self._recent(self.client.v1.refunds, since)
+
+    def recent_disputes(self, since: int) -> Iterator[dict[str, Any]]:
+        return self._recent(self.client.v1.disputes, since)
+
+    @staticmethod
+    def _recent(service: Any, since: int) -> Iterator[dict[str, Any]]:
+        """Objects created at or after ``since`` (epoch seconds), newest first, page by page (Stripe lists newest
+        first, so paging stops at the first older one)."""
         params: dict[str, Any] = {"limit": 100}
         while True:
-            page = self.client.v1.payment_intents.list(params=params)
-            for intent in page.data:
-                if intent.created < since:
+            page = service.list(params=params)
+            for found in page.data:
+                if found.created < since:
                     return
-                yield _plain(intent)
+                yield _plain(found)
             if not page.has_more or not page.data:
                 return
             params["starting_after"] = page.data[-1].id

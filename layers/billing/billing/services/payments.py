@@ -333,12 +333,12 @@ def apply_payment_intent(
 
 
 @retrying()
-def record_dispute(ctx: Context, tenant_id: str, invoice_id: str, pay_id: str, dispute: dict[str, Any]) -> None:
+def record_dispute(ctx: Context, tenant_id: str, invoice_id: str, pay_id: str, dispute: dict[str, Any]) -> bool:
     """A dispute opened or moved on: kept on the payment, and the invoice is marked while one is open (dunning
-    pauses on it). Stripe's current dispute status is applied when it differs from ours."""
+    pauses on it). Stripe's current dispute status is applied when it differs from ours; whether it did."""
     payment = ctx.repo.payment(tenant_id, invoice_id, pay_id)
     if payment is None or payment.dispute_status == dispute.get("status"):
-        return
+        return False
     now = ctx.clock.now()
     status = dispute.get("status") or "needs_response"
     invoice = ctx.repo.invoice(tenant_id, invoice_id)
@@ -381,6 +381,7 @@ def record_dispute(ctx: Context, tenant_id: str, invoice_id: str, pay_id: str, d
     )
     ctx.repo.commit(tx)
     business_event("DisputeOpened" if open_now else "DisputeClosed")
+    return True
 
 
 def _dunning_on_dispute(invoice: Invoice, open_now: bool, now: datetime):
@@ -391,6 +392,19 @@ def _dunning_on_dispute(invoice: Invoice, open_now: bool, now: datetime):
     if progress.plan and progress.plan.status == "active":
         return progress.model_copy(update={"paused": "payment_plan", "attention_on": now.date()})
     return progress.resume(now.date()).model_copy(update={"attention_on": now.date()})
+
+
+def ours(gateway: Any, payment_intent_id: Any) -> tuple[str, str, str, dict[str, Any]] | None:
+    """(tenant, invoice, payment id, PaymentIntent) for a PaymentIntent, charge, refund or dispute, from the
+    PaymentIntent as Stripe has it now: nothing in an event's body decides which invoice money goes to."""
+    if not isinstance(payment_intent_id, str) or not payment_intent_id:
+        return None
+    intent = gateway.payment_intent(payment_intent_id)
+    metadata = intent.get("metadata") or {}
+    tenant_id, invoice_id = metadata.get("tenant_id"), metadata.get("invoice_id")
+    if not tenant_id or not invoice_id:
+        return None
+    return tenant_id, invoice_id, metadata.get("payment_id") or payment_id(invoice_id, f"pi-{intent['id']}"), intent
 
 
 # --- closing the door ------------------------------------------------------------------------------------------

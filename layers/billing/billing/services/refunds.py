@@ -183,22 +183,27 @@ def record_credit_note(
 
 def refunded_in_stripe(
     ctx: Context, gateway: Any, tenant_id: str, invoice_id: str, pay_id: str, stripe_refunds: list[dict[str, Any]]
-) -> None:
-    """A ``charge.refunded`` event: each of the charge's refunds at Stripe, by its id. One of ours (its metadata
-    names its credit note) completes its intent, if the request that made it died; any other (the Stripe
-    dashboard) gets a credit note of its own, once."""
+) -> int:
+    """Stripe's refunds of a payment (a ``charge.refunded`` event, reconciliation), each by its id. One of ours (its
+    metadata names its credit note) completes its intent, if the request that made it died; any other (the Stripe
+    dashboard) gets a credit note of its own, once. How many credit notes this wrote."""
+    written = 0
     for made in stripe_refunds:
         if made.get("status") in ("failed", "canceled") or not made.get("id"):
             continue
         ours = (made.get("metadata") or {}).get("credit_note_id")
         if ours:
-            if intent := ctx.repo.refund_intent(tenant_id, invoice_id, ours):
+            intent = ctx.repo.refund_intent(tenant_id, invoice_id, ours)
+            if intent and not ctx.repo.credit_note(tenant_id, invoice_id, ours):
                 complete(ctx, gateway, intent)
+                written += 1
             continue
         note_id = f"cn_{hashlib.sha256(f'{pay_id}:stripe:{made["id"]}'.encode()).hexdigest()[:24]}"
         part = RefundPart(payment_id=pay_id, stripe_refund_id=made["id"], amount=int(made.get("amount") or 0))
-        if part.amount > 0:
+        if part.amount > 0 and not ctx.repo.credit_note(tenant_id, invoice_id, note_id):
             record_credit_note(ctx, tenant_id, invoice_id, note_id, part.amount, "refunded_in_stripe", [part])
+            written += 1
+    return written
 
 
 def credit_notes_of(ctx: Context, tenant_id: str, invoice_id: str) -> list[CreditNote]:

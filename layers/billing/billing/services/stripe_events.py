@@ -10,7 +10,6 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from billing.domain.payments import payment_id
 from billing.observability import logger
 from billing.services import payments, refunds
 from billing.services.unit import Context
@@ -36,7 +35,7 @@ def on(*types: str) -> Callable[[Handler], Handler]:
     "payment_intent.canceled",
 )
 def _payment_intent(ctx: Context, gateway: Any, tenant_id: str, obj: dict[str, Any]) -> None:
-    found = _ours(gateway, obj.get("id"))
+    found = payments.ours(gateway, obj.get("id"))
     if found is None:
         logger.info("payment intent without an invoice: not ours to apply", extra={"payment_intent": obj.get("id")})
         return
@@ -45,22 +44,9 @@ def _payment_intent(ctx: Context, gateway: Any, tenant_id: str, obj: dict[str, A
     payments.close_if_settled(ctx, gateway, tenant_id, invoice_id)
 
 
-def _ours(gateway: Any, payment_intent_id: Any) -> tuple[str, str, str, dict[str, Any]] | None:
-    """(tenant, invoice, payment id, PaymentIntent) for a PaymentIntent, charge, refund or dispute, from the
-    PaymentIntent as Stripe has it now: nothing in the event's body decides which invoice money goes to."""
-    if not isinstance(payment_intent_id, str) or not payment_intent_id:
-        return None
-    intent = gateway.payment_intent(payment_intent_id)
-    metadata = intent.get("metadata") or {}
-    tenant_id, invoice_id = metadata.get("tenant_id"), metadata.get("invoice_id")
-    if not tenant_id or not invoice_id:
-        return None
-    return tenant_id, invoice_id, metadata.get("payment_id") or payment_id(invoice_id, f"pi-{intent['id']}"), intent
-
-
 @on("charge.refunded", "charge.refund.updated")
 def _refunded(ctx: Context, gateway: Any, tenant_id: str, obj: dict[str, Any]) -> None:
-    found = _ours(gateway, obj.get("payment_intent"))
+    found = payments.ours(gateway, obj.get("payment_intent"))
     if found is None:
         return
     tenant_id, invoice_id, pay_id, _ = found
@@ -81,7 +67,7 @@ def _refunded(ctx: Context, gateway: Any, tenant_id: str, obj: dict[str, Any]) -
     "charge.dispute.funds_reinstated",
 )
 def _dispute(ctx: Context, gateway: Any, tenant_id: str, obj: dict[str, Any]) -> None:
-    found = _ours(gateway, obj.get("payment_intent"))
+    found = payments.ours(gateway, obj.get("payment_intent"))
     if found is None:
         return
     tenant_id, invoice_id, pay_id, _ = found
