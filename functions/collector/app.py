@@ -1,15 +1,14 @@
 """SQS (finalized invoices) -> charge_automatically invoices charged off session, once."""
 
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from billing import bootstrap
+from billing import backoff, bootstrap
 from billing.domain.models import DomainEvent
 from billing.observability import logger, metrics, tracer
 from billing.services import payments
 
-processor = BatchProcessor(event_type=EventType.SQS)
+processor = backoff.sqs_processor()
 
 
 def charge(record: SQSRecord) -> None:
@@ -30,4 +29,4 @@ def charge(record: SQSRecord) -> None:
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
-    return process_partial_response(event=event, record_handler=charge, processor=processor, context=context)
+    return backoff.process(bootstrap.deps().publisher.client, event, charge, processor, context)

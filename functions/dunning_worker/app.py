@@ -1,12 +1,11 @@
 """SQS (invoices needing attention) -> the dunning steps whose day has come, each exactly once."""
 
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
 from aws_lambda_powertools.utilities.parser.types import Json
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
-from billing import bootstrap
+from billing import backoff, bootstrap
 from billing.observability import logger, metrics, tracer
 from billing.services import dunning
 
@@ -20,7 +19,7 @@ class DunningRecord(SqsRecordModel):
     body: Json[InvoiceNeedingAttention]  # type: ignore[assignment]
 
 
-processor = BatchProcessor(event_type=EventType.SQS, model=DunningRecord)
+processor = backoff.sqs_processor(DunningRecord)
 
 
 def advance(record: DunningRecord) -> None:
@@ -34,4 +33,4 @@ def advance(record: DunningRecord) -> None:
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
-    return process_partial_response(event=event, record_handler=advance, processor=processor, context=context)
+    return backoff.process(bootstrap.deps().publisher.client, event, advance, processor, context)

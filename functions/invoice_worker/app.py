@@ -7,7 +7,7 @@ from aws_lambda_powertools.utilities.parser.models import SqsModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ValidationError
 
-from billing import bootstrap
+from billing import backoff, bootstrap
 from billing.observability import logger, metrics, tracer
 from billing.services import subscriptions
 
@@ -42,4 +42,4 @@ def lambda_handler(event: dict, context: LambdaContext) -> dict:
             continue
         failures += [{"itemIdentifier": message_id} for message_id, s in group if s in outcome.failed]
         logger.info("billed", extra={"tenant_id": tenant_id, **outcome.model_dump()})
-    return {"batchItemFailures": failures}
+    return backoff.back_off(bootstrap.deps().publisher.client, event, {"batchItemFailures": failures})

@@ -1,15 +1,14 @@
 """SQS (domain events) -> customer emails through SES, in the customer's language."""
 
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from billing import bootstrap
+from billing import backoff, bootstrap
 from billing.domain.models import DomainEvent
 from billing.observability import business_event, logger, metrics, tracer
 from billing.services import notifications
 
-processor = BatchProcessor(event_type=EventType.SQS)
+processor = backoff.sqs_processor()
 
 
 def send_for(record: SQSRecord) -> None:
@@ -26,4 +25,4 @@ def send_for(record: SQSRecord) -> None:
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
-    return process_partial_response(event=event, record_handler=send_for, processor=processor, context=context)
+    return backoff.process(bootstrap.deps().publisher.client, event, send_for, processor, context)

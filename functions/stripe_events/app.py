@@ -1,12 +1,11 @@
 """SQS (recorded Stripe events) -> applied to payments, invoices and customers, idempotently, in any order."""
 
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
 from aws_lambda_powertools.utilities.parser.types import Json
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
-from billing import bootstrap
+from billing import backoff, bootstrap
 from billing.observability import logger, metrics, tracer
 from billing.services import stripe_events
 
@@ -20,7 +19,7 @@ class RecordedEventRecord(SqsRecordModel):
     body: Json[RecordedEvent]  # type: ignore[assignment]
 
 
-processor = BatchProcessor(event_type=EventType.SQS, model=RecordedEventRecord)
+processor = backoff.sqs_processor(RecordedEventRecord)
 
 
 def apply(record: RecordedEventRecord) -> None:
@@ -34,4 +33,4 @@ def apply(record: RecordedEventRecord) -> None:
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
-    return process_partial_response(event=event, record_handler=apply, processor=processor, context=context)
+    return backoff.process(bootstrap.deps().publisher.client, event, apply, processor, context)

@@ -117,3 +117,8 @@ def http_event(
     event["body"] = body if isinstance(body, str) or body is None else json.dumps(body)
     event["isBase64Encoded"] = False
     return event
+
+
+def all_failed(answer: dict[str, Any], event: dict[str, Any]) -> bool:
+    """Whether a worker reported every message of ``event`` as failed (to be backed off and delivered again)."""
+    return answer["batchItemFailures"] == [{"itemIdentifier": r["messageId"]} for r in event["Records"]]

@@ -16,6 +16,7 @@ import yaml
 
 from functions.api import app
 from infra.local import clock_moves
+from infra.local import template as tpl
 from tests.e2e.conftest import ROOT
 from tests.integration.conftest import FakeLambdaContext, http_event
 
@@ -86,8 +87,10 @@ def test_the_deploy_commands_of_deploy_md_name_what_exists():
     assert set(re.findall(r"(\w+)=", overrides)) <= set(template["Parameters"])
     for name in re.findall(r"--name (/billing/\S+)", commands):
         assert name.replace("<stage>", "${Stage}") in (ROOT / "template.yaml").read_text(), name
-    stack_name = re.search(r"--stack-name (\S+)", commands)[1]
-    assert config["default"]["deploy"]["parameters"]["stack_name"] == stack_name
+    stacks = {e["deploy"]["parameters"]["stack_name"] for e in config.values() if isinstance(e, dict) and "deploy" in e}
+    assert set(re.findall(r"--stack-name (\S+)", commands)) <= stacks
+    resources = set(tpl.resources(tpl.load(), "AWS::SQS::Queue"))
+    assert set(re.findall(r"--logical-resource-id (\w+)", commands)) <= resources
 
 
 class _Loader(yaml.SafeLoader):
