@@ -34,3 +34,21 @@ def test_traces_capture_neither_responses_nor_error_messages():
     for function in tpl.resources(tpl.load(), "AWS::Serverless::Function").values():
         variables = function["Properties"].get("Environment", {}).get("Variables", {})
         assert variables.get("POWERTOOLS_TRACER_CAPTURE_RESPONSE", "false") == "false"
+
+
+def test_an_operator_hears_before_anything_reaches_a_dead_letter_queue():
+    """Issue 11, item 14: alarms on every function's errors, the API's 5xx, the relay's iterator age and the age of
+    the oldest message of every work queue, all to the alarm topic."""
+    template = tpl.load()
+    alarms = [a["Properties"] for a in tpl.resources(template, "AWS::CloudWatch::Alarm").values()]
+
+    def watched(metric: str) -> list:
+        return [d["Value"] for a in alarms if a["MetricName"] == metric for d in a["Dimensions"]]
+
+    functions = tpl.resources(template, "AWS::Serverless::Function")
+    assert sorted(v["Ref"] for v in watched("Errors")) == sorted(functions)
+    assert [v["Ref"] for v in watched("5xx")] == ["HttpApi"]
+    assert [v["Ref"] for v in watched("IteratorAge")] == ["OutboxRelayFunction"]
+    queues = [n for n, q in tpl.resources(template, "AWS::SQS::Queue").items() if "RedrivePolicy" in q["Properties"]]
+    assert sorted(v["Fn::GetAtt"][0] for v in watched("ApproximateAgeOfOldestMessage")) == sorted(queues)
+    assert all(a["AlarmActions"] == [{"Ref": "AlarmTopic"}] for a in alarms)
