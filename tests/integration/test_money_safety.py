@@ -8,25 +8,33 @@ import pytest
 
 from billing.adapters import keys
 from billing.domain.payments import payment_id
-from tests.integration.test_refunds_disputes_credit import call, deliver, paid_invoice
+from billing.services import payments
+from tests.integration.test_refunds_disputes_credit import call, deliver, open_invoice, paid_invoice
 from tests.integration.test_refunds_disputes_credit import stripe_fake as stripe_fake  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.usefixtures("deps")
 
 
-def open_invoice(key, customer_id, amount=5304):
-    order = call(
-        "POST",
-        "/v1/orders",
-        key,
+def new_customer(key, email):
+    body = {"email": email, "name": email.split("@")[0].upper(), "locale": "en", "currency": "usd"}
+    return call("POST", "/v1/customers", key, body)[1]["id"]
+
+
+def page_opened(deps, stripe, stripe_fake, invoice, pi_id):
+    """The customer opened the invoice's hosted page: its PaymentIntent (``pi_id``) exists at Stripe."""
+    stripe_fake.create_payment_intent = lambda payment, customer: stripe_fake.intents.setdefault(
+        pi_id,
         {
-            "customer_id": customer_id,
-            "currency": "usd",
-            "collection_method": "send_invoice",
-            "lines": [{"description": "Plan", "quantity": 1, "unit_amount": amount}],
+            "id": pi_id,
+            "client_secret": f"{pi_id}_secret",
+            "status": "requires_payment_method",
+            "amount": payment.amount,
+            "amount_received": payment.amount,
+            "currency": payment.currency,
+            "metadata": {"tenant_id": invoice["tenant_id"], "invoice_id": invoice["id"], "payment_id": payment.id},
         },
-    )[1]
-    return call("GET", f"/v1/invoices/{order['invoice_id']}", key)[1]
+    )
+    payments.payment_intent_for(deps.context, stripe, invoice["tenant_id"], invoice["id"])
 
 
 def intent(stripe_fake, tenant_id, invoice_id, amount, currency="usd", **metadata):
@@ -89,9 +97,7 @@ def test_a_second_payment_intent_paid_for_a_paid_invoice_becomes_the_customers_c
 
 def test_a_payment_on_a_void_invoice_becomes_the_customers_credit(deps, tenant, stripe_fake):
     key = tenant[1]
-    customer_id = call(
-        "POST", "/v1/customers", key, {"email": "v@example.com", "name": "V", "locale": "en", "currency": "usd"}
-    )[1]["id"]
+    customer_id = new_customer(key, "v@example.com")
     invoice = open_invoice(key, customer_id, 2500)
     assert call("POST", f"/v1/invoices/{invoice['id']}/void", key, {})[0] == 200
     late = intent(stripe_fake, invoice["tenant_id"], invoice["id"], 2500)
@@ -129,9 +135,7 @@ def test_the_event_body_cannot_name_another_invoice_than_stripes_payment_intent(
 
 def test_a_payment_in_another_currency_is_never_counted_against_the_invoice(deps, tenant, stripe_fake):
     key = tenant[1]
-    customer_id = call(
-        "POST", "/v1/customers", key, {"email": "j@example.com", "name": "J", "locale": "en", "currency": "usd"}
-    )[1]["id"]
+    customer_id = new_customer(key, "j@example.com")
     invoice = open_invoice(key, customer_id, 5304)
     yen = intent(stripe_fake, invoice["tenant_id"], invoice["id"], 5304, currency="jpy")
     deliver(deps, stripe_fake, invoice["tenant_id"], "payment_intent.succeeded", yen, "evt_yen")
@@ -151,12 +155,10 @@ def test_a_payment_in_another_currency_is_never_counted_against_the_invoice(deps
 
 
 def test_a_written_off_invoice_is_payable_by_link_and_by_pay_now(deps, tenant, stripe_fake):
-    from billing.services import hosted_page, payments
+    from billing.services import hosted_page
 
     key = tenant[1]
-    customer_id = call(
-        "POST", "/v1/customers", key, {"email": "w@example.com", "name": "W", "locale": "en", "currency": "usd"}
-    )[1]["id"]
+    customer_id = new_customer(key, "w@example.com")
     invoice = open_invoice(key, customer_id, 4000)
     repo = deps.context.repo
     written_off, _ = repo.invoice(invoice["tenant_id"], invoice["id"]).mark_uncollectible(deps.context.clock.now())
@@ -201,26 +203,13 @@ class CancellingStripe:
 
 
 def test_voiding_cancels_the_open_payment_intent_and_gives_back_the_credit_applied(deps, tenant, stripe_fake):
-    from billing.services import payments
-
     key = tenant[1]
     first, _, _, customer_id = paid_invoice(deps, key, stripe_fake, amount=5000, received=6200)  # 1200 of credit
     invoice = open_invoice(key, customer_id, 3000)
     assert (invoice["credit_applied"], invoice["amount_due"]) == (1200, 1800)
     stripe = CancellingStripe(stripe_fake)
-    stripe_fake.create_payment_intent = lambda payment, customer: stripe_fake.intents.setdefault(
-        "pi_link",
-        {
-            "id": "pi_link",
-            "client_secret": "pi_link_secret",
-            "status": "requires_payment_method",
-            "amount": payment.amount,
-            "currency": payment.currency,
-            "metadata": {"tenant_id": invoice["tenant_id"], "invoice_id": invoice["id"], "payment_id": payment.id},
-        },
-    )
     deps.__dict__["stripe"] = stripe
-    payments.payment_intent_for(deps.context, stripe, invoice["tenant_id"], invoice["id"])  # a hosted page opened
+    page_opened(deps, stripe, stripe_fake, invoice, "pi_link")  # a hosted page opened
 
     status, voided = call("POST", f"/v1/invoices/{invoice['id']}/void", key, {})
     assert (status, voided["status"]) == (200, "void")
@@ -236,28 +225,12 @@ def test_voiding_cancels_the_open_payment_intent_and_gives_back_the_credit_appli
 
 
 def test_voiding_an_invoice_whose_payment_intent_already_succeeded_keeps_the_money_as_credit(deps, tenant, stripe_fake):
-    from billing.services import payments
-
     key = tenant[1]
-    customer_id = call(
-        "POST", "/v1/customers", key, {"email": "s@example.com", "name": "S", "locale": "en", "currency": "usd"}
-    )[1]["id"]
+    customer_id = new_customer(key, "s@example.com")
     invoice = open_invoice(key, customer_id, 3000)
     stripe = CancellingStripe(stripe_fake)
-    stripe_fake.create_payment_intent = lambda payment, customer: stripe_fake.intents.setdefault(
-        "pi_paid",
-        {
-            "id": "pi_paid",
-            "client_secret": "s",
-            "status": "requires_payment_method",
-            "amount": payment.amount,
-            "amount_received": payment.amount,
-            "currency": payment.currency,
-            "metadata": {"tenant_id": invoice["tenant_id"], "invoice_id": invoice["id"], "payment_id": payment.id},
-        },
-    )
     deps.__dict__["stripe"] = stripe
-    payments.payment_intent_for(deps.context, stripe, invoice["tenant_id"], invoice["id"])
+    page_opened(deps, stripe, stripe_fake, invoice, "pi_paid")  # a hosted page opened
     stripe_fake.intents["pi_paid"]["status"] = "succeeded"  # paid at Stripe; its webhook not here yet
 
     assert call("POST", f"/v1/invoices/{invoice['id']}/void", key, {})[0] == 200
@@ -267,26 +240,11 @@ def test_voiding_an_invoice_whose_payment_intent_already_succeeded_keeps_the_mon
 
 
 def test_paying_by_one_route_cancels_the_other_open_payment_intent(deps, tenant, stripe_fake):
-    from billing.services import payments
-
     key = tenant[1]
-    customer_id = call(
-        "POST", "/v1/customers", key, {"email": "o@example.com", "name": "O", "locale": "en", "currency": "usd"}
-    )[1]["id"]
+    customer_id = new_customer(key, "o@example.com")
     invoice = open_invoice(key, customer_id, 3000)
     stripe = CancellingStripe(stripe_fake)
-    stripe_fake.create_payment_intent = lambda payment, customer: stripe_fake.intents.setdefault(
-        "pi_page",
-        {
-            "id": "pi_page",
-            "client_secret": "s",
-            "status": "requires_payment_method",
-            "amount": payment.amount,
-            "currency": payment.currency,
-            "metadata": {"tenant_id": invoice["tenant_id"], "invoice_id": invoice["id"], "payment_id": payment.id},
-        },
-    )
-    payments.payment_intent_for(deps.context, stripe, invoice["tenant_id"], invoice["id"])  # a hosted page opened
+    page_opened(deps, stripe, stripe_fake, invoice, "pi_page")  # a hosted page opened
     transfer = intent(stripe_fake, invoice["tenant_id"], invoice["id"], 3000)  # paid another way (another PI)
     deliver(deps, stripe, invoice["tenant_id"], "payment_intent.succeeded", transfer, "evt_other_route")
 

@@ -57,11 +57,8 @@ def call(method, path, key, body=None, headers=None):
     return answer["statusCode"], json.loads(answer["body"])
 
 
-def paid_invoice(deps, key, stripe_fake, amount=5000, received=None, customer_id=None):
-    if customer_id is None:
-        customer_id = call(
-            "POST", "/v1/customers", key, {"email": "p@example.com", "name": "P", "locale": "en", "currency": "usd"}
-        )[1]["id"]
+def open_invoice(key, customer_id, amount=5304):
+    """An open send_invoice invoice of ``amount`` for the customer, as the API answers it."""
     order = call(
         "POST",
         "/v1/orders",
@@ -73,7 +70,15 @@ def paid_invoice(deps, key, stripe_fake, amount=5000, received=None, customer_id
             "lines": [{"description": "Plan", "quantity": 1, "unit_amount": amount}],
         },
     )[1]
-    invoice = call("GET", f"/v1/invoices/{order['invoice_id']}", key)[1]
+    return call("GET", f"/v1/invoices/{order['invoice_id']}", key)[1]
+
+
+def paid_invoice(deps, key, stripe_fake, amount=5000, received=None, customer_id=None):
+    if customer_id is None:
+        customer_id = call(
+            "POST", "/v1/customers", key, {"email": "p@example.com", "name": "P", "locale": "en", "currency": "usd"}
+        )[1]["id"]
+    invoice = open_invoice(key, customer_id, amount)
     tenant_id = invoice["tenant_id"]
     pi_id = f"pi_{len(stripe_fake.intents) + 1}"
     pay_id = payments.payment_id(invoice["id"], f"pi-{pi_id}")
