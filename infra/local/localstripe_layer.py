@@ -10,6 +10,7 @@ installed dependency (GPL): this file only calls its public classes.
   and with the publishable key and the intent's client secret, as Stripe.js does from the customer's browser.
   Stripe.js's other confirm fields (``return_url``, ``use_stripe_sdk``) are accepted and have nothing to do here.
 - Refund ``reason`` (``duplicate``, ``fraudulent``, ``requested_by_customer``), kept on the refund as Stripe does.
+- ``GET /v1/disputes``: localstripe has no disputes, so Stripe's list of them is empty here (reconciliation reads it).
 - A card form that pays: localstripe's stand-in for Stripe.js (``/js.stripe.com/v3/``) is served with
   ``stripe_js_layer.js`` after it, whose ``confirmCardPayment`` sends the typed card as Stripe.js does (a
   PaymentMethod made with the publishable key, then the confirm above).
@@ -120,10 +121,18 @@ async def _stripe_js(request: web.Request, handler: Any) -> web.StreamResponse:
     return web.Response(text=f"{stand_in.text}\n{STRIPE_JS_LAYER.read_text()}", content_type="application/javascript")
 
 
+def _no_disputes(request: web.Request) -> web.Response:
+    if server.get_api_key(request) is None:
+        raise UserError(401, "Unauthorized")
+    return web.json_response({"object": "list", "url": "/v1/disputes", "has_more": False, "data": []})
+
+
 @web.middleware
 async def stripe_layer(request: web.Request, handler: Any) -> web.StreamResponse:
     if request.method == "GET" and request.path == STRIPE_JS:
         return await _stripe_js(request, handler)
+    if request.method == "GET" and request.path == "/v1/disputes":
+        return _no_disputes(request)
     if request.method == "POST":
         if match := CONFIRM_PAYMENT.match(request.path):
             return await _confirm_payment(request, match.group(1))

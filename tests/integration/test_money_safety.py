@@ -239,6 +239,21 @@ def test_voiding_an_invoice_whose_payment_intent_already_succeeded_keeps_the_mon
     assert payment(key, invoice["id"], "pi_paid")["unapplied_reason"] == "invoice_void"
 
 
+def test_voiding_while_stripe_is_unreachable_still_voids(deps, tenant, stripe_fake):
+    key = tenant[1]
+    invoice = open_invoice(key, new_customer(key, "u@example.com"), 3000)
+    stripe = CancellingStripe(stripe_fake)
+    page_opened(deps, stripe, stripe_fake, invoice, "pi_unreachable")
+
+    def unreachable(payment_intent_id):
+        raise ConnectionError("Stripe is unreachable")
+
+    stripe.cancel_payment_intent = unreachable
+    deps.__dict__["stripe"] = stripe
+    status, voided = call("POST", f"/v1/invoices/{invoice['id']}/void", key, {})
+    assert (status, voided["status"]) == (200, "void")  # a payment it still takes lands as credit (above)
+
+
 def test_paying_by_one_route_cancels_the_other_open_payment_intent(deps, tenant, stripe_fake):
     key = tenant[1]
     customer_id = new_customer(key, "o@example.com")
