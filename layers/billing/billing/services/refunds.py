@@ -4,7 +4,9 @@ A refund is spread over the invoice's succeeded payments, newest first, one Stri
 refund is recorded first (a ``RefundIntent``), then Stripe is asked, each refund with an idempotency key derived
 from the credit note and the payment and the credit note's id in its metadata, then the credit note is written.
 The credit note's id derives from the request's ``Idempotency-Key``, or else from the request and the refunds the
-invoice had when it was asked: a retried request, with or without a key, resumes the same refund and refunds once.
+invoice had when it was asked: a request retried after it died half-way, with or without a key, resumes the same
+refund and refunds once. Once its credit note is written, the same request without a key is a new refund, as it
+is at Stripe: a client that retries blindly sends an ``Idempotency-Key``.
 Stripe's ``charge.refunded`` is deduplicated by Stripe's refund id: a refund of ours completes its own intent (if
 the request died after Stripe refunded), any other (the dashboard) gets a credit note of its own.
 """
