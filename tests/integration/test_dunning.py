@@ -125,7 +125,8 @@ def test_a_declining_card_plays_the_whole_default_policy_each_step_once(
     assert len(gateway.charges) == 4 and len(set(gateway.charged_keys)) == 4
     final = get_invoice(key, invoice_id)
     assert final["status"] == "uncollectible" and final["amount_due"] == TOTAL
-    assert final["dunning"]["steps_done"] == [0, 1, 2, 3, 4] and final["dunning"]["attention_on"] is None
+    days = ["due_date:1", "due_date:3", "due_date:7", "due_date:14", "due_date:30"]
+    assert final["dunning"]["steps_done"] == days and final["dunning"]["attention_on"] is None
     kinds = [m["kind"] for m in sorted(mail_log(tenant_id, invoice_id), key=lambda m: m["sent_at"])]
     assert kinds == ["payment_retry_failed", "payment_retry_failed", "final_notice", "service_suspended"]
     assert len(sent_emails()) == 4
@@ -412,3 +413,52 @@ def test_dunning_moves_the_subscription_past_due_then_suspends_it_and_payment_br
     payments.retry_now(deps.context, gateway, tenant_id, billed.invoice_id)  # the customer paid
     assert get_invoice(key, billed.invoice_id)["status"] == "paid"
     assert sub_status() == "active"
+
+
+def test_editing_the_policy_mid_dunning_neither_reruns_a_done_step_nor_skips_one(
+    deps, clock, gateway, key, tenant_id, declined_invoice
+):
+    """Issue 11, item 7: steps are known by their anchor and day, not their position in the policy. A step inserted
+    before steps already done neither makes them run again nor takes the place of one still to come; each retry is
+    an attempt of its own."""
+    invoice_id = declined_invoice["id"]
+    retry = lambda day: {"day": day, "anchor": "due_date", "actions": ["retry_charge"]}  # noqa: E731
+    assert call("PUT", "/v1/settings/dunning", key, {"steps": [retry(1), retry(3), retry(7)]})[0] == 200
+    for day in (1, 2, 3):
+        gateway.outcomes.append({"status": "requires_payment_method", "last_payment_error": DECLINE})
+        on_day(deps, clock, day)
+    assert [s["day"] for s in steps(tenant_id, invoice_id)] == [1, 3]
+
+    # while this invoice is in dunning, the tenant inserts a day-2 step before the ones already done
+    assert call("PUT", "/v1/settings/dunning", key, {"steps": [retry(1), retry(2), retry(3), retry(7)]})[0] == 200
+    for day in (4, 5, 6, 7):
+        gateway.outcomes.append({"status": "requires_payment_method", "last_payment_error": DECLINE})
+        on_day(deps, clock, day)
+    ran = sorted(s["day"] for s in steps(tenant_id, invoice_id))
+    assert ran.count(3) == 1 and 7 in ran  # day 3 not again, day 7 not skipped (day 2 caught up: {1, 2, 3, 7})
+    attempts = [p["id"] for p in call("GET", f"/v1/invoices/{invoice_id}/payments", key)[1]["data"]]
+    assert len(attempts) == len(set(attempts)) == len(ran) + 1  # finalization + one attempt per step run
+
+
+def test_a_step_whose_charge_a_crash_left_pending_before_step_ids_is_resumed_not_doubled(
+    deps, clock, gateway, key, tenant_id, declined_invoice
+):
+    """An attempt started under the position-based key (``step-0``) and never answered is resumed with that key:
+    Stripe's idempotency makes it the same charge, not a second one."""
+    from billing.domain.payments import payment_id
+
+    invoice = deps.context.repo.invoice(tenant_id, declined_invoice["id"])
+    legacy = payments._payment_for(deps.context, invoice, payment_id(invoice.id, "step-0"), attempt_key="step-0")
+    assert legacy.status == "pending"
+    gateway.calls.clear()
+    on_day(deps, clock, 1)
+    assert gateway.charged_keys == [legacy.id]
+    assert deps.context.repo.invoice(tenant_id, invoice.id).dunning.steps_done == ["due_date:1"]
+
+
+def test_a_position_recorded_before_step_ids_still_counts_as_done():
+    from billing.domain.dunning import DEFAULT_POLICY, DunningProgress
+
+    progress = DunningProgress(steps_done=[0])  # the default policy's day-1 step, recorded by its position
+    due = progress.due_steps(DEFAULT_POLICY, date(2026, 12, 1), date(2026, 12, 4))
+    assert [s.id for s in due] == ["due_date:3"]

@@ -483,9 +483,8 @@ def test_the_worker_marks_the_invoice_past_due_and_runs_the_first_step_once(deps
 
     marked = get_invoice(key, invoice["id"])
     assert marked["past_due"] is True and marked["status"] == "open"
-    assert marked["dunning"]["steps_done"] == [
-        0
-    ]  # the default policy's day 1: reminder (+ retry: not for send_invoice)
+    # the default policy's day 1: reminder (+ retry: not for send_invoice)
+    assert marked["dunning"]["steps_done"] == ["due_date:1"]
     assert marked["dunning"]["attention_on"] == "2026-12-10"  # its day 3 step
     (past_due,) = outbox(aggregate, "invoice.past_due")
     assert json.loads(past_due["doc"]["S"])["data"] == {"number": invoice["number"], "due_date": "2026-12-07"}

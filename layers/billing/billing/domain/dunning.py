@@ -66,6 +66,12 @@ class PlannedStep(BaseModel):
     anchor: Anchor
     day: int
 
+    @property
+    def id(self) -> str:
+        """What the step is known by: its anchor and day (one step a day per anchor), never its position in the
+        policy, so that a policy edited while invoices are chased neither reruns nor skips their steps."""
+        return f"{self.anchor}:{self.day}"
+
 
 def timeline(
     policy: DunningPolicy, due_date: date, first_failure_at: datetime | None, shift_days: int = 0
@@ -168,7 +174,9 @@ class DunningProgress(BaseModel):
     """Where an invoice is in its tenant's dunning policy. ``attention_on`` is the day the invoice next needs the
     dunning worker (the sweep finds it through an index on that day); None takes it off the index."""
 
-    steps_done: list[int] = Field(default_factory=list)
+    # The ids of the steps run (``PlannedStep.id``); a number is a position, as invoices chased before step ids
+    # recorded them (read against the policy as it is).
+    steps_done: list[str | int] = Field(default_factory=list)
     attention_on: date | None = None
     first_failure_at: datetime | None = None
     paused: PauseReason | None = None
@@ -189,16 +197,19 @@ class DunningProgress(BaseModel):
             update={"paused": None, "paused_since": None, "shift_days": self.shift_days + paused_days}
         )
 
+    def done(self, step: PlannedStep) -> bool:
+        return step.id in self.steps_done or step.index in self.steps_done
+
     def due_steps(self, policy: DunningPolicy, due_date: date, today: date) -> list[PlannedStep]:
         """The steps not yet run whose day has come, in the order of their days."""
         planned = timeline(policy, due_date, self.first_failure_at, self.shift_days)
-        due = [p for p in planned if p.index not in self.steps_done and p.at is not None and p.at.date() <= today]
+        due = [p for p in planned if not self.done(p) and p.at is not None and p.at.date() <= today]
         return sorted(due, key=lambda p: (p.at, p.index))
 
     def upcoming(self, policy: DunningPolicy, due_date: date, today: date) -> list[PlannedStep]:
         """The steps not yet run that fall after today, in the order of their days."""
         planned = timeline(policy, due_date, self.first_failure_at, self.shift_days)
-        later = [p for p in planned if p.index not in self.steps_done and p.at is not None and p.at.date() > today]
+        later = [p for p in planned if not self.done(p) and p.at is not None and p.at.date() > today]
         return sorted(later, key=lambda p: (p.at, p.index))
 
 

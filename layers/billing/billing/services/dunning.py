@@ -31,7 +31,7 @@ from billing.domain.dunning import (
 from billing.domain.errors import Conflict, NotFound, ValidationFailed
 from billing.domain.ids import new_id
 from billing.domain.models import Customer, DomainEvent, Invoice
-from billing.domain.payments import Payment
+from billing.domain.payments import Payment, payment_id
 from billing.observability import business_event
 from billing.services import payments as payments_service
 from billing.services import subscriptions
@@ -113,10 +113,10 @@ def _run_step(ctx: Context, gateway: Any, invoice: Invoice, policy: DunningPolic
         elif blocked:
             charge = {"outcome": "not_charged", "reason": "hard_decline", "decline_code": blocked.decline_code}
         else:
-            payment = payments_service.collect(ctx, gateway, tenant_id, invoice.id, f"step-{step.index}")
+            payment = payments_service.collect(ctx, gateway, tenant_id, invoice.id, _attempt_key(ctx, invoice, step))
             invoice = ctx.repo.invoice(tenant_id, invoice.id)  # a charge that went through paid it
             charge = _charge_outcome(payment)
-    progress = invoice.dunning.model_copy(update={"steps_done": [*invoice.dunning.steps_done, step.index]})
+    progress = invoice.dunning.model_copy(update={"steps_done": [*invoice.dunning.steps_done, step.id]})
     stepped = invoice.model_copy(update={"dunning": progress, "updated_at": now})
     events = []
     if "mark_uncollectible" in step.actions and stepped.status == "open":
@@ -130,6 +130,7 @@ def _run_step(ctx: Context, gateway: Any, invoice: Invoice, policy: DunningPolic
     retries_left = invoice.collection_method == "charge_automatically" and not (card_update_required or blocked)
     data = {
         "step": step.index,
+        "step_id": step.id,
         "day": step.day,
         "anchor": step.anchor,
         "actions": step.actions,
@@ -145,7 +146,16 @@ def _run_step(ctx: Context, gateway: Any, invoice: Invoice, policy: DunningPolic
     events.insert(0, DomainEvent.new("invoice.dunning_step", tenant_id, "invoice", invoice.id, now, **data))
     _save(ctx, stepped, events, follow="pause_service" if data["service_paused"] else None)
     business_event("DunningStepRun")
-    return f"step-{step.index}"
+    return f"step-{step.id}"
+
+
+def _attempt_key(ctx: Context, invoice: Invoice, step: PlannedStep) -> str:
+    """The step's charge attempt, by its id; one a crash left unanswered under the position-based key of before
+    step ids is resumed with that key, never doubled by a new one."""
+    legacy = ctx.repo.payment(invoice.tenant_id, invoice.id, payment_id(invoice.id, f"step-{step.index}"))
+    if legacy is not None and legacy.status == "pending" and legacy.attempt_key:
+        return legacy.attempt_key
+    return f"step-{step.id}"
 
 
 def _keep_plan(ctx: Context, gateway: Any, invoice: Invoice, policy: DunningPolicy, now: datetime) -> str | None:
@@ -373,7 +383,10 @@ def timeline_of(ctx: Context, tenant_id: str, invoice_id: str) -> DunningTimelin
     tenant = ctx.repo.tenant(tenant_id)
     assert tenant is not None
     key = keys.invoice(tenant_id, invoice_id)
-    outcomes = {e.data["step"]: e.data for e in ctx.repo.events(key) if e.type == "invoice.dunning_step"}
+    # by step id; a step run before step ids is known by its position
+    outcomes = {
+        e.data.get("step_id", e.data["step"]): e.data for e in ctx.repo.events(key) if e.type == "invoice.dunning_step"
+    }
     progress = invoice.dunning
     owed = invoice.status == "open" and invoice.amount_due > 0 and invoice.due_date is not None
     today = ctx.clock.now().date()
@@ -382,7 +395,7 @@ def timeline_of(ctx: Context, tenant_id: str, invoice_id: str) -> DunningTimelin
         tenant.dunning_policy, invoice.due_date or today, progress.first_failure_at, progress.shift_days
     ):
         on = planned.at.date() if planned.at else None
-        if planned.index in progress.steps_done:
+        if progress.done(planned):
             state: StepState = "done"
         elif not owed:
             state = "not_needed"
@@ -400,7 +413,7 @@ def timeline_of(ctx: Context, tenant_id: str, invoice_id: str) -> DunningTimelin
                 actions=planned.actions,
                 on=on,
                 state=state,
-                outcome=outcomes.get(planned.index),
+                outcome=outcomes.get(planned.id) or outcomes.get(planned.index),
             )
         )
     emails = sorted(
