@@ -81,6 +81,10 @@ class StreamSource:
     iterators: dict[str, str] = field(default_factory=dict)
     read_up_to: int = 0  # the stream's records before this one need no delivery (read, or filtered out)
 
+    def passes(self, record: dict[str, Any]) -> bool:
+        """Whether the mapping's FilterCriteria let ``record`` through to the function (no filters: all do)."""
+        return not self.filters or any(patterns.matches(f, record) for f in self.filters)
+
 
 @dataclass
 class ScheduledTarget:
@@ -373,7 +377,7 @@ class LocalRuntime:
         if new is not None:
             if not new:
                 return 0
-            if source.filters and not any(patterns.matches(f, r) for r in new for f in source.filters):
+            if not any(source.passes(r) for r in new):
                 source.read_up_to += len(new)
                 return 0
         streams = self._client("dynamodbstreams")
@@ -389,11 +393,7 @@ class LocalRuntime:
                 answer = streams.get_records(ShardIterator=iterator, Limit=source.batch_size)
                 iterator = source.iterators[shard] = answer.get("NextShardIterator", iterator)
                 fetched = answer.get("Records", [])
-                records = [
-                    {**r, "eventSourceARN": source.stream_arn}
-                    for r in fetched
-                    if not source.filters or any(patterns.matches(f, r) for f in source.filters)
-                ]
+                records = [{**r, "eventSourceARN": source.stream_arn} for r in fetched if source.passes(r)]
                 if records:
                     self._deliver_stream_batch(source, records)
                     handled += len(records)

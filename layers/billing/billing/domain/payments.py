@@ -78,6 +78,15 @@ class Payment(BaseModel):
     updated_at: datetime
     version: int = 0
 
+    @property
+    def cancelable(self) -> bool:
+        """Its PaymentIntent could still take money and is canceled when the invoice wants none (voided, paid by
+        another route). A failed off-session attempt is not: only we could confirm it again, and we will not; it
+        stays a failed attempt on the record."""
+        if self.status == "failed" and self.method == "off_session":
+            return False
+        return self.stripe_payment_intent_id is not None and self.status in OPEN_AT_STRIPE
+
     def moves_to(self, status: str) -> bool:
         """Whether Stripe's current ``status`` is news for this payment. The caller always asks Stripe for the
         PaymentIntent's current state (never trusts the order events arrive in), so any change is news, except

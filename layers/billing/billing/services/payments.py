@@ -16,7 +16,7 @@ from pydantic import BaseModel
 from billing.adapters import keys
 from billing.domain.errors import Conflict, NotFound, ValidationFailed
 from billing.domain.models import Customer, DomainEvent, Invoice
-from billing.domain.payments import DISPUTE_CLOSED, OPEN_AT_STRIPE, Payment, payment_id, status_of
+from billing.domain.payments import DISPUTE_CLOSED, Payment, payment_id, status_of
 from billing.observability import business_event, logger
 from billing.services import customers, invoicing
 from billing.services.subscriptions import follow_invoice
@@ -427,15 +427,14 @@ def close_open_intents(ctx: Context, gateway: Any, tenant_id: str, invoice_id: s
     """Cancel at Stripe every PaymentIntent of the invoice that could still take money, and record what Stripe
     answers (canceled, or succeeded after all)."""
     for payment in ctx.repo.payments(tenant_id, invoice_id):
-        if payment.status == "failed" and payment.method == "off_session":
-            continue  # only we could confirm it again, and we will not: it stays a failed attempt on the record
-        if payment.stripe_payment_intent_id and payment.status in OPEN_AT_STRIPE:
-            try:
-                answer = gateway.cancel_payment_intent(payment.stripe_payment_intent_id)
-            except Exception:  # Stripe unreachable: what the intent may still take lands as credit, as any late pay
-                logger.exception("could not cancel a PaymentIntent", extra={"payment_id": payment.id})
-                continue
-            apply_payment_intent(ctx, tenant_id, invoice_id, payment.id, answer)
+        if not payment.cancelable:
+            continue
+        try:
+            answer = gateway.cancel_payment_intent(payment.stripe_payment_intent_id)
+        except Exception:  # Stripe unreachable: what the intent may still take lands as credit, as any late pay
+            logger.exception("could not cancel a PaymentIntent", extra={"payment_id": payment.id})
+            continue
+        apply_payment_intent(ctx, tenant_id, invoice_id, payment.id, answer)
 
 
 def payments_of(ctx: Context, tenant_id: str, invoice_id: str) -> list[Payment]:

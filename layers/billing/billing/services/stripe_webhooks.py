@@ -19,6 +19,8 @@ from billing.services.unit import Context
 
 TOLERANCE = 300
 MAX_ID = 255  # Stripe's ids are far shorter; anything longer is not Stripe's
+# What processing reads of an event's object (each is read again from Stripe): all that is checked and kept of it.
+OBJECT_IDS = ("id", "object", "payment_intent", "charge")
 FINISHED = ("processed", "ignored")  # a redelivery of these enqueues nothing
 
 
@@ -78,12 +80,7 @@ def _is_event(event: Any) -> bool:
     obj = data.get("object") if isinstance(data, dict) else None
     if not isinstance(obj, dict):
         return False
-    return (
-        _short_id(obj.get("id"), optional=True)
-        and _short_id(obj.get("object"), optional=True)
-        and _short_id(obj.get("payment_intent"), optional=True)
-        and _short_id(obj.get("charge"), optional=True)
-    )
+    return all(_short_id(obj.get(k), optional=True) for k in OBJECT_IDS)
 
 
 def kept(event: dict[str, Any]) -> dict[str, Any]:
@@ -94,7 +91,7 @@ def kept(event: dict[str, Any]) -> dict[str, Any]:
         "id": event["id"],
         "type": event["type"],
         "created": event.get("created") if isinstance(event.get("created"), int) else None,
-        "data": {"object": {k: obj.get(k) for k in ("id", "object", "payment_intent", "charge")}},
+        "data": {"object": {k: obj.get(k) for k in OBJECT_IDS}},
     }
 
 
