@@ -303,8 +303,13 @@ def provision(template: dict[str, Any], stage: str = "local") -> Provisioned:
         out.queue_urls[logical_id] = url
         out.attrs[(logical_id, "Arn")] = f"arn:aws:sqs:{REGION}:{ACCOUNT}:{name}"
         out.attrs[(logical_id, "QueueName")] = name
+    ses = boto3.client("ses", region_name=REGION)
     sender = out.refs.get("EmailFrom", "billing@example.com")
-    boto3.client("ses", region_name=REGION).verify_domain_identity(Domain=sender.rpartition("@")[2])
+    ses.verify_domain_identity(Domain=sender.rpartition("@")[2])
+    for logical_id, res in tpl.resources(template, "AWS::SES::ConfigurationSet").items():
+        name = tpl.resolve(res["Properties"]["Name"], out.refs, out.attrs)
+        ses.create_configuration_set(ConfigurationSet={"Name": name})
+        out.refs[logical_id] = name
     return out
 
 

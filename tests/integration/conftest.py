@@ -46,6 +46,7 @@ def aws() -> Iterator[None]:
         template = tpl.load()
         boto3.client("dynamodb").create_table(**tpl.table_definition(template, "Table", TABLE))
         boto3.client("ses").verify_domain_identity(Domain="example.com")
+        boto3.client("ses").create_configuration_set(ConfigurationSet={"Name": "billing-test"})
         yield
 
 
@@ -72,6 +73,7 @@ def deps(aws: None, clock: FixedClock, monkeypatch: pytest.MonkeyPatch) -> Itera
         "TABLE_NAME": TABLE,
         **queues,
         "EMAIL_FROM": "billing@example.com",
+        "SES_CONFIGURATION_SET": "billing-test",
         "STRIPE_SECRET_KEY_PARAM": "/billing/test/stripe/secret-key",
         "STRIPE_WEBHOOK_SECRETS_PARAM": "/billing/test/stripe/webhook-secrets",
     }

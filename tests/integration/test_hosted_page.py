@@ -263,7 +263,7 @@ def test_the_invoice_issued_email_links_to_the_page(deps, gateway, key, tenant_i
     sent: list[tuple[str, ...]] = []
 
     class Mailer:
-        def send(self, to, subject, text, html_body, from_name, reply_to):
+        def send(self, to, subject, text, html_body, from_name, reply_to, tags=None):
             sent.append((to, text, html_body))
             return "msg-1"
 

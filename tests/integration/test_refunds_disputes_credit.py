@@ -201,7 +201,7 @@ class FakeMailer:
     def __init__(self):
         self.sent = []
 
-    def send(self, to, subject, text, html, sender_name, reply_to):
+    def send(self, to, subject, text, html, sender_name, reply_to, tags=None):
         self.sent.append({"to": to, "subject": subject, "text": text, "html": html})
         return f"msg-{len(self.sent)}"
 

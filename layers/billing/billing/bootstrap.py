@@ -59,7 +59,7 @@ class Deps:
 
     @cached_property
     def mailer(self) -> SesMailer:
-        return SesMailer(self.client("ses"), self.env["EMAIL_FROM"])
+        return SesMailer(self.client("ses"), self.env["EMAIL_FROM"], self.env.get("SES_CONFIGURATION_SET") or None)
 
 
 _deps: Deps | None = None

@@ -74,6 +74,13 @@ def mail_log(aggregate_key: dict[str, str], cause_event_id: str, kind: str) -> d
     return _k(aggregate_key[PK], f"MAIL#{cause_event_id}#{kind}")
 
 
+def suppressed_address(tenant_id: str, address: str) -> dict[str, str]:
+    """An address the tenant's emails no longer go to (SES reported it bounced for good or complained); keyed by
+    a digest of the lower-cased address, so the key holds no personal data."""
+    digest = hashlib.sha256(address.strip().lower().encode()).hexdigest()
+    return _k(f"T#{tenant_id}#SUPP#{digest}", "SUPPRESSED")
+
+
 def stripe_event(tenant_id: str, event_id: str) -> dict[str, str]:
     """A Stripe event as delivered (raw payload kept for replay), recorded once by its id."""
     return _k(f"T#{tenant_id}#STRIPEEVT#{event_id}", "STRIPE_EVENT")

@@ -32,9 +32,23 @@ def source(display_name: str, address: str) -> str:
 class SesMailer:
     client: Any
     sender: str
+    configuration_set: str | None = None  # its event destination reports bounces and complaints
 
-    def send(self, to: str, subject: str, text: str, html: str, sender_name: str, reply_to: str | None) -> str:
+    def send(
+        self,
+        to: str,
+        subject: str,
+        text: str,
+        html: str,
+        sender_name: str,
+        reply_to: str | None,
+        tags: dict[str, str] | None = None,
+    ) -> str:
+        """Send one email; ``tags`` (SES message tags) come back in the bounce or complaint notification."""
+        extra: dict[str, Any] = {"ConfigurationSetName": self.configuration_set} if self.configuration_set else {}
         answer = self.client.send_email(
+            **extra,
+            Tags=[{"Name": name, "Value": value} for name, value in (tags or {}).items()],
             Source=source(sender_name, self.sender),
             Destination={"ToAddresses": [to]},
             ReplyToAddresses=[reply_to] if reply_to else [],

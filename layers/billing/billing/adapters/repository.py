@@ -25,6 +25,10 @@ class DuplicateRun(Exception):
     """A record that is written once (a schedule run, a Stripe event) was there already."""
 
 
+class AlreadySuppressed(Exception):
+    """The address was on the tenant's suppression list already."""
+
+
 def _doc(model: BaseModel) -> str:
     return model.model_dump_json()
 
@@ -344,6 +348,15 @@ class Repository:
 
     def mail_log(self, aggregate_key: dict[str, str]) -> list[dict[str, Any]]:
         return self._partition(aggregate_key, "MAIL#")
+
+    def suppression(self, tenant_id: str, address: str) -> dict[str, Any] | None:
+        """Why the tenant's emails no longer go to ``address`` (None: they do)."""
+        return self.store.get(keys.suppressed_address(tenant_id, address), consistent=False)
+
+    def suppress(self, tx: Transaction, tenant_id: str, address: str, record: dict[str, Any]) -> None:
+        """Stop the tenant's emails to ``address``; ``tx`` fails with ``AlreadySuppressed`` if they stopped before."""
+        key = keys.suppressed_address(tenant_id, address)
+        tx.put_new({**key, "type": "suppression", "address": address, **record}, on_conflict=AlreadySuppressed)
 
     # --- schedule runs --------------------------------------------------------------------------------------
     def schedule_run_done(self, schedule: str, scheduled_time: str) -> bool:

@@ -346,8 +346,9 @@ class SentEmail(BaseModel):
     to: str
     subject: str
     locale: str
-    sent_at: datetime
+    sent_at: datetime  # for an email not sent: when it would have gone
     message_id: str | None
+    skipped: str | None = None  # why it was not sent (``address_suppressed``: SES reported a bounce or complaint)
 
 
 class ChargeTried(BaseModel):
@@ -425,6 +426,7 @@ def timeline_of(ctx: Context, tenant_id: str, invoice_id: str) -> DunningTimelin
                 locale=m["locale"],
                 sent_at=m["sent_at"],
                 message_id=m.get("message_id"),
+                skipped=m.get("skipped"),
             )
             for m in ctx.repo.mail_log(key)
         ),

@@ -1,5 +1,8 @@
 """Customer emails for domain events, rendered in the customer's language and sent through SES.
 
+An address on the tenant's suppression list (``billing.services.email_feedback``) gets no email: the log and an
+``invoice.email_skipped`` event say why.
+
 Each email is logged on its invoice under the event that caused it; the log doubles as the marker that stops a
 redelivered message from sending twice (at-least-once: only a crash between SES accepting the mail and the log
 write can repeat it).
@@ -121,23 +124,38 @@ def notify(ctx: Context, mailer: Any, event: DomainEvent) -> str | None:
             "refunded_at": event.occurred_at,
         }
     email = render_email(kind, invoice.customer_locale, context)
-    message_id = mailer.send(
-        invoice.customer_email, email.subject, email.text, email.html, tenant.name, tenant.reply_to
-    )
+    logged = {"kind": kind, "to": invoice.customer_email, "subject": email.subject, "locale": invoice.customer_locale}
     tx = ctx.repo.transaction()
+    if blocked := ctx.repo.suppression(event.tenant_id, invoice.customer_email):
+        # SES reported the address dead or unwilling: say so on the invoice instead of mailing it again
+        now = ctx.clock.now()
+        ctx.repo.log_mail(
+            tx, aggregate_key, event.id, kind, {**logged, "skipped": "address_suppressed", "sent_at": now.isoformat()}
+        )
+        ctx.repo.add_event(
+            tx,
+            aggregate_key,
+            DomainEvent.new(
+                "invoice.email_skipped",
+                event.tenant_id,
+                "invoice",
+                invoice.id,
+                now,
+                email=kind,
+                cause_event_id=event.id,
+                reason="address_suppressed",
+                suppressed_because=blocked["reason"],
+                suppressed_at=blocked["at"],
+            ),
+        )
+        ctx.repo.commit(tx)
+        return None
+    tags = {"tenant_id": event.tenant_id, "customer_id": invoice.customer_id, "invoice_id": invoice.id, "kind": kind}
+    message_id = mailer.send(
+        invoice.customer_email, email.subject, email.text, email.html, tenant.name, tenant.reply_to, tags=tags
+    )
     ctx.repo.log_mail(
-        tx,
-        aggregate_key,
-        event.id,
-        kind,
-        {
-            "kind": kind,
-            "to": invoice.customer_email,
-            "subject": email.subject,
-            "locale": invoice.customer_locale,
-            "message_id": message_id,
-            "sent_at": ctx.clock.now().isoformat(),
-        },
+        tx, aggregate_key, event.id, kind, {**logged, "message_id": message_id, "sent_at": ctx.clock.now().isoformat()}
     )
     ctx.repo.commit(tx)
     return message_id
