@@ -243,6 +243,11 @@ class Repository:
     def refund_intent(self, tenant_id: str, invoice_id: str, credit_note_id: str) -> RefundIntent | None:
         return _load(RefundIntent, self.store.get(keys.refund_intent(tenant_id, invoice_id, credit_note_id)))
 
+    def refund_intents(self, tenant_id: str, invoice_id: str) -> list[RefundIntent]:
+        """The invoice's refund intents, oldest first."""
+        found = [_load(RefundIntent, i) for i in self._partition(keys.invoice(tenant_id, invoice_id), "RFI#")]
+        return sorted(found, key=lambda i: i.created_at)
+
     def save_refund_intent(self, tx: Transaction, intent: RefundIntent) -> RefundIntent:
         saved = intent.model_copy(update={"version": intent.version + 1})
         key = keys.refund_intent(intent.tenant_id, intent.invoice_id, intent.id)

@@ -133,6 +133,8 @@ class RefundIntent(BaseModel):
     reason: str
     parts: list[RefundPart]  # stripe_refund_id is None here: Stripe has not answered yet
     created_at: datetime
+    asked: str | None = None  # the request without a key ("<amount or all>:<reason>"): its retries resume it
+    answered_at: datetime | None = None  # when a request was answered with its credit note
     version: int = 0
 
 

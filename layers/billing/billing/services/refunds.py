@@ -3,10 +3,11 @@
 A refund is spread over the invoice's succeeded payments, newest first, one Stripe refund per payment touched. The
 refund is recorded first (a ``RefundIntent``), then Stripe is asked, each refund with an idempotency key derived
 from the credit note and the payment and the credit note's id in its metadata, then the credit note is written.
-The credit note's id derives from the request's ``Idempotency-Key``, or else from the request and the refunds the
-invoice had when it was asked: a request retried after it died half-way, with or without a key, resumes the same
-refund and refunds once. Once its credit note is written, the same request without a key is a new refund, as it
-is at Stripe: a client that retries blindly sends an ``Idempotency-Key``.
+The credit note's id derives from the request's ``Idempotency-Key``; without one, a request resumes the invoice's
+intent for the same amount and reason that no request was answered with yet, or starts a new one. So a request
+retried after it died half-way, with or without a key, even after Stripe's webhook wrote its credit note, resumes
+the same refund and refunds once. Once a request is answered with its credit note, the same request without a key
+is a new refund, as it is at Stripe: a client that retries blindly sends an ``Idempotency-Key``.
 Stripe's ``charge.refunded`` is deduplicated by Stripe's refund id: a refund of ours completes its own intent (if
 the request died after Stripe refunded), any other (the dashboard) gets a credit note of its own.
 """
@@ -55,25 +56,51 @@ def refund(
     ctx: Context, gateway: Any, tenant_id: str, invoice_id: str, request: RefundRequest, claim: Claim | None = None
 ) -> CreditNote:
     invoice = ctx.repo.invoice(tenant_id, invoice_id)
-    if invoice.status not in ("paid", "open"):
-        raise Conflict("invoice_not_refundable", f"invoice {invoice_id} is {invoice.status}")
-    amount = request.amount if request.amount is not None else invoice.refundable()
-    if amount <= 0 or amount > invoice.refundable():
-        raise ValidationFailed(
-            "refund_exceeds_refundable", f"{amount} asked, {invoice.refundable()} refundable on invoice {invoice_id}"
-        )
+    asked = f"{request.amount or 'all'}:{request.reason}"
     if claim:
-        note_id = f"cn_{hashlib.sha256(f'{invoice_id}:{claim.key}'.encode()).hexdigest()[:24]}"
-    else:
-        asked = f"{invoice_id}:{invoice.amount_refunded}:{amount}:{request.reason}"
-        note_id = f"cn_{hashlib.sha256(asked.encode()).hexdigest()[:24]}"
-    intent = ctx.repo.refund_intent(tenant_id, invoice_id, note_id) or _record_intent(
-        ctx, invoice, note_id, amount, request.reason
-    )
-    return complete(ctx, gateway, intent, claim)
+        note_id = _note_id(invoice_id, claim.key)
+        intent = ctx.repo.refund_intent(tenant_id, invoice_id, note_id)
+    else:  # the same request, not answered yet (it died, even after its webhook wrote the credit note): resume it
+        intents = ctx.repo.refund_intents(tenant_id, invoice_id)
+        intent = next((i for i in intents if i.asked == asked and i.answered_at is None), None)
+        note_id = _note_id(invoice_id, f"{len(intents)}:{asked}")
+    if intent is None:  # a new refund: checked against what is refundable now
+        if invoice.status not in ("paid", "open"):
+            raise Conflict("invoice_not_refundable", f"invoice {invoice_id} is {invoice.status}")
+        amount = request.amount if request.amount is not None else invoice.refundable()
+        if amount <= 0 or amount > invoice.refundable():
+            raise ValidationFailed(
+                "refund_exceeds_refundable",
+                f"{amount} asked, {invoice.refundable()} refundable on invoice {invoice_id}",
+            )
+        intent = _record_intent(ctx, invoice, note_id, amount, request.reason, None if claim else asked)
+    note = complete(ctx, gateway, intent)
+    _answered(ctx, intent, note, claim)
+    return note
 
 
-def _record_intent(ctx: Context, invoice: Invoice, note_id: str, amount: int, reason: str) -> RefundIntent:
+def _note_id(invoice_id: str, request: str) -> str:
+    return f"cn_{hashlib.sha256(f'{invoice_id}:{request}'.encode()).hexdigest()[:24]}"
+
+
+def _answered(ctx: Context, intent: RefundIntent, note: CreditNote, claim: Claim | None) -> None:
+    """Mark the intent answered (a later request without a key is a new refund) and keep the answer for the key."""
+    current = ctx.repo.refund_intent(intent.tenant_id, intent.invoice_id, intent.id)
+    if current is None or (current.answered_at and claim is None):
+        return
+    tx = ctx.repo.transaction()
+    if current.answered_at is None:
+        ctx.repo.save_refund_intent(tx, current.model_copy(update={"answered_at": ctx.clock.now()}))
+    remember(ctx, tx, intent.tenant_id, claim, note.model_dump(mode="json"))
+    try:
+        ctx.repo.commit(tx)
+    except ConcurrentModification:
+        pass  # the same request, answered at the same moment: either answer is this note
+
+
+def _record_intent(
+    ctx: Context, invoice: Invoice, note_id: str, amount: int, reason: str, asked: str | None
+) -> RefundIntent:
     parts = [
         RefundPart(payment_id=payment.id, stripe_refund_id=None, amount=part)
         for payment, part in plan(ctx.repo.payments(invoice.tenant_id, invoice.id), amount)
@@ -86,6 +113,7 @@ def _record_intent(ctx: Context, invoice: Invoice, note_id: str, amount: int, re
         reason=reason,
         parts=parts,
         created_at=ctx.clock.now(),
+        asked=asked,
     )
     tx = ctx.repo.transaction()
     saved = ctx.repo.save_refund_intent(tx, intent)
@@ -98,7 +126,7 @@ def _record_intent(ctx: Context, invoice: Invoice, note_id: str, amount: int, re
     return saved
 
 
-def complete(ctx: Context, gateway: Any, intent: RefundIntent, claim: Claim | None = None) -> CreditNote:
+def complete(ctx: Context, gateway: Any, intent: RefundIntent) -> CreditNote:
     """Make the intent's Stripe refunds (again: Stripe answers a repeated key with the same refund) and write its
     credit note, once."""
     tenant_id, invoice_id = intent.tenant_id, intent.invoice_id
@@ -116,7 +144,7 @@ def complete(ctx: Context, gateway: Any, intent: RefundIntent, claim: Claim | No
             metadata={"tenant_id": tenant_id, "invoice_id": invoice_id, "credit_note_id": intent.id},
         )
         parts.append(part.model_copy(update={"stripe_refund_id": made.get("id")}))
-    return record_credit_note(ctx, tenant_id, invoice_id, intent.id, intent.amount, intent.reason, parts, claim)
+    return record_credit_note(ctx, tenant_id, invoice_id, intent.id, intent.amount, intent.reason, parts)
 
 
 @retrying()
@@ -128,7 +156,6 @@ def record_credit_note(
     amount: int,
     reason: str,
     parts: list[RefundPart],
-    claim: Claim | None = None,
 ) -> CreditNote:
     """Write the credit note, the payments' refunded amounts and the invoice's, in one transaction; once (a credit
     note already written is the answer)."""
@@ -177,7 +204,6 @@ def record_credit_note(
             amount_refunded_total=updated.amount_refunded,
         ),
     )
-    remember(ctx, tx, tenant_id, claim, saved.model_dump(mode="json"))
     ctx.repo.commit(tx)
     business_event("RefundIssued")
     return saved
