@@ -406,3 +406,21 @@ def test_a_lost_dispute_reopens_the_amount_and_collection_starts_again(deps, ten
     assert (reopened.data["reason"], reopened.data["amount"]) == ("dispute_lost", 5000)
     timeline = call("GET", f"/v1/invoices/{invoice['id']}/dunning", key)[1]
     assert timeline["next_attention_on"] is not None  # the dunning sweep will chase it again
+
+
+@pytest.mark.parametrize("headers", [{"Idempotency-Key": "refund-all-1"}, {}], ids=["with a key", "without a key"])
+def test_a_full_refund_retried_after_its_webhook_wrote_the_credit_note_is_answered_not_refused(
+    deps, tenant, stripe_fake, headers
+):
+    key, invoice, stripe = refund_setup(deps, tenant, stripe_fake)
+    stripe.crash_after_refund = True
+    path, body = f"/v1/invoices/{invoice['id']}/refunds", {"reason": "other"}  # all that is refundable
+    with pytest.raises(TimeoutError):
+        call("POST", path, key, body, headers)
+    deliver(deps, stripe, invoice["tenant_id"], "charge.refunded", stripe.charge("ch_1"), "evt_before_retry")
+    assert refund_state(key, invoice["id"]) == (5000, [5000])  # nothing refundable is left
+    status, note = call("POST", path, key, body, headers)  # the storefront retries
+    assert (status, note["amount"]) == (201, 5000)  # the refund it asked for, not "exceeds refundable"
+    assert len(stripe.made) == 1 and refund_state(key, invoice["id"]) == (5000, [5000])
+    status, problem = call("POST", path, key, body)  # a new request (answered ones are not resumed): nothing left
+    assert (status, problem["code"]) == (422, "refund_exceeds_refundable")
