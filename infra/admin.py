@@ -3,11 +3,16 @@
     python -m infra.admin create-tenant --name "Acme Cloud" [--number-format "INV-{yyyy}-{seq:06}"] [--reply-to …]
     python -m infra.admin add-key --tenant ten_…
     python -m infra.admin reconcile --since 2026-11-01T00:00:00Z
+    python -m infra.admin replay-outbox --since 2026-11-01T00:00:00Z --until 2026-11-01T06:00:00Z
+    python -m infra.admin replay-outbox --from-dlq <OutboxRelayDLQUrl>
 
 It talks to the table named by ``TABLE_NAME`` through boto3's usual configuration (``AWS_PROFILE``/``AWS_REGION``,
 and ``AWS_ENDPOINT_URL`` for the local stack: ``make serve`` writes all three into .local/stack.json). The API key
 is printed once; only its SHA-256 is stored. ``reconcile`` also reads Stripe's key from the SSM parameter named by
-``STRIPE_SECRET_KEY_PARAM`` (as the functions do) and prints what it repaired.
+``STRIPE_SECRET_KEY_PARAM`` (as the functions do) and prints what it repaired. ``replay-outbox`` hands the domain
+events of a window (or of each stream batch the relay gave up on, from its DLQ, deleting each message once
+replayed) to the queues again, named as the relay's environment names them (``NOTIFICATIONS_QUEUE_URL``,
+``COLLECTIONS_QUEUE_URL``: the stack's outputs).
 """
 
 from __future__ import annotations
@@ -20,11 +25,13 @@ import os
 import sys
 from collections.abc import Iterator
 from datetime import datetime
+from typing import Any
 
 from billing import bootstrap
 from billing.domain.errors import DomainError
 from billing.observability import logger
-from billing.services import reconciliation, tenants
+from billing.services import outbox, reconciliation, tenants
+from billing.services.unit import Context
 
 
 @contextlib.contextmanager
@@ -49,6 +56,23 @@ def _instant(text: str) -> datetime:
     return instant
 
 
+def _replay(ctx: Context, args: argparse.Namespace) -> dict[str, Any]:
+    deps = bootstrap.deps()
+    if args.since:
+        until = args.until or ctx.clock.now()
+        done = outbox.replay(ctx, args.since, until, dict(os.environ), deps.publisher)
+        return {"since": args.since.isoformat(), "until": until.isoformat(), **done}
+    sqs, batches, replayed = deps.client("sqs"), 0, {"events": 0, "messages": 0}
+    while messages := sqs.receive_message(QueueUrl=args.from_dlq, MaxNumberOfMessages=10).get("Messages", []):
+        for message in messages:
+            since, until = outbox.failed_batch_window(json.loads(message["Body"]))
+            done = outbox.replay(ctx, since, until, dict(os.environ), deps.publisher)
+            replayed = {k: replayed[k] + done[k] for k in replayed}
+            sqs.delete_message(QueueUrl=args.from_dlq, ReceiptHandle=message["ReceiptHandle"])
+            batches += 1
+    return {"failed_batches": batches, **replayed}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m infra.admin", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -60,9 +84,16 @@ def main(argv: list[str] | None = None) -> int:
     add_key.add_argument("--tenant", required=True)
     reconcile = commands.add_parser("reconcile", help="repair payments, refunds and disputes from Stripe since …")
     reconcile.add_argument("--since", required=True, type=_instant, help="ISO 8601 instant with its offset")
+    replay = commands.add_parser("replay-outbox", help="relay domain events again: a window, or the relay's DLQ")
+    window = replay.add_mutually_exclusive_group(required=True)
+    window.add_argument("--since", type=_instant, help="ISO 8601 instant with its offset (with --until)")
+    window.add_argument("--from-dlq", metavar="QUEUE_URL", help="the relay's DLQ (the OutboxRelayDLQUrl output)")
+    replay.add_argument("--until", type=_instant, help="ISO 8601 instant with its offset (default: now)")
     args = parser.parse_args(argv)
     if "TABLE_NAME" not in os.environ:
         parser.error("set TABLE_NAME (and AWS_ENDPOINT_URL for the local stack)")
+    if args.command == "replay-outbox" and (missing := sorted(set(outbox.ROUTES) - set(os.environ))):
+        parser.error(f"set {', '.join(missing)} (the stack's queue URLs)")
     ctx = bootstrap.deps().context
     try:
         if args.command == "create-tenant":
@@ -72,6 +103,9 @@ def main(argv: list[str] | None = None) -> int:
             with _logs_to_stderr():  # stdout is the report
                 report = reconciliation.reconcile_since(ctx, bootstrap.deps().stripe, args.since)
             print(json.dumps({"since": args.since.isoformat(), **report}, indent=2))
+        elif args.command == "replay-outbox":
+            with _logs_to_stderr():
+                print(json.dumps(_replay(ctx, args), indent=2))
         else:
             if ctx.repo.tenant(args.tenant) is None:
                 print(f"no tenant {args.tenant}", file=sys.stderr)

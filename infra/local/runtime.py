@@ -26,7 +26,7 @@ import uuid
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -416,11 +416,31 @@ class LocalRuntime:
                 return
             first = min(failed)  # a stream retries from the first failed sequence number
             records = [r for r in records if r["dynamodb"]["SequenceNumber"] >= first]
-        if source.on_failure_url:
+        if source.on_failure_url:  # what Lambda sends: the batch's place in the stream, not its records
             self._client("sqs").send_message(
-                QueueUrl=source.on_failure_url, MessageBody=json.dumps({"records": records}, default=str)
+                QueueUrl=source.on_failure_url, MessageBody=json.dumps(self._failed_batch(source, records))
             )
         log.error("%s: %d stream record(s) sent to the on-failure destination", source.function, len(records))
+
+    def _failed_batch(self, source: StreamSource, records: list[dict[str, Any]]) -> dict[str, Any]:
+        """Lambda's on-failure record of a stream batch (``DDBStreamBatchInfo``), arrival times on the stack's
+        clock."""
+        arrived = self.clock.now().astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return {
+            "requestContext": {"condition": "RetryAttemptsExhausted", "approximateInvokeCount": 3},
+            "responseContext": {"functionError": "Unhandled"},
+            "version": "1.0",
+            "timestamp": arrived,
+            "DDBStreamBatchInfo": {
+                "shardId": "shardId-local",
+                "startSequenceNumber": records[0]["dynamodb"]["SequenceNumber"],
+                "endSequenceNumber": records[-1]["dynamodb"]["SequenceNumber"],
+                "approximateArrivalOfFirstRecord": arrived,
+                "approximateArrivalOfLastRecord": arrived,
+                "batchSize": len(records),
+                "streamArn": source.stream_arn,
+            },
+        }
 
     # --- clock and schedules --------------------------------------------------------------------------------
     def now(self) -> datetime:

@@ -32,3 +32,53 @@ def test_bad_number_format_and_unknown_tenant_fail_cleanly(deps, monkeypatch, ca
     assert "invalid_number_format" in capsys.readouterr().err
     assert admin.main(["add-key", "--tenant", "ten_nope"]) == 1
     assert boto3.client("dynamodb").scan(TableName=TABLE)["Count"] == 0
+
+
+# --- replaying what the outbox relay gave up on (issue 11, item 15) -----------------------------------------------
+def test_replay_outbox_relays_a_failed_batchs_events_again_and_empties_the_dlq(deps, tenant, monkeypatch, capsys):
+    import copy
+
+    from tests.integration.conftest import sample_event
+    from tests.integration.test_collection import call, new_customer, place_invoice
+    from tests.integration.test_workers import bodies
+
+    key = tenant[1]
+    invoice = place_invoice(key, new_customer(key), "send_invoice")  # its invoice.finalized was never relayed
+    monkeypatch.setenv("TABLE_NAME", TABLE)
+    for name in ("NOTIFICATIONS_QUEUE_URL", "COLLECTIONS_QUEUE_URL"):
+        monkeypatch.setenv(name, deps.env[name])
+    sqs = boto3.client("sqs")
+    dlq = sqs.create_queue(QueueName="outbox-relay-dlq")["QueueUrl"]
+    failure = copy.deepcopy(sample_event("outbox_relay_failure.json"))  # as Lambda writes it, at the clock's time
+    arrived = deps.clock.now().strftime("%Y-%m-%dT%H:%M:%SZ")
+    failure["DDBStreamBatchInfo"] |= {
+        "approximateArrivalOfFirstRecord": arrived,
+        "approximateArrivalOfLastRecord": arrived,
+    }
+    sqs.send_message(QueueUrl=dlq, MessageBody=json.dumps(failure))
+    capsys.readouterr()  # what placing the order printed (its metrics)
+
+    assert admin.main(["replay-outbox", "--from-dlq", dlq]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["failed_batches"] == 1 and report["events"] >= 1
+    relayed = bodies(deps.env["NOTIFICATIONS_QUEUE_URL"])
+    assert [(m["type"], m["aggregate_id"]) for m in relayed if m["type"] == "invoice.finalized"] == [
+        ("invoice.finalized", invoice["id"])
+    ]
+    assert bodies(deps.env["COLLECTIONS_QUEUE_URL"])[0]["aggregate_id"] == invoice["id"]
+    assert sqs.receive_message(QueueUrl=dlq).get("Messages", []) == []  # replayed, so taken off the DLQ
+    assert call("GET", f"/v1/invoices/{invoice['id']}", key)[0] == 200
+
+    # a window that holds nothing relays nothing
+    assert admin.main(["replay-outbox", "--since", "2020-01-01T00:00:00Z", "--until", "2020-01-02T00:00:00Z"]) == 0
+    assert json.loads(capsys.readouterr().out)["events"] == 0
+
+
+def test_replay_outbox_says_which_queue_urls_it_needs(deps, monkeypatch, capsys):
+    import pytest
+
+    monkeypatch.setenv("TABLE_NAME", TABLE)
+    monkeypatch.delenv("COLLECTIONS_QUEUE_URL", raising=False)
+    with pytest.raises(SystemExit):
+        admin.main(["replay-outbox", "--since", "2026-11-01T00:00:00Z"])
+    assert "COLLECTIONS_QUEUE_URL" in capsys.readouterr().err

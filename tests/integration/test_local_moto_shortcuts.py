@@ -6,6 +6,7 @@ losing one that passes."""
 
 from __future__ import annotations
 
+import json
 import random
 from pathlib import Path
 
@@ -268,3 +269,38 @@ def test_the_stream_poller_passes_over_filtered_records_and_delivers_the_rest(se
     assert consumer._poll_stream(source) == 0
     assert consumer.delivered == [["A"], ["B"]]
     assert source.read_up_to == len(aws.stream_records(arn)) == 10
+
+
+class FailingConsumer(Consumer):
+    """A stream consumer that fails every batch, on the stack's clock."""
+
+    def __init__(self, clock) -> None:
+        super().__init__()
+        self.clock = clock
+
+    def invoke(self, fid, event):
+        raise RuntimeError("the relay cannot reach SQS")
+
+
+def test_a_stream_batch_given_up_on_goes_to_the_dlq_as_lambda_describes_it(served):
+    from datetime import UTC, datetime
+
+    from billing.adapters.clock import FixedClock
+    from billing.services import outbox
+
+    sqs = boto3.client("sqs")
+    dlq = sqs.create_queue(QueueName="relay-dlq")["QueueUrl"]
+    arn = served.describe_table(TableName="served")["Table"]["LatestStreamArn"]
+    source = StreamSource(arn, "Outbox", batch_size=10, filters=[EVENT], on_failure_url=dlq)
+    served.put_item(TableName="served", Item={"pk": {"S": "A"}, "sk": {"S": "EVT#1"}})
+    at = datetime(2026, 12, 31, 23, 58, tzinfo=UTC)
+    FailingConsumer(FixedClock(at))._poll_stream(source)
+    [message] = sqs.receive_message(QueueUrl=dlq)["Messages"]
+    failure = json.loads(message["Body"])
+    sample = json.loads((Path(__file__).resolve().parents[2] / "events" / "outbox_relay_failure.json").read_text())
+    assert (
+        failure.keys() == sample.keys() and failure["DDBStreamBatchInfo"].keys() == sample["DDBStreamBatchInfo"].keys()
+    )
+    assert failure["DDBStreamBatchInfo"]["batchSize"] == 1 and failure["DDBStreamBatchInfo"]["streamArn"] == arn
+    since, until = outbox.failed_batch_window(failure)  # what the replay reads
+    assert since < at < until

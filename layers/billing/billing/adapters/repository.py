@@ -4,7 +4,8 @@ aggregate itself as a JSON document (exact: no float ever enters DynamoDB)."""
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
@@ -320,6 +321,22 @@ class Repository:
 
     def events(self, aggregate_key: dict[str, str]) -> list[DomainEvent]:
         return [DomainEvent.model_validate_json(item["doc"]) for item in self._partition(aggregate_key, "EVT#")]
+
+    def events_between(self, since: datetime, until: datetime) -> Iterator[DomainEvent]:
+        """Every domain event of every tenant that occurred in [since, until], to the second (event keys hold
+        the UTC time). A Scan of the whole table: an operator's replay (``infra.admin replay-outbox``), never a
+        request."""
+        first, last = (t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S") for t in (since, until))
+        paginator = self.store.client.get_paginator("scan")
+        pages = paginator.paginate(
+            TableName=self.store.table,
+            FilterExpression="sk BETWEEN :from AND :to",
+            ExpressionAttributeValues={":from": {"S": f"EVT#{first}"}, ":to": {"S": f"EVT#{last}~"}},
+            ConsistentRead=True,
+        )
+        for page in pages:
+            for item in page.get("Items", []):
+                yield DomainEvent.model_validate_json(item["doc"]["S"])
 
     def invoices_needing_attention(self, day: str) -> list[tuple[str, str]]:
         """(tenant id, invoice id) of the open invoices that need the dunning worker on ``day``, from gsi4."""

@@ -88,8 +88,11 @@ def suppression(body: str) -> Suppression | None:
         if isinstance(raw, dict) and raw.get("Type") == "Notification" and isinstance(raw.get("Message"), str):
             raw = json.loads(raw["Message"])  # an SNS envelope (a subscription without raw delivery)
         note = _Notification.model_validate(raw)
-    except (ValueError, ValidationError) as error:
-        raise NotFeedback(str(error)[:300]) from None
+    except ValidationError as error:  # what is wrong where, never the values (addresses)
+        wrong = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors(include_input=False))
+        raise NotFeedback(wrong[:300]) from None
+    except ValueError as error:
+        raise NotFeedback(f"not JSON ({type(error).__name__})") from None
     tags = {name: values[0] for name, values in note.mail.tags.items() if values}
     if "tenant_id" not in tags:
         raise NotFeedback(f"SES message {note.mail.message_id} carries no tenant_id tag")

@@ -1,10 +1,17 @@
-"""The outbox relay: domain events committed with their state change are handed to the queues that act on them."""
+"""The outbox relay: domain events committed with their state change are handed to the queues that act on them.
+
+What the relay gave up on (its stream batches in ``OutboxRelayDLQ``) is replayed from the table, where every event
+stays: ``replay`` hands the events of a window to the queues again (their consumers are idempotent: an event
+handled once is handled once more as nothing).
+"""
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
 from billing.domain.models import DomainEvent
+from billing.services.unit import Context
 
 # Which events each queue wants. An event no queue wants is recorded (audit) and goes no further.
 ROUTES: dict[str, frozenset[str]] = {
@@ -29,3 +36,22 @@ def relay(events: list[DomainEvent], env: dict[str, str], publisher: Any) -> int
     for url, messages in by_queue.items():
         publisher.send(url, messages)
     return sum(len(m) for m in by_queue.values())
+
+
+# Lambda's failure record names a batch by its records' arrival in the stream, to the second; an event's time is
+# taken when its write began: a margin on each side covers the difference.
+MARGIN = timedelta(minutes=2)
+
+
+def failed_batch_window(failure: dict[str, Any]) -> tuple[datetime, datetime]:
+    """The time window of the events in a failed stream batch, from Lambda's on-failure record."""
+    info = failure["DDBStreamBatchInfo"]
+    first = datetime.fromisoformat(info["approximateArrivalOfFirstRecord"])
+    last = datetime.fromisoformat(info["approximateArrivalOfLastRecord"])
+    return first - MARGIN, last + MARGIN
+
+
+def replay(ctx: Context, since: datetime, until: datetime, env: dict[str, str], publisher: Any) -> dict[str, int]:
+    """Relay again every event that occurred between ``since`` and ``until``."""
+    events = list(ctx.repo.events_between(since, until))
+    return {"events": len(events), "messages": relay(events, env, publisher)}
