@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import copy
 import functools
+import json
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -252,6 +254,75 @@ class InProcessTransport:
         if isinstance(body, str):
             body = body.encode()
         return AWSResponse(request.url, status, dict(headers), _Body(body))
+
+
+class SesMailboxSimulator:
+    """SES's mailbox simulator, locally: an email to ``bounce@simulator.amazonses.com`` comes back as a hard bounce
+    and one to ``complaint@simulator.amazonses.com`` as a complaint, through the configuration set's event
+    destination (the feedback queue, raw delivery), tags and all, as SES reports them. moto keeps neither the
+    configuration set nor the tags of an email: the simulator reads them from the request."""
+
+    OUTCOMES = {"bounce@simulator.amazonses.com": "Bounce", "complaint@simulator.amazonses.com": "Complaint"}
+
+    def __init__(self, feedback_queue_url: str, clock: Any) -> None:
+        self.queue_url, self.clock = feedback_queue_url, clock
+
+    def register(self, session: Any) -> None:
+        session.events.register("before-parameter-build.ses.SendEmail", self.before_call)
+        session.events.register("after-call.ses.SendEmail", self.after_call)
+
+    def before_call(self, params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        context["ses_request"] = params
+
+    def after_call(self, parsed: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        request = context.get("ses_request") or {}
+        if not request.get("ConfigurationSetName") or "MessageId" not in parsed:
+            return  # no configuration set: SES would publish nothing
+        for address in request.get("Destination", {}).get("ToAddresses", []):
+            if kind := self.OUTCOMES.get(address.lower()):
+                note = self.notification(kind, address, parsed["MessageId"], request)
+                boto3.client("sqs", region_name=REGION).send_message(QueueUrl=self.queue_url, MessageBody=note)
+
+    def notification(self, kind: str, address: str, message_id: str, request: dict[str, Any]) -> str:
+        at = self.clock.now().astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        tags = {"ses:configuration-set": [request["ConfigurationSetName"]]}
+        tags |= {tag["Name"]: [tag["Value"]] for tag in request.get("Tags", [])}
+        recipient = {"emailAddress": address}
+        detail: dict[str, Any] = (
+            {
+                "bounce": {
+                    "bounceType": "Permanent",
+                    "bounceSubType": "General",
+                    "bouncedRecipients": [
+                        {
+                            **recipient,
+                            "action": "failed",
+                            "status": "5.1.1",
+                            "diagnosticCode": "smtp; 550 5.1.1 user unknown",
+                        }
+                    ],
+                    "timestamp": at,
+                    "feedbackId": f"local-{message_id}",
+                }
+            }
+            if kind == "Bounce"
+            else {
+                "complaint": {
+                    "complainedRecipients": [recipient],
+                    "timestamp": at,
+                    "feedbackId": f"local-{message_id}",
+                    "complaintFeedbackType": "abuse",
+                }
+            }
+        )
+        mail = {
+            "timestamp": at,
+            "source": request.get("Source"),
+            "messageId": message_id,
+            "destination": [address],
+            "tags": tags,
+        }
+        return json.dumps({"eventType": kind, **detail, "mail": mail})
 
 
 def connect_in_process(server: MotoServer, endpoint: str) -> None:

@@ -156,6 +156,8 @@ class LocalRuntime:
         aws.connect_in_process(self.moto, self.aws_endpoint)
         os.environ.update(env or {})
         self.provisioned = aws.provision(self.template, self.stage)
+        if feedback := self.provisioned.queue_urls.get("EmailFeedbackQueue"):
+            aws.SesMailboxSimulator(feedback, self.clock).register(boto3.DEFAULT_SESSION)
         ssm = boto3.client("ssm")
         for name, value in (parameters or {}).items():
             ssm.put_parameter(

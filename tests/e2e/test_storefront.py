@@ -73,6 +73,26 @@ def test_order_to_numbered_invoice_to_email_in_the_customers_language(shop, stac
     assert "5\u00a0940,00" in email["html"].replace("\u202f", "\u00a0")  # ru formatting of 594000 kopecks
 
 
+def test_an_address_ses_reports_bounced_is_not_emailed_again(shop):
+    """SES's mailbox simulator, as the local stack plays it: the first email bounces for good; the next invoice's
+    email is not sent, and its timeline says why; the invoice itself is issued and payable as ever."""
+    address = "bounce@simulator.amazonses.com"
+    customer = shop.post("/v1/customers", {**CUSTOMER, "email": address}).json()
+    assert shop.post("/v1/orders", order(customer["id"])).status_code == 201
+    assert len(emails_to(shop, address)) == 1  # sent; SES reports the bounce to the feedback queue
+    assert shop.post("/_local/drain").status_code == 200  # the bounce is taken: the address is suppressed
+    second = shop.post("/v1/orders", order(customer["id"])).json()["invoice_id"]
+    deadline = time.monotonic() + 20
+    while not (emails := shop.get(f"/v1/invoices/{second}/dunning").json()["emails"]) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert [(e["kind"], e["skipped"], e["message_id"]) for e in emails] == [
+        ("invoice_issued", "address_suppressed", None)
+    ]
+    assert len(emails_to(shop, address, at_least=2, timeout=1)) == 1
+    invoice = shop.get(f"/v1/invoices/{second}").json()
+    assert invoice["status"] == "open" and invoice["hosted_invoice_url"]
+
+
 def test_fifty_concurrent_identical_requests_create_one_customer(shop, stack):
     body = {**CUSTOMER, "email": "same@example.com"}
     with ThreadPoolExecutor(max_workers=25) as pool:
