@@ -28,8 +28,8 @@ def payment_method_for(stripe_js, card):
     return stripe_js.v1.payment_methods.create(params={"type": "card", "card": details}).id
 
 
-def customer_with_card(shop, stack, stripe_js, email, card, locale="en", name="Ana", timezone="UTC"):
-    body = {"email": email, "name": name, "locale": locale, "currency": "usd", "timezone": timezone}
+def customer_with_card(shop, stack, stripe_js, email, card, locale="en", name="Ana", timezone="UTC", currency="usd"):
+    body = {"email": email, "name": name, "locale": locale, "currency": currency, "timezone": timezone}
     customer = shop.post("/v1/customers", body).json()
     setup = shop.post(f"/v1/customers/{customer['id']}/setup_intent").json()
     assert setup["client_secret"].startswith(setup["id"])
@@ -42,10 +42,10 @@ def customer_with_card(shop, stack, stripe_js, email, card, locale="en", name="A
     return customer
 
 
-def order(shop, customer_id, method="charge_automatically", amount=2500):
+def order(shop, customer_id, method="charge_automatically", amount=2500, currency="usd"):
     body = {
         "customer_id": customer_id,
-        "currency": "usd",
+        "currency": currency,
         "collection_method": method,
         "lines": [{"description": "Pro plan", "quantity": 1, "unit_amount": amount}],
     }
@@ -71,6 +71,36 @@ def test_saved_card_is_charged_on_finalization_and_the_customer_gets_a_receipt(s
         ]
     )
     assert len(subjects) == 1 and invoice["number"] in subjects[0]
+
+
+@pytest.mark.parametrize(
+    ("currency", "due", "at_stripe", "paid", "credit"),
+    [
+        ("isk", 5000, 500000, 5000, 0),  # 5,000 krónur: Stripe counts ISK with two decimals
+        ("kwd", 5124, 5130, 5130, 6),  # 5.124 KWD: Stripe takes 10-fils steps; the 6 fils are the customer's credit
+    ],
+)
+def test_a_currency_stripe_counts_differently_is_charged_at_its_value(
+    shop, stack, stripe_js, currency, due, at_stripe, paid, credit
+):
+    email = f"{currency}@example.com"
+    customer = customer_with_card(shop, stack, stripe_js, email, "pm_card_visa", currency=currency)
+    invoice_id = order(shop, customer["id"], amount=due, currency=currency)
+    invoice = eventually(lambda: (i := shop.get(f"/v1/invoices/{invoice_id}").json())["status"] == "paid" and i)
+    assert invoice and (invoice["total"], invoice["amount_paid"], invoice["amount_due"]) == (due, paid, 0)
+    [payment] = shop.get(f"/v1/invoices/{invoice_id}/payments").json()["data"]
+    intent = stripe_js.v1.payment_intents.retrieve(payment["stripe_payment_intent_id"])
+    assert (intent.amount, intent.currency, payment["amount"]) == (at_stripe, currency, paid)
+    assert shop.get(f"/v1/customers/{customer['id']}").json()["credit_balance"] == credit
+    # refunds cross the same boundary: all that Stripe can refund, in its steps
+    refunded = shop.post(f"/v1/invoices/{invoice_id}/refunds", {"reason": "requested_by_customer"})
+    assert refunded.status_code == 201, refunded.text
+    assert refunded.json()["amount"] == paid
+    [made] = stripe_js.v1.refunds.list(params={"payment_intent": intent.id}).data
+    assert made.amount == at_stripe
+    if currency == "kwd":
+        odd = shop.post(f"/v1/invoices/{invoice_id}/refunds", {"amount": 5, "reason": "other"})
+        assert odd.status_code == 422 and odd.json()["code"] == "amount_not_chargeable"
 
 
 def test_a_declining_card_fails_with_its_decline_code(shop, stack, stripe_js):

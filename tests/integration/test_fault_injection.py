@@ -129,7 +129,9 @@ class StripeSim(FakeStripe):
         """The customer confirms the PaymentIntent with a card that works (Stripe.js on the hosted page)."""
         self.settle(payment_intent_id)
 
-    def refund(self, payment_intent_id: str, amount: int, reason: Any, key: str, metadata: Any = None) -> dict:
+    def refund(
+        self, payment_intent_id: str, amount: int, reason: Any, key: str, metadata: Any = None, *, currency: str
+    ) -> dict:
         intent = self.intents[payment_intent_id]
         assert intent["status"] == "succeeded"
         made = self.refunds.setdefault(

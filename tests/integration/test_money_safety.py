@@ -279,7 +279,7 @@ class RefundingStripe:
     def __getattr__(self, name):
         return getattr(self.fake, name)
 
-    def refund(self, payment_intent_id, amount, reason, key, metadata=None):
+    def refund(self, payment_intent_id, amount, reason, key, metadata=None, *, currency):
         made = self.made.setdefault(
             key,
             {
@@ -424,3 +424,15 @@ def test_a_full_refund_retried_after_its_webhook_wrote_the_credit_note_is_answer
     assert len(stripe.made) == 1 and refund_state(key, invoice["id"]) == (5000, [5000])
     status, problem = call("POST", path, key, body)  # a new request (answered ones are not resumed): nothing left
     assert (status, problem["code"]) == (422, "refund_exceeds_refundable")
+
+
+def test_an_overpayment_kept_as_credit_is_not_refundable_again_from_the_invoice(deps, tenant, stripe_fake):
+    key = tenant[1]
+    invoice, pi_id, _, customer_id = paid_invoice(deps, key, stripe_fake, amount=5000, received=6200)
+    assert call("GET", f"/v1/customers/{customer_id}", key)[1]["credit_balance"] == 1200  # the 1200 overpaid
+    deps.__dict__["stripe"] = RefundingStripe(stripe_fake, pi_id)
+    status, note = call("POST", f"/v1/invoices/{invoice['id']}/refunds", key, {"reason": "requested_by_customer"})
+    assert (status, note["amount"]) == (201, 5000)  # what the invoice kept, not 6200: the 1200 is credit already
+    status, problem = call("POST", f"/v1/invoices/{invoice['id']}/refunds", key, {"amount": 1, "reason": "other"})
+    assert (status, problem["code"]) == (422, "refund_exceeds_refundable")
+    assert call("GET", f"/v1/customers/{customer_id}", key)[1]["credit_balance"] == 1200

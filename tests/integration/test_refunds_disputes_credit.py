@@ -21,7 +21,7 @@ class FakeStripe:
         self.charges: dict[str, dict] = {}
         self.disputes: dict[str, dict] = {}
 
-    def refund(self, payment_intent_id, amount, reason, key, metadata=None):
+    def refund(self, payment_intent_id, amount, reason, key, metadata=None, *, currency):
         return self.refunds.setdefault(
             key,
             {

@@ -3,6 +3,10 @@
 Every POST carries an idempotency key derived from our own ids, so a Lambda retried at any point sends Stripe the
 same request again and gets the first answer back, never a second charge. Every object we create carries our
 tenant id (and invoice, payment or customer id) in its metadata: that is how a webhook finds its way home.
+
+Amounts cross here, and only here, between our unit and Stripe's (``billing.domain.stripe_money``): every amount
+sent is ``to_stripe``, every object read (PaymentIntents, refunds, charges, disputes: what webhooks and
+reconciliation act on too) has its amounts ``from_stripe``.
 """
 
 from __future__ import annotations
@@ -12,9 +16,25 @@ from typing import Any
 
 import stripe
 
+from billing.domain.stripe_money import from_stripe, to_stripe
+
+AMOUNT_FIELDS = ("amount", "amount_received", "amount_capturable", "amount_captured", "amount_refunded")
+
+
+def _ours(obj: dict[str, Any]) -> dict[str, Any]:
+    """A Stripe object with its amounts (and its refunds' amounts) in our unit."""
+    if currency := obj.get("currency"):
+        for name in AMOUNT_FIELDS:
+            if isinstance(obj.get(name), int):
+                obj[name] = from_stripe(obj[name], currency)
+    refunds = obj.get("refunds")
+    for refund in (refunds.get("data") or []) if isinstance(refunds, dict) else []:
+        _ours(refund)
+    return obj
+
 
 def _plain(obj: Any) -> dict[str, Any]:
-    return obj.to_dict() if hasattr(obj, "to_dict") else dict(obj)
+    return _ours(obj.to_dict() if hasattr(obj, "to_dict") else dict(obj))
 
 
 class StripeGateway:
@@ -52,7 +72,7 @@ class StripeGateway:
         try:
             created = self.client.v1.payment_intents.create(
                 params={
-                    "amount": payment.amount,
+                    "amount": to_stripe(payment.amount, payment.currency),
                     "currency": payment.currency,
                     "customer": stripe_customer_id,
                     "payment_method": payment_method,
@@ -71,7 +91,7 @@ class StripeGateway:
         except stripe.CardError as error:
             intent = (error.json_body or {}).get("error", {}).get("payment_intent")
             if intent:
-                return dict(intent)
+                return _ours(dict(intent))
             body = (error.json_body or {}).get("error", {})
             return {
                 "id": None,
@@ -86,7 +106,7 @@ class StripeGateway:
     def create_payment_intent(self, payment: Any, stripe_customer_id: str | None) -> dict[str, Any]:
         """A PaymentIntent the customer confirms on session (Stripe.js on the hosted invoice page)."""
         params: dict[str, Any] = {
-            "amount": payment.amount,
+            "amount": to_stripe(payment.amount, payment.currency),
             "currency": payment.currency,
             "payment_method_types": ["card"],
             "metadata": {"tenant_id": payment.tenant_id, "invoice_id": payment.invoice_id, "payment_id": payment.id},
@@ -96,9 +116,21 @@ class StripeGateway:
         return _plain(self.client.v1.payment_intents.create(params=params, options={"idempotency_key": payment.id}))
 
     def refund(
-        self, payment_intent_id: str, amount: int, reason: str | None, key: str, metadata: dict[str, str] | None = None
+        self,
+        payment_intent_id: str,
+        amount: int,
+        reason: str | None,
+        key: str,
+        metadata: dict[str, str] | None = None,
+        *,
+        currency: str,
     ) -> dict[str, Any]:
-        params: dict[str, Any] = {"payment_intent": payment_intent_id, "amount": amount, "metadata": metadata or {}}
+        """Refund ``amount`` (ours, in the payment's ``currency``) of the PaymentIntent."""
+        params: dict[str, Any] = {
+            "payment_intent": payment_intent_id,
+            "amount": to_stripe(amount, currency),
+            "metadata": metadata or {},
+        }
         if reason in ("duplicate", "fraudulent", "requested_by_customer"):
             params["reason"] = reason
         return _plain(self.client.v1.refunds.create(params=params, options={"idempotency_key": key}))

@@ -329,7 +329,9 @@ class Invoice(BaseModel):
         return invoice, events
 
     def refundable(self) -> int:
-        return self.amount_paid - self.amount_refunded
+        """What a refund may give back: the payments this invoice kept. An overpayment went to the customer's
+        credit (``apply_payment``) and is not refundable again from here."""
+        return min(self.amount_paid, self.total - self.credit_applied) - self.amount_refunded
 
     def record_refund(self, credit_note: CreditNote, now: datetime) -> tuple[Invoice, DomainEvent]:
         invoice = self.model_copy(

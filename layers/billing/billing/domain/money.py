@@ -1,4 +1,5 @@
-"""Exact money: integer amounts in a currency's minor unit, as Stripe counts them.
+"""Exact money: integer amounts in a currency's ISO 4217 minor unit (Stripe's differ for a few currencies:
+``billing.domain.stripe_money`` maps between the two).
 
 One rounding rule for the whole product: a fractional minor unit is rounded half up (away from zero for the
 half) with ``Decimal`` arithmetic, once per invoice line. Nothing here ever touches a float.
@@ -6,42 +7,57 @@ half) with ``Decimal`` arithmetic, once per invoice line. Nothing here ever touc
 
 from __future__ import annotations
 
+import functools
 from decimal import ROUND_HALF_UP, Decimal
+
+import iso4217
+from babel.core import get_global
+from babel.numbers import get_currency_precision, get_territory_currencies
 
 from billing.domain.errors import ValidationFailed
 
-# ISO 4217 minor units that differ from the usual two decimals.
-_ZERO_DECIMAL = frozenset("bif clp djf gnf isk jpy kmf krw pyg rwf ugx uyi vnd vuv xaf xof xpf".split())
-_THREE_DECIMAL = frozenset("bhd iqd jod kwd lyd omr tnd".split())
-# Every active ISO 4217 code we accept. An unknown code is refused rather than guessed at.
-_KNOWN = frozenset(
-    """aed afn all amd ang aoa ars aud awg azn bam bbd bdt bgn bhd bif bmd bnd bob brl bsd btn bwp byn bzd cad cdf
-    chf clp cny cop crc cup cve czk djf dkk dop dzd egp ern etb eur fjd fkp gbp gel ghs gip gmd gnf gtq gyd hkd hnl
-    htg huf idr ils inr iqd irr isk jmd jod jpy kes kgs khr kmf kpw krw kwd kyd kzt lak lbp lkr lrd lsl lyd mad mdl
-    mga mkd mmk mnt mop mru mur mvr mwk mxn myr mzn nad ngn nio nok npr nzd omr pab pen pgk php pkr pln pyg qar ron
-    rsd rub rwf sar sbd scr sdg sek sgd shp sle sos srd ssp stn svc syp szl thb tjs tmt tnd top try ttd twd tzs uah
-    ugx usd uyi uyu uzs ves vnd vuv wst xaf xcd xof xpf yer zar zmw zwl""".split()
-)
+
+@functools.cache
+def accepted_currencies() -> frozenset[str]:
+    """The currencies an invoice can be in: ISO 4217's current table (the ``iso4217`` package ships ISO's own
+    list), without fund codes (UYI, CLF…) and units no one pays in (XAD, UYW): only codes that CLDR (Babel) knows
+    as some territory's legal tender on the table's publication date. Data, not a hand-written list: a new ISO
+    table is a new pin."""
+    funds = {
+        entry.findtext("Ccy", "").lower()
+        for entry in iso4217.raw_xml.findall("CcyTbl/CcyNtry")
+        if entry.find("CcyNm") is not None and entry.find("CcyNm").get("IsFund") == "true"  # type: ignore[union-attr]
+    }
+    iso = {code.lower() for code, row in iso4217.raw_table.items() if (row["CcyMnrUnts"] or "").isdigit()}
+    tender = {
+        code.lower()
+        for territory in get_global("territory_currencies")
+        for code in get_territory_currencies(territory, start_date=iso4217.__published__, tender=True)
+    }
+    return frozenset((iso - funds) & tender)
+
 
 ROUNDING = ROUND_HALF_UP
 HUNDRED = Decimal(100)
 
 
 def normalize_currency(code: str) -> str:
-    """Lower-case ISO 4217 code, as Stripe writes it; an unknown code is a validation error."""
+    """Lower-case ISO 4217 code, as Stripe writes it; a code not accepted (``accepted_currencies``) is a
+    validation error."""
     cur = code.strip().lower()
-    if cur not in _KNOWN:
-        raise ValidationFailed("unknown_currency", f"'{code}' is not an ISO 4217 currency code")
+    if cur not in accepted_currencies():
+        raise ValidationFailed("unknown_currency", f"'{code}' is not a currency an invoice can be in (ISO 4217)")
     return cur
 
 
+@functools.cache
 def minor_unit_exponent(currency: str) -> int:
-    """How many decimals the currency's minor unit has: 0 for JPY and KRW, 3 for KWD and BHD, else 2."""
-    if currency in _ZERO_DECIMAL:
-        return 0
-    if currency in _THREE_DECIMAL:
-        return 3
-    return 2
+    """How many decimals the currency's ISO 4217 minor unit has: 0 for JPY and ISK, 3 for KWD and BHD, 2 for most.
+    A currency ISO has withdrawn since (BGN, ZWL: invoices issued in it stay readable) has CLDR's."""
+    row = iso4217.raw_table.get(currency.upper())
+    if row and (row["CcyMnrUnts"] or "").isdigit():
+        return int(row["CcyMnrUnts"])
+    return get_currency_precision(currency.upper())
 
 
 def to_major(amount: int, currency: str) -> Decimal:

@@ -17,6 +17,7 @@ from billing.adapters import keys
 from billing.domain.errors import Conflict, NotFound, ValidationFailed
 from billing.domain.models import Customer, DomainEvent, Invoice
 from billing.domain.payments import DISPUTE_CLOSED, Payment, payment_id, status_of
+from billing.domain.stripe_money import NotChargeable, can_charge, chargeable
 from billing.observability import business_event, logger
 from billing.services import customers, invoicing
 from billing.services.subscriptions import follow_invoice
@@ -120,12 +121,13 @@ def collect(
     )
     if payment.status != "pending":
         return payment  # this attempt already has Stripe's answer
+    cannot = None
     if not customer.stripe_customer_id or not customer.default_payment_method:
-        failed = {
-            "id": None,
-            "status": "requires_payment_method",
-            "last_payment_error": {"code": "no_payment_method", "message": "the customer has no saved payment method"},
-        }
+        cannot = {"code": "no_payment_method", "message": "the customer has no saved payment method"}
+    elif not can_charge(invoice.currency):
+        cannot = {"code": "currency_not_chargeable", "message": f"Stripe does not charge {invoice.currency.upper()}"}
+    if cannot:
+        failed = {"id": None, "status": "requires_payment_method", "last_payment_error": cannot}
         return apply_payment_intent(ctx, tenant_id, invoice.id, payment.id, failed)
     answer = gateway.charge_off_session(payment, customer.stripe_customer_id, customer.default_payment_method)
     applied = apply_payment_intent(ctx, tenant_id, invoice.id, payment.id, answer)
@@ -158,6 +160,8 @@ def _payable(invoice: Invoice) -> Invoice:
         raise Conflict("invoice_not_payable", f"invoice {invoice.id} is {invoice.status}")
     if not invoice.payable:
         raise ValidationFailed("nothing_due", f"invoice {invoice.id} has nothing left to pay")
+    if not can_charge(invoice.currency):
+        raise NotChargeable("currency_not_chargeable", f"Stripe does not charge {invoice.currency.upper()}")
     return invoice
 
 
@@ -209,12 +213,15 @@ def _payment_for(
     if existing:
         return existing
     now = ctx.clock.now()
+    asked = amount or invoice.amount_due
     payment = Payment(
         id=pay_id,
         tenant_id=invoice.tenant_id,
         invoice_id=invoice.id,
         customer_id=invoice.customer_id,
-        amount=amount or invoice.amount_due,
+        # what Stripe can charge: in KWD (10 fils) or MGA (whole ariary) the next chargeable amount; the
+        # difference is the customer's credit (overpaid) once it is paid
+        amount=chargeable(asked, invoice.currency) if can_charge(invoice.currency) else asked,
         currency=invoice.currency,
         method=method,
         attempt_key=attempt_key,

@@ -23,6 +23,7 @@ from billing.adapters import keys
 from billing.domain.errors import ConcurrentModification, Conflict, ValidationFailed
 from billing.domain.models import CreditNote, DomainEvent, Invoice, RefundIntent, RefundPart
 from billing.domain.payments import Payment
+from billing.domain.stripe_money import NotChargeable, step
 from billing.observability import business_event
 from billing.services.invoicing import take_number
 from billing.services.unit import Claim, Context, remember, retrying
@@ -67,7 +68,13 @@ def refund(
     if intent is None:  # a new refund: checked against what is refundable now
         if invoice.status not in ("paid", "open"):
             raise Conflict("invoice_not_refundable", f"invoice {invoice_id} is {invoice.status}")
-        amount = request.amount if request.amount is not None else invoice.refundable()
+        unit = step(invoice.currency)  # Stripe refunds KWD in steps of 10 fils, MGA in whole ariary
+        amount = request.amount if request.amount is not None else invoice.refundable() // unit * unit
+        if amount % unit:
+            raise NotChargeable(
+                "amount_not_chargeable",
+                f"{invoice.currency.upper()} refunds go in steps of {unit} minor units; {amount} is not one",
+            )
         if amount <= 0 or amount > invoice.refundable():
             raise ValidationFailed(
                 "refund_exceeds_refundable",
@@ -142,6 +149,7 @@ def complete(ctx: Context, gateway: Any, intent: RefundIntent) -> CreditNote:
             intent.reason,
             f"{intent.id}-{payment.id}",
             metadata={"tenant_id": tenant_id, "invoice_id": invoice_id, "credit_note_id": intent.id},
+            currency=payment.currency,
         )
         parts.append(part.model_copy(update={"stripe_refund_id": made.get("id")}))
     return record_credit_note(ctx, tenant_id, invoice_id, intent.id, intent.amount, intent.reason, parts)
