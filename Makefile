@@ -70,6 +70,11 @@ test: install browser lint template build
 openapi: $(VENV)/.installed
 	$(PY) -c 'import json; from billing.api.app import openapi_document as d; print(json.dumps(json.loads(d()), indent=2))' > docs/openapi.json
 
+# Mutation testing of billing/domain (mutmut inside functions, infra/mutation/tables.py for tables and constants):
+# prints each module's score and writes docs/mutation.md. About half an hour on two cores; not part of `make test`.
+mutation: $(VENV)/.installed
+	$(PY) -m infra.mutation
+
 bench: install
 	$(PY) -m bench.cold_start
 	$(PY) -m bench.dynamodb_calls
@@ -77,4 +82,4 @@ bench: install
 	$(PY) -m bench.clock_move
 
 clean:
-	rm -rf .aws-sam .local
+	rm -rf .aws-sam .local .mutation

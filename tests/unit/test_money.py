@@ -65,3 +65,23 @@ def test_allocation_gives_leftover_units_to_largest_remainders():
     assert allocate(100, [1, 1, 1]) == [34, 33, 33]
     assert allocate(10, [50, 30, 20]) == [5, 3, 2]
     assert allocate(1, [1, 2]) == [0, 1]
+    assert allocate(3, [4, 1]) == [2, 1]  # shares 2.4 and 0.6: the leftover unit goes to the 0.6, not the 2.4
+    assert allocate(5, [1, 1]) == [3, 2]  # a tie: the earlier part
+    assert allocate(0, [1, 2]) == [0, 0] and allocate(7, [0, 0]) == [0, 0]
+
+
+@given(
+    total=st.integers(min_value=0, max_value=10**6),
+    weights=st.lists(st.integers(min_value=0, max_value=10**5), min_size=1, max_size=12),
+)
+def test_allocation_is_the_largest_remainder_method_exactly(total, weights):
+    from fractions import Fraction
+
+    if sum(weights) == 0:
+        return
+    shares = [Fraction(total * w, sum(weights)) for w in weights]
+    floors = [int(s) for s in shares]
+    order = sorted(range(len(weights)), key=lambda i: (-(shares[i] - floors[i]), i))
+    for i in order[: total - sum(floors)]:
+        floors[i] += 1
+    assert allocate(total, weights) == floors

@@ -54,3 +54,23 @@ def test_order_state_machine_table():
     for state, action in [("invoiced", "cancel"), ("canceled", "approve"), ("invoiced", "approve")]:
         with pytest.raises(IllegalTransition):
             ORDER.next_state(state, action)
+
+
+@pytest.mark.parametrize(
+    ("fmt", "period"),
+    [("{yy}-{seq}", "2026"), ("{yyyy}{seq}", "2026"), ("{mm}-{seq}", "2026-03"), ("{yy}{mm}{seq}", "2026-03")],
+)
+def test_the_sequence_restarts_in_each_period_the_format_names(fmt, period):
+    assert numbering.period_key(fmt, WHEN) == period
+
+
+def test_a_format_may_have_40_characters_not_41():
+    forty = "{seq}" + "X" * 35
+    assert numbering.validate_format(forty) == forty
+    with pytest.raises(ValidationFailed) as refused:
+        numbering.validate_format(forty + "X")
+    assert refused.value.code == "invalid_number_format"
+
+
+def test_a_credit_note_series_has_its_own_default():
+    assert numbering.render(numbering.DEFAULT_CREDIT_NOTE_FORMAT, WHEN, 3) == "CN-2026-000003"

@@ -119,6 +119,8 @@ def test_local_days_after_keeps_the_wall_clock():
     tz = "America/New_York"
     assert local_days_after(local(tz, 2026, 3, 1, 9), tz, 14) == local(tz, 2026, 3, 15, 9)
     assert local_days_after(local(tz, 2026, 3, 1, 9), tz, 0) == local(tz, 2026, 3, 1, 9)
+    assert local_days_after(local(tz, 2026, 3, 1, 9), tz, 1) == local(tz, 2026, 3, 2, 9)  # a 1-day trial ends a day on
+    assert local_days_after(local(tz, 2026, 3, 7, 9), tz, 1) == local(tz, 2026, 3, 8, 9)  # across the DST change
 
 
 # --- properties ----------------------------------------------------------------------------------------------------

@@ -39,12 +39,15 @@ def request(**overrides):
 def test_flat_is_the_amount_whatever_the_quantity():
     price = PlanPrice(currency="usd", scheme="flat", amount=4900)
     assert [amount_for(price, q) for q in (0, 1, 7)] == [4900, 4900, 4900]
+    free = PlanPrice(currency="usd", scheme="flat", amount=0)  # a free plan bills nothing, not one cent
+    assert [amount_for(free, q) for q in (0, 1, 7)] == [0, 0, 0]
 
 
 def test_per_unit_is_quantity_times_amount():
     price = PlanPrice(currency="usd", scheme="per_unit", amount=1500)
     assert amount_for(price, 3) == 4500
     assert amount_for(price, 0) == 0
+    assert amount_for(PlanPrice(currency="usd", scheme="per_unit", amount=0), 5) == 0
 
 
 @pytest.mark.parametrize(

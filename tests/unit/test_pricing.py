@@ -86,3 +86,13 @@ def test_a_total_above_the_ceiling_is_refused():
     with pytest.raises(ValidationFailed) as caught:
         price([line(1, MAX_AMOUNT, "0.01")])
     assert caught.value.code == "amount_too_large"
+
+
+def test_the_ceiling_is_on_the_total_after_the_discount():
+    from billing.domain.pricing import MAX_AMOUNT
+
+    # a subtotal over the ceiling, brought under it by the discount: the total is what Stripe would charge
+    totals = price([line(1, MAX_AMOUNT), line(1, 1000)], Discount(amount_off=1000))
+    assert totals.total == MAX_AMOUNT
+    with pytest.raises(ValidationFailed):
+        price([line(1, MAX_AMOUNT), line(1, 1001)], Discount(amount_off=1000))

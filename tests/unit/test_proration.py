@@ -251,3 +251,28 @@ def test_chained_changes_lose_nothing_but_rounding(history):
 @given(history=histories())
 def test_mixed_granularities_never_credit_more_than_was_charged(history):
     replay(*history)
+
+
+def test_an_untouched_item_given_afresh_keeps_the_measure_of_its_charge():
+    """The service hands ``carried`` the new items as the plan makes them (no basis): an item whose amount stays
+    keeps the basis of its charge, or a later credit is measured otherwise and exceeds what was charged."""
+    tz = "America/New_York"
+    start, end = datetime(2026, 3, 1, 5, tzinfo=UTC), datetime(2026, 4, 1, 4, tzinfo=UTC)
+    at = datetime(2026, 3, 16, 3, 0, tzinfo=UTC)  # 23:00 on 15 March, local
+    [charge] = change([], [item("a", 3100)], start, end, at, "second", tz=tz)
+    assert charge.amount == 1606  # by the second: 1606 of 3100
+    charged = carried([], [item("a", 3100)], "second")
+    fresh = [item("a", 3100), item("b", 10)]  # "a" again, as the plan gives it: no basis
+    kept = carried(charged, fresh, "day")
+    assert [(i.key, i.basis) for i in kept] == [("a", "second"), ("b", "day")]
+    [credit, _] = cancellation_credits(kept, start, end, at + timedelta(minutes=30), "day", tz=tz)
+    assert -credit.amount <= charge.amount  # by the day count it would be 1700: more than was charged
+
+
+def test_cancellation_credits_count_days_in_the_customers_time_zone():
+    tz = "America/New_York"
+    start, end = datetime(2026, 3, 1, 5, tzinfo=UTC), datetime(2026, 4, 1, 4, tzinfo=UTC)  # 31 local days
+    late = datetime(2026, 3, 16, 3, 59, tzinfo=UTC)  # 15 March 23:59 in New York, 16 March in UTC
+    [credit] = cancellation_credits([item("a", 3100, basis="day")], start, end, late, "day", tz=tz)
+    assert credit.amount == -1700  # 17 local days of 31 (by UTC dates it would be 16: 1600)
+    assert credit.description == "Unused time on Plan a from 15 Mar 2026"
