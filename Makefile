@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 SAM_VENV := .tools/sam
 STRIPE_VENV := .tools/localstripe
 
-.PHONY: install browser demo serve test lint template build openapi bench clean
+.PHONY: install browser demo serve test lint template build openapi mutation bench clean
 # apt-get as root, or through sudo
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
