@@ -1,0 +1,222 @@
+"""Issue 12: the invoice aggregate's rules, pinned at the unit level (they were tested only through the services):
+drafting with credit, finalizing, overdue, write-off, void, refunds, a payment taken back."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+
+from billing.domain.errors import IllegalTransition
+from billing.domain.models import CreditNote, Customer, Invoice, Order
+from billing.domain.pricing import Discount, LineInput
+
+NOW = datetime(2026, 12, 2, 10, 30, tzinfo=UTC)
+
+
+def customer(credit: int = 0) -> Customer:
+    return Customer(
+        id="cus_1",
+        tenant_id="ten_1",
+        email="ana@example.com",
+        name="Ana",
+        locale="ru",
+        currency="usd",
+        credit_balance=credit,
+        created_at=NOW,
+    )
+
+
+def order(amount: int = 5000, days: int | None = 14, method: str = "send_invoice", **more) -> Order:
+    return Order(
+        id="ord_1",
+        tenant_id="ten_1",
+        customer_id="cus_1",
+        currency="usd",
+        lines=[LineInput(description="Pro", quantity=1, unit_amount=amount)],
+        collection_method=method,
+        days_until_due=days,
+        created_at=NOW,
+        updated_at=NOW,
+        **more,
+    )
+
+
+def issued(amount: int = 5000, credit: int = 0, days: int | None = 14) -> Invoice:
+    invoice, _ = Invoice.draft_for(order(amount, days), customer(credit), NOW).finalize("INV-1", NOW)
+    return invoice
+
+
+def test_a_draft_is_what_the_order_says_for_whom_it_says():
+    draft = Invoice.draft_for(order(5000, discount=Discount(amount_off=500)), customer(), NOW)
+    assert (draft.status, draft.number, draft.order_id, draft.collection_method, draft.days_until_due) == (
+        "draft",
+        None,
+        "ord_1",
+        "send_invoice",
+        14,
+    )
+    assert (draft.subtotal, draft.discount, draft.tax, draft.total, draft.amount_due) == (5000, 500, 0, 4500, 4500)
+    assert (draft.customer_email, draft.customer_name, draft.customer_locale, draft.currency) == (
+        "ana@example.com",
+        "Ana",
+        "ru",
+        "usd",
+    )
+    assert draft.id.startswith("in_") and draft.created_at == draft.updated_at == NOW
+
+
+@pytest.mark.parametrize(("credit", "applied", "due"), [(0, 0, 5000), (1200, 1200, 3800), (9000, 5000, 0)])
+def test_the_customers_credit_comes_off_what_is_due_never_below_zero(credit, applied, due):
+    draft = Invoice.draft_for(order(5000), customer(credit), NOW)
+    assert (draft.credit_applied, draft.amount_due, draft.total) == (applied, due, 5000)
+
+
+def test_a_negative_total_leaves_its_excess_as_credit():
+    draft = Invoice.draft_for(order(5000), customer(), NOW).model_copy(update={"total": -700})
+    assert draft.excess_credit == 700
+    assert Invoice.draft_for(order(5000), customer(), NOW).excess_credit == 0
+
+
+def test_finalizing_numbers_dates_and_links_it_and_says_so():
+    draft = Invoice.draft_for(order(5000, days=14), customer(), NOW)
+    later = NOW + timedelta(minutes=1)
+    invoice, event = draft.finalize("INV-2026-000007", later)
+    assert (invoice.status, invoice.number, invoice.issued_at, invoice.updated_at) == (
+        "open",
+        "INV-2026-000007",
+        later,
+        later,
+    )
+    assert invoice.due_date == date(2026, 12, 16) and invoice.dunning.attention_on == date(2026, 12, 16)
+    assert invoice.pay_token and len(invoice.pay_token) >= 20
+    assert (event.type, event.aggregate_id, event.data) == (
+        "invoice.finalized",
+        draft.id,
+        {"number": "INV-2026-000007"},
+    )
+    again, _ = invoice.model_copy(update={"status": "draft"}).finalize("INV-2026-000007", later)
+    assert again.pay_token == invoice.pay_token  # a link once made is kept
+
+
+def test_an_invoice_with_nothing_due_is_paid_when_issued_and_needs_no_attention():
+    invoice = issued(5000, credit=5000)
+    assert (invoice.status, invoice.amount_due, invoice.dunning.attention_on) == ("paid", 0, None)
+    charged_now = issued(5000, days=None)
+    assert charged_now.due_date == NOW.date()  # no terms: due the day it is issued
+
+
+def test_overdue_means_open_unpaid_and_past_the_end_of_its_due_date():
+    invoice = issued(5000, days=3)
+    due_end = datetime.combine(invoice.due_date, datetime.max.time(), tzinfo=UTC)
+    assert not invoice.is_overdue(due_end)  # the whole due date is still in time
+    assert invoice.is_overdue(due_end + timedelta(microseconds=1))
+    later = due_end + timedelta(days=1)
+    assert not invoice.model_copy(update={"past_due": True}).is_overdue(later)  # marked already
+    assert not invoice.model_copy(update={"amount_due": 0}).is_overdue(later)
+    assert not invoice.model_copy(update={"status": "uncollectible"}).is_overdue(later)
+    assert not invoice.model_copy(update={"due_date": None}).is_overdue(later)
+    marked, event = invoice.mark_past_due(later)
+    assert marked.past_due and marked.updated_at == later
+    assert (event.type, event.data) == ("invoice.past_due", {"number": "INV-1", "due_date": str(invoice.due_date)})
+
+
+@pytest.mark.parametrize(
+    ("status", "takes", "payable"),
+    [
+        ("draft", False, False),
+        ("open", True, True),
+        ("uncollectible", True, True),
+        ("paid", False, False),
+        ("void", False, False),
+    ],
+)
+def test_which_invoices_take_money_and_which_can_be_paid_now(status, takes, payable):
+    invoice = issued().model_copy(update={"status": status})
+    assert (invoice.takes_payments, invoice.payable) == (takes, payable)
+    assert not invoice.model_copy(update={"amount_due": 0}).payable
+
+
+def test_a_write_off_stops_the_chase_not_the_payments():
+    invoice = issued()
+    written_off, event = invoice.mark_uncollectible(NOW)
+    assert written_off.status == "uncollectible" and written_off.amount_due == 5000
+    assert (event.type, event.data) == ("invoice.marked_uncollectible", {"number": "INV-1", "amount_due": 5000})
+    paid, events = written_off.apply_payment(5000, "pay_1", NOW)
+    assert paid.status == "paid" and [e.type for e in events] == ["invoice.payment_succeeded", "invoice.paid"]
+    with pytest.raises(IllegalTransition):
+        paid.mark_uncollectible(NOW)
+
+
+def test_voiding_owes_nothing_and_keeps_the_number():
+    voided, event = issued().void(NOW)
+    assert (voided.status, voided.amount_due, voided.voided_at, voided.number) == ("void", 0, NOW, "INV-1")
+    assert (event.type, event.data) == ("invoice.voided", {"number": "INV-1"})
+    with pytest.raises(IllegalTransition):
+        voided.void(NOW)
+
+
+def test_a_payment_on_an_invoice_that_takes_none_changes_nothing():
+    voided, _ = issued().void(NOW)
+    assert voided.apply_payment(5000, "pay_1", NOW) == (voided, [])
+
+
+def test_an_overpayment_is_paid_in_full_with_the_excess_reported_once():
+    invoice = issued(5000)
+    paid, events = invoice.apply_payment(6200, "pay_1", NOW)
+    assert (paid.status, paid.amount_paid, paid.amount_due) == ("paid", 6200, 0)
+    assert events[0].data["overpaid"] == 1200
+    partly, _ = invoice.apply_payment(3000, "pay_1", NOW)
+    _, events = partly.model_copy(update={"status": "open"}).apply_payment(3000, "pay_2", NOW)
+    assert events[0].data["overpaid"] == 1000  # only what this payment adds over what was owed
+
+
+def test_refunds_count_against_what_the_invoice_kept():
+    paid, _ = issued(5000, credit=1000).apply_payment(4000, "pay_1", NOW)
+    assert paid.refundable() == 4000  # the credit applied was never paid here
+    note = CreditNote(
+        id="cn_1",
+        tenant_id="ten_1",
+        invoice_id=paid.id,
+        customer_id="cus_1",
+        number="CN-1",
+        currency="usd",
+        amount=1500,
+        reason="other",
+        refunds=[],
+        created_at=NOW,
+    )
+    refunded, event = paid.record_refund(note, NOW)
+    assert (refunded.amount_refunded, refunded.refundable(), refunded.status) == (1500, 2500, "paid")
+    assert (event.type, event.data) == (
+        "invoice.refunded",
+        {"credit_note_id": "cn_1", "number": "CN-1", "amount": 1500},
+    )
+
+
+def test_a_payment_taken_back_reopens_the_invoice_due_today_and_restarts_collection():
+    paid, _ = issued(5000, days=30).apply_payment(5000, "pay_1", NOW)
+    lost_at = NOW + timedelta(days=40)
+    reopened, event = paid.take_back(5000, "dispute_lost", lost_at)
+    assert (reopened.status, reopened.amount_paid, reopened.amount_due, reopened.due_date) == (
+        "open",
+        0,
+        5000,
+        lost_at.date(),
+    )
+    assert not reopened.past_due and reopened.dunning.first_failure_at == lost_at
+    assert reopened.dunning.attention_on == lost_at.date() and reopened.dunning.steps_done == []
+    assert (event.type, event.data) == (
+        "invoice.reopened",
+        {"reason": "dispute_lost", "amount": 5000, "amount_due": 5000},
+    )
+    partly, _ = issued(5000).apply_payment(2000, "pay_1", NOW)
+    still_open, _ = partly.take_back(2000, "dispute_lost", lost_at)
+    assert (still_open.status, still_open.amount_due) == ("open", 5000)
+
+
+def test_an_order_moves_only_as_its_table_says():
+    placed = order().transition("place", NOW, invoice_id="in_1")
+    assert (placed.status, placed.invoice_id, placed.updated_at) == ("invoiced", "in_1", NOW)
+    with pytest.raises(IllegalTransition):
+        placed.transition("place", NOW)
