@@ -106,3 +106,29 @@ def test_any_change_moves_a_payment_that_is_not_final(status):
 )
 def test_which_payments_are_canceled_when_the_invoice_wants_no_money(status, method, intent, cancelable):
     assert payment(status, method, intent).cancelable is cancelable
+
+
+def test_a_later_success_keeps_the_story_of_the_failure():
+    failed = payment("pending").observe(
+        {
+            "id": "pi_1",
+            "status": "requires_payment_method",
+            "last_payment_error": {
+                "code": "card_declined",
+                "decline_code": "insufficient_funds",
+                "message": "Your card has insufficient funds.",
+            },
+        },
+        NOW,
+    )
+    assert (failed.status, failed.decline_code, failed.failure_message) == (
+        "failed",
+        "insufficient_funds",
+        "Your card has insufficient funds.",
+    )
+    succeeded = failed.observe({"id": "pi_1", "status": "succeeded"}, NOW)
+    assert (succeeded.status, succeeded.decline_code, succeeded.failure_message) == (
+        "succeeded",
+        "insufficient_funds",
+        "Your card has insufficient funds.",
+    )

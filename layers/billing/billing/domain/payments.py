@@ -42,9 +42,7 @@ def status_of(payment_intent: dict[str, Any]) -> str:
     status = payment_intent.get("status", "requires_payment_method")
     if status == "requires_payment_method" and payment_intent.get("last_payment_error"):
         return "failed"
-    if status == "requires_capture":
-        return "processing"
-    return status if status in STATUSES else "processing"
+    return status if status in STATUSES else "processing"  # requires_capture, or a status Stripe adds later
 
 
 def decline_code_of(payment_intent: dict[str, Any]) -> str | None:
