@@ -71,8 +71,19 @@ def _edits(statement: ast.Assign | ast.AnnAssign) -> Iterator[tuple[str, Callabl
     dict_keys = {
         id(k) for part in parts for node in _walk_values(part) if isinstance(node, ast.Dict) for k in node.keys
     }
+    # documentation, not rules: a field's description (it reaches the OpenAPI document, which its own test pins)
+    prose = {
+        id(kw.value)
+        for part in parts
+        for node in _walk_values(part)
+        if isinstance(node, ast.Call)
+        for kw in node.keywords
+        if kw.arg in ("description", "title", "examples")
+    }
     for part in parts:
         for node in _walk_values(part):
+            if id(node) in prose:
+                continue
             if part is statement.value:
                 yield from _node_edits(node, dict_keys)
             else:  # an annotation: only the values a Literal allows are rules (the rest is typing)
