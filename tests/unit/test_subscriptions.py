@@ -1,3 +1,4 @@
+import re
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -201,11 +202,13 @@ def test_a_later_anchor_delays_the_first_invoice():
         (lambda: item(API, 2), "quantity_not_applicable"),
         (lambda: item(PRO, 0), "invalid_quantity"),
         (lambda: subscribe(), "invalid_items"),
+        (lambda: subscribe(*(item(plan(f"P{n}")) for n in range(21))), "invalid_items"),
         (lambda: subscribe(item(PRO), timezone="Europe/Atlantis"), "unknown_timezone"),
         (lambda: subscribe(item(PRO), billing_anchor=NOW - timedelta(days=1)), "anchor_in_past"),
         (lambda: subscribe(item(PRO), billing_anchor=NOW + timedelta(days=1), trial_days=3), "anchor_with_trial"),
         (lambda: subscribe(item(PRO), billing_anchor=datetime(2026, 4, 1)), "naive_datetime"),
         (lambda: subscribe(item(PRO), trial_days=731), "invalid_trial_days"),
+        (lambda: subscribe(item(PRO), trial_days=-1), "invalid_trial_days"),
         (lambda: subscribe(item(PRO), days_until_due=10), "days_until_due_not_applicable"),
     ],
 )
@@ -213,6 +216,30 @@ def test_bad_subscriptions_are_refused(make, code):
     with pytest.raises(ValidationFailed) as caught:
         make()
     assert caught.value.code == code
+    assert re.fullmatch(DETAILS[code], caught.value.detail), caught.value.detail
+
+
+DETAILS = {
+    "mixed_intervals": "every plan of a subscription bills on the same interval",
+    "duplicate_plan": "a plan appears once in a subscription; use its quantity",
+    "quantity_not_applicable": r"plan plan_\w+ is billed without a quantity",
+    "no_price_for_currency": r"plan plan_\w+ has no price in (usd|eur)",
+    "invalid_quantity": "a quantity is at least 1",
+    "invalid_items": "a subscription has 1 to 20 items",
+    "unknown_timezone": "'Europe/Atlantis' is not an IANA time zone",
+    "anchor_in_past": "the billing anchor may not be in the past",
+    "anchor_with_trial": "a trial's end is the billing anchor",
+    "naive_datetime": "give billing_anchor with its UTC offset",
+    "invalid_trial_days": "a trial lasts 0 to 730 days",
+    "days_until_due_not_applicable": "days_until_due applies to send_invoice",
+}
+
+
+def test_the_limits_themselves_are_accepted():
+    assert subscribe(item(PRO), trial_days=730).trial_days == 730
+    at_start = subscribe(item(PRO), billing_anchor=NOW.replace(microsecond=0))
+    assert at_start.next_billing_at == NOW.replace(microsecond=0)
+    assert len(subscribe(*(item(plan(f"P{n}")) for n in range(20))).items) == 20
 
 
 def test_send_invoice_defaults_to_30_days_and_a_subscription_reloads_from_json():
