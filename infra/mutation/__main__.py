@@ -59,6 +59,7 @@ DOMAIN_TESTS = [
     "test_dunning_progress.py",
     "test_domain_refusals.py",
     "test_ids_and_times.py",
+    "test_subscription_events.py",
 ]
 # ... but for these, which read the repository's files (not the package's)
 REPOSITORY_TESTS = ["test_email_render.py::test_templates_ship_with_the_package"]

@@ -9,7 +9,17 @@ import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-SKIP_DIRS = {".git", ".venv", ".tools", ".aws-sam", ".local", ".pytest_cache", ".ruff_cache", ".hypothesis", ".mutation"}
+SKIP_DIRS = {
+    ".git",
+    ".venv",
+    ".tools",
+    ".aws-sam",
+    ".local",
+    ".pytest_cache",
+    ".ruff_cache",
+    ".hypothesis",
+    ".mutation",
+}
 TEXT = {".py", ".md", ".toml", ".yaml", ".yml", ".txt", ".cfg", ".ini", ".sh", ".html", ".json"}
 NAMED = {"Makefile", "run", ".gitignore", ".python-version"}
 
