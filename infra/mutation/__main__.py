@@ -116,13 +116,6 @@ def run_mutmut(jobs: int) -> dict[str, dict[str, str]]:
     return verdicts
 
 
-def show(name: str) -> str:
-    answer = subprocess.run(
-        [sys.executable, "-m", "mutmut", "show", name], cwd=WORK, env=environment(), capture_output=True, text=True
-    )
-    return answer.stdout
-
-
 def equivalent() -> dict[str, str]:
     """Mutant name -> why it is equivalent (no observable difference)."""
     return tomllib.loads(EQUIVALENT.read_text()).get("equivalent", {}) if EQUIVALENT.exists() else {}

@@ -27,7 +27,6 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 FUNCTION_NODES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)
 
@@ -270,16 +269,3 @@ def run(work: Path, env: dict[str, str], jobs: int, only: str | None = None) -> 
     with ThreadPoolExecutor(jobs) as pool:
         list(pool.map(check, todo))
     return verdicts
-
-
-def describe(name: str, work: Path) -> Any:
-    """The diff of one mutant (for a report or a judgement)."""
-    module = name.split(".")[2]
-    path = work / "src" / "billing" / "domain" / f"{module}.py"
-    for mutant in mutants(module, path.read_text()):
-        if mutant.name == name:
-            import difflib
-
-            before = ast.unparse(ast.parse(path.read_text())).splitlines()
-            return "\n".join(difflib.unified_diff(before, mutant.source.splitlines(), lineterm="", n=1))
-    return None
