@@ -220,3 +220,30 @@ def test_an_order_moves_only_as_its_table_says():
     assert (placed.status, placed.invoice_id, placed.updated_at) == ("invoiced", "in_1", NOW)
     with pytest.raises(IllegalTransition):
         placed.transition("place", NOW)
+
+
+def test_every_change_is_stamped_and_every_event_names_its_invoice():
+    later = NOW + timedelta(hours=2)
+    invoice = issued().model_copy(update={"past_due": True})
+    paid, paid_events = invoice.apply_payment(5000, "pay_1", later)
+    voided, void_event = issued().void(later)
+    written_off, off_event = issued().mark_uncollectible(later)
+    note = CreditNote(
+        id="cn_1",
+        tenant_id="ten_1",
+        invoice_id=paid.id,
+        customer_id="cus_1",
+        number="CN-1",
+        currency="usd",
+        amount=100,
+        reason="other",
+        refunds=[],
+        created_at=NOW,
+    )
+    refunded, refund_event = paid.record_refund(note, later)
+    reopened, reopen_event = paid.take_back(5000, "dispute_lost", later)
+    for changed in (paid, voided, written_off, refunded, reopened):
+        assert changed.updated_at == later
+    assert not reopened.past_due  # chased again from the loss, not from the old due date
+    for event in (*paid_events, void_event, off_event, refund_event, reopen_event):
+        assert (event.aggregate, event.tenant_id, event.occurred_at) == ("invoice", "ten_1", later)

@@ -174,3 +174,21 @@ def test_a_period_boundary_belongs_to_the_period_it_starts(anchor, tz, interval,
     start, _ = period_bounds(anchor, tz, interval, k)
     assert period_index_at(anchor, tz, interval, start) == k
     assert period_index_at(anchor, tz, interval, start - timedelta(microseconds=1)) == k - 1
+
+
+def test_the_index_is_computed_not_searched(monkeypatch):
+    """``period_index_at`` estimates the index from the calendar and corrects it by at most a period each way:
+    a century of monthly periods costs a few boundary computations, not a thousand."""
+    from billing.domain import periods
+
+    calls = []
+    real = periods.boundary
+    monkeypatch.setattr(periods, "boundary", lambda *a: calls.append(a[-1]) or real(*a))
+    anchor = datetime(2000, 1, 31, 9, 30, tzinfo=UTC)
+    for unit, count in (("month", 1), ("week", 2), ("year", 1), ("month", 3)):
+        for instant in (anchor, anchor + timedelta(days=36525), datetime(2042, 7, 1, tzinfo=UTC)):
+            calls.clear()
+            k = periods.period_index_at(anchor, "America/New_York", Interval(unit=unit, count=count), instant)
+            assert len(calls) <= 3, (unit, count, instant, calls)
+            start, end = periods.period_bounds(anchor, "America/New_York", Interval(unit=unit, count=count), k)
+            assert start <= instant < end
