@@ -171,21 +171,25 @@ def test_an_overpayment_is_paid_in_full_with_the_excess_reported_once():
     assert events[0].data["overpaid"] == 1000  # only what this payment adds over what was owed
 
 
-def test_refunds_count_against_what_the_invoice_kept():
-    paid, _ = issued(5000, credit=1000).apply_payment(4000, "pay_1", NOW)
-    assert paid.refundable() == 4000  # the credit applied was never paid here
-    note = CreditNote(
+def credit_note(invoice: Invoice, amount: int) -> CreditNote:
+    return CreditNote(
         id="cn_1",
         tenant_id="ten_1",
-        invoice_id=paid.id,
+        invoice_id=invoice.id,
         customer_id="cus_1",
         number="CN-1",
         currency="usd",
-        amount=1500,
+        amount=amount,
         reason="other",
         refunds=[],
         created_at=NOW,
     )
+
+
+def test_refunds_count_against_what_the_invoice_kept():
+    paid, _ = issued(5000, credit=1000).apply_payment(4000, "pay_1", NOW)
+    assert paid.refundable() == 4000  # the credit applied was never paid here
+    note = credit_note(paid, 1500)
     refunded, event = paid.record_refund(note, NOW)
     assert (refunded.amount_refunded, refunded.refundable(), refunded.status) == (1500, 2500, "paid")
     assert (event.type, event.data) == (
@@ -228,18 +232,7 @@ def test_every_change_is_stamped_and_every_event_names_its_invoice():
     paid, paid_events = invoice.apply_payment(5000, "pay_1", later)
     voided, void_event = issued().void(later)
     written_off, off_event = issued().mark_uncollectible(later)
-    note = CreditNote(
-        id="cn_1",
-        tenant_id="ten_1",
-        invoice_id=paid.id,
-        customer_id="cus_1",
-        number="CN-1",
-        currency="usd",
-        amount=100,
-        reason="other",
-        refunds=[],
-        created_at=NOW,
-    )
+    note = credit_note(paid, 100)
     refunded, refund_event = paid.record_refund(note, later)
     reopened, reopen_event = paid.take_back(5000, "dispute_lost", later)
     for changed in (paid, voided, written_off, refunded, reopened):
