@@ -81,7 +81,7 @@ class Storefront:
 
 
 def money(amount: int, currency: str) -> str:
-    from billing.notifications.render import format_money
+    from billing.i18n import format_money
 
     return format_money(amount, currency, "en")
 

@@ -10,7 +10,7 @@ import time
 import requests
 import stripe
 
-from billing.notifications.render import format_money
+from billing.i18n import format_money
 
 
 def eventually(check, timeout=20.0):

@@ -18,7 +18,7 @@ import pytest
 
 from billing.bootstrap import Deps
 from billing.domain.models import DomainEvent
-from billing.notifications.render import format_date, format_money
+from billing.i18n import format_date, format_money
 from billing.services import hosted_page, notifications, tenants
 from functions.api import app
 from tests.integration.conftest import FakeLambdaContext, http_event

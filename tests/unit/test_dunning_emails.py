@@ -9,7 +9,8 @@ from datetime import UTC, date, datetime
 import pytest
 from jinja2 import UndefinedError
 
-from billing.notifications import RenderedEmail, format_date, format_money, render_email
+from billing.i18n import format_date, format_money
+from billing.notifications import RenderedEmail, render_email
 from billing.notifications import render as render_module
 
 NBSP = "\u00a0"

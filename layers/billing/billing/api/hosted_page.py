@@ -12,7 +12,7 @@ from __future__ import annotations
 import secrets
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from aws_lambda_powertools import Logger
@@ -42,162 +42,12 @@ STRIPE_HOSTED = {
     "frame": "https://*.js.stripe.com https://hooks.stripe.com",
 }
 
-MESSAGES: dict[str, dict[str, Any]] = {
-    "en": {
-        "html_lang": "en",
-        "page_title": "Invoice {number} from {tenant}",
-        "invoice_number": "Invoice {number}",
-        "status": {
-            "draft": "Draft",
-            "open": "Open",
-            "paid": "Paid",
-            "void": "Void",
-            "uncollectible": "Uncollectible",
-        },
-        "past_due": "Past due",
-        "billed_to": "Billed to",
-        "issued": "Issued",
-        "due_date": "Due date",
-        "description": "Description",
-        "quantity": "Qty",
-        "unit_price": "Unit price",
-        "amount": "Amount",
-        "subtotal": "Subtotal",
-        "discount": "Discount",
-        "tax": "Tax",
-        "total": "Total",
-        "amount_paid": "Amount paid",
-        "amount_due": "Amount due",
-        "pay_heading": "Pay by card",
-        "card": "Card details",
-        "pay_button": "Pay {amount}",
-        "secure": "Card payments are processed securely by Stripe.",
-        "paid_title": "Paid — thank you!",
-        "paid_text": "This invoice has been paid in full. There is nothing more to pay. Thank you for your business "
-        "with {tenant}.",
-        "void_title": "This invoice was voided.",
-        "void_text": "There is nothing to pay on it.",
-        "processing_title": "Your payment is being processed.",
-        "processing_text": "There is nothing more to do: this page will show the invoice as paid once the payment "
-        "has gone through.",
-        "unavailable_title": "Paying online is not available right now.",
-        "unavailable_text": "Please try again later, or contact {tenant} to pay this invoice another way.",
-        "contact": "Questions about this invoice? Please contact {tenant}.",
-        "not_found_title": "Page not found",
-        "not_found_text": "This link is not valid. Please check the link in your email, or contact the sender of "
-        "the invoice.",
-        "js": {
-            "processing": "Processing your payment…",
-            "succeeded": "Payment received. Thank you!",
-            "failed": "The payment did not go through. Please check your card details or try another card.",
-            "unavailable": "Paying online is not available right now. Please try again later.",
-        },
-    },
-    "zh": {
-        "html_lang": "zh-CN",
-        "page_title": "来自 {tenant} 的发票 {number}",
-        "invoice_number": "发票 {number}",
-        "status": {
-            "draft": "草稿",
-            "open": "待支付",
-            "paid": "已支付",
-            "void": "已作废",
-            "uncollectible": "无法收回",
-        },
-        "past_due": "已逾期",
-        "billed_to": "付款方",
-        "issued": "开票日期",
-        "due_date": "到期日",
-        "description": "项目",
-        "quantity": "数量",
-        "unit_price": "单价",
-        "amount": "金额",
-        "subtotal": "小计",
-        "discount": "折扣",
-        "tax": "税费",
-        "total": "合计",
-        "amount_paid": "已付金额",
-        "amount_due": "应付金额",
-        "pay_heading": "银行卡支付",
-        "card": "银行卡信息",
-        "pay_button": "支付 {amount}",
-        "secure": "银行卡付款由 Stripe 安全处理。",
-        "paid_title": "已支付，谢谢！",
-        "paid_text": "本发票已全额付清，您无需再支付任何款项。感谢您选择 {tenant}。",
-        "void_title": "本发票已作废。",
-        "void_text": "您无需支付任何款项。",
-        "processing_title": "您的付款正在处理中。",
-        "processing_text": "您无需再进行任何操作：付款完成后，本页面将显示发票已支付。",
-        "unavailable_title": "暂时无法在线支付。",
-        "unavailable_text": "请稍后再试，或联系 {tenant} 以其他方式支付本发票。",
-        "contact": "如对本发票有任何疑问，请联系 {tenant}。",
-        "not_found_title": "页面不存在",
-        "not_found_text": "此链接无效。请检查邮件中的链接，或联系发票的开具方。",
-        "js": {
-            "processing": "正在处理您的付款…",
-            "succeeded": "付款成功，谢谢！",
-            "failed": "付款未成功。请检查您的银行卡信息，或换一张银行卡再试。",
-            "unavailable": "暂时无法在线支付，请稍后再试。",
-        },
-    },
-    "ru": {
-        "html_lang": "ru",
-        "page_title": "Счёт {number} от {tenant}",
-        "invoice_number": "Счёт {number}",
-        "status": {
-            "draft": "Черновик",
-            "open": "Ожидает оплаты",
-            "paid": "Оплачен",
-            "void": "Аннулирован",
-            "uncollectible": "Безнадёжный",
-        },
-        "past_due": "Просрочен",
-        "billed_to": "Плательщик",
-        "issued": "Дата выставления",
-        "due_date": "Срок оплаты",
-        "description": "Описание",
-        "quantity": "Кол-во",
-        "unit_price": "Цена",
-        "amount": "Сумма",
-        "subtotal": "Промежуточный итог",
-        "discount": "Скидка",
-        "tax": "Налог",
-        "total": "Итого",
-        "amount_paid": "Оплачено",
-        "amount_due": "К оплате",
-        "pay_heading": "Оплата банковской картой",
-        "card": "Данные карты",
-        "pay_button": "Оплатить {amount}",
-        "secure": "Платежи по картам безопасно обрабатывает Stripe.",
-        "paid_title": "Оплачено — спасибо!",
-        "paid_text": "Этот счёт полностью оплачен, доплачивать ничего не нужно. Спасибо, что выбрали {tenant}.",
-        "void_title": "Этот счёт аннулирован.",
-        "void_text": "Оплачивать его не нужно.",
-        "processing_title": "Ваш платёж обрабатывается.",
-        "processing_text": "Больше ничего делать не нужно: когда платёж пройдёт, на этой странице счёт будет "
-        "показан как оплаченный.",
-        "unavailable_title": "Оплата онлайн сейчас недоступна.",
-        "unavailable_text": "Пожалуйста, попробуйте позже или свяжитесь с {tenant}, чтобы оплатить счёт другим "
-        "способом.",
-        "contact": "Если у вас есть вопросы по этому счёту, обращайтесь к отправителю: {tenant}.",
-        "not_found_title": "Страница не найдена",
-        "not_found_text": "Эта ссылка недействительна. Проверьте ссылку в письме или свяжитесь с отправителем счёта.",
-        "js": {
-            "processing": "Обрабатываем платёж…",
-            "succeeded": "Оплата получена. Спасибо!",
-            "failed": "Платёж не прошёл. Проверьте данные карты или попробуйте другую карту.",
-            "unavailable": "Оплата онлайн сейчас недоступна. Пожалуйста, попробуйте позже.",
-        },
-    },
-}
-
 
 @cache
 def _environment(lang: str) -> Environment:
-    from babel.numbers import format_decimal
     from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-    from billing.notifications.render import BABEL_LOCALES, format_date, format_money
+    from billing.i18n import format_date, format_money, format_number
 
     env = Environment(
         loader=FileSystemLoader(TEMPLATES_DIR),
@@ -209,7 +59,7 @@ def _environment(lang: str) -> Environment:
     )
     env.filters["money"] = lambda amount, currency: format_money(amount, currency, lang)
     env.filters["date"] = lambda value: format_date(value, lang)
-    env.filters["number"] = lambda value: format_decimal(value, locale=BABEL_LOCALES[lang])
+    env.filters["number"] = lambda value: format_number(value, lang)
     return env
 
 
@@ -255,14 +105,16 @@ def render_page(
     checkout: Checkout | None = None,
     publishable_key: str | None = None,
 ) -> str:
-    t = MESSAGES[lang]
+    from billing.i18n import messages
+
+    t = messages(lang)
     ready = bool(checkout and checkout.status == "ready" and checkout.client_secret and publishable_key)
     pay_config = (
         {
             "publishableKey": publishable_key,
             "clientSecret": checkout.client_secret,
             "locale": lang,
-            "messages": t["js"],
+            "messages": t["pay"]["js"],
         }
         if ready and checkout
         else None
@@ -286,7 +138,7 @@ def render_page(
 
 
 def _accept_language(headers: dict[str, str]) -> str:
-    from billing.notifications.render import language
+    from billing.i18n import language
 
     value = next((v for k, v in headers.items() if k.lower() == "accept-language"), "")
     return language(value.split(",", 1)[0].split(";", 1)[0])
@@ -317,7 +169,7 @@ def hosted_invoice(token: str) -> Response[str]:
             except Exception:  # the invoice is still worth showing when Stripe (or SSM) is down
                 logger.exception("no PaymentIntent for the hosted invoice page")
                 checkout = Checkout(None, invoice.amount_due, invoice.currency, "unavailable")
-    from billing.notifications.render import language
+    from billing.i18n import language
 
     lang = language(invoice.customer_locale)
     body = render_page(lang, nonce, stripe_js_url, tenant, invoice, checkout, publishable_key)

@@ -3,6 +3,6 @@
 Pure: no I/O besides reading the package's own templates. Sending is someone else's job.
 """
 
-from billing.notifications.render import RenderedEmail, format_date, format_money, render_email
+from billing.notifications.render import RenderedEmail, render_email
 
-__all__ = ["RenderedEmail", "format_date", "format_money", "render_email"]
+__all__ = ["RenderedEmail", "render_email"]
