@@ -189,6 +189,7 @@ class Invoice(BaseModel):
     customer_email: str
     customer_name: str
     customer_locale: str
+    customer_address: Address | None = None
     created_at: datetime
     updated_at: datetime
     version: int = 0
@@ -241,6 +242,7 @@ class Invoice(BaseModel):
             customer_email=customer.email,
             customer_name=customer.name,
             customer_locale=customer.locale,
+            customer_address=customer.address,
             created_at=now,
             updated_at=now,
         )
