@@ -374,6 +374,26 @@ def provision(template: dict[str, Any], stage: str = "local") -> Provisioned:
         out.queue_urls[logical_id] = url
         out.attrs[(logical_id, "Arn")] = f"arn:aws:sqs:{REGION}:{ACCOUNT}:{name}"
         out.attrs[(logical_id, "QueueName")] = name
+    s3 = boto3.client("s3", region_name=REGION)
+    for logical_id, res in tpl.resources(template, "AWS::S3::Bucket").items():
+        props = res.get("Properties", {})
+        name = f"billing-{stage}-{logical_id.lower()}"
+        s3.create_bucket(Bucket=name)
+        if "VersioningConfiguration" in props:
+            s3.put_bucket_versioning(Bucket=name, VersioningConfiguration=props["VersioningConfiguration"])
+        if "BucketEncryption" in props:
+            s3.put_bucket_encryption(
+                Bucket=name,
+                ServerSideEncryptionConfiguration={
+                    "Rules": props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+                },
+            )
+        if "PublicAccessBlockConfiguration" in props:
+            s3.put_public_access_block(
+                Bucket=name, PublicAccessBlockConfiguration=props["PublicAccessBlockConfiguration"]
+            )
+        out.refs[logical_id] = name
+        out.attrs[(logical_id, "Arn")] = f"arn:aws:s3:::{name}"
     ses = boto3.client("ses", region_name=REGION)
     sender = out.refs.get("EmailFrom", "billing@example.com")
     ses.verify_domain_identity(Domain=sender.rpartition("@")[2])

@@ -20,6 +20,7 @@ from infra.local import template as tpl
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 TABLE = "billing-test"
+DOCUMENTS_BUCKET = "billing-test-documents"
 QUEUE_ENV = (
     "NOTIFICATIONS_QUEUE_URL",
     "DUNNING_QUEUE_URL",
@@ -65,13 +66,16 @@ def deps(aws: None, clock: FixedClock, monkeypatch: pytest.MonkeyPatch) -> Itera
             "DUNNING_QUEUE_URL",
             "BILLING_QUEUE_URL",
             "COLLECTIONS_QUEUE_URL",
+            "DOCUMENTS_QUEUE_URL",
             "STRIPE_EVENTS_QUEUE_URL",
         )
     }
+    boto3.client("s3").create_bucket(Bucket=DOCUMENTS_BUCKET)
     env = {
         **os.environ,
         "TABLE_NAME": TABLE,
         **queues,
+        "DOCUMENTS_BUCKET": DOCUMENTS_BUCKET,
         "EMAIL_FROM": "billing@example.com",
         "SES_CONFIGURATION_SET": "billing-test",
         "STRIPE_SECRET_KEY_PARAM": "/billing/test/stripe/secret-key",

@@ -15,6 +15,7 @@ import boto3
 
 from billing.adapters import secrets
 from billing.adapters.clock import OffsetFileClock, SystemClock
+from billing.adapters.document_store import DocumentStore
 from billing.adapters.dynamodb import DynamoStore
 from billing.adapters.messaging import SesMailer, SqsPublisher
 from billing.adapters.repository import Repository
@@ -56,6 +57,10 @@ class Deps:
     def webhook_secrets(self) -> list[str]:
         """Every signing secret accepted now (several during a rotation); cached by Powertools for 5 minutes."""
         return secrets.secret_list(self.env["STRIPE_WEBHOOK_SECRETS_PARAM"])
+
+    @cached_property
+    def documents(self) -> DocumentStore:
+        return DocumentStore(self.client("s3"), self.env["DOCUMENTS_BUCKET"])
 
     @cached_property
     def mailer(self) -> SesMailer:

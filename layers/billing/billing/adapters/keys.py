@@ -20,6 +20,11 @@ def tenant(tenant_id: str) -> dict[str, str]:
     return _k(f"T#{tenant_id}", "TENANT")
 
 
+def profile(tenant_id: str) -> dict[str, str]:
+    """The seller profile, beside the tenant item but apart from it: its logo is no part of every tenant read."""
+    return _k(f"T#{tenant_id}", "PROFILE")
+
+
 def api_key(tenant_id: str, key_hash: str) -> dict[str, str]:
     return _k(f"T#{tenant_id}#KEY#{key_hash}", "APIKEY")
 
@@ -67,6 +72,11 @@ def refund_intent(tenant_id: str, invoice_id: str, credit_note_id: str) -> dict[
 def credit_note(tenant_id: str, invoice_id: str, credit_note_id: str) -> dict[str, str]:
     """A credit note lives in its invoice's partition, like the invoice's payments."""
     return _k(f"T#{tenant_id}#INV#{invoice_id}", f"CN#{credit_note_id}")
+
+
+def credit_note_ref(tenant_id: str, credit_note_id: str) -> dict[str, str]:
+    """Where a credit note is, by its id alone: the invoice whose partition holds it."""
+    return _k(f"T#{tenant_id}#CN#{credit_note_id}", "CREDIT_NOTE_REF")
 
 
 def mail_log(aggregate_key: dict[str, str], cause_event_id: str, kind: str) -> dict[str, str]:

@@ -16,6 +16,7 @@ from billing.domain.errors import NotFound
 from billing.domain.models import CreditNote, Customer, DomainEvent, Invoice, Order, RefundIntent, Tenant
 from billing.domain.payments import Payment
 from billing.domain.plans import Plan
+from billing.domain.profile import SellerProfile
 from billing.domain.subscriptions import Subscription
 
 M = TypeVar("M", bound=BaseModel)
@@ -56,6 +57,17 @@ class Repository:
     # --- tenants and keys -----------------------------------------------------------------------------------
     def tenant(self, tenant_id: str, consistent: bool = False) -> Tenant | None:
         return _load(Tenant, self.store.get(keys.tenant(tenant_id), consistent=consistent))
+
+    def profile(self, tenant_id: str, consistent: bool = False) -> tuple[SellerProfile | None, int]:
+        """The tenant's seller profile (None if it never set one) and the version to replace it at."""
+        item = self.store.get(keys.profile(tenant_id), consistent=consistent)
+        if item is None:
+            return None, 0
+        return SellerProfile.model_validate_json(item["doc"]), int(item["version"])
+
+    def save_profile(self, tx: Transaction, tenant_id: str, profile: SellerProfile, version: int) -> None:
+        attrs = {**keys.profile(tenant_id), "type": "profile", "doc": _doc(profile), "version": version + 1}
+        tx.put_versioned(attrs, version)
 
     def api_key_exists(self, tenant_id: str, key_hash: str) -> bool:
         item = self.store.get(keys.api_key(tenant_id, key_hash), consistent=False)
@@ -259,7 +271,17 @@ class Repository:
         saved = note.model_copy(update={"version": note.version + 1})
         key = keys.credit_note(note.tenant_id, note.invoice_id, note.id)
         tx.put_versioned({**_item_attrs(key, saved), "type": "credit_note"}, note.version)
+        if note.version == 0:
+            ref = keys.credit_note_ref(note.tenant_id, note.id)
+            tx.put_new({**ref, "type": "credit_note_ref", "invoice_id": note.invoice_id})
         return saved
+
+    def credit_note_by_id(self, tenant_id: str, credit_note_id: str) -> CreditNote:
+        ref = self.store.get(keys.credit_note_ref(tenant_id, credit_note_id), consistent=False)
+        note = self.credit_note(tenant_id, ref["invoice_id"], credit_note_id) if ref else None
+        if note is None:
+            raise NotFound("credit_note_not_found", f"no credit note {credit_note_id}")
+        return note
 
     def credit_notes(self, tenant_id: str, invoice_id: str) -> list[CreditNote]:
         return [_load(CreditNote, item) for item in self._partition(keys.invoice(tenant_id, invoice_id), "CN#")]

@@ -28,7 +28,7 @@ ON_WRITES = {
 }
 NOT_FOUND = "An object the request names does not exist for this tenant"
 # The objects a request can name by id (in its path or its body), each answering 404 `<object>_not_found`.
-NAMED_OBJECTS = ("customer", "order", "invoice", "plan", "subscription")
+NAMED_OBJECTS = ("customer", "order", "invoice", "credit_note", "plan", "subscription")
 IDEMPOTENCY_KEY = {
     "name": "Idempotency-Key",
     "in": "header",
@@ -156,6 +156,9 @@ def complete(document: dict[str, Any]) -> dict[str, Any]:
                 responses[status] = _problem(description)
             if codes := _not_found_codes(path, operation, schemas):
                 responses["404"] = _problem(f"{NOT_FOUND} ({', '.join(f'`{c}`' for c in codes)})", codes)
+            if "302" in responses:  # a redirect has no body; its answer is the Location header
+                responses["302"].pop("content", None)
+                responses["302"]["headers"] = {"Location": {"schema": {"type": "string", "format": "uri"}}}
             if method in ("post", "put", "patch"):
                 parameters = operation.setdefault("parameters", [])
                 if not any(p.get("name") == IDEMPOTENCY_KEY["name"] for p in parameters):

@@ -59,7 +59,10 @@ def problem(status: int, code: str, detail: str, **extra: Any) -> Response:
 
 def from_domain(error: DomainError) -> Response:
     status = next((s for cls, s in STATUS_OF if isinstance(error, cls)), 400)
-    return problem(status, error.code, error.detail or str(error), **error.extra)
+    response = problem(status, error.code, error.detail or str(error), **error.extra)
+    if "retry_after" in error.extra:  # a state that passes by itself (a PDF being rendered): when to ask again
+        response.headers["Retry-After"] = str(error.extra["retry_after"])
+    return response
 
 
 def problem_answer(status: int, code: str, detail: str, **extra: Any) -> dict[str, Any]:

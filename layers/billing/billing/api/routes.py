@@ -15,9 +15,11 @@ from billing.domain.dunning import DunningPolicy, PaymentPlan
 from billing.domain.models import CreditNote, Customer, Invoice, Order
 from billing.domain.payments import Payment
 from billing.domain.plans import Plan, PlanRequest
+from billing.domain.profile import SellerProfile
 from billing.domain.subscriptions import Subscription
 from billing.services import (
     customers,
+    documents,
     dunning,
     hosted_page,
     invoicing,
@@ -27,7 +29,7 @@ from billing.services import (
     settings,
     subscriptions,
 )
-from billing.services.commands import CreateCustomer, PlaceOrder
+from billing.services.commands import CreateCustomer, PlaceOrder, SellerProfileIn
 from billing.services.unit import Context
 
 router = APIGatewayHttpRouter()
@@ -44,11 +46,27 @@ class InvoiceResource(Invoice):
         description="the invoice's hosted page, where the customer sees it and pays what is due (a bearer link, "
         "like Stripe's); null for a draft",
     )
+    pdf_url: str | None = Field(
+        default=None,
+        description="`GET` it (with the API key) for the invoice's PDF, the legal document as issued; null until it "
+        "is rendered, a few seconds after finalization",
+    )
+
+
+def _public_base_url() -> str | None:
+    """Where the API is reached from outside: ``PUBLIC_BASE_URL`` (the local stack, a custom domain), or the host
+    API Gateway was called at (the function cannot name its own HttpApi in template.yaml: a circular reference)."""
+    if base := bootstrap.deps().env.get("PUBLIC_BASE_URL"):
+        return base
+    domain = router.current_event.request_context.domain_name
+    return f"https://{domain}" if domain else None
 
 
 def _resource(invoice: Invoice) -> InvoiceResource:
-    url = hosted_page.hosted_url(invoice, bootstrap.deps().env.get("PUBLIC_BASE_URL"))
-    return InvoiceResource(**dict(invoice), hosted_invoice_url=url)
+    base = _public_base_url()
+    url = hosted_page.hosted_url(invoice, base)
+    pdf = f"{base.rstrip('/')}/v1/invoices/{invoice.id}/pdf" if invoice.pdf_key and base else None
+    return InvoiceResource(**dict(invoice), hosted_invoice_url=url, pdf_url=pdf)
 
 
 class InvoiceList(BaseModel):
@@ -163,6 +181,51 @@ def cancel_order(order_id: Id) -> Response[Order]:
 @router.get("/v1/invoices/<invoice_id>", tags=["invoices"], summary="Retrieve an invoice")
 def get_invoice(invoice_id: Id) -> InvoiceResource:
     return _resource(invoicing.get_invoice(_ctx(), _tenant(), invoice_id))
+
+
+def _pdf_responses(codes: list[str]) -> dict[int, Any]:
+    return {
+        302: {"description": "Found: `Location` is a presigned link to the PDF, valid for 5 minutes"},
+        409: {
+            "description": "The PDF is being rendered: ask again after `Retry-After` seconds (`pdf_not_ready`)"
+            + (", or the invoice is a draft (`invoice_not_issued`)" if "invoice_not_issued" in codes else ""),
+            "headers": {"Retry-After": {"schema": {"type": "integer"}, "description": "seconds to wait"}},
+            "content": {
+                "application/problem+json": {
+                    "schema": {
+                        "allOf": [
+                            {"$ref": "#/components/schemas/Problem"},
+                            {"type": "object", "properties": {"code": {"enum": codes}}},
+                        ]
+                    }
+                }
+            },
+        },
+    }
+
+
+def _redirect(url: str) -> Response:
+    return Response(302, "text/plain", "", {"Location": url, "Cache-Control": "no-store"})
+
+
+@router.get(
+    "/v1/invoices/<invoice_id>/pdf",
+    tags=["invoices"],
+    summary="The invoice's PDF, as issued: a redirect to a short-lived link",
+    responses=_pdf_responses(["pdf_not_ready", "invoice_not_issued"]),
+)
+def get_invoice_pdf(invoice_id: Id) -> Response[None]:
+    return _redirect(documents.invoice_link(_ctx(), bootstrap.deps().documents, _tenant(), invoice_id))
+
+
+@router.get(
+    "/v1/credit_notes/<credit_note_id>/pdf",
+    tags=["invoices"],
+    summary="The credit note's PDF: a redirect to a short-lived link",
+    responses=_pdf_responses(["pdf_not_ready"]),
+)
+def get_credit_note_pdf(credit_note_id: Id) -> Response[None]:
+    return _redirect(documents.credit_note_link(_ctx(), bootstrap.deps().documents, _tenant(), credit_note_id))
 
 
 @router.get("/v1/invoices", tags=["invoices"], summary="List invoices, newest first, by customer and/or status")
@@ -317,6 +380,16 @@ def record_usage(body: subscriptions.RecordUsage) -> subscriptions.UsageRecord:
 
 
 # --- settings --------------------------------------------------------------------------------------------------
+@router.get("/v1/settings/profile", tags=["settings"], summary="The seller profile every invoice, PDF and page shows")
+def get_profile() -> SellerProfile:
+    return settings.profile(_ctx(), _tenant())
+
+
+@router.put("/v1/settings/profile", tags=["settings"], summary="Replace the seller profile (logo: base64 PNG or SVG)")
+def put_profile(body: SellerProfileIn) -> Response[SellerProfile]:
+    return _post(200, lambda claim: settings.replace_profile(_ctx(), _tenant(), body, claim))
+
+
 @router.get("/v1/settings/dunning", tags=["settings"], summary="The tenant's dunning policy")
 def get_dunning_policy() -> DunningPolicy:
     return settings.dunning_policy(_ctx(), _tenant())

@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 
 from billing.domain import numbering
 from billing.domain.dunning import DEFAULT_POLICY, DunningPolicy, DunningProgress
+from billing.domain.errors import Conflict, IllegalTransition
 from billing.domain.ids import new_id, new_secret
 from billing.domain.pricing import Discount, LineInput, PricedLine, price
 from billing.domain.state_machine import INVOICE, ORDER
@@ -151,7 +152,14 @@ class CreditNote(BaseModel):
     reason: str
     refunds: list[RefundPart]
     created_at: datetime
+    pdf_key: str | None = None  # its PDF in the documents bucket, once rendered (it never changes after)
     version: int = 0
+
+    def attach_pdf(self, key: str) -> CreditNote:
+        """Its PDF is rendered and stored at ``key``; it is done once."""
+        if self.pdf_key is not None:
+            raise Conflict("pdf_already_attached", f"credit note {self.id} has its PDF already")
+        return self.model_copy(update={"pdf_key": key})
 
 
 class Invoice(BaseModel):
@@ -185,6 +193,7 @@ class Invoice(BaseModel):
     # The secret part of the hosted invoice page's link (billing.services.hosted_page), set on first use. Kept as
     # is, like Stripe keeps hosted_invoice_url: the link is a bearer link that every email must be able to repeat.
     pay_token: str | None = None
+    pdf_key: str | None = None  # its PDF in the documents bucket, once rendered: the invoice as issued, never redone
     # What the invoice was issued to: a finalized invoice does not change when the customer does.
     customer_email: str
     customer_name: str
@@ -271,6 +280,34 @@ class Invoice(BaseModel):
             }
         )
         return invoice, DomainEvent.new("invoice.finalized", self.tenant_id, "invoice", self.id, now, number=number)
+
+    def as_issued(self) -> Invoice:
+        """The invoice as it stood when it was issued, before any payment, refund or later change: what its PDF
+        shows. Paid at issue only if nothing was due (the customer's credit covered it)."""
+        if self.issued_at is None:
+            raise IllegalTransition("invoice_not_issued", f"invoice {self.id} has not been issued")
+        due = max(self.total, 0) - self.credit_applied
+        return self.model_copy(
+            update={
+                "status": "open" if due > 0 else "paid",
+                "amount_paid": 0,
+                "amount_refunded": 0,
+                "amount_due": due,
+                "past_due": False,
+                "dispute_open": False,
+                "voided_at": None,
+                "updated_at": self.issued_at,
+            }
+        )
+
+    def attach_pdf(self, key: str, now: datetime) -> tuple[Invoice, DomainEvent]:
+        """Its PDF is rendered and stored at ``key``; it is done once."""
+        if self.pdf_key is not None:
+            raise Conflict("pdf_already_attached", f"invoice {self.id} has its PDF already")
+        invoice = self.model_copy(update={"pdf_key": key, "updated_at": now})
+        return invoice, DomainEvent.new(
+            "invoice.pdf_ready", self.tenant_id, "invoice", self.id, now, number=self.number
+        )
 
     def is_overdue(self, now: datetime) -> bool:
         """Open, unpaid past the end of its due date, and not yet marked."""

@@ -12,6 +12,7 @@ from billing.domain.models import SUPPORTED_LOCALES, Address, CollectionMethod
 from billing.domain.money import normalize_currency
 from billing.domain.periods import validate_timezone
 from billing.domain.pricing import MAX_AMOUNT, Discount, LineInput
+from billing.domain.profile import SellerProfile
 
 Currency = Annotated[str, Field(min_length=3, max_length=3, examples=["usd"]), AfterValidator(normalize_currency)]
 
@@ -54,6 +55,12 @@ class AddressIn(_Strict, Address):
     state: str | None = Field(default=None, max_length=100)
     postal_code: str | None = Field(default=None, max_length=20)
     country: str | None = Field(default=None, max_length=2, pattern=r"^[A-Z]{2}$", examples=["DE"])
+
+
+class SellerProfileIn(SellerProfile):
+    """The seller profile as a tenant sends it: the address within the customers' address limits."""
+
+    address: AddressIn | None = None
 
 
 class CreateCustomer(_Strict):

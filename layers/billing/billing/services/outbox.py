@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from billing.domain.models import DomainEvent
+from billing.services import documents
 from billing.services.unit import Context
 
 # Which events each queue wants. An event no queue wants is recorded (audit) and goes no further.
@@ -20,6 +21,7 @@ ROUTES: dict[str, frozenset[str]] = {
         {"invoice.finalized", "invoice.dunning_step", "invoice.payment_succeeded", "credit_note.issued"}
     ),
     "COLLECTIONS_QUEUE_URL": frozenset({"invoice.finalized"}),
+    "DOCUMENTS_QUEUE_URL": documents.EVENTS,  # the events whose document is rendered to PDF
 }
 
 

@@ -1,4 +1,5 @@
-"""A tenant's settings: the dunning policy (read, replace, and preview against an invoice before saving)."""
+"""A tenant's settings: the seller profile (read, replace) and the dunning policy (read, replace, and preview against
+an invoice before saving)."""
 
 from __future__ import annotations
 
@@ -7,10 +8,38 @@ from typing import Literal
 
 from pydantic import BaseModel
 
+from billing.adapters import keys
 from billing.domain.dunning import Action, Anchor, DunningPolicy, timeline
 from billing.domain.errors import NotFound
+from billing.domain.models import DomainEvent
+from billing.domain.profile import SellerProfile, default_profile
 from billing.observability import business_event
 from billing.services.unit import Claim, Context, remember, retrying
+
+
+def profile(ctx: Context, tenant_id: str) -> SellerProfile:
+    """What the tenant's invoices say of the seller: its own profile, or its name until it sets one."""
+    saved, _ = ctx.repo.profile(tenant_id)
+    if saved is not None:
+        return saved
+    tenant = ctx.repo.tenant(tenant_id)
+    if tenant is None:
+        raise NotFound("tenant_not_found", f"no tenant {tenant_id}")
+    return default_profile(tenant.name)
+
+
+@retrying()
+def replace_profile(ctx: Context, tenant_id: str, new: SellerProfile, claim: Claim | None = None) -> SellerProfile:
+    """Replace the seller profile. Documents already rendered keep the profile they were rendered with."""
+    _, version = ctx.repo.profile(tenant_id, consistent=True)
+    tx = ctx.repo.transaction()
+    ctx.repo.save_profile(tx, tenant_id, new, version)
+    event = DomainEvent.new("tenant.profile_updated", tenant_id, "tenant", tenant_id, ctx.clock.now())
+    ctx.repo.add_event(tx, keys.tenant(tenant_id), event)
+    remember(ctx, tx, tenant_id, claim, new.model_dump(mode="json"))
+    ctx.repo.commit(tx)
+    business_event("ProfileChanged")
+    return new
 
 
 def dunning_policy(ctx: Context, tenant_id: str) -> DunningPolicy:
