@@ -6,6 +6,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 SAM_VENV := .tools/sam
 STRIPE_VENV := .tools/localstripe
+# The project with its test tools and the PDF renderer (a variable: a comma inside $(call timed,…) would split it)
+EXTRAS := .[dev,documents]
 
 .PHONY: install browser demo serve test lint template build openapi mutation bench clean
 # apt-get as root, or through sudo
@@ -18,7 +20,7 @@ $(VENV)/.installed: pyproject.toml
 	@echo "● First run: installing the project, its runtime (boto3, Powertools, pydantic, stripe) and its test tools"
 	@echo "  (moto, pytest, hypothesis, schemathesis, ruff) into $(VENV); about a minute, once"
 	@$(call timed,python$(PY_VERSION) -m venv $(VENV); $(PY) -m pip install --quiet --upgrade pip; \
-		$(PY) -m pip install --quiet -e ".[dev,documents]",$(VENV))
+		$(PY) -m pip install --quiet -e "$(EXTRAS)",$(VENV))
 	@touch $@
 
 # aws-sam-cli and cfn-lint pin their own boto3 and pydantic: they live in a venv of their own.
@@ -38,13 +40,14 @@ $(STRIPE_VENV)/.installed: infra/requirements-localstripe.txt
 install: $(VENV)/.installed $(STRIPE_VENV)/.installed
 
 # Pages are tested in a real headless browser: Debian's Chromium (Playwright's own browser download is not
-# reachable), with a font that has Chinese glyphs for the zh pages. The PDFs are read back with poppler-utils
+# reachable), with Noto's CJK fonts for the zh pages (a customer's browser has its own; the pages' font stack names
+# them for every platform). The PDFs are read back with poppler-utils
 # (pdftotext, pdffonts, pdftoppm).
 browser:
-	@if ! command -v chromium >/dev/null || ! fc-list 2>/dev/null | grep -qi zenhei || ! command -v pdftotext >/dev/null; then \
-		echo "● First run: installing Chromium, a Chinese font and poppler-utils from Debian (apt-get; a minute or two, once)"; \
+	@if ! command -v chromium >/dev/null || ! fc-list 2>/dev/null | grep -qi "Noto Sans CJK" || ! command -v pdftotext >/dev/null; then \
+		echo "● First run: installing Chromium, Noto CJK fonts and poppler-utils from Debian (apt-get; a minute or two, once)"; \
 		$(call timed,$(SUDO) apt-get update -qq; \
-			$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-wqy-zenhei poppler-utils >/dev/null,Chromium); \
+			$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk poppler-utils >/dev/null,Chromium); \
 	fi
 
 # DEMO_START=2026-12-31T23:58:00Z starts the stack's clock at that instant (default: now).

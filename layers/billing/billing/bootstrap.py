@@ -12,6 +12,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import boto3
+from botocore.config import Config
 
 from billing.adapters import secrets
 from billing.adapters.clock import OffsetFileClock, SystemClock
@@ -60,7 +61,9 @@ class Deps:
 
     @cached_property
     def documents(self) -> DocumentStore:
-        return DocumentStore(self.client("s3"), self.env["DOCUMENTS_BUCKET"])
+        # SigV4 links (S3's only signature in most regions; SigV2 links are refused there)
+        client = boto3.client("s3", config=Config(signature_version="s3v4"))
+        return DocumentStore(client, self.env["DOCUMENTS_BUCKET"])
 
     @cached_property
     def mailer(self) -> SesMailer:

@@ -79,6 +79,15 @@ def credit_note_ref(tenant_id: str, credit_note_id: str) -> dict[str, str]:
     return _k(f"T#{tenant_id}#CN#{credit_note_id}", "CREDIT_NOTE_REF")
 
 
+def portal_session(tenant_id: str, session_id: str) -> dict[str, str]:
+    return _k(f"T#{tenant_id}#PORTAL#{session_id}", "PORTAL_SESSION")
+
+
+def customer_subscriptions_attrs(tenant_id: str, customer_id: str, subscription_id: str) -> dict[str, str]:
+    """A subscription on its customer's index (gsi1): the portal lists a customer's subscriptions in one Query."""
+    return {"gsi1pk": f"T#{tenant_id}#CUS#{customer_id}#SUB", "gsi1sk": subscription_id}
+
+
 def mail_log(aggregate_key: dict[str, str], cause_event_id: str, kind: str) -> dict[str, str]:
     """One item per email sent for an event: the log on the invoice, and the marker that stops a resend."""
     return _k(aggregate_key[PK], f"MAIL#{cause_event_id}#{kind}")

@@ -186,6 +186,7 @@ class Repository:
         attrs = {
             **_item_attrs(keys.subscription(sub.tenant_id, sub.id), saved),
             **keys.tenant_list_attrs(sub.tenant_id, "SUB", sub.id),
+            **keys.customer_subscriptions_attrs(sub.tenant_id, sub.customer_id, sub.id),
             "type": "subscription",
             "status": sub.status,
             "current_period_index": sub.current_period_index,
@@ -199,6 +200,17 @@ class Repository:
     def subscriptions(self, tenant_id: str, limit: int, cursor: str | None) -> tuple[list[Subscription], str | None]:
         pk = keys.tenant_list_attrs(tenant_id, "SUB", "")["gsi3pk"]
         return _page(Subscription, self.store.query(INDEX_BY_TENANT, "gsi3pk", pk, limit, cursor, f"T#{tenant_id}#"))
+
+    def customer_subscriptions(self, tenant_id: str, customer_id: str) -> list[Subscription]:
+        pk = keys.customer_subscriptions_attrs(tenant_id, customer_id, "")["gsi1pk"]
+        page = self.store.query(INDEX_BY_CUSTOMER, "gsi1pk", pk, 100, None, f"T#{tenant_id}#")
+        return _page(Subscription, page)[0]
+
+    def portal_session(self, tenant_id: str, session_id: str) -> dict[str, Any] | None:
+        return self.store.get(keys.portal_session(tenant_id, session_id), consistent=False)
+
+    def add_portal_session(self, tx: Transaction, tenant_id: str, session_id: str, record: dict[str, Any]) -> None:
+        tx.put_new({**keys.portal_session(tenant_id, session_id), "type": "portal_session", **record})
 
     def subscriptions_due(self, shard: int, until_iso: str) -> list[tuple[str, str]]:
         """(tenant id, subscription id) of the subscriptions of a billing shard whose run is due by ``until_iso``."""

@@ -66,6 +66,9 @@ class StripeGateway:
     def setup_intent(self, setup_intent_id: str) -> dict[str, Any]:
         return _plain(self.client.v1.setup_intents.retrieve(setup_intent_id))
 
+    def payment_method(self, payment_method_id: str) -> dict[str, Any]:
+        return _plain(self.client.v1.payment_methods.retrieve(payment_method_id))
+
     def charge_off_session(self, payment: Any, stripe_customer_id: str, payment_method: str) -> dict[str, Any]:
         """Create and confirm a PaymentIntent for the payment, off session. A decline is an answer, not an error:
         the PaymentIntent Stripe returns with the card error is given back like any other."""

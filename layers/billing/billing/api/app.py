@@ -19,15 +19,16 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
 from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 
 from billing import bootstrap
-from billing.api import hosted_page, routes
+from billing.api import routes
 from billing.api.openapi import complete as complete_openapi
 from billing.api.problems import from_domain, problem, problem_answer
 from billing.domain.errors import DomainError
 from billing.services.tenants import authenticate
+from billing.web import hosted_page, portal
 
 logger = Logger(child=True)
 PUBLIC_PATHS = {"/openapi.json"}
-PUBLIC_PREFIXES = ("/pay/",)  # the hosted invoice page: its token is the credential
+PUBLIC_PREFIXES = ("/pay/", "/portal/")  # the pages: their token is the credential
 TITLE, VERSION = "Billing API", "1.0.0"
 
 resolver = APIGatewayHttpResolver(enable_validation=True)
@@ -65,6 +66,7 @@ def refuse_unknown_query(app: APIGatewayHttpResolver, next_middleware: NextMiddl
 resolver.use(middlewares=[require_tenant, refuse_unknown_query])
 resolver.include_router(routes.router)
 resolver.include_router(hosted_page.router)
+resolver.include_router(portal.router)
 
 
 @resolver.get("/openapi.json", include_in_schema=False)

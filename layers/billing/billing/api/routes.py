@@ -25,6 +25,7 @@ from billing.services import (
     invoicing,
     orders,
     payments,
+    portal,
     refunds,
     settings,
     subscriptions,
@@ -152,6 +153,17 @@ def create_setup_intent(customer_id: Id) -> Response[payments.SetupIntent]:
 
 
 # --- orders ----------------------------------------------------------------------------------------------------
+@router.post(
+    "/v1/customers/<customer_id>/portal_sessions",
+    tags=["customers"],
+    summary="Open the customer portal for a signed-in customer: a link that works for an hour",
+    responses=CREATED,
+)
+def create_portal_session(customer_id: Id, body: portal.CreatePortalSession) -> Response[portal.PortalSession]:
+    base = _public_base_url() or ""
+    return _post(201, lambda claim: portal.create_session(_ctx(), _tenant(), customer_id, body, base, claim))
+
+
 @router.post(
     "/v1/orders",
     tags=["orders"],

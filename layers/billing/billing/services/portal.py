@@ -1,0 +1,226 @@
+"""The customer portal: a short-lived, single-customer session (like Stripe's billing portal session) that a
+storefront opens for its signed-in customer, and what the portal shows in it.
+
+A session's link is ``/portal/<tenant>.<session>.<secret>``; only a digest of the secret is stored. A link that is
+wrong in any part is the same "no such page"; one whose session is over says so and asks for a new one. Everything
+the portal shows is read for the session's customer only: an invoice or credit note of another customer is "no
+such page" too, whatever id a tampered URL names.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from billing.domain.dunning import PaymentPlan
+from billing.domain.errors import NotFound
+from billing.domain.ids import new_id, new_secret
+from billing.domain.models import SUPPORTED_LOCALES, CreditNote, Customer, Invoice, Tenant
+from billing.domain.profile import SellerProfile
+from billing.domain.subscriptions import Subscription
+from billing.services import settings
+from billing.services.unit import Claim, Context, remember
+
+SESSION_LIFETIME = timedelta(hours=1)
+PATH_PREFIX = "/portal/"
+MAX_INVOICES = 500  # the newest ones: years of monthly bills
+_ID = r"[A-Za-z0-9_]{1,64}"
+_TOKEN = re.compile(rf"(?P<tenant>{_ID})\.(?P<session>{_ID})\.(?P<secret>[A-Za-z0-9_-]{{16,128}})\Z")
+
+
+class CreatePortalSession(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    return_url: str | None = Field(
+        default=None,
+        max_length=2048,
+        pattern=r"^https?://[^\s]+$",
+        description="where the portal's back link goes (the storefront's account page)",
+    )
+    locale: Literal[SUPPORTED_LOCALES] | None = Field(  # type: ignore[valid-type]
+        default=None, description="the portal's language; default: the customer's"
+    )
+
+
+class PortalSession(BaseModel):
+    object: Literal["portal_session"] = "portal_session"
+    id: str
+    customer_id: str
+    url: str = Field(description="open it for the signed-in customer; it works until expires_at")
+    return_url: str | None
+    locale: str
+    created_at: datetime
+    expires_at: datetime
+
+
+class SessionExpired(NotFound):
+    code = "session_expired"
+
+
+@dataclass(frozen=True)
+class OpenSession:
+    tenant_id: str
+    session_id: str
+    customer_id: str
+    locale: str
+    return_url: str | None
+    expires_at: datetime
+
+
+def create_session(
+    ctx: Context, tenant_id: str, customer_id: str, request: CreatePortalSession, base_url: str, claim: Claim | None
+) -> PortalSession:
+    customer = ctx.repo.customer(tenant_id, customer_id)
+    now = ctx.clock.now()
+    session_id, secret = new_id("bps", now), new_secret()
+    expires = now + SESSION_LIFETIME
+    locale = request.locale or customer.locale
+    record = {
+        "customer_id": customer.id,
+        "secret_sha256": hashlib.sha256(secret.encode()).hexdigest(),
+        "locale": locale,
+        "return_url": request.return_url,
+        "created_at": now.isoformat(),
+        "valid_until": expires.isoformat(),
+        "expires_at": int((expires + timedelta(days=1)).timestamp()),  # DynamoDB's TTL clears it a day later
+    }
+    answer = PortalSession(
+        id=session_id,
+        customer_id=customer.id,
+        url=f"{base_url.rstrip('/')}{PATH_PREFIX}{tenant_id}.{session_id}.{secret}",
+        return_url=request.return_url,
+        locale=locale,
+        created_at=now,
+        expires_at=expires,
+    )
+    tx = ctx.repo.transaction()
+    ctx.repo.add_portal_session(tx, tenant_id, session_id, record)
+    remember(ctx, tx, tenant_id, claim, answer.model_dump(mode="json"))
+    ctx.repo.commit(tx)
+    return answer
+
+
+def open_session(ctx: Context, token: str) -> OpenSession:
+    """The session a link opens; ``NotFound`` for a link wrong in any part, ``SessionExpired`` for one that was
+    right but whose hour is over."""
+    found = _TOKEN.match(token or "")
+    record = ctx.repo.portal_session(found["tenant"], found["session"]) if found else None
+    digest = hashlib.sha256(found["secret"].encode()).hexdigest() if found else ""
+    if found is None or record is None or not hmac.compare_digest(record["secret_sha256"], digest):
+        raise NotFound("no_such_page", "no such page")
+    valid_until = datetime.fromisoformat(record["valid_until"])
+    if ctx.clock.now() >= valid_until:
+        raise SessionExpired(detail="this portal link has expired", return_url=record.get("return_url"))
+    return OpenSession(
+        tenant_id=found["tenant"],
+        session_id=found["session"],
+        customer_id=record["customer_id"],
+        locale=record["locale"],
+        return_url=record.get("return_url"),
+        expires_at=valid_until,
+    )
+
+
+@dataclass(frozen=True)
+class Card:
+    brand: str
+    last4: str
+    exp_month: int
+    exp_year: int
+
+
+@dataclass
+class Overview:
+    tenant: Tenant
+    seller: SellerProfile
+    customer: Customer
+    invoices: list[Invoice]
+    years: list[int]
+    credit_notes: dict[str, list[CreditNote]]  # by invoice id
+    plans: list[tuple[Invoice, PaymentPlan]]
+    subscriptions: list[Subscription]
+    card: Card | None
+    card_unavailable: bool = False
+    links: dict[str, Any] = field(default_factory=dict)
+
+
+def overview(ctx: Context, gateway: Any, session: OpenSession, year: int | None) -> Overview:
+    """Everything the portal's page shows the session's customer, ``year`` filtering the bills."""
+    tenant = ctx.repo.tenant(session.tenant_id)
+    if tenant is None:
+        raise NotFound("no_such_page", "no such page")
+    customer = ctx.repo.customer(session.tenant_id, session.customer_id)
+    issued = [i for i in _invoices(ctx, session) if i.issued_at is not None]
+    years = sorted({i.issued_at.year for i in issued if i.issued_at}, reverse=True)
+    shown = [i for i in issued if year is None or (i.issued_at and i.issued_at.year == year)]
+    notes = {i.id: ctx.repo.credit_notes(session.tenant_id, i.id) for i in shown if i.amount_refunded > 0}
+    plans = [(i, i.dunning.plan) for i in issued if i.dunning.plan and i.dunning.plan.status == "active"]
+    subscriptions = [s for s in ctx.repo.customer_subscriptions(session.tenant_id, customer.id)]
+    card, unavailable = _card(gateway, customer)
+    return Overview(
+        tenant=tenant,
+        seller=settings.profile(ctx, session.tenant_id),
+        customer=customer,
+        invoices=shown,
+        years=years,
+        credit_notes=notes,
+        plans=plans,
+        subscriptions=subscriptions,
+        card=card,
+        card_unavailable=unavailable,
+    )
+
+
+def _invoices(ctx: Context, session: OpenSession) -> list[Invoice]:
+    out: list[Invoice] = []
+    cursor = None
+    while len(out) < MAX_INVOICES:
+        page, cursor = ctx.repo.invoices(session.tenant_id, session.customer_id, None, 100, cursor)
+        out.extend(page)
+        if cursor is None:
+            break
+    return out[:MAX_INVOICES]
+
+
+def _card(gateway: Any, customer: Customer) -> tuple[Card | None, bool]:
+    """The customer's saved card as Stripe has it; (None, True) when Stripe cannot say now."""
+    if not customer.default_payment_method:
+        return None, False
+    try:
+        method = gateway.payment_method(customer.default_payment_method)
+    except Exception:  # the rest of the portal is worth showing when Stripe is down
+        return None, True
+    card = method.get("card") or {}
+    return Card(
+        brand=str(card.get("brand") or "card"),
+        last4=str(card.get("last4") or "????"),
+        exp_month=int(card.get("exp_month") or 0),
+        exp_year=int(card.get("exp_year") or 0),
+    ), False
+
+
+def invoice_of(ctx: Context, session: OpenSession, invoice_id: str) -> Invoice:
+    """One of the session's customer's issued invoices; "no such page" for anything else."""
+    try:
+        invoice = ctx.repo.invoice(session.tenant_id, invoice_id)
+    except NotFound:
+        invoice = None
+    if invoice is None or invoice.customer_id != session.customer_id or invoice.issued_at is None:
+        raise NotFound("no_such_page", "no such page")
+    return invoice
+
+
+def credit_note_of(ctx: Context, session: OpenSession, note_id: str) -> CreditNote:
+    try:
+        note = ctx.repo.credit_note_by_id(session.tenant_id, note_id)
+    except NotFound:
+        note = None
+    if note is None or note.customer_id != session.customer_id:
+        raise NotFound("no_such_page", "no such page")
+    return note

@@ -1,0 +1,167 @@
+"""``/portal/{token}``: the customer portal, server-rendered in the customer's language (or the one they switch to):
+their invoices and credit notes with PDFs, paying what is open (the hosted page's flow), the saved card and replacing
+it, an active payment plan, their subscriptions. Readable without JavaScript; Stripe.js only on the card page.
+
+``POST /v1/customers/{id}/portal_sessions`` (billing.api.routes) makes the link; see billing.services.portal for
+what a link opens. Every wrong link, and every id of another customer's document, is the same 404 page.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+
+from billing import bootstrap
+from billing.domain.errors import NotFound
+from billing.i18n import BABEL_LOCALES, language
+from billing.services import documents, hosted_page, payments, portal
+from billing.services.portal import OpenSession, SessionExpired
+from billing.web.pages import DEFAULT_STRIPE_JS_URL, HTML, accept_language, new_nonce, render, security_headers
+
+logger = Logger(child=True)
+router = APIGatewayHttpRouter()
+
+
+def _query(name: str) -> str | None:
+    return (router.current_event.query_string_parameters or {}).get(name)
+
+
+def _page(status: int, template: str, lang: str, *, stripe_js: bool = False, **context: Any) -> Response[str]:
+    stripe_js_url = bootstrap.deps().env.get("STRIPE_JS_URL") or DEFAULT_STRIPE_JS_URL
+    nonce = new_nonce()
+    body = render(template, lang, nonce=nonce, stripe_js_url=stripe_js_url if stripe_js else None, **context)
+    return Response(status, HTML, body, security_headers(nonce, stripe_js_url))
+
+
+def _session(token: str) -> OpenSession | Response[str]:
+    """The open session, or the page that says why there is none."""
+    try:
+        return portal.open_session(bootstrap.deps().context, token)
+    except SessionExpired as expired:
+        lang = accept_language(router.current_event.headers or {})
+        return _page(410, "portal_message.html", lang, return_url=expired.extra.get("return_url"))
+    except NotFound:
+        return _not_found()
+
+
+def _not_found() -> Response[str]:
+    return _page(404, "portal_message.html", accept_language(router.current_event.headers or {}), not_found=True)
+
+
+def _lang(session: OpenSession) -> str:
+    asked = _query("lang")
+    return asked if asked in BABEL_LOCALES else language(session.locale)
+
+
+@router.get("/portal/<token>", include_in_schema=False)
+def overview(token: str) -> Response[str]:
+    session = _session(token)
+    if isinstance(session, Response):
+        return session
+    logger.append_keys(tenant_id=session.tenant_id, customer_id=session.customer_id)
+    deps = bootstrap.deps()
+    year_asked = _query("year")
+    year = int(year_asked) if year_asked and year_asked.isdigit() and len(year_asked) == 4 else None
+    view = portal.overview(deps.context, _stripe_or_none(), session, year)
+    pay_paths = {i.id: hosted_page.pay_link(deps.context, session.tenant_id, i.id) for i in view.invoices if i.payable}
+    return _page(
+        200,
+        "portal.html",
+        _lang(session),
+        view=view,
+        session=session,
+        token=token,
+        year=year,
+        pay_paths=pay_paths,
+        languages=list(BABEL_LOCALES),
+    )
+
+
+def _stripe_or_none() -> Any:
+    """Stripe, for the card's details; the portal shows the rest without it."""
+    try:
+        return bootstrap.deps().stripe
+    except Exception:  # no key in SSM, SSM down: the card section says it cannot show the card
+        logger.exception("Stripe is not available to the portal")
+        return None
+
+
+@router.get("/portal/<token>/card", include_in_schema=False)
+def card(token: str) -> Response[str]:
+    session = _session(token)
+    if isinstance(session, Response):
+        return session
+    deps = bootstrap.deps()
+    lang = _lang(session)
+    publishable_key = deps.env.get("STRIPE_PUBLISHABLE_KEY")
+    setup = None
+    if publishable_key:
+        try:
+            setup = payments.create_setup_intent(deps.context, deps.stripe, session.tenant_id, session.customer_id)
+        except Exception:
+            logger.exception("no SetupIntent for the portal's card page")
+    from billing.i18n import messages
+
+    t = messages(lang)["portal"]
+    config = (
+        {
+            "publishableKey": publishable_key,
+            "clientSecret": setup.client_secret,
+            "locale": lang,
+            "messages": {
+                "processing": t["card_processing"],
+                "succeeded": t["card_saved"],
+                "failed": t["card_failed"],
+                "unavailable": t["card_js_unavailable"],
+            },
+        }
+        if setup
+        else None
+    )
+    tenant = deps.context.repo.tenant(session.tenant_id)
+    return _page(200, "portal_card.html", lang, stripe_js=bool(setup), token=token, tenant=tenant, card_config=config)
+
+
+@router.get("/portal/<token>/invoices/<invoice_id>/pdf", include_in_schema=False)
+def invoice_pdf(token: str, invoice_id: str) -> Response[str]:
+    session = _session(token)
+    if isinstance(session, Response):
+        return session
+    deps = bootstrap.deps()
+    try:
+        invoice = portal.invoice_of(deps.context, session, invoice_id)
+    except NotFound:
+        return _not_found()
+    if not invoice.pdf_key:
+        return _pdf_pending(session)
+    return _redirect(deps.documents.link(invoice.pdf_key, f"{invoice.number}.pdf"))
+
+
+@router.get("/portal/<token>/credit_notes/<credit_note_id>/pdf", include_in_schema=False)
+def credit_note_pdf(token: str, credit_note_id: str) -> Response[str]:
+    session = _session(token)
+    if isinstance(session, Response):
+        return session
+    deps = bootstrap.deps()
+    try:
+        note = portal.credit_note_of(deps.context, session, credit_note_id)
+    except NotFound:
+        return _not_found()
+    if not note.pdf_key:
+        return _pdf_pending(session)
+    return _redirect(deps.documents.link(note.pdf_key, f"{note.number}.pdf"))
+
+
+def _pdf_pending(session: OpenSession) -> Response[str]:
+    answer = _page(503, "portal_message.html", _lang(session), pdf_pending=True)
+    answer.headers["Retry-After"] = str(documents.RETRY_AFTER_SECONDS)
+    return answer
+
+
+def _redirect(url: str) -> Response[str]:
+    return Response(
+        302, "text/plain", "", {"Location": url, "Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
+    )

@@ -1,0 +1,137 @@
+"""The customer portal without a browser: sessions (an hour, one customer), what the overview lists, PDFs through
+the portal, and every tampered link or foreign id answered with the same 404 page."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from urllib.parse import urlsplit
+
+import pytest
+
+from billing.adapters import keys
+from billing.services import documents, tenants
+from functions.api import app
+from tests.integration.conftest import FakeLambdaContext, http_event
+from tests.integration.test_refunds_disputes_credit import FakeStripe, open_invoice, paid_invoice
+
+
+class PortalStripe(FakeStripe):
+    def payment_method(self, payment_method_id):
+        return {"id": payment_method_id, "card": {"brand": "visa", "last4": "4242", "exp_month": 4, "exp_year": 2031}}
+
+
+@pytest.fixture
+def stripe_fake(deps):
+    fake = PortalStripe()
+    deps.__dict__["stripe"] = fake
+    return fake
+
+
+def api(method, path, key, body=None):
+    answer = app.lambda_handler(http_event(method, path, key, body), FakeLambdaContext())
+    return answer["statusCode"], json.loads(answer["body"])
+
+
+def page(path, query=None, headers=None):
+    answer = app.lambda_handler(http_event("GET", path, None, None, headers, query), FakeLambdaContext())
+    return answer["statusCode"], answer.get("headers") or {}, answer["body"]
+
+
+def customer(key, name, locale="en"):
+    body = {"email": f"{name.lower()}@example.com", "name": name, "locale": locale, "currency": "usd"}
+    return api("POST", "/v1/customers", key, body)[1]["id"]
+
+
+def session_path(key, customer_id, **body):
+    status, session = api("POST", f"/v1/customers/{customer_id}/portal_sessions", key, body)
+    assert status == 201, session
+    return urlsplit(session["url"]).path, session
+
+
+def test_a_session_opens_the_customers_own_bills_for_an_hour(deps, tenant, clock, stripe_fake):
+    tenant_id, key = tenant
+    ada, bob = customer(key, "Ada"), customer(key, "Bob")
+    mine = open_invoice(key, ada, amount=1234)
+    theirs = open_invoice(key, bob, amount=9999)
+    path, session = session_path(key, ada, return_url="https://shop.example/account")
+    assert session["locale"] == "en" and session["return_url"] == "https://shop.example/account"
+    assert session["expires_at"] == (clock.now() + timedelta(hours=1)).isoformat().replace("+00:00", "Z")
+
+    status, headers, body = page(path)
+    assert status == 200 and "script-src" in headers["Content-Security-Policy"]
+    assert headers["Cache-Control"] == "no-store" and headers["Referrer-Policy"] == "no-referrer"
+    assert mine["number"] in body and "$12.34" in body and theirs["number"] not in body
+    assert f'href="/pay/{tenant_id}.{mine["id"]}.' in body  # pay what is open: the hosted page's flow
+    assert "https://shop.example/account" in body
+
+    clock.advance(timedelta(minutes=59, seconds=59))
+    assert page(path)[0] == 200
+    clock.advance(timedelta(seconds=1))
+    status, _, body = page(path)
+    assert status == 410 and "expired" in body and theirs["number"] not in body
+
+
+def test_a_tampered_link_or_another_customers_document_is_the_same_404(deps, tenant, stripe_fake):
+    tenant_id, key = tenant
+    ada, bob = customer(key, "Ada"), customer(key, "Bob")
+    theirs = open_invoice(key, bob)
+    documents.render_for(
+        deps.context,
+        deps.documents,
+        next(
+            e for e in deps.context.repo.events(keys.invoice(tenant_id, theirs["id"])) if e.type == "invoice.finalized"
+        ),
+        None,
+    )
+    path, _ = session_path(key, ada)
+    token = path.rsplit("/", 1)[1]
+    t, s, secret = token.split(".")
+    other_key = tenants.create_tenant(deps.context, "Other")[1]
+    other_path, _ = session_path(other_key, customer(other_key, "Eve"))
+    eve_tenant = other_path.rsplit("/", 1)[1].split(".")[0]
+    tampered = [
+        f"{t}.{s}.{secret[:-1]}{'A' if secret[-1] != 'A' else 'B'}",
+        f"{t}.{s}.",
+        f"{eve_tenant}.{s}.{secret}",
+        f"{t}.bps_NOTHING.{secret}",
+        "garbage",
+    ]
+    for bad in tampered:
+        status, _, body = page(f"/portal/{bad}")
+        assert status == 404 and "Ada" not in body
+    status, _, _ = page(f"{path}/invoices/{theirs['id']}/pdf")
+    assert status == 404
+    status, _, _ = page(f"{path}/invoices/in_NOTHING/pdf")
+    assert status == 404
+
+
+def test_pdfs_years_languages_and_the_saved_card(deps, tenant, clock, stripe_fake):
+    tenant_id, key = tenant
+    ada = customer(key, "Ada", locale="ru")
+    invoice, *_ = paid_invoice(deps, key, stripe_fake, amount=5000, customer_id=ada)
+    path, _ = session_path(key, ada)
+    status, _, body = page(f"{path}/invoices/{invoice['id']}/pdf")
+    assert status == 503  # being rendered: the page says so, with Retry-After
+    event = next(
+        e for e in deps.context.repo.events(keys.invoice(tenant_id, invoice["id"])) if e.type == "invoice.finalized"
+    )
+    documents.render_for(deps.context, deps.documents, event, None)
+    status, headers, _ = page(f"{path}/invoices/{invoice['id']}/pdf")
+    assert status == 302 and f"{tenant_id}/invoices/{invoice['id']}.pdf" in headers["Location"]
+
+    status, _, body = page(path)
+    assert status == 200 and 'lang="ru"' in body and "Счета" in body and "Оплачен" in body
+    status, _, body = page(path, {"lang": "zh"})
+    assert 'lang="zh-CN"' in body and "发票" in body
+    status, _, body = page(path, {"lang": "xx", "year": "1999"})
+    assert status == 200 and invoice["number"] not in body  # no bill in 1999; an unknown language is the customer's
+    status, _, body = page(path, {"year": str(clock.now().year)})
+    assert invoice["number"] in body
+
+    customer_record = deps.context.repo.customer(tenant_id, ada)
+    tx = deps.context.repo.transaction()
+    deps.context.repo.save_customer(tx, customer_record.model_copy(update={"default_payment_method": "pm_1"}))
+    deps.context.repo.commit(tx)
+    body = page(path, {"lang": "en"})[2]
+    assert "Visa ending in 4242" in body and "Expires 04/2031" in body and "Replace card" in body
