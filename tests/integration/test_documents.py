@@ -158,7 +158,7 @@ def test_an_invoice_pdf_is_rendered_once_from_its_event_and_linked_for_a_few_min
     link = urlsplit(headers["Location"])
     query = parse_qs(link.query)
     assert link.path.endswith(stored_at) and query["X-Amz-Expires"] == ["300"]
-    assert query["response-content-disposition"] == [f'inline; filename="{invoice["number"]}.pdf"']
+    assert query["response-content-disposition"] == [f'attachment; filename="{invoice["number"]}.pdf"']
 
     body = boto3.client("s3").get_object(Bucket=DOCUMENTS_BUCKET, Key=stored_at)["Body"].read()
     text = pdf_text(body, tmp_path)

@@ -36,7 +36,7 @@ class DocumentStore:
             Params={
                 "Bucket": self.bucket,
                 "Key": key,
-                "ResponseContentDisposition": f'inline; filename="{filename}"',
+                "ResponseContentDisposition": f'attachment; filename="{filename}"',
                 "ResponseContentType": "application/pdf",
             },
             ExpiresIn=LINK_SECONDS,
