@@ -45,7 +45,7 @@ def demo(stack: LocalStack) -> int:
     print(f"● Local stack up: API {stack.api_url}, AWS (moto) {stack.runtime.aws_endpoint}, Stripe {stack.stripe_url}")
     print(f"● The stack's clock reads {stack.runtime.now():%Y-%m-%d %H:%M:%S} UTC")
     print(f"● Tenant 'Acme Cloud' created by the admin command: {tenant_id}")
-    return 0 if play(stack.api_url, api_key).ok else 1
+    return 0 if play(stack.api_url, api_key, STATE / "demo" / "documents").ok else 1
 
 
 def serve_forever(stack: LocalStack, out: Path) -> int:

@@ -13,6 +13,7 @@ import re
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
+from pathlib import Path
 from typing import Any
 
 import requests
@@ -74,10 +75,30 @@ class Storefront:
             raise SystemExit(f"POST {path} -> {answer.status_code} {answer.text}")
         return answer.json()
 
+    def put(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        answer = self.http.put(self.base + path, json=body)
+        if answer.status_code >= 400:
+            raise SystemExit(f"PUT {path} -> {answer.status_code} {answer.text}")
+        return answer.json()
+
     def get(self, path: str) -> dict[str, Any]:
         answer = self.http.get(self.base + path)
         answer.raise_for_status()
         return answer.json()
+
+
+def save_pdf(shop: Storefront, invoice: dict[str, Any], directory: Path) -> Path:
+    """The invoice's PDF, fetched as a storefront would (the API's redirect to a short-lived link), saved."""
+    answer = shop.http.get(f"{shop.base}/v1/invoices/{invoice['id']}/pdf")
+    if answer.status_code == 409:  # still being rendered: let the local queues run, then ask again
+        shop.post("/_local/drain")
+        answer = shop.http.get(f"{shop.base}/v1/invoices/{invoice['id']}/pdf")
+    if answer.status_code != 200 or not answer.content.startswith(b"%PDF"):
+        raise SystemExit(f"GET /v1/invoices/{invoice['id']}/pdf -> {answer.status_code} {answer.text[:200]}")
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{invoice['number']}-{invoice['customer_locale']}.pdf"
+    path.write_bytes(answer.content)
+    return path
 
 
 def money(amount: int, currency: str) -> str:
@@ -108,23 +129,44 @@ BUYERS: list[tuple[dict[str, Any], list[dict[str, Any]], dict[str, str] | None]]
 ]
 
 
+SELLER = {
+    "legal_name": "Acme Cloud Inc.",
+    "address": {
+        "line1": "500 Market Street",
+        "city": "San Francisco",
+        "state": "CA",
+        "postal_code": "94105",
+        "country": "US",
+    },
+    "tax_id": "US 12-3456789",
+    "support_email": "billing@acme-cloud.example",
+    "footer": "Acme Cloud Inc. · Thank you for your business.",
+}
+
+
 @dataclass
 class Played:
     invoices: list[dict[str, Any]]  # as read back at the end
     invoice_emails: list[dict[str, Any]]
     reminders: list[dict[str, Any]]
+    pdfs: list[Path]
+    portal_ok: bool
 
     @property
     def ok(self) -> bool:
         n = len(BUYERS)
-        return len(self.invoices) == len(self.invoice_emails) == len(self.reminders) == n and all(
-            i["past_due"] for i in self.invoices
+        return (
+            len(self.invoices) == len(self.invoice_emails) == len(self.reminders) == len(self.pdfs) == n
+            and all(i["past_due"] for i in self.invoices)
+            and self.portal_ok
         )
 
 
-def play(api_url: str, api_key: str) -> Played:
-    """Play the main job against the stack at ``api_url`` as the tenant of ``api_key``, printing what happens."""
+def play(api_url: str, api_key: str, documents_dir: Path) -> Played:
+    """Play the main job against the stack at ``api_url`` as the tenant of ``api_key``, printing what happens; the
+    invoices' PDFs are saved in ``documents_dir``."""
     shop = Storefront(api_url, api_key)
+    shop.put("/v1/settings/profile", SELLER)
     addresses = {customer["email"] for customer, _, _ in BUYERS}
 
     def emails(kind: str) -> list[dict[str, Any]]:
@@ -171,7 +213,18 @@ def play(api_url: str, api_key: str) -> Played:
     print(f"\n● {len(reminders)} payment reminders followed:\n")
     for email in reminders:
         print_email(email)
-    played = Played([shop.get(f"/v1/invoices/{i['id']}") for i in invoices], issued, reminders)
+    pdfs = [save_pdf(shop, invoice, documents_dir) for invoice in invoices]
+    print("\n● Each invoice's PDF, the legal document as issued (GET /v1/invoices/{id}/pdf):")
+    for invoice, path in zip(invoices, pdfs, strict=True):
+        print(f"  {invoice['customer_locale']}: {path}")
+    first = invoices[0]
+    portal = shop.post(f"/v1/customers/{first['customer_id']}/portal_sessions", {"return_url": "https://shop.example/"})
+    portal_ok = first["number"] in shop.http.get(portal["url"]).text
+    print(
+        f"\n● {first['customer_name']}'s billing portal (all their bills, PDFs, paying, their card), open for an hour "
+        f"while the stack runs:\n  {portal['url']}"
+    )
+    played = Played([shop.get(f"/v1/invoices/{i['id']}") for i in invoices], issued, reminders, pdfs, portal_ok)
     numbers = [inv["number"] for inv in played.invoices]
     print(
         f"\n{'✔' if played.ok else '✘'} {len(invoices)} orders → invoices {', '.join(numbers)}; "

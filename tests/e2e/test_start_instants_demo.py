@@ -29,12 +29,13 @@ def started(request, tmp_path_factory):
         yield datetime.fromisoformat(request.param), stack
 
 
-def test_the_demo_plays_out_whatever_the_start_instant(started):
+def test_the_demo_plays_out_whatever_the_start_instant(started, tmp_path):
     start, stack = started
     shop = Storefront(stack)
     assert start <= now(shop) < start + timedelta(minutes=2)  # the stack's clock started where it was told
-    played = play(stack["api_base_url"], stack["api_key"])
+    played = play(stack["api_base_url"], stack["api_key"], tmp_path)
     assert played.ok, played
+    assert [p.read_bytes()[:5] for p in played.pdfs] == [b"%PDF-"] * 3
     assert [i["number"] for i in played.invoices] == [f"INV-{start.year}-00000{n}" for n in (1, 2, 3)]
     # one more order after the move: numbered in the clock's year, gapless per year
     customer = shop.post(
