@@ -84,6 +84,7 @@ bench: install
 	$(PY) -m bench.dynamodb_calls
 	$(PY) -m bench.billing_run
 	$(PY) -m bench.clock_move
+	$(PY) -m bench.documents
 
 clean:
 	rm -rf .aws-sam .local .mutation
