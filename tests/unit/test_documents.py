@@ -242,7 +242,8 @@ def test_an_invoice_says_in_its_language_who_owes_whom_what_by_when(lang, curren
     assert "INV-2026-000042" in text
     assert plain(format_date(ISSUED, lang)) in text and due_on in text
     assert "Acme Software GmbH" in text and "Ivan Petrov" in text and "ivan@example.ru" in text
-    assert "DE123456789" in text and "billing@acme.example" in text and "HRB 12345" in text
+    assert plain(pdf["tax_id"].format(tax_id="DE123456789")) in text  # "Tax ID: …", "税号：…"
+    assert "billing@acme.example" in text and "HRB 12345" in text
     for amount in (doc.subtotal, -doc.discount, doc.tax, doc.total, -doc.credit_applied, doc.amount_due):
         assert money(amount) in text, amount
     for line in doc.lines:

@@ -155,7 +155,7 @@ def _document(lang: str, seller: SellerProfile, *, heading: str, reference: str,
     text = messages(lang)["pdf"]
     seller_lines = _address_lines(seller.address, lang)
     seller_lines += [seller.support_email] if seller.support_email else []
-    seller_lines += [f"{text['tax_id']}: {seller.tax_id}"] if seller.tax_id else []
+    seller_lines += [text["tax_id"].format(tax_id=seller.tax_id)] if seller.tax_id else []
     logo = None
     if seller.logo is not None:
         # raw bytes as a list of integers (Typst's ``bytes(array)``): sys.inputs carries strings only
