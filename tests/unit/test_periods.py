@@ -1,5 +1,5 @@
 import calendar
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -12,6 +12,13 @@ from billing.domain.plans import Interval
 
 MONTHLY = Interval(unit="month", count=1)
 ZONES = ["UTC", "America/New_York", "Asia/Shanghai", "Europe/Moscow", "Australia/Lord_Howe", "America/Santiago"]
+
+
+class NoOffset(tzinfo):
+    """A time zone that does not know its offset: a datetime in it is naive, as Python defines it."""
+
+    def utcoffset(self, dt):
+        return None
 
 
 def local(tz, *args):
@@ -87,6 +94,25 @@ def test_the_anchor_itself_starts_period_zero_even_in_a_repeated_hour():
     assert period_index_at(anchor, tz, MONTHLY, anchor) == 0
 
 
+def test_a_later_boundary_in_a_repeated_hour_is_the_earlier_instant_even_when_the_anchor_was_the_later_one():
+    tz = "America/New_York"  # 1 November is the first Sunday of November again in 2037
+    anchor = datetime(2026, 11, 1, 6, 30, tzinfo=UTC)  # the second 01:30
+    yearly = Interval(unit="year", count=1)
+    assert period_bounds(anchor, tz, yearly, 11)[0] == datetime(2037, 11, 1, 5, 30, tzinfo=UTC)  # 01:30 EDT
+    assert period_bounds(anchor, tz, MONTHLY, 132)[0] == datetime(2037, 11, 1, 5, 30, tzinfo=UTC)
+
+
+def test_a_wall_clock_going_back_across_midnight_does_not_move_an_instant_to_an_earlier_period():
+    tz = "America/St_Johns"  # until 2011 its clocks went back at 00:01, to 23:01 the day before
+    anchor = local(tz, 2009, 9, 1)  # monthly, at local midnight
+    assert period_bounds(anchor, tz, MONTHLY, 2)[0] == datetime(2009, 11, 1, 2, 30, tzinfo=UTC)  # 00:00 NDT
+    after = datetime(2009, 11, 1, 3, 0, tzinfo=UTC)  # half an hour into period 2, and 23:30 on 31 October again
+    assert after.astimezone(ZoneInfo(tz)).replace(tzinfo=None) == datetime(2009, 10, 31, 23, 30)
+    assert period_index_at(anchor, tz, MONTHLY, after) == 2
+    on_the_first = local(tz, 2009, 11, 1)  # an anchor at that midnight: the instant is after it, in period 0
+    assert period_index_at(on_the_first, tz, MONTHLY, after) == 0
+
+
 def test_midnight_in_a_zone_that_skips_midnight():
     tz = "America/Santiago"  # 6 September 2026: 00:00 -> 01:00
     anchor = local(tz, 2026, 8, 6)
@@ -94,10 +120,13 @@ def test_midnight_in_a_zone_that_skips_midnight():
     assert start.astimezone(ZoneInfo(tz)).replace(tzinfo=None) == datetime(2026, 9, 6, 1, 0)
 
 
-def test_bounds_are_utc():
+def test_bounds_and_trial_ends_are_utc():
     start, end = period_bounds(local("Asia/Shanghai", 2026, 1, 1), "Asia/Shanghai", MONTHLY, 0)
     assert start == datetime(2025, 12, 31, 16, tzinfo=UTC)
     assert start.tzinfo is UTC and end.tzinfo is UTC
+    shanghai = datetime(2026, 1, 1, 9, tzinfo=ZoneInfo("Asia/Shanghai"))
+    for days in (0, 14):  # a trial of no days ends as it starts, still in UTC
+        assert local_days_after(shanghai, "Asia/Shanghai", days).tzinfo is UTC
 
 
 def test_bad_inputs_are_refused():
@@ -109,6 +138,8 @@ def test_bad_inputs_are_refused():
             validate_timezone(bad)
     with pytest.raises(ValueError):
         period_bounds(datetime(2026, 1, 1), "UTC", MONTHLY, 0)  # naive
+    with pytest.raises(ValueError):
+        period_bounds(datetime(2026, 1, 1, tzinfo=NoOffset()), "UTC", MONTHLY, 0)  # a zone that gives no offset
     with pytest.raises(ValueError):
         period_bounds(datetime(2026, 1, 1, tzinfo=UTC), "UTC", MONTHLY, -1)
     with pytest.raises(ValueError):
@@ -185,10 +216,19 @@ def test_the_index_is_computed_not_searched(monkeypatch):
     real = periods.boundary
     monkeypatch.setattr(periods, "boundary", lambda *a: calls.append(a[-1]) or real(*a))
     anchor = datetime(2000, 1, 31, 9, 30, tzinfo=UTC)
-    for unit, count in (("month", 1), ("week", 2), ("year", 1), ("month", 3)):
-        for instant in (anchor, anchor + timedelta(days=36525), datetime(2042, 7, 1, tzinfo=UTC)):
-            calls.clear()
-            k = periods.period_index_at(anchor, "America/New_York", Interval(unit=unit, count=count), instant)
-            assert len(calls) <= 3, (unit, count, instant, calls)
-            start, end = periods.period_bounds(anchor, "America/New_York", Interval(unit=unit, count=count), k)
-            assert start <= instant < end
+    cases = [
+        (anchor, "America/New_York", Interval(unit=unit, count=count), instant)
+        for unit, count in (("month", 1), ("week", 2), ("year", 1), ("month", 3))
+        for instant in (anchor, anchor + timedelta(days=36525), datetime(2042, 7, 1, tzinfo=UTC))
+    ]
+    # the calendar is the customer's: late in the evening in New York, early in the morning in Auckland, the day
+    # (and the month) in UTC is another one. A minute before a period ends, on its last local day:
+    for tz, wall, k in (("America/New_York", (2026, 1, 30, 22), 3), ("Pacific/Auckland", (2026, 3, 1, 5), 2)):
+        start = local(tz, *wall)
+        cases.append((start, tz, MONTHLY, periods.boundary(start, tz, MONTHLY, k) - timedelta(minutes=1)))
+    for start, tz, interval, instant in cases:
+        calls.clear()
+        k = periods.period_index_at(start, tz, interval, instant)
+        assert len(calls) <= 3, (tz, interval, instant, calls)
+        begin, end = periods.period_bounds(start, tz, interval, k)
+        assert begin <= instant < end

@@ -35,7 +35,7 @@ def validate_timezone(tz: str) -> str:
 
 
 def _aware(instant: datetime, what: str) -> None:
-    if instant.tzinfo is None or instant.utcoffset() is None:
+    if instant.utcoffset() is None:  # None without a tzinfo, or with one that gives no offset
         raise ValueError(f"{what} must be timezone-aware")
 
 
