@@ -3,12 +3,13 @@ drafting with credit, finalizing, overdue, write-off, void, refunds, a payment t
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
 from billing.domain.errors import IllegalTransition
-from billing.domain.models import CreditNote, Customer, Invoice, Order
+from billing.domain.models import Address, CreditNote, Customer, Invoice, Order
 from billing.domain.pricing import Discount, LineInput
 
 NOW = datetime(2026, 12, 2, 10, 30, tzinfo=UTC)
@@ -48,7 +49,10 @@ def issued(amount: int = 5000, credit: int = 0, days: int | None = 14) -> Invoic
 
 
 def test_a_draft_is_what_the_order_says_for_whom_it_says():
-    draft = Invoice.draft_for(order(5000, discount=Discount(amount_off=500)), customer(), NOW)
+    address = Address(line1="ул. Тверская, д. 7", city="Москва", postal_code="125009", country="RU")
+    ana = customer().model_copy(update={"address": address})
+    draft = Invoice.draft_for(order(5000, discount=Discount(amount_off=500)), ana, NOW)
+    assert draft.customer_address == address  # as it was when the invoice was made: kept if the customer moves
     assert (draft.status, draft.number, draft.order_id, draft.collection_method, draft.days_until_due) == (
         "draft",
         None,
@@ -70,6 +74,17 @@ def test_a_draft_is_what_the_order_says_for_whom_it_says():
 def test_the_customers_credit_comes_off_what_is_due_never_below_zero(credit, applied, due):
     draft = Invoice.draft_for(order(5000), customer(credit), NOW)
     assert (draft.credit_applied, draft.amount_due, draft.total) == (applied, due, 5000)
+
+
+@pytest.mark.parametrize("credit_line", [-5000, -5800])
+def test_a_draft_whose_credits_cover_its_charges_owes_nothing_and_takes_none_of_the_customers_credit(credit_line):
+    lines = [
+        LineInput(description="Pro", quantity=1, unit_amount=5000),
+        LineInput(description="Unused time on Pro", quantity=1, unit_amount=credit_line),
+    ]
+    draft = Invoice.draft(customer(1200), lines, NOW, collection_method="send_invoice", days_until_due=14)
+    assert (draft.total, draft.credit_applied, draft.amount_due) == (5000 + credit_line, 0, 0)
+    assert draft.excess_credit == -(5000 + credit_line)  # the rest becomes the customer's credit, not a debt
 
 
 def test_a_negative_total_leaves_its_excess_as_credit():
@@ -114,6 +129,7 @@ def test_overdue_means_open_unpaid_and_past_the_end_of_its_due_date():
     later = due_end + timedelta(days=1)
     assert not invoice.model_copy(update={"past_due": True}).is_overdue(later)  # marked already
     assert not invoice.model_copy(update={"amount_due": 0}).is_overdue(later)
+    assert invoice.model_copy(update={"amount_due": 1}).is_overdue(later)  # a cent still owed is still owed
     assert not invoice.model_copy(update={"status": "uncollectible"}).is_overdue(later)
     assert not invoice.model_copy(update={"due_date": None}).is_overdue(later)
     marked, event = invoice.mark_past_due(later)
@@ -189,6 +205,8 @@ def credit_note(invoice: Invoice, amount: int) -> CreditNote:
 def test_refunds_count_against_what_the_invoice_kept():
     paid, _ = issued(5000, credit=1000).apply_payment(4000, "pay_1", NOW)
     assert paid.refundable() == 4000  # the credit applied was never paid here
+    overpaid, _ = issued(5000, credit=1000).apply_payment(6000, "pay_1", NOW)
+    assert overpaid.refundable() == 4000  # the 2000 over what was owed went to the customer's credit
     note = credit_note(paid, 1500)
     refunded, event = paid.record_refund(note, NOW)
     assert (refunded.amount_refunded, refunded.refundable(), refunded.status) == (1500, 2500, "paid")
@@ -220,23 +238,30 @@ def test_a_payment_taken_back_reopens_the_invoice_due_today_and_restarts_collect
 
 
 def test_an_order_moves_only_as_its_table_says():
-    placed = order().transition("place", NOW, invoice_id="in_1")
-    assert (placed.status, placed.invoice_id, placed.updated_at) == ("invoiced", "in_1", NOW)
+    later = NOW + timedelta(minutes=5)
+    placed = order().transition("place", later, invoice_id="in_1")
+    assert (placed.status, placed.invoice_id, placed.updated_at) == ("invoiced", "in_1", later)
     with pytest.raises(IllegalTransition):
         placed.transition("place", NOW)
 
 
 def test_every_change_is_stamped_and_every_event_names_its_invoice():
     later = NOW + timedelta(hours=2)
-    invoice = issued().model_copy(update={"past_due": True})
-    paid, paid_events = invoice.apply_payment(5000, "pay_1", later)
+    finalized, final_event = Invoice.draft_for(order(), customer(), NOW).finalize("INV-1", later)
+    late = issued().model_copy(update={"past_due": True})
+    paid, paid_events = late.apply_payment(5000, "pay_1", later)
+    paid_at_now, _ = issued().apply_payment(5000, "pay_1", NOW)
     voided, void_event = issued().void(later)
     written_off, off_event = issued().mark_uncollectible(later)
-    note = credit_note(paid, 100)
-    refunded, refund_event = paid.record_refund(note, later)
-    reopened, reopen_event = paid.take_back(5000, "dispute_lost", later)
-    for changed in (paid, voided, written_off, refunded, reopened):
+    marked, past_due_event = issued().mark_past_due(later)
+    refunded, refund_event = paid_at_now.record_refund(credit_note(paid_at_now, 100), later)
+    reopened, reopen_event = paid_at_now.take_back(5000, "dispute_lost", later)
+    for changed in (finalized, paid, voided, written_off, marked, refunded, reopened):
         assert changed.updated_at == later
-    assert not reopened.past_due  # chased again from the loss, not from the old due date
-    for event in (*paid_events, void_event, off_event, refund_event, reopen_event):
+    assert not paid.take_back(5000, "dispute_lost", later)[0].past_due  # chased again from the loss
+    events = [final_event, *paid_events, void_event, off_event, past_due_event, refund_event, reopen_event]
+    for event in events:
         assert (event.aggregate, event.tenant_id, event.occurred_at) == ("invoice", "ten_1", later)
+        assert event.aggregate_id.startswith("in_")
+        assert re.fullmatch(r"evt_[0-9A-HJKMNP-TV-Z]{26}", event.id)  # an event id is an id of its own kind
+    assert len({event.id for event in events}) == len(events)

@@ -12,9 +12,10 @@ from pydantic import ValidationError
 from billing.domain import plans, subscriptions
 from billing.domain.dunning import DEFAULT_POLICY, DunningProgress, Instalment, PaymentPlan
 from billing.domain.errors import DomainError, IllegalTransition, Unauthorized, ValidationFailed
-from billing.domain.models import Customer, ReviewRule, Tenant
+from billing.domain.models import Customer, Invoice, ReviewRule, Tenant
 from billing.domain.money import accepted_currencies
 from billing.domain.stripe_money import NotChargeable
+from billing.domain.subscriptions import Subscription, SubscriptionItem
 from tests.unit.test_invoice_lifecycle import issued, order
 from tests.unit.test_payment_states import payment
 from tests.unit.test_subscriptions import PRO, item, subscribe
@@ -43,6 +44,71 @@ def test_new_aggregates_start_at_version_zero_with_nothing_paid_or_owed_beyond_t
     assert (sub.version, sub.trial_days, sub.collection_method, sub.timezone) == (0, 0, "charge_automatically", "UTC")
     plan = PRO
     assert (plan.version, plan.trial_days) == (0, 0)
+
+
+def test_an_invoice_made_from_its_required_fields_has_nothing_paid_applied_or_refunded():
+    invoice = Invoice(
+        id="in_1",
+        tenant_id="t",
+        customer_id="c",
+        currency="usd",
+        collection_method="send_invoice",
+        lines=[],
+        subtotal=0,
+        discount=0,
+        tax=0,
+        total=0,
+        amount_due=0,
+        customer_email="e@x.io",
+        customer_name="N",
+        customer_locale="en",
+        created_at=NOW,
+        updated_at=NOW,
+    )
+    assert (invoice.status, invoice.series, invoice.number, invoice.version) == ("draft", "default", None, 0)
+    assert (invoice.amount_paid, invoice.amount_refunded, invoice.credit_applied) == (0, 0, 0)
+    assert (invoice.past_due, invoice.dispute_open, invoice.customer_address, invoice.pdf_key) == (
+        False,
+        False,
+        None,
+        None,
+    )
+
+
+def test_a_subscription_made_from_its_required_fields_is_billed_in_utc_automatically_without_a_trial():
+    without_quantity = item(PRO, 3).model_dump(exclude={"quantity"})
+    sub = Subscription(
+        id="sub_1",
+        tenant_id="t",
+        customer_id="c",
+        currency="usd",
+        items=[SubscriptionItem.model_validate(without_quantity)],
+        billing_anchor=NOW,
+        status="active",
+        created_at=NOW,
+        updated_at=NOW,
+    )
+    assert (sub.timezone, sub.trial_days, sub.collection_method, sub.days_until_due) == (
+        "UTC",
+        0,
+        "charge_automatically",
+        None,
+    )
+    assert (sub.current_period_index, sub.cancel_at_period_end, sub.pending_proration, sub.version) == (0, False, [], 0)
+    assert sub.items[0].quantity == 1  # an item without a quantity is one of its plan
+
+
+def test_a_plan_made_from_its_required_fields_has_no_trial():
+    made = plans.Plan(
+        id="plan_1",
+        tenant_id="t",
+        name="Pro",
+        interval=PRO.interval,
+        usage="licensed",
+        prices=PRO.prices,
+        created_at=NOW,
+    )
+    assert (made.trial_days, made.version) == (0, 0)
 
 
 def test_a_payment_starts_pending():
@@ -127,6 +193,10 @@ def test_plan_limits():
         with pytest.raises(ValidationError):
             plans.PlanRequest.model_validate({**body, **bad})
     assert plans.PlanRequest.model_validate({**body, "trial_days": 730}).trial_days == 730
+    assert plans.PlanRequest.model_validate({**body, "trial_days": 0}).trial_days == 0
+    assert plans.PlanRequest.model_validate({**body, "name": "  Pro  "}).name == "Pro"  # kept without the spaces
+    with pytest.raises(ValidationError):
+        plans.PlanRequest.model_validate({**body, "name": "   "})  # a blank name is no name
     many = [{"currency": c, "scheme": "flat", "amount": 1} for c in sorted(accepted_currencies())[:51]]
     with pytest.raises(ValidationError):
         plans.PlanRequest.model_validate({**body, "prices": many})
