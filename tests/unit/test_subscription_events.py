@@ -3,11 +3,13 @@ billing runs refuse, pinned per step."""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
 
 from billing.domain.errors import Conflict, ValidationFailed
+from billing.domain.subscriptions import Subscription
 from tests.unit.test_subscriptions import API, NOW, PRO, YEARLY, bill, item, subscribe
 
 
@@ -58,7 +60,9 @@ def test_a_run_says_what_it_billed_and_refuses_the_wrong_period():
     usage = billed.bill_period(1, {API.id: 1500}, billed.next_billing_at)[1]
     missing = billed.bill_period(1, {}, billed.next_billing_at)[1]
     assert len(usage) == len(missing)  # a metered plan left out used nothing: billed at 0 units
-    assert [ln.unit_amount * ln.quantity for ln in missing if "API" in ln.description] == [0]
+    assert [(ln.description, ln.unit_amount * ln.quantity) for ln in missing if "API" in ln.description] == [
+        ("API calls – 0 units, graduated tiers (1 Mar 2026 – 1 Apr 2026)", 0)
+    ]
 
 
 def test_canceling_says_how():
@@ -113,3 +117,59 @@ def test_a_change_says_its_proration_and_keeps_the_interval():
         sub.change([item(PRO, 2)], end + timedelta(seconds=1))
     assert refused.value.code == "change_outside_period"
     assert refused.value.detail.endswith("(after its end, the billing run for the next one comes first)")
+
+
+def test_creating_says_the_status_and_why_it_is_held():
+    held, events = Subscription.create("ten_1", "cus_1", "usd", [item(PRO)], NOW, review_reason="order_type=trial")
+    assert (held.status, held.review_reason) == ("pending_review", "order_type=trial")
+    assert data(events) == [("subscription.created", {"status": "pending_review", "review_reason": "order_type=trial"})]
+    live, events = Subscription.create("ten_1", "cus_1", "usd", [item(PRO)], NOW, trial_days=7)
+    assert (live.status, live.review_reason) == ("trialing", None)
+    assert data(events) == [("subscription.created", {"status": "trialing", "review_reason": None})]
+
+
+def test_a_subscription_keeps_what_it_was_created_with():
+    sub = subscribe(
+        item(PRO), collection_method="send_invoice", days_until_due=10, metadata={"crm": "42"}, timezone="Asia/Tokyo"
+    )
+    assert (sub.collection_method, sub.days_until_due, sub.metadata, sub.timezone) == (
+        "send_invoice",
+        10,
+        {"crm": "42"},
+        "Asia/Tokyo",
+    )
+    assert (sub.tenant_id, sub.customer_id, sub.created_at, sub.updated_at) == ("ten_1", "cus_1", NOW, NOW)
+    assert re.fullmatch(r"sub_[0-9A-HJKMNP-TV-Z]{26}", sub.id)
+
+
+def test_approving_is_stamped_and_says_the_status_it_leads_to():
+    held = subscribe(item(PRO), review_reason="order_type=enterprise")
+    later = NOW + timedelta(days=2)
+    approved, events = held.approve(later)
+    assert (approved.status, approved.updated_at) == ("active", later)
+    assert data(events) == [("subscription.approved", {"status": "active"})]
+    _, events = subscribe(item(PRO), trial_days=7, review_reason="order_type=trial").approve(later)
+    assert data(events) == [("subscription.approved", {"status": "trialing"})]
+
+
+def test_every_change_is_stamped_and_every_event_names_its_subscription():
+    later = NOW + timedelta(days=3)
+    sub, _ = bill(subscribe(item(PRO)))
+    steps = [
+        sub.change([item(PRO, 2)], later),
+        sub.cancel(False, later),
+        sub.cancel(True, later),
+        sub.mark_past_due(later),
+        subscribe(item(PRO), review_reason="order_type=trial").approve(later),
+    ]
+    for changed, events in steps:
+        assert changed.updated_at == later
+        for event in events:
+            assert (event.aggregate, event.aggregate_id, event.tenant_id, event.occurred_at) == (
+                "subscription",
+                changed.id,
+                "ten_1",
+                later,
+            )
+    _, _, events = sub.bill_period(1, {}, sub.next_billing_at)
+    assert [e.aggregate for e in events] == ["subscription"]

@@ -210,6 +210,7 @@ def test_a_later_anchor_delays_the_first_invoice():
         (lambda: subscribe(item(PRO), trial_days=731), "invalid_trial_days"),
         (lambda: subscribe(item(PRO), trial_days=-1), "invalid_trial_days"),
         (lambda: subscribe(item(PRO), days_until_due=10), "days_until_due_not_applicable"),
+        (lambda: subscribe(item(PRO), days_until_due=1), "days_until_due_not_applicable"),
     ],
 )
 def test_bad_subscriptions_are_refused(make, code):
@@ -237,14 +238,19 @@ DETAILS = {
 
 def test_the_limits_themselves_are_accepted():
     assert subscribe(item(PRO), trial_days=730).trial_days == 730
+    assert subscribe(item(PRO), days_until_due=0).days_until_due == 0  # charged at once: due the day it is issued
     at_start = subscribe(item(PRO), billing_anchor=NOW.replace(microsecond=0))
     assert at_start.next_billing_at == NOW.replace(microsecond=0)
     assert len(subscribe(*(item(plan(f"P{n}")) for n in range(20))).items) == 20
 
 
+def test_an_item_of_a_plan_billed_without_a_quantity_is_made_without_one():
+    assert [SubscriptionItem.of(p, "usd").quantity for p in (PRO, BASIC, API)] == [1, 1, 1]
+
+
 def test_send_invoice_defaults_to_30_days_and_a_subscription_reloads_from_json():
     sub = subscribe(item(PRO, 2), item(API), collection_method="send_invoice", timezone=NY)
-    assert sub.days_until_due == 30
+    assert (sub.collection_method, sub.days_until_due) == ("send_invoice", 30)
     sub, _ = bill(sub)
     sub, _ = sub.change([item(PRO, 4)], NOW + timedelta(days=9))
     assert Subscription.model_validate_json(sub.model_dump_json()) == sub
@@ -469,3 +475,86 @@ def test_cancel_now_during_a_trial_credits_nothing():
     sub = subscribe(item(PRO), trial_days=14)
     sub, _ = sub.cancel(at_period_end=False, now=NOW + timedelta(days=2))
     assert (sub.status, sub.pending_proration, sub.next_billing_at) == ("canceled", [], None)
+
+
+SMS = plan("SMS", amount=5, usage="metered")
+
+
+def test_each_metered_item_is_billed_for_its_own_usage():
+    sub, _ = bill(subscribe(item(PRO), item(API), item(SMS)))
+    _, lines = bill(sub, {API.id: 1500, SMS.id: 40})
+    assert [(ln.description.split(" (")[0], ln.quantity * ln.unit_amount) for ln in lines] == [
+        ("API calls – 1500 units, graduated tiers", 1000),
+        ("SMS × 40", 200),
+        ("Pro plan × 1", 1500),
+    ]
+
+
+def test_every_line_is_dated_in_the_customers_time_zone():
+    sub, lines = bill(subscribe(item(PRO), timezone=NY))  # 1 March 00:00 UTC is 28 February, 19:00 in New York
+    assert [ln.description for ln in lines] == ["Pro plan × 1 (28 Feb 2026 – 28 Mar 2026)"]
+    late = datetime(2026, 3, 11, 3, 0, tzinfo=UTC)  # 23:00 on 10 March in New York
+    canceled, _ = sub.cancel(False, late)
+    assert [ln.description for ln in canceled.pending_proration] == ["Unused time on Pro plan × 1 from 10 Mar 2026"]
+
+
+def test_a_new_subscription_or_a_change_before_billing_charges_whole_periods_whatever_its_items_carried():
+    measured = item(PRO).model_copy(update={"basis": "day"})  # as an item of a prorated period would be
+    sub = subscribe(measured, trial_days=14)
+    assert [i.basis for i in sub.items] == [None]
+    sub, _ = sub.change([measured, item(API)], NOW + timedelta(days=1))
+    assert [i.basis for i in sub.items] == [None, None]
+
+
+def test_only_metered_items_removed_mid_period_wait_for_its_run():
+    sub, _ = bill(subscribe(item(PRO), item(BASIC), item(API)))
+    changed, _ = sub.change([item(PRO)], NOW + timedelta(days=12))  # the flat Basic and the metered API go
+    assert [i.plan_id for i in changed.retired_items] == [API.id]  # Basic was credited, API is billed in arrears
+
+
+def test_a_change_is_prorated_while_a_period_is_paid_for_even_if_payment_is_late():
+    sub, _ = bill(subscribe(item(PRO)))
+    late, _ = sub.mark_past_due(NOW + timedelta(days=5))
+    assert late.open_period() == sub.period(0)
+    changed, events = late.change([item(PRO, 2)], NOW + timedelta(days=10))
+    assert (changed.status, [ln.kind for ln in changed.pending_proration]) == ("past_due", ["credit", "charge"])
+    assert events[0].data["proration"] > 0
+
+
+def test_canceling_a_suspended_subscription_credits_the_unused_time():
+    sub, _ = bill(subscribe(item(PRO)))
+    suspended, _ = sub.suspend(NOW + timedelta(days=5))
+    assert suspended.open_period() == sub.period(0)
+    canceled, _ = suspended.cancel(False, NOW + timedelta(days=10))
+    assert [ln.kind for ln in canceled.pending_proration] == ["credit"]
+    assert canceled.open_period() is None  # a canceled subscription has no period to prorate in
+
+
+def test_canceled_in_a_trial_it_ends_then():
+    when = NOW + timedelta(days=2)
+    canceled, _ = subscribe(item(PRO), trial_days=14).cancel(False, when)
+    assert (canceled.status, canceled.canceled_at, canceled.updated_at) == ("canceled", when, when)
+
+
+def test_canceled_after_its_paid_period_ended_but_before_the_run_it_ends_with_that_period():
+    sub, _ = bill(subscribe(item(PRO)))
+    _, end = sub.period(0)
+    late = end + timedelta(hours=6)  # the run for the next period has not happened yet
+    canceled, _ = sub.cancel(False, late)
+    assert (canceled.canceled_at, canceled.pending_proration, canceled.next_billing_at) == (end, [], None)
+    with_usage, _ = bill(subscribe(item(PRO), item(API)))
+    canceled, _ = with_usage.cancel(False, late)
+    assert (canceled.canceled_at, canceled.next_billing_at) == (end, end)  # a last run bills the period's usage
+    _, lines = bill(canceled, {API.id: 1200})
+    assert [ln.description for ln in lines] == ["API calls – 1200 units, graduated tiers (1 Mar 2026 – 1 Apr 2026)"]
+
+
+def test_a_last_run_after_canceling_now_only_when_there_is_something_to_settle():
+    metered_only, _ = bill(subscribe(item(API)))
+    when = NOW + timedelta(days=10)
+    canceled, _ = metered_only.cancel(False, when)
+    assert (canceled.pending_proration, canceled.next_billing_at) == ([], when)  # usage up to now is owed
+    licensed, _ = bill(subscribe(item(PRO)))
+    _, end = licensed.period(0)
+    canceled, _ = licensed.cancel(False, end)  # at the very end: no unused time, no usage
+    assert (canceled.pending_proration, canceled.next_billing_at) == ([], None)

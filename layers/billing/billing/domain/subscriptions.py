@@ -270,7 +270,7 @@ class Subscription(BaseModel):
         lines: list[LineInput] = []
         if index >= 1:  # close period index - 1: usage in arrears and what changes left pending
             start, end = self.period(index - 1)
-            if action == "settle" and self.canceled_at is not None:
+            if self.canceled_at is not None:  # canceled now (the run settles it): the period closed then
                 end = min(end, self.canceled_at)
             for item in metered:
                 usage = usage_by_plan.get(item.plan_id, 0)
