@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
+from pydantic import ValidationError
 
 from billing.domain import dunning
 from billing.domain.dunning import (
@@ -68,6 +69,15 @@ def test_due_steps_are_those_not_done_whose_day_has_come_in_the_order_of_their_d
     assert [p.id for p in progress.upcoming(POLICY, DUE, DUE)] == ["first_failure:2", "due_date:5"]
 
 
+def test_steps_not_yet_run_come_later_by_the_days_dunning_was_paused():
+    shifted = DunningProgress(first_failure_at=FAILED, shift_days=2)
+    assert [p.id for p in shifted.due_steps(POLICY, DUE, DUE)] == []  # due_date:0 moved to 3 December
+    assert [p.id for p in shifted.due_steps(POLICY, DUE, date(2026, 12, 7))] == ["due_date:0", "first_failure:2"]
+    assert [(p.id, p.at.date()) for p in shifted.upcoming(POLICY, DUE, date(2026, 12, 7))] == [
+        ("due_date:5", date(2026, 12, 8))
+    ]
+
+
 def test_next_on_is_the_first_step_that_takes_the_action():
     planned = timeline(POLICY, DUE, FAILED)
     assert next_on(planned, "retry_charge") == date(2026, 12, 5)
@@ -85,6 +95,11 @@ def test_a_pause_counts_its_days_once_resumed():
     resumed = again.resume(date(2026, 12, 9))
     assert (resumed.paused, resumed.paused_since, resumed.shift_days) == (None, None, 5)
     assert progress.resume(date(2026, 12, 9)) is progress
+
+
+def test_a_pause_whose_first_day_is_unknown_moves_nothing_when_resumed():
+    paused = DunningProgress(paused="dispute", shift_days=1)  # recorded without its first day
+    assert paused.resume(date(2026, 12, 9)).shift_days == 1
 
 
 @pytest.mark.parametrize("code", ["stolen_card", "lost_card", "do_not_try_again", "expired_card", "no_payment_method"])
@@ -138,6 +153,8 @@ def test_a_proposed_plan_pays_exactly_the_amount_due_in_order_within_a_year():
 
     ok = days(0, 366, amounts=[400, 600])
     assert plan_instalments(1000, ok, today) == ok
+    deferred = days(30, amounts=[1000])  # one instalment: the amount due, later
+    assert plan_instalments(1000, deferred, today) == deferred
     for bad, rule in [
         ([], "1 to 24"),
         (days(*range(25), amounts=[40] * 25), "1 to 24"),
@@ -145,10 +162,14 @@ def test_a_proposed_plan_pays_exactly_the_amount_due_in_order_within_a_year():
         (days(3, 3, amounts=[500, 500]), "one a day"),
         (days(-1, 3, amounts=[500, 500]), "between today"),
         (days(0, 367, amounts=[500, 500]), "between today"),
+        (days(0, 10, 367, amounts=[300, 300, 400]), "between today"),  # the last one counts, not the second
         (days(0, 3, amounts=[500, 499]), "add up to 999"),
     ]:
         with pytest.raises(ValueError, match=rule):
             plan_instalments(1000, bad, today)
+    with pytest.raises(ValueError) as refused:
+        plan_instalments(1000, days(5, 3, amounts=[500, 500]), today)
+    assert str(refused.value) == "instalments must be in order of date, one a day"
     assert dunning.MAX_INSTALMENTS == 24 and dunning.MAX_PLAN_DAYS == 366
     assert plan_instalments(1000, days(*range(24), amounts=[40] * 23 + [80]), today)
 
@@ -157,6 +178,8 @@ def test_a_proposed_plan_pays_exactly_the_amount_due_in_order_within_a_year():
     "steps",
     [
         [{"day": 366, "actions": ["email_reminder"]}],
+        [{"day": "3", "actions": ["email_reminder"]}],  # a day is a whole number, not text
+        [{"day": 3.0, "actions": ["email_reminder"]}],
         [{"day": 1, "actions": []}],
         [{"day": 1, "actions": ["email_reminder"] * 6}],
         [{"day": 1, "actions": ["email_reminder", "email_reminder"]}],
@@ -170,8 +193,15 @@ def test_a_policy_keeps_its_limits(steps):
         DunningPolicy.model_validate({"steps": steps})
 
 
+def test_a_step_lists_at_most_five_actions():
+    with pytest.raises(ValidationError) as refused:
+        DunningStep.model_validate({"day": 1, "actions": ["email_reminder", "retry_charge"] * 3})
+    assert [e["type"] for e in refused.value.errors()] == ["too_long"]  # the limit, before anything else
+
+
 def test_a_policy_at_its_limits_is_accepted():
     assert DunningPolicy.model_validate({"steps": [{"day": i, "actions": ["email_reminder"]} for i in range(20)]})
+    assert len(DunningPolicy.model_validate({"steps": [{"day": 0, "actions": ["mark_uncollectible"]}]}).steps) == 1
     step = DunningStep.model_validate(
         {
             "day": 365,

@@ -28,6 +28,11 @@ def test_amount_off_larger_than_subtotal_is_refused():
     assert caught.value.code == "discount_exceeds_subtotal"
 
 
+def test_amount_off_of_the_whole_subtotal_makes_the_invoice_free():
+    totals = price([line(1, 100, "20")], Discount(amount_off=100))
+    assert (totals.discount, totals.tax, totals.total) == (100, 0, 0)
+
+
 def test_zero_decimal_currency_amounts_stay_whole_units():
     totals = price([line(3, 1000, "10")])  # JPY: 3,000 yen + 10% consumption tax
     assert (totals.subtotal, totals.tax, totals.total) == (3000, 300, 3300)

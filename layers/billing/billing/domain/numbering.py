@@ -24,7 +24,7 @@ def validate_format(fmt: str) -> str:
         raise ValidationFailed("invalid_number_format", "the number format needs exactly one {seq} or {seq:0N}")
     if _ANY_BRACE.search(_TOKEN.sub("", fmt)):
         raise ValidationFailed("invalid_number_format", "allowed placeholders: {yyyy} {yy} {mm} {seq} {seq:0N}")
-    if not 1 <= len(fmt) <= 40:
+    if len(fmt) > 40:  # (it has a {seq}: never empty)
         raise ValidationFailed("invalid_number_format", "the number format must be 1 to 40 characters")
     return fmt
 
@@ -48,6 +48,6 @@ def render(fmt: str, when: datetime, seq: int) -> str:
             return when.strftime("%y")
         if token == "mm":
             return when.strftime("%m")
-        return str(seq).zfill(int(width) if width else 0)
+        return str(seq).zfill(int(width)) if width else str(seq)
 
     return _TOKEN.sub(one, fmt)
