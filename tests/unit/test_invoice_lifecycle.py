@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from billing.domain.errors import IllegalTransition
+from billing.domain.errors import Conflict, IllegalTransition
 from billing.domain.models import Address, CreditNote, Customer, Invoice, Order
 from billing.domain.pricing import Discount, LineInput
 
@@ -265,3 +265,78 @@ def test_every_change_is_stamped_and_every_event_names_its_invoice():
         assert event.aggregate_id.startswith("in_")
         assert re.fullmatch(r"evt_[0-9A-HJKMNP-TV-Z]{26}", event.id)  # an event id is an id of its own kind
     assert len({event.id for event in events}) == len(events)
+
+
+def test_the_invoice_as_issued_is_what_its_pdf_shows_whatever_happened_since():
+    paid, _ = issued(5000, days=14).apply_payment(5000, "pay_1", NOW + timedelta(days=1))
+    refunded, _ = paid.record_refund(credit_note(paid, 1000), NOW + timedelta(days=2))
+    later = refunded.model_copy(update={"past_due": True, "dispute_open": True})
+    shown = later.as_issued()
+    assert (shown.status, shown.amount_paid, shown.amount_refunded, shown.amount_due) == ("open", 0, 0, 5000)
+    assert (shown.past_due, shown.dispute_open, shown.updated_at) == (False, False, NOW)
+    assert (shown.number, shown.issued_at, shown.due_date, shown.total) == ("INV-1", NOW, date(2026, 12, 16), 5000)
+    voided, _ = issued(5000).void(NOW + timedelta(days=3))
+    assert (voided.as_issued().status, voided.as_issued().voided_at, voided.as_issued().amount_due) == (
+        "open",
+        None,
+        5000,
+    )
+
+
+@pytest.mark.parametrize(("amount", "credit", "status", "due"), [(5000, 5000, "paid", 0), (1, 0, "open", 1)])
+def test_an_invoice_was_issued_paid_only_if_nothing_was_due(amount, credit, status, due):
+    shown = issued(amount, credit=credit).as_issued()
+    assert (shown.status, shown.amount_due, shown.credit_applied) == (status, due, min(amount, credit))
+
+
+def test_an_invoice_whose_credits_outweighed_its_charges_was_issued_paid_with_nothing_due():
+    lines = [
+        LineInput(description="Pro", quantity=1, unit_amount=5000),
+        LineInput(description="Unused time on Pro", quantity=1, unit_amount=-5800),
+    ]
+    draft = Invoice.draft(customer(), lines, NOW, collection_method="send_invoice", days_until_due=14)
+    invoice, _ = draft.finalize("INV-2", NOW)
+    shown = invoice.as_issued()
+    assert (shown.total, shown.status, shown.amount_due) == (-800, "paid", 0)
+
+
+def test_a_draft_was_never_issued():
+    draft = Invoice.draft_for(order(), customer(), NOW)
+    with pytest.raises(IllegalTransition) as refused:
+        draft.as_issued()
+    assert (refused.value.code, refused.value.detail) == (
+        "invoice_not_issued",
+        f"invoice {draft.id} has not been issued",
+    )
+
+
+def test_an_invoice_pdf_is_attached_once_and_said_to_be_ready():
+    invoice = issued()
+    later = NOW + timedelta(minutes=3)
+    attached, event = invoice.attach_pdf("ten_1/invoices/in_1.pdf", later)
+    assert (attached.pdf_key, attached.updated_at) == ("ten_1/invoices/in_1.pdf", later)
+    assert (event.type, event.aggregate, event.aggregate_id, event.occurred_at, event.data) == (
+        "invoice.pdf_ready",
+        "invoice",
+        invoice.id,
+        later,
+        {"number": "INV-1"},
+    )
+    with pytest.raises(Conflict) as refused:
+        attached.attach_pdf("ten_1/invoices/in_1-again.pdf", later)
+    assert (refused.value.code, refused.value.detail) == (
+        "pdf_already_attached",
+        f"invoice {invoice.id} has its PDF already",
+    )
+
+
+def test_a_credit_note_pdf_is_attached_once():
+    note = credit_note(issued(), 500)
+    attached = note.attach_pdf("ten_1/credit_notes/cn_1.pdf")
+    assert (attached.pdf_key, note.pdf_key) == ("ten_1/credit_notes/cn_1.pdf", None)
+    with pytest.raises(Conflict) as refused:
+        attached.attach_pdf("ten_1/credit_notes/cn_1-again.pdf")
+    assert (refused.value.code, refused.value.detail) == (
+        "pdf_already_attached",
+        "credit note cn_1 has its PDF already",
+    )
