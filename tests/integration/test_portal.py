@@ -4,6 +4,7 @@ the portal, and every tampered link or foreign id answered with the same 404 pag
 from __future__ import annotations
 
 import json
+import re
 from datetime import timedelta
 from urllib.parse import urlsplit
 
@@ -135,3 +136,72 @@ def test_pdfs_years_languages_and_the_saved_card(deps, tenant, clock, stripe_fak
     deps.context.repo.commit(tx)
     body = page(path, {"lang": "en"})[2]
     assert "Visa ending in 4242" in body and "Expires 04/2031" in body and "Replace card" in body
+
+
+# --- signing in by e-mail --------------------------------------------------------------------------------------
+def form_post(path, fields):
+    from urllib.parse import urlencode
+
+    event = http_event("POST", path, None, None, {"content-type": "application/x-www-form-urlencoded"})
+    event["body"] = urlencode(fields)
+    answer = app.lambda_handler(event, FakeLambdaContext())
+    return answer["statusCode"], answer["body"]
+
+
+def sent_mail():
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.ses.models import ses_backends
+
+    return [m for m in ses_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].sent_messages if hasattr(m, "subject")]
+
+
+def deliver_sign_in_requests(deps, tenant_id):
+    from billing.services import notifications
+
+    events = [e for e in deps.context.repo.events(keys.tenant(tenant_id)) if e.type == "portal.sign_in_requested"]
+    for event in events:
+        notifications.notify(deps.context, deps.mailer, event)
+    return events
+
+
+def test_a_customer_asks_for_a_link_by_email_and_nothing_tells_who_is_a_customer(deps, tenant, clock, stripe_fake):
+    tenant_id, key = tenant
+    deps.env["PUBLIC_BASE_URL"] = "https://billing.example"
+    ada = customer(key, "Ada", locale="ru")
+    invoice = open_invoice(key, ada)
+    status, _, body = page(f"/portal/{tenant_id}/sign-in", {"lang": "ru"})
+    assert status == 200 and 'type="email"' in body and "Ваши счета от Acme Cloud" in body
+
+    known = form_post(f"/portal/{tenant_id}/sign-in", {"email": "ADA@example.com ", "lang": "ru"})
+    unknown = form_post(f"/portal/{tenant_id}/sign-in", {"email": "nobody@example.com", "lang": "ru"})
+    assert known[0] == unknown[0] == 200
+    def same(body, address):
+        return re.sub(r'nonce="[^"]+"', "", body.replace(address, "X"))
+
+    assert same(known[1], "ADA@example.com") == same(unknown[1], "nobody@example.com")
+
+    assert len(deliver_sign_in_requests(deps, tenant_id)) == 2
+    [mail] = sent_mail()
+    assert mail.destinations["ToAddresses"] == ["ada@example.com"] and "Ссылка на ваши счета" in mail.subject
+    link = next(w for w in mail.body.split('"') if w.startswith("https://billing.example/portal/"))
+    status, _, portal_page = page(urlsplit(link).path)
+    assert status == 200 and invoice["number"] in portal_page
+
+    # asked again within five minutes (or the event delivered twice): no second e-mail
+    form_post(f"/portal/{tenant_id}/sign-in", {"email": "ada@example.com", "lang": "ru"})
+    deliver_sign_in_requests(deps, tenant_id)
+    assert len(sent_mail()) == 1
+    clock.advance(timedelta(minutes=5))
+    form_post(f"/portal/{tenant_id}/sign-in", {"email": "ada@example.com", "lang": "en"})
+    deliver_sign_in_requests(deps, tenant_id)
+    assert len(sent_mail()) == 2 and sent_mail()[-1].subject.startswith("Your link to your invoices")
+
+
+def test_a_sign_in_form_that_is_not_an_address_says_so_and_sends_nothing(deps, tenant):
+    tenant_id, _ = tenant
+    for bad in ("", "not-an-address", "a@b", "x" * 300 + "@example.com"):
+        status, body = form_post(f"/portal/{tenant_id}/sign-in", {"email": bad, "lang": "en"})
+        assert status == 422 and "Please enter a valid email address." in body
+    assert deliver_sign_in_requests(deps, tenant_id) == []
+    assert form_post("/portal/ten_NOTHING/sign-in", {"email": "a@example.com"})[0] == 404
+    assert page("/portal/ten_NOTHING/sign-in")[0] == 404

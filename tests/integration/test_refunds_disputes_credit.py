@@ -228,4 +228,7 @@ def test_each_refund_emails_the_customer_once_with_its_credit_note(deps, tenant,
 
 
 def test_the_notifier_is_routed_every_event_it_emails_about():
-    assert outbox.ROUTES["NOTIFICATIONS_QUEUE_URL"] == set(notifications.KIND_OF_EVENT) | {"invoice.dunning_step"}
+    assert outbox.ROUTES["NOTIFICATIONS_QUEUE_URL"] == set(notifications.KIND_OF_EVENT) | {
+        "invoice.dunning_step",
+        notifications.SIGN_IN_REQUESTED,
+    }

@@ -414,9 +414,33 @@ def test_every_kind_has_every_language():
     kinds = [p for p in render_module.TEMPLATES_DIR.iterdir() if p.is_dir() and not p.name.startswith("_")]
     assert "invoice_issued" in {k.name for k in kinds}
     for kind in kinds:
-        for lang in SUPPORTED_LOCALES:
+        # written in each language, or once for all with the catalogue's texts (which has every language)
+        names = ["all"] if (kind / "all.html").is_file() else SUPPORTED_LOCALES
+        for name in names:
             for suffix in (".subject.txt", ".txt", ".html"):
-                assert (kind / f"{lang}{suffix}").is_file(), f"{kind.name}/{lang}{suffix}"
+                assert (kind / f"{name}{suffix}").is_file(), f"{kind.name}/{name}{suffix}"
+
+
+@pytest.mark.parametrize("locale", SUPPORTED_LOCALES)
+def test_the_portal_sign_in_email_is_in_the_customers_language(locale):
+    from billing.i18n import messages
+
+    url = "https://billing.example/portal/t.s.secretsecretsecret"
+    email = render_email("portal_sign_in", locale, {"tenant_name": "Acme", "customer_name": "Ана", "sign_in_url": url})
+    t = messages(locale)["email"]
+    assert email.subject == t["sign_in_subject"].format(tenant="Acme")
+    for part in (email.text, email.html):
+        assert url in part and t["sign_in_ignore"] in part and t["sign_in_greeting"].format(name="Ана") in part
+
+
+def test_every_email_links_the_pdf_and_the_portal_when_they_are_known():
+    links = {"pdf_url": "https://b.example/pay/x/pdf", "portal_url": "https://b.example/portal/t/sign-in?lang=ru"}
+    plain = render("ru")
+    linked = render("ru", **links)
+    for url in links.values():
+        assert url not in plain.text and url not in plain.html
+        assert url in linked.text and url in linked.html
+    assert "Посмотреть все ваши счета" in linked.text
 
 
 def test_templates_ship_with_the_package():

@@ -83,6 +83,18 @@ def portal_session(tenant_id: str, session_id: str) -> dict[str, str]:
     return _k(f"T#{tenant_id}#PORTAL#{session_id}", "PORTAL_SESSION")
 
 
+def customer_by_email(tenant_id: str, address: str, customer_id: str) -> dict[str, str]:
+    """The customers an address belongs to (one item each, in one partition): the portal's sign-in by e-mail finds
+    them. Keyed by a digest of the lower-cased address, like the suppression list."""
+    digest = hashlib.sha256(address.strip().lower().encode()).hexdigest()
+    return _k(f"T#{tenant_id}#EMAIL#{digest}", f"CUS#{customer_id}")
+
+
+def sign_in_sent(tenant_id: str, customer_id: str, window: str) -> dict[str, str]:
+    """At most one portal sign-in e-mail per customer per window: the marker of the one sent."""
+    return _k(f"T#{tenant_id}#CUS#{customer_id}", f"SIGNIN#{window}")
+
+
 def customer_subscriptions_attrs(tenant_id: str, customer_id: str, subscription_id: str) -> dict[str, str]:
     """A subscription on its customer's index (gsi1): the portal lists a customer's subscriptions in one Query."""
     return {"gsi1pk": f"T#{tenant_id}#CUS#{customer_id}#SUB", "gsi1sk": subscription_id}

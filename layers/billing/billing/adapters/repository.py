@@ -4,6 +4,7 @@ aggregate itself as a JSON document (exact: no float ever enters DynamoDB)."""
 from __future__ import annotations
 
 import json
+import secrets
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -25,6 +26,10 @@ INDEX_BY_CUSTOMER, INDEX_BY_STATUS, INDEX_BY_TENANT, INDEX_BY_DUE_DATE = "gsi1",
 
 class DuplicateRun(Exception):
     """A record that is written once (a schedule run, a Stripe event) was there already."""
+
+
+class SignInSentAlready(Exception):
+    """A portal sign-in e-mail went to this customer in this window already."""
 
 
 class AlreadySuppressed(Exception):
@@ -200,6 +205,24 @@ class Repository:
     def subscriptions(self, tenant_id: str, limit: int, cursor: str | None) -> tuple[list[Subscription], str | None]:
         pk = keys.tenant_list_attrs(tenant_id, "SUB", "")["gsi3pk"]
         return _page(Subscription, self.store.query(INDEX_BY_TENANT, "gsi3pk", pk, limit, cursor, f"T#{tenant_id}#"))
+
+    def index_customer_email(self, tx: Transaction, customer: Customer) -> None:
+        key = keys.customer_by_email(customer.tenant_id, customer.email, customer.id)
+        tx.put_new({**key, "type": "customer_email", "customer_id": customer.id})
+
+    def customers_by_email(self, tenant_id: str, address: str) -> list[Customer]:
+        pk = keys.customer_by_email(tenant_id, address, "")["pk"]
+        items = self._query_all(
+            KeyConditionExpression="pk = :pk", ExpressionAttributeValues={":pk": {"S": pk}}, ConsistentRead=False
+        )
+        return [self.customer(tenant_id, from_item(item)["customer_id"]) for item in items]
+
+    def mark_sign_in_sent(self, tx: Transaction, tenant_id: str, customer_id: str, window: str, expires: int) -> None:
+        key = keys.sign_in_sent(tenant_id, customer_id, window)
+        # a marker of its own (``attempt``): a marker found there is always another sending's, never taken for
+        # this write's own retried success
+        attempt = secrets.token_hex(8)
+        tx.put_new({**key, "type": "sign_in_sent", "attempt": attempt, "expires_at": expires}, SignInSentAlready)
 
     def customer_subscriptions(self, tenant_id: str, customer_id: str) -> list[Subscription]:
         pk = keys.customer_subscriptions_attrs(tenant_id, customer_id, "")["gsi1pk"]

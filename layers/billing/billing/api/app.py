@@ -29,6 +29,7 @@ from billing.web import hosted_page, portal
 logger = Logger(child=True)
 PUBLIC_PATHS = {"/openapi.json"}
 PUBLIC_PREFIXES = ("/pay/", "/portal/")  # the pages: their token is the credential
+FORM_PREFIXES = ("/portal/",)  # pages whose forms post form-encoded bodies (the portal's sign-in)
 TITLE, VERSION = "Billing API", "1.0.0"
 
 resolver = APIGatewayHttpResolver(enable_validation=True)
@@ -117,7 +118,7 @@ def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 def _body_refusal(event: dict[str, Any]) -> dict[str, Any] | None:
     body = event.get("body")
-    if not body:
+    if not body or event.get("rawPath", "").startswith(FORM_PREFIXES):
         return None
     headers = event.get("headers") or {}
     content_type = next((v for k, v in headers.items() if k.lower() == "content-type"), "")

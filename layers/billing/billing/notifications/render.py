@@ -84,10 +84,13 @@ def render_email(kind: str, locale: str, context: dict[str, Any]) -> RenderedEma
         raise ValueError(f"unknown e-mail kind: {kind!r}")
     lang = language(locale)
     env = _environment(lang)
+    # a kind written in each language (<lang>.*), or once for all with the catalogue's texts (all.*)
+    name = lang if (TEMPLATES_DIR / kind / f"{lang}.html").is_file() else "all"
     try:
         subject, text, html = (
-            env.get_template(f"{kind}/{lang}{suffix}").render(context) for suffix in (".subject.txt", ".txt", ".html")
+            env.get_template(f"{kind}/{name}{suffix}").render(context) for suffix in (".subject.txt", ".txt", ".html")
         )
     except TemplateNotFound as exc:
         raise ValueError(f"e-mail kind {kind!r} has no {lang!r} template: {exc.name}") from exc
+    text = text.rstrip("\n") + "\n" + env.get_template("_parts/links.txt").render(context)
     return RenderedEmail(subject=_one_line(subject), text=text, html=html)

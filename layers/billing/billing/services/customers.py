@@ -24,6 +24,7 @@ def create_customer(ctx: Context, tenant_id: str, cmd: CreateCustomer, claim: Cl
     customer = Customer(id=new_id("cus", now), tenant_id=tenant_id, created_at=now, **cmd.model_dump())
     tx = ctx.repo.transaction()
     saved = ctx.repo.save_customer(tx, customer)
+    ctx.repo.index_customer_email(tx, customer)  # the portal's sign-in by e-mail finds the customer by it
     if cmd.external_id:
         ctx.repo.claim_external_id(tx, tenant_id, "customer", cmd.external_id, customer.id)
     event = DomainEvent.new("customer.created", tenant_id, "customer", customer.id, now)

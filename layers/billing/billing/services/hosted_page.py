@@ -73,6 +73,17 @@ def hosted_url(invoice: Invoice, base_url: str | None) -> str | None:
     return base_url.rstrip("/") + PATH_PREFIX + token_of(invoice)
 
 
+def public_base_url() -> str | None:
+    """Where the pages are reached from outside (``PUBLIC_BASE_URL``), for links in e-mails and PDFs."""
+    return _deps().env.get("PUBLIC_BASE_URL") or None
+
+
+def pdf_url(invoice: Invoice, base_url: str | None) -> str | None:
+    """The invoice's PDF for whoever holds its link (``/pay/<token>/pdf``), from issue on."""
+    url = hosted_url(invoice, base_url)
+    return f"{url}/pdf" if url else None
+
+
 def _deps() -> Any:
     from billing import bootstrap  # the composition root, imported late: it is built from this very layer
 

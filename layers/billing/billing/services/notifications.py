@@ -16,7 +16,7 @@ from typing import Any
 from billing.adapters import keys
 from billing.domain.models import DomainEvent, Invoice, Tenant
 from billing.notifications.render import render_email
-from billing.services import hosted_page
+from billing.services import hosted_page, portal
 from billing.services.unit import Context
 
 KIND_OF_EVENT = {
@@ -24,6 +24,7 @@ KIND_OF_EVENT = {
     "invoice.payment_succeeded": "payment_receipt",
     "credit_note.issued": "refund_issued",
 }
+SIGN_IN_REQUESTED = "portal.sign_in_requested"  # a customer asked for a link to their portal (billing.services.portal)
 # A dunning step names its own email (billing.services.dunning); these are the kinds it may name.
 DUNNING_KINDS = frozenset({"dunning_reminder", "payment_retry_failed", "final_notice", "service_suspended"})
 
@@ -41,7 +42,10 @@ def kind_of(event: DomainEvent, invoice: Invoice) -> str | None:
 
 
 def email_context(tenant: Tenant, invoice: Invoice) -> dict[str, Any]:
+    base = hosted_page.public_base_url()
     return {
+        "pdf_url": hosted_page.pdf_url(invoice, base),
+        "portal_url": portal.sign_in_url(tenant.id, invoice.customer_locale, base),
         "tenant_name": tenant.name,
         "customer_name": invoice.customer_name,
         "invoice_number": invoice.number,
@@ -93,6 +97,9 @@ def _dunning_context(event: DomainEvent, invoice: Invoice) -> dict[str, Any]:
 
 def notify(ctx: Context, mailer: Any, event: DomainEvent) -> str | None:
     """Send the email ``event`` calls for, once. Returns the SES message id, or None when nothing was sent."""
+    if event.type == SIGN_IN_REQUESTED:
+        sent = portal.send_sign_in(ctx, mailer, event, hosted_page.public_base_url())
+        return sent[0] if sent else None
     if event.aggregate != "invoice" or (event.type not in KIND_OF_EVENT and event.type != "invoice.dunning_step"):
         return None
     aggregate_key = keys.invoice(event.tenant_id, event.aggregate_id)

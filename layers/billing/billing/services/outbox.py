@@ -18,7 +18,13 @@ from billing.services.unit import Context
 ROUTES: dict[str, frozenset[str]] = {
     # the events the notifier emails about (billing.services.notifications; a test keeps the two in step)
     "NOTIFICATIONS_QUEUE_URL": frozenset(
-        {"invoice.finalized", "invoice.dunning_step", "invoice.payment_succeeded", "credit_note.issued"}
+        {
+            "invoice.finalized",
+            "invoice.dunning_step",
+            "invoice.payment_succeeded",
+            "credit_note.issued",
+            "portal.sign_in_requested",
+        }
     ),
     "COLLECTIONS_QUEUE_URL": frozenset({"invoice.finalized"}),
     "DOCUMENTS_QUEUE_URL": documents.EVENTS,  # the events whose document is rendered to PDF

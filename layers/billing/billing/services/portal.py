@@ -18,12 +18,15 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from billing.adapters import keys
+from billing.adapters.repository import SignInSentAlready
 from billing.domain.dunning import PaymentPlan
 from billing.domain.errors import NotFound
 from billing.domain.ids import new_id, new_secret
-from billing.domain.models import SUPPORTED_LOCALES, CreditNote, Customer, Invoice, Tenant
+from billing.domain.models import SUPPORTED_LOCALES, CreditNote, Customer, DomainEvent, Invoice, Tenant
 from billing.domain.profile import SellerProfile
 from billing.domain.subscriptions import Subscription
+from billing.i18n import language
 from billing.services import settings
 from billing.services.unit import Claim, Context, remember
 
@@ -32,6 +35,13 @@ PATH_PREFIX = "/portal/"
 MAX_INVOICES = 500  # the newest ones: years of monthly bills
 _ID = r"[A-Za-z0-9_]{1,64}"
 _TOKEN = re.compile(rf"(?P<tenant>{_ID})\.(?P<session>{_ID})\.(?P<secret>[A-Za-z0-9_-]{{16,128}})\Z")
+
+
+def sign_in_url(tenant_id: str, locale: str | None, base_url: str | None) -> str | None:
+    """The page where a customer asks for a link to their portal by e-mail (in every e-mail)."""
+    if not base_url:
+        return None
+    return f"{base_url.rstrip('/')}{PATH_PREFIX}{tenant_id}/sign-in?lang={language(locale)}"
 
 
 class CreatePortalSession(BaseModel):
@@ -224,3 +234,59 @@ def credit_note_of(ctx: Context, session: OpenSession, note_id: str) -> CreditNo
     if note is None or note.customer_id != session.customer_id:
         raise NotFound("no_such_page", "no such page")
     return note
+
+
+# --- signing in by e-mail ----------------------------------------------------------------------------------------
+SIGN_IN_WINDOW_MINUTES = 5  # at most one sign-in e-mail per customer per five minutes, however often it is asked
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+def request_sign_in(ctx: Context, tenant_id: str, address: str, locale: str) -> bool:
+    """Someone asks for a link to the portal of ``address``: recorded as an event (the notifier looks the address
+    up and mails its customer a link). The same answer, and the same work here, whether the address is known or
+    not: nothing tells who is a customer. False for something that is no e-mail address."""
+    address = address.strip()
+    if not EMAIL.match(address) or len(address) > 254:
+        return False
+    if ctx.repo.tenant(tenant_id) is None:
+        return True  # no such tenant: the same answer
+    now = ctx.clock.now()
+    tx = ctx.repo.transaction()
+    event = DomainEvent.new(
+        "portal.sign_in_requested", tenant_id, "tenant", tenant_id, now, email=address, locale=language(locale)
+    )
+    ctx.repo.add_event(tx, keys.tenant(tenant_id), event)
+    ctx.repo.commit(tx)
+    return True
+
+
+def send_sign_in(ctx: Context, mailer: Any, event: DomainEvent, base_url: str | None) -> list[str]:
+    """Mail a portal link to each customer of the tenant with the requested address (none: nothing is sent);
+    the SES message ids. Each customer gets at most one per window; a suppressed address gets none."""
+    from billing.notifications.render import render_email
+
+    tenant = ctx.repo.tenant(event.tenant_id)
+    address = str(event.data["email"])
+    if tenant is None or not base_url or ctx.repo.suppression(event.tenant_id, address):
+        return []
+    sent = []
+    window = event.occurred_at.replace(
+        minute=event.occurred_at.minute - event.occurred_at.minute % SIGN_IN_WINDOW_MINUTES, second=0, microsecond=0
+    )
+    for customer in ctx.repo.customers_by_email(event.tenant_id, address):
+        tx = ctx.repo.transaction()
+        expires = int((window + timedelta(days=1)).timestamp())
+        ctx.repo.mark_sign_in_sent(tx, event.tenant_id, customer.id, window.isoformat(), expires)
+        try:
+            ctx.repo.commit(tx)
+        except SignInSentAlready:
+            continue  # one went out in this window already (or this event was delivered twice)
+        session = create_session(ctx, event.tenant_id, customer.id, CreatePortalSession(), base_url, None)
+        lang = str(event.data.get("locale") or customer.locale)
+        context = {"tenant_name": tenant.name, "customer_name": customer.name, "sign_in_url": session.url}
+        email = render_email("portal_sign_in", lang, context)
+        tags = {"tenant_id": tenant.id, "customer_id": customer.id, "kind": "portal_sign_in"}
+        sent.append(
+            mailer.send(customer.email, email.subject, email.text, email.html, tenant.name, tenant.reply_to, tags=tags)
+        )
+    return sent

@@ -11,7 +11,7 @@ from pydantic import BaseModel
 from billing.adapters import keys
 from billing.domain.dunning import Action, Anchor, DunningPolicy, timeline
 from billing.domain.errors import NotFound
-from billing.domain.models import DomainEvent
+from billing.domain.models import DomainEvent, Tenant
 from billing.domain.profile import SellerProfile, default_profile
 from billing.observability import business_event
 from billing.services.unit import Claim, Context, remember, retrying
@@ -26,6 +26,12 @@ def profile(ctx: Context, tenant_id: str) -> SellerProfile:
     if tenant is None:
         raise NotFound("tenant_not_found", f"no tenant {tenant_id}")
     return default_profile(tenant.name)
+
+
+def profile_name(ctx: Context, tenant: Tenant) -> str:
+    """The name the tenant's pages greet customers with: the profile's legal name, or the tenant's name."""
+    saved, _ = ctx.repo.profile(tenant.id)
+    return saved.legal_name if saved else tenant.name
 
 
 @retrying()

@@ -12,9 +12,19 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from billing import bootstrap
 from billing.domain.errors import NotFound
 from billing.domain.models import Invoice, Tenant
+from billing.i18n import language
 from billing.services import hosted_page
 from billing.services.hosted_page import Checkout
-from billing.web.pages import DEFAULT_STRIPE_JS_URL, HTML, accept_language, new_nonce, render, security_headers
+from billing.web.pages import (
+    DEFAULT_STRIPE_JS_URL,
+    HTML,
+    accept_language,
+    message_page,
+    new_nonce,
+    pdf_answer,
+    render,
+    security_headers,
+)
 
 logger = Logger(child=True)
 router = APIGatewayHttpRouter()
@@ -24,8 +34,8 @@ def render_page(
     lang: str,
     nonce: str,
     stripe_js_url: str,
-    tenant: Tenant | None = None,
-    invoice: Invoice | None = None,
+    tenant: Tenant,
+    invoice: Invoice,
     checkout: Checkout | None = None,
     publishable_key: str | None = None,
 ) -> str:
@@ -67,8 +77,7 @@ def hosted_invoice(token: str) -> Response[str]:
     try:
         tenant, invoice = hosted_page.find(ctx, token)
     except NotFound:
-        lang = accept_language(router.current_event.headers or {})
-        return Response(404, HTML, render_page(lang, nonce, stripe_js_url), headers)
+        return message_page(404, accept_language(router.current_event.headers or {}), not_found=True)
     logger.append_keys(tenant_id=tenant.id, invoice_id=invoice.id)
     checkout: Checkout | None = None
     publishable_key = deps.env.get("STRIPE_PUBLISHABLE_KEY")
@@ -82,8 +91,17 @@ def hosted_invoice(token: str) -> Response[str]:
             except Exception:  # the invoice is still worth showing when Stripe (or SSM) is down
                 logger.exception("no PaymentIntent for the hosted invoice page")
                 checkout = Checkout(None, invoice.amount_due, invoice.currency, "unavailable")
-    from billing.i18n import language
-
     lang = language(invoice.customer_locale)
     body = render_page(lang, nonce, stripe_js_url, tenant, invoice, checkout, publishable_key)
     return Response(200, HTML, body, headers)
+
+
+@router.get("/pay/<token>/pdf", include_in_schema=False)
+def hosted_invoice_pdf(token: str) -> Response[str]:
+    """The invoice's PDF for whoever holds its link (the link in every invoice email)."""
+    deps = bootstrap.deps()
+    try:
+        _, invoice = hosted_page.find(deps.context, token)
+    except NotFound:
+        return message_page(404, accept_language(router.current_event.headers or {}), not_found=True)
+    return pdf_answer(invoice.pdf_key, f"{invoice.number}.pdf", language(invoice.customer_locale))

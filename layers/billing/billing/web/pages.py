@@ -99,3 +99,37 @@ def accept_language(headers: dict[str, str]) -> str:
 
     value = next((v for k, v in headers.items() if k.lower() == "accept-language"), "")
     return language(value.split(",", 1)[0].split(";", 1)[0])
+
+
+def page(status: int, template: str, lang: str, *, stripe_js: bool = False, **context: Any) -> Any:
+    """An answer of ``template`` in ``lang``, with this answer's nonce and the security headers."""
+    from aws_lambda_powertools.event_handler import Response
+
+    from billing import bootstrap
+
+    stripe_js_url = bootstrap.deps().env.get("STRIPE_JS_URL") or DEFAULT_STRIPE_JS_URL
+    nonce = new_nonce()
+    body = render(template, lang, nonce=nonce, stripe_js_url=stripe_js_url if stripe_js else None, **context)
+    return Response(status, HTML, body, security_headers(nonce, stripe_js_url))
+
+
+def message_page(status: int, lang: str, **what: Any) -> Any:
+    """A page that only says something: ``not_found``, ``pdf_pending`` or (neither) an expired portal link."""
+    return page(status, "message.html", lang, **what)
+
+
+def pdf_answer(pdf_key: str | None, filename: str, lang: str) -> Any:
+    """A redirect to a short-lived link to the PDF at ``pdf_key``, or a page asking to come back while it renders."""
+    from aws_lambda_powertools.event_handler import Response
+
+    from billing import bootstrap
+    from billing.services.documents import RETRY_AFTER_SECONDS
+
+    if not pdf_key:
+        answer = message_page(503, lang, pdf_pending=True)
+        answer.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        return answer
+    url = bootstrap.deps().documents.link(pdf_key, filename)
+    return Response(
+        302, "text/plain", "", {"Location": url, "Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
+    )

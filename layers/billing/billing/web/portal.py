@@ -8,7 +8,9 @@ what a link opens. Every wrong link, and every id of another customer's document
 
 from __future__ import annotations
 
+import re
 from typing import Any
+from urllib.parse import parse_qs
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import Response
@@ -17,23 +19,17 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from billing import bootstrap
 from billing.domain.errors import NotFound
 from billing.i18n import BABEL_LOCALES, language
-from billing.services import documents, hosted_page, payments, portal
+from billing.services import hosted_page, payments, portal, settings
 from billing.services.portal import OpenSession, SessionExpired
-from billing.web.pages import DEFAULT_STRIPE_JS_URL, HTML, accept_language, new_nonce, render, security_headers
+from billing.web.pages import accept_language, message_page, page, pdf_answer
 
 logger = Logger(child=True)
 router = APIGatewayHttpRouter()
+TENANT_ID = re.compile(r"[A-Za-z0-9_]{1,64}\Z")
 
 
 def _query(name: str) -> str | None:
     return (router.current_event.query_string_parameters or {}).get(name)
-
-
-def _page(status: int, template: str, lang: str, *, stripe_js: bool = False, **context: Any) -> Response[str]:
-    stripe_js_url = bootstrap.deps().env.get("STRIPE_JS_URL") or DEFAULT_STRIPE_JS_URL
-    nonce = new_nonce()
-    body = render(template, lang, nonce=nonce, stripe_js_url=stripe_js_url if stripe_js else None, **context)
-    return Response(status, HTML, body, security_headers(nonce, stripe_js_url))
 
 
 def _session(token: str) -> OpenSession | Response[str]:
@@ -42,13 +38,13 @@ def _session(token: str) -> OpenSession | Response[str]:
         return portal.open_session(bootstrap.deps().context, token)
     except SessionExpired as expired:
         lang = accept_language(router.current_event.headers or {})
-        return _page(410, "portal_message.html", lang, return_url=expired.extra.get("return_url"))
+        return message_page(410, lang, return_url=expired.extra.get("return_url"))
     except NotFound:
         return _not_found()
 
 
 def _not_found() -> Response[str]:
-    return _page(404, "portal_message.html", accept_language(router.current_event.headers or {}), not_found=True)
+    return message_page(404, accept_language(router.current_event.headers or {}), not_found=True)
 
 
 def _lang(session: OpenSession) -> str:
@@ -67,7 +63,7 @@ def overview(token: str) -> Response[str]:
     year = int(year_asked) if year_asked and year_asked.isdigit() and len(year_asked) == 4 else None
     view = portal.overview(deps.context, _stripe_or_none(), session, year)
     pay_paths = {i.id: hosted_page.pay_link(deps.context, session.tenant_id, i.id) for i in view.invoices if i.payable}
-    return _page(
+    return page(
         200,
         "portal.html",
         _lang(session),
@@ -122,7 +118,7 @@ def card(token: str) -> Response[str]:
         else None
     )
     tenant = deps.context.repo.tenant(session.tenant_id)
-    return _page(200, "portal_card.html", lang, stripe_js=bool(setup), token=token, tenant=tenant, card_config=config)
+    return page(200, "portal_card.html", lang, stripe_js=bool(setup), token=token, tenant=tenant, card_config=config)
 
 
 @router.get("/portal/<token>/invoices/<invoice_id>/pdf", include_in_schema=False)
@@ -135,9 +131,7 @@ def invoice_pdf(token: str, invoice_id: str) -> Response[str]:
         invoice = portal.invoice_of(deps.context, session, invoice_id)
     except NotFound:
         return _not_found()
-    if not invoice.pdf_key:
-        return _pdf_pending(session)
-    return _redirect(deps.documents.link(invoice.pdf_key, f"{invoice.number}.pdf"))
+    return pdf_answer(invoice.pdf_key, f"{invoice.number}.pdf", _lang(session))
 
 
 @router.get("/portal/<token>/credit_notes/<credit_note_id>/pdf", include_in_schema=False)
@@ -150,18 +144,42 @@ def credit_note_pdf(token: str, credit_note_id: str) -> Response[str]:
         note = portal.credit_note_of(deps.context, session, credit_note_id)
     except NotFound:
         return _not_found()
-    if not note.pdf_key:
-        return _pdf_pending(session)
-    return _redirect(deps.documents.link(note.pdf_key, f"{note.number}.pdf"))
+    return pdf_answer(note.pdf_key, f"{note.number}.pdf", _lang(session))
 
 
-def _pdf_pending(session: OpenSession) -> Response[str]:
-    answer = _page(503, "portal_message.html", _lang(session), pdf_pending=True)
-    answer.headers["Retry-After"] = str(documents.RETRY_AFTER_SECONDS)
-    return answer
+# --- signing in by e-mail (the "view all your invoices" link of every e-mail) -----------------------------------
+def _form() -> dict[str, str]:
+    event = router.current_event
+    raw = event.decoded_body or ""
+    return {k: v[0] for k, v in parse_qs(raw, max_num_fields=10).items()}
 
 
-def _redirect(url: str) -> Response[str]:
-    return Response(
-        302, "text/plain", "", {"Location": url, "Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
+@router.get("/portal/<tenant_id>/sign-in", include_in_schema=False)
+def sign_in_form(tenant_id: str) -> Response[str]:
+    tenant = bootstrap.deps().context.repo.tenant(tenant_id) if TENANT_ID.match(tenant_id) else None
+    lang = _query("lang") if _query("lang") in BABEL_LOCALES else accept_language(router.current_event.headers or {})
+    if tenant is None:
+        return message_page(404, lang, not_found=True)
+    return page(
+        200,
+        "portal_sign_in.html",
+        lang,
+        tenant_name=settings.profile_name(bootstrap.deps().context, tenant),
+        state="ask",
+        email="",
     )
+
+
+@router.post("/portal/<tenant_id>/sign-in", include_in_schema=False)
+def sign_in(tenant_id: str) -> Response[str]:
+    deps = bootstrap.deps()
+    form = _form()
+    lang = form.get("lang") if form.get("lang") in BABEL_LOCALES else "en"
+    tenant = deps.context.repo.tenant(tenant_id) if TENANT_ID.match(tenant_id) else None
+    if tenant is None:
+        return message_page(404, lang, not_found=True)
+    address = form.get("email", "").strip()[:254]
+    name = settings.profile_name(deps.context, tenant)
+    if not portal.request_sign_in(deps.context, tenant.id, address, lang):
+        return page(422, "portal_sign_in.html", lang, tenant_name=name, state="bad_email", email=address)
+    return page(200, "portal_sign_in.html", lang, tenant_name=name, state="sent", email=address)
