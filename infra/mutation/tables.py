@@ -70,14 +70,16 @@ def _edits(statement: ast.Assign | ast.AnnAssign) -> Iterator[tuple[str, Callabl
     dict_keys = {
         id(k) for part in parts for node in _walk_values(part) if isinstance(node, ast.Dict) for k in node.keys
     }
-    # documentation, not rules: a field's description (it reaches the OpenAPI document, which its own test pins)
+    # documentation, not rules: a field's description, title and examples, whatever they are made of (they reach
+    # the OpenAPI document, which its own test pins)
     prose = {
-        id(kw.value)
+        id(inner)
         for part in parts
         for node in _walk_values(part)
         if isinstance(node, ast.Call)
         for kw in node.keywords
         if kw.arg in ("description", "title", "examples")
+        for inner in ast.walk(kw.value)
     }
     for part in parts:
         for node in _walk_values(part):
