@@ -12,7 +12,7 @@ is printed once; only its SHA-256 is stored. ``reconcile`` also reads Stripe's k
 ``STRIPE_SECRET_KEY_PARAM`` (as the functions do) and prints what it repaired. ``replay-outbox`` hands the domain
 events of a window (or of each stream batch the relay gave up on, from its DLQ, deleting each message once
 replayed) to the queues again, named as the relay's environment names them (``NOTIFICATIONS_QUEUE_URL``,
-``COLLECTIONS_QUEUE_URL``: the stack's outputs).
+``COLLECTIONS_QUEUE_URL``, ``DOCUMENTS_QUEUE_URL``: the stack's outputs).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The hosted invoice page in a real headless browser (Chromium), on the local stack: the customer opens the
 invoice's hosted_invoice_url, types a test card into the card form and pays; the page says so and then shows the
 invoice paid. Cards that need 3-D Secure go through the prompt; a declined card says why and lets the customer try
-again. Screenshots of each state are written beside the test's temporary files."""
+again. Screenshots of each state are kept in .artifacts/screenshots/hosted_page/."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.browser import browser  # noqa: F401 - the fixture
+from tests.e2e.browser import browser, shoot  # noqa: F401 - the fixture
 from tests.e2e.test_payments import eventually
 
 PAID = {"en": "Paid — thank you!", "zh": "已支付，谢谢！", "ru": "Оплачено — спасибо!"}
@@ -54,11 +54,11 @@ def test_a_customer_pays_on_the_hosted_page_with_a_card(shop, browser, tmp_path,
     page.on("console", lambda m: m.type == "error" and errors.append(m.text))
     page.on("response", lambda r: r.status >= 400 and errors.append(f"{r.status} {r.url}"))
     page.goto(invoice["hosted_invoice_url"])
-    page.screenshot(path=tmp_path / f"due-{locale}-{width}.png", full_page=True)
+    shoot(page, "hosted_page", f"due-{locale}-{width}")
     pay(page, "4242424242424242")
     page.wait_for_selector("#pay-outcome.ok", timeout=20_000)
     page.wait_for_selector(f"text={PAID[locale]}", timeout=30_000)  # the page reloads and shows the invoice paid
-    page.screenshot(path=tmp_path / f"paid-{locale}-{width}.png", full_page=True)
+    shoot(page, "hosted_page", f"paid-{locale}-{width}")
     assert errors == []  # no script error, nothing the page's Content-Security-Policy refused
     assert eventually(lambda: shop.get(f"/v1/invoices/{invoice['id']}").json()["status"] == "paid")
 
@@ -67,7 +67,7 @@ def test_a_card_that_needs_3d_secure_pays_after_the_prompt(shop, browser, tmp_pa
     invoice = invoice_for(shop, "browser.3ds@example.com", "en", amount=2500)
     page = open_and_pay(browser, invoice, "4000002500003155")
     prompt = page.wait_for_selector("text=Complete authentication", timeout=20_000)
-    page.screenshot(path=tmp_path / "3ds-prompt.png")
+    shoot(page, "hosted_page", "3ds-prompt", full_page=False)
     prompt.click()
     page.wait_for_selector(f"text={PAID['en']}", timeout=30_000)
     assert eventually(lambda: shop.get(f"/v1/invoices/{invoice['id']}").json()["status"] == "paid")
@@ -77,7 +77,7 @@ def test_a_declined_card_says_so_and_the_customer_can_try_another(shop, browser,
     invoice = invoice_for(shop, "browser.declined@example.com", "en", amount=3100)
     page = open_and_pay(browser, invoice, "4000000000000341")
     page.wait_for_selector("#pay-outcome.error", timeout=20_000)
-    page.screenshot(path=tmp_path / "declined.png")
+    shoot(page, "hosted_page", "declined")
     assert "declined" in page.inner_text("#pay-outcome").lower()
     assert page.is_enabled("#pay-button")
     assert shop.get(f"/v1/invoices/{invoice['id']}").json()["status"] == "open"

@@ -10,17 +10,15 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.browser import browser  # noqa: F401 - the fixture
+from tests.e2e.browser import browser, shoot  # noqa: F401 - the fixture
 from tests.e2e.test_hosted_page_browser import PAID, WIDTHS, invoice_for, pay, type_card
 from tests.e2e.test_payments import eventually
 
-SHOTS = Path(__file__).resolve().parents[2] / ".artifacts" / "screenshots" / "portal"
 HEADING = {"en": "Invoices", "zh": "发票", "ru": "Счета"}
 
 
-def shoot(page: Any, name: str) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=SHOTS / f"{name}.png", full_page=True)
+def shot(page: Any, name: str) -> None:
+    shot(page, "portal", name)
 
 
 def watched(chromium: Any, width: str) -> tuple[Any, list[str]]:
@@ -51,7 +49,7 @@ def test_a_customer_sees_their_own_bills_in_their_language(shop, browser, locale
         numbers = page.locator("li.invoice").evaluate_all("items => items.map(i => i.dataset.number)")
         assert numbers == [mine["number"]] and other["number"] not in page.content()
         assert page.locator("html").get_attribute("lang") == {"en": "en", "zh": "zh-CN", "ru": "ru"}[locale]
-        shoot(page, f"overview-{locale}-{width}")
+        shot(page, f"overview-{locale}-{width}")
         assert errors == []
         page.close()
 
@@ -62,7 +60,7 @@ def test_the_customer_switches_language_downloads_a_pdf_and_pays(shop, browser):
     page.goto(portal_url(shop, invoice["customer_id"]))
     page.click("a[hreflang=ru]")
     page.wait_for_selector("text=Счета")
-    shoot(page, "overview-switched-ru-desktop")
+    shot(page, "overview-switched-ru-desktop")
     page.click("a[hreflang=en]")
     eventually(lambda: shop.get(f"/v1/invoices/{invoice['id']}").json()["pdf_url"])
     page.reload()
@@ -78,7 +76,7 @@ def test_the_customer_switches_language_downloads_a_pdf_and_pays(shop, browser):
     page.go_back()
     page.reload()
     assert page.locator(f"li.invoice[data-number='{invoice['number']}'] .badge.paid").count() == 1
-    shoot(page, "overview-after-paying-desktop")
+    shot(page, "overview-after-paying-desktop")
     assert errors == []
 
 
@@ -89,7 +87,7 @@ def test_the_customer_replaces_their_card(shop, browser, width):  # noqa: F811
     page.goto(portal_url(shop, invoice["customer_id"]))
     assert "No card saved." in page.content()
     page.click("text=Add a card")
-    shoot(page, f"card-{width}")
+    shot(page, f"card-{width}")
     type_card(page, "4242424242424242")
     page.click("#card-button")
     page.wait_for_selector("#card-outcome.ok", timeout=20_000)
@@ -99,7 +97,7 @@ def test_the_customer_replaces_their_card(shop, browser, width):  # noqa: F811
         return "Visa ending in 4242" in page.content()
 
     assert eventually(card_shown)
-    shoot(page, f"overview-with-card-{width}")
+    shot(page, f"overview-with-card-{width}")
     assert errors == []
 
 
@@ -110,4 +108,36 @@ def test_a_tampered_link_shows_nothing(shop, browser):  # noqa: F811
     page, _ = watched(browser, "mobile")
     answer = page.goto(tampered)
     assert answer.status == 404 and invoice["number"] not in page.content() and "Ana" not in page.content()
-    shoot(page, "not-found-mobile")
+    shot(page, "not-found-mobile")
+
+
+def test_a_customer_signs_in_by_email_from_the_link_in_every_email(shop, browser):  # noqa: F811
+    invoice = invoice_for(shop, "portal.sign.in@example.com", "zh")
+    issued = next(
+        e
+        for e in shop.get("/_local/emails").json()["emails"]
+        if "portal.sign.in@example.com" in e["to"] and e["kind"] == "invoice_issued"
+    )
+    sign_in = next(w for w in issued["html"].split('"') if "/sign-in?lang=zh" in w)
+    page, errors = watched(browser, "mobile")
+    page.goto(sign_in.replace("&amp;", "&"))
+    shot(page, "sign-in-zh-mobile")
+    page.fill("#email", "portal.sign.in@example.com")
+    page.click("button[type=submit]")
+    page.wait_for_selector("text=请查收邮件")
+    shot(page, "sign-in-sent-zh-mobile")
+    shop.post("/_local/drain", {})
+
+    def link_mailed() -> str | None:
+        mails = [
+            e
+            for e in shop.get("/_local/emails").json()["emails"]
+            if "portal.sign.in@example.com" in e["to"] and e["subject"].startswith("查看您在")
+        ]
+        return next((w for m in mails for w in m["html"].split('"') if "/portal/" in w and "sign-in" not in w), None)
+
+    link = eventually(link_mailed)
+    assert link
+    page.goto(link)
+    assert page.locator("li.invoice").evaluate_all("items => items.map(i => i.dataset.number)") == [invoice["number"]]
+    assert errors == []

@@ -224,3 +224,23 @@ def test_a_missing_or_foreign_document_is_not_found(deps, tenant):
     render(deps, "invoice.finalized", invoice["id"], tenant_id)
     status, _, problem = call("GET", f"/v1/invoices/{invoice['id']}/pdf", other_key)
     assert status == 404 and problem["code"] == "invoice_not_found"
+
+
+def test_the_hosted_page_links_the_pdf_for_whoever_holds_its_link(deps, tenant):
+    tenant_id, key = tenant
+    invoice = open_invoice(key, customer(key))
+    token_path = urlsplit(invoice["hosted_invoice_url"]).path
+    status, headers, _ = page(f"{token_path}/pdf")
+    assert status == 503 and headers["Retry-After"] == "5"  # being rendered
+    assert f'href="{token_path}/pdf"' not in page(token_path)[2]
+    stored_at = render(deps, "invoice.finalized", invoice["id"], tenant_id)
+    assert f'href="{token_path}/pdf"' in page(token_path)[2]
+    status, headers, _ = page(f"{token_path}/pdf")
+    assert status == 302 and urlsplit(headers["Location"]).path.endswith(stored_at)
+    status, _, body = page(f"{token_path[:-1]}x/pdf")  # a tampered link
+    assert status == 404 and invoice["number"] not in body
+
+
+def page(path):
+    answer = app.lambda_handler(http_event("GET", path), FakeLambdaContext())
+    return answer["statusCode"], answer.get("headers") or {}, answer["body"]

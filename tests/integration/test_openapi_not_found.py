@@ -81,5 +81,7 @@ def test_only_operations_that_name_an_object_declare_not_found():
             "list_subscriptions",
             "get_dunning_policy",
             "put_dunning_policy",
+            "get_profile",
+            "put_profile",
         ]
     )

@@ -175,6 +175,7 @@ def test_a_customer_asks_for_a_link_by_email_and_nothing_tells_who_is_a_customer
     known = form_post(f"/portal/{tenant_id}/sign-in", {"email": "ADA@example.com ", "lang": "ru"})
     unknown = form_post(f"/portal/{tenant_id}/sign-in", {"email": "nobody@example.com", "lang": "ru"})
     assert known[0] == unknown[0] == 200
+
     def same(body, address):
         return re.sub(r'nonce="[^"]+"', "", body.replace(address, "X"))
 

@@ -64,6 +64,7 @@ def render_page(
         checkout_ready=ready,
         checkout_status=checkout.status if checkout else "unavailable",
         pay_config=pay_config,
+        pdf_path=f"{hosted_page.PATH_PREFIX}{hosted_page.token_of(invoice)}/pdf" if invoice.pay_token else None,
     )
 
 
