@@ -13,12 +13,13 @@ import pytest
 from tests.e2e.browser import browser, shoot  # noqa: F401 - the fixture
 from tests.e2e.test_hosted_page_browser import PAID, WIDTHS, invoice_for, pay, type_card
 from tests.e2e.test_payments import eventually
+from tests.e2e.test_storefront import emails_to
 
 HEADING = {"en": "Invoices", "zh": "发票", "ru": "Счета"}
 
 
 def shot(page: Any, name: str) -> None:
-    shot(page, "portal", name)
+    shoot(page, "portal", name)
 
 
 def watched(chromium: Any, width: str) -> tuple[Any, list[str]]:
@@ -113,11 +114,8 @@ def test_a_tampered_link_shows_nothing(shop, browser):  # noqa: F811
 
 def test_a_customer_signs_in_by_email_from_the_link_in_every_email(shop, browser):  # noqa: F811
     invoice = invoice_for(shop, "portal.sign.in@example.com", "zh")
-    issued = next(
-        e
-        for e in shop.get("/_local/emails").json()["emails"]
-        if "portal.sign.in@example.com" in e["to"] and e["kind"] == "invoice_issued"
-    )
+    [issued] = emails_to(shop, "portal.sign.in@example.com")
+    assert issued["kind"] == "invoice_issued"
     sign_in = next(w for w in issued["html"].split('"') if "/sign-in?lang=zh" in w)
     page, errors = watched(browser, "mobile")
     page.goto(sign_in.replace("&amp;", "&"))
