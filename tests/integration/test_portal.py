@@ -206,3 +206,24 @@ def test_a_sign_in_form_that_is_not_an_address_says_so_and_sends_nothing(deps, t
     assert deliver_sign_in_requests(deps, tenant_id) == []
     assert form_post("/portal/ten_NOTHING/sign-in", {"email": "a@example.com"})[0] == 404
     assert page("/portal/ten_NOTHING/sign-in")[0] == 404
+
+
+def test_the_portal_shows_a_payment_plan_and_the_subscriptions_next_billing_date(deps, tenant, clock, stripe_fake):
+    from tests.integration.test_subscriptions import FLAT, plan, subscribe
+
+    tenant_id, key = tenant
+    ada = customer(key, "Ada")
+    invoice = open_invoice(key, ada, amount=3000)
+    instalments = [{"due_on": "2026-12-01", "amount": 1000}, {"due_on": "2026-12-15", "amount": 2000}]
+    status, agreed = api("POST", f"/v1/invoices/{invoice['id']}/payment_plan", key, {"instalments": instalments})
+    assert status == 201, agreed
+    sub = subscribe(key, ada, [{"plan_id": plan(key, FLAT)}])
+    path, _ = session_path(key, ada)
+    body = page(path)[2]
+    assert f"Payment plan for invoice {invoice['number']}" in body
+    assert "December 1, 2026" in body and "$10.00" in body and "December 15, 2026" in body and "$20.00" in body
+    assert f'<span class="doc-title">{FLAT["name"]}</span>' in body and "Next billing date" in body
+    assert sub["status"] in ("active", "trialing")
+    other = customer(key, "Bob")
+    subscribe(key, other, [{"plan_id": plan(key, {**FLAT, "name": "Bob's plan"})}])
+    assert "Bob's plan" not in page(path)[2]
