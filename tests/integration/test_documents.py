@@ -244,3 +244,37 @@ def test_the_hosted_page_links_the_pdf_for_whoever_holds_its_link(deps, tenant):
 def page(path):
     answer = app.lambda_handler(http_event("GET", path), FakeLambdaContext())
     return answer["statusCode"], answer.get("headers") or {}, answer["body"]
+
+
+class CapturingMailer:
+    def __init__(self):
+        self.sent = []
+
+    def send(self, to, subject, text, html, from_name, reply_to, tags=None):
+        self.sent.append({"to": to, "text": text, "from_name": from_name, "reply_to": reply_to})
+        return f"msg-{len(self.sent)}"
+
+
+def test_emails_come_from_the_seller_the_profile_names(deps, tenant):
+    from billing.services import notifications
+
+    tenant_id, key = tenant
+    invoice = open_invoice(key, customer(key))
+    finalized = next(
+        e for e in deps.context.repo.events(keys.invoice(tenant_id, invoice["id"])) if e.type == "invoice.finalized"
+    )
+    before = CapturingMailer()
+    notifications.notify(deps.context, before, finalized)
+    assert (before.sent[0]["from_name"], before.sent[0]["reply_to"]) == ("Acme Cloud", None)
+    call("PUT", "/v1/settings/profile", key, PROFILE)
+    after = CapturingMailer()
+    deps.context.repo.store.client.delete_item(  # forget that it was sent, to send it again
+        TableName=deps.context.repo.store.table,
+        Key={
+            "pk": {"S": keys.invoice(tenant_id, invoice["id"])["pk"]},
+            "sk": {"S": f"MAIL#{finalized.id}#invoice_issued"},
+        },
+    )
+    notifications.notify(deps.context, after, finalized)
+    assert (after.sent[0]["from_name"], after.sent[0]["reply_to"]) == ("Acme Cloud GmbH", "billing@acme.example")
+    assert "Acme Cloud GmbH" in after.sent[0]["text"]

@@ -16,7 +16,7 @@ from typing import Any
 from billing.adapters import keys
 from billing.domain.models import DomainEvent, Invoice, Tenant
 from billing.notifications.render import render_email
-from billing.services import hosted_page, portal
+from billing.services import hosted_page, portal, settings
 from billing.services.unit import Context
 
 KIND_OF_EVENT = {
@@ -41,12 +41,13 @@ def kind_of(event: DomainEvent, invoice: Invoice) -> str | None:
     return kind
 
 
-def email_context(tenant: Tenant, invoice: Invoice) -> dict[str, Any]:
+def email_context(tenant: Tenant, invoice: Invoice, seller_name: str | None = None) -> dict[str, Any]:
+    """What an invoice's e-mail states; ``seller_name``: the profile's legal name (default: the tenant's name)."""
     base = hosted_page.public_base_url()
     return {
         "pdf_url": hosted_page.pdf_url(invoice, base),
         "portal_url": portal.sign_in_url(tenant.id, invoice.customer_locale, base),
-        "tenant_name": tenant.name,
+        "tenant_name": seller_name or tenant.name,
         "customer_name": invoice.customer_name,
         "invoice_number": invoice.number,
         "currency": invoice.currency,
@@ -110,7 +111,8 @@ def notify(ctx: Context, mailer: Any, event: DomainEvent) -> str | None:
     tenant = ctx.repo.tenant(event.tenant_id)
     if tenant is None or not _still_true(kind, invoice):
         return None  # paid or voided since: the email would state something no longer true
-    context = email_context(tenant, invoice)
+    seller_name, reply_to = settings.sender(ctx, tenant)
+    context = email_context(tenant, invoice, seller_name)
     if kind in DUNNING_KINDS:
         context |= _dunning_context(event, invoice)
     if kind in ("payment_receipt", "payment_thank_you"):
@@ -159,7 +161,7 @@ def notify(ctx: Context, mailer: Any, event: DomainEvent) -> str | None:
         return None
     tags = {"tenant_id": event.tenant_id, "customer_id": invoice.customer_id, "invoice_id": invoice.id, "kind": kind}
     message_id = mailer.send(
-        invoice.customer_email, email.subject, email.text, email.html, tenant.name, tenant.reply_to, tags=tags
+        invoice.customer_email, email.subject, email.text, email.html, seller_name, reply_to, tags=tags
     )
     ctx.repo.log_mail(
         tx, aggregate_key, event.id, kind, {**logged, "message_id": message_id, "sent_at": ctx.clock.now().isoformat()}

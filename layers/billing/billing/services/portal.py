@@ -269,6 +269,7 @@ def send_sign_in(ctx: Context, mailer: Any, event: DomainEvent, base_url: str | 
     address = str(event.data["email"])
     if tenant is None or not base_url or ctx.repo.suppression(event.tenant_id, address):
         return []
+    seller_name, reply_to = settings.sender(ctx, tenant)
     sent = []
     window = event.occurred_at.replace(
         minute=event.occurred_at.minute - event.occurred_at.minute % SIGN_IN_WINDOW_MINUTES, second=0, microsecond=0
@@ -283,10 +284,10 @@ def send_sign_in(ctx: Context, mailer: Any, event: DomainEvent, base_url: str | 
             continue  # one went out in this window already (or this event was delivered twice)
         session = create_session(ctx, event.tenant_id, customer.id, CreatePortalSession(), base_url, None)
         lang = str(event.data.get("locale") or customer.locale)
-        context = {"tenant_name": tenant.name, "customer_name": customer.name, "sign_in_url": session.url}
+        context = {"tenant_name": seller_name, "customer_name": customer.name, "sign_in_url": session.url}
         email = render_email("portal_sign_in", lang, context)
         tags = {"tenant_id": tenant.id, "customer_id": customer.id, "kind": "portal_sign_in"}
         sent.append(
-            mailer.send(customer.email, email.subject, email.text, email.html, tenant.name, tenant.reply_to, tags=tags)
+            mailer.send(customer.email, email.subject, email.text, email.html, seller_name, reply_to, tags=tags)
         )
     return sent

@@ -28,10 +28,13 @@ def profile(ctx: Context, tenant_id: str) -> SellerProfile:
     return default_profile(tenant.name)
 
 
-def profile_name(ctx: Context, tenant: Tenant) -> str:
-    """The name the tenant's pages greet customers with: the profile's legal name, or the tenant's name."""
+def sender(ctx: Context, tenant: Tenant) -> tuple[str, str | None]:
+    """Who the tenant's e-mails and pages say they are from: the profile's legal name (or the tenant's name), and
+    where replies go (the tenant's reply-to, or the profile's support address)."""
     saved, _ = ctx.repo.profile(tenant.id)
-    return saved.legal_name if saved else tenant.name
+    if saved is None:
+        return tenant.name, tenant.reply_to
+    return saved.legal_name, tenant.reply_to or saved.support_email
 
 
 @retrying()

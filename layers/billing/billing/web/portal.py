@@ -156,18 +156,13 @@ def _form() -> dict[str, str]:
 
 @router.get("/portal/<tenant_id>/sign-in", include_in_schema=False)
 def sign_in_form(tenant_id: str) -> Response[str]:
-    tenant = bootstrap.deps().context.repo.tenant(tenant_id) if TENANT_ID.match(tenant_id) else None
+    ctx = bootstrap.deps().context
+    tenant = ctx.repo.tenant(tenant_id) if TENANT_ID.match(tenant_id) else None
     lang = _query("lang") if _query("lang") in BABEL_LOCALES else accept_language(router.current_event.headers or {})
     if tenant is None:
         return message_page(404, lang, not_found=True)
-    return page(
-        200,
-        "portal_sign_in.html",
-        lang,
-        tenant_name=settings.profile_name(bootstrap.deps().context, tenant),
-        state="ask",
-        email="",
-    )
+    name, _ = settings.sender(ctx, tenant)
+    return page(200, "portal_sign_in.html", lang, tenant_name=name, state="ask", email="")
 
 
 @router.post("/portal/<tenant_id>/sign-in", include_in_schema=False)
@@ -179,7 +174,7 @@ def sign_in(tenant_id: str) -> Response[str]:
     if tenant is None:
         return message_page(404, lang, not_found=True)
     address = form.get("email", "").strip()[:254]
-    name = settings.profile_name(deps.context, tenant)
+    name, _ = settings.sender(deps.context, tenant)
     if not portal.request_sign_in(deps.context, tenant.id, address, lang):
         return page(422, "portal_sign_in.html", lang, tenant_name=name, state="bad_email", email=address)
     return page(200, "portal_sign_in.html", lang, tenant_name=name, state="sent", email=address)
