@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
@@ -157,7 +157,6 @@ class Overview:
     subscriptions: list[Subscription]
     card: Card | None
     card_unavailable: bool = False
-    links: dict[str, Any] = field(default_factory=dict)
 
 
 def overview(ctx: Context, gateway: Any, session: OpenSession, year: int | None) -> Overview:
@@ -171,7 +170,7 @@ def overview(ctx: Context, gateway: Any, session: OpenSession, year: int | None)
     shown = [i for i in issued if year is None or (i.issued_at and i.issued_at.year == year)]
     notes = {i.id: ctx.repo.credit_notes(session.tenant_id, i.id) for i in shown if i.amount_refunded > 0}
     plans = [(i, i.dunning.plan) for i in issued if i.dunning.plan and i.dunning.plan.status == "active"]
-    subscriptions = [s for s in ctx.repo.customer_subscriptions(session.tenant_id, customer.id)]
+    subscriptions = ctx.repo.customer_subscriptions(session.tenant_id, customer.id)
     card, unavailable = _card(gateway, customer)
     return Overview(
         tenant=tenant,
