@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 SAM_VENV := .tools/sam
 STRIPE_VENV := .tools/localstripe
 # The project with its test tools and the PDF renderer (a variable: a comma inside $(call timed,…) would split it)
-EXTRAS := .[dev,documents]
+EXTRAS := .[dev,documents,reports]
 
 .PHONY: install browser demo serve test lint template build openapi mutation bench clean
 # apt-get as root, or through sudo

@@ -95,6 +95,12 @@ def sign_in_sent(tenant_id: str, customer_id: str, window: str) -> dict[str, str
     return _k(f"T#{tenant_id}#CUS#{customer_id}", f"SIGNIN#{window}")
 
 
+def mrr_change(tenant_id: str, subscription_id: str, version: int) -> dict[str, str]:
+    """What a subscription brought in a month from one of its versions on: the MRR report's history, in the
+    subscription's partition (one item per save, so a retried save writes the same one)."""
+    return _k(f"T#{tenant_id}#SUB#{subscription_id}", f"MRR#{version:010d}")
+
+
 def customer_subscriptions_attrs(tenant_id: str, customer_id: str, subscription_id: str) -> dict[str, str]:
     """A subscription on its customer's index (gsi1): the portal lists a customer's subscriptions in one Query."""
     return {"gsi1pk": f"T#{tenant_id}#CUS#{customer_id}#SUB", "gsi1sk": subscription_id}

@@ -200,6 +200,7 @@ class Repository:
             run_at = keys.instant(sub.next_billing_at + timedelta(seconds=run_delay_seconds))
             attrs.update(keys.billing_index_attrs(run_at, sub.tenant_id, sub.id))
         tx.put_versioned(attrs, sub.version)
+        tx.put_new(_mrr_change(saved))
         return saved
 
     def subscriptions(self, tenant_id: str, limit: int, cursor: str | None) -> tuple[list[Subscription], str | None]:
@@ -487,6 +488,24 @@ class Repository:
             },
             on_conflict,
         )
+
+
+def _mrr_change(sub: Subscription) -> dict[str, Any]:
+    """The MRR history item of this version of ``sub``: its monthly recurring amount from the moment it changed (a
+    cancellation from when it took effect; anything else from the save, which for a billing run is the run's time,
+    at most ``RUN_DELAY`` after the period starts)."""
+    changed_at = sub.canceled_at if sub.status == "canceled" and sub.canceled_at else sub.updated_at
+    return {
+        **keys.mrr_change(sub.tenant_id, sub.id, sub.version),
+        "type": "mrr_change",
+        "tenant_id": sub.tenant_id,
+        "subscription_id": sub.id,
+        "customer_id": sub.customer_id,
+        "currency": sub.currency,
+        "status": sub.status,
+        "mrr": sub.monthly_recurring,
+        "changed_at": changed_at.isoformat(),
+    }
 
 
 def _item_attrs(key: dict[str, str], model: BaseModel) -> dict[str, Any]:

@@ -28,6 +28,7 @@ Rules (docs/subscriptions.md says the same):
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -36,7 +37,7 @@ from billing.domain import proration
 from billing.domain.errors import Conflict, ValidationFailed
 from billing.domain.ids import new_id
 from billing.domain.models import CollectionMethod, DomainEvent
-from billing.domain.money import normalize_currency
+from billing.domain.money import normalize_currency, round_minor
 from billing.domain.periods import local_days_after, period_bounds, validate_timezone
 from billing.domain.plans import Interval, Plan, PlanPrice, Usage, amount_for, lines_for
 from billing.domain.pricing import LineInput
@@ -76,6 +77,8 @@ SUBSCRIPTION = StateMachine(
     },
 )
 _PRORATING = ("active", "past_due", "suspended")  # a period is paid for: changes and cancellations are prorated
+RECURRING = _PRORATING  # a subscriber until canceled, behind on payment or not: what MRR counts
+_PER_MONTH = {"week": (52, 12), "month": (1, 1), "year": (1, 12)}  # an interval's amount x a / b is a month's
 
 
 class SubscriptionItem(BaseModel):
@@ -142,6 +145,17 @@ class Subscription(BaseModel):
     @property
     def interval(self) -> Interval:
         return self.items[0].interval
+
+    @property
+    def monthly_recurring(self) -> int:
+        """What it brings in a month (MRR), before tax: its licensed items at their quantities, per interval, over the
+        months an interval lasts (a year 12, a week 12/52), rounded once, half up. Metered usage is no recurring
+        revenue; a trial, a subscription held for review and a canceled one bring nothing."""
+        if self.status not in RECURRING:
+            return 0
+        per_interval = sum(amount_for(i.price, i.quantity) for i in self.items if i.usage == "licensed")
+        times, over = _PER_MONTH[self.interval.unit]
+        return round_minor(Decimal(per_interval * times) / (over * self.interval.count))
 
     def period(self, index: int) -> tuple[datetime, datetime]:
         """Period ``index`` as (start, end) in UTC."""
