@@ -15,6 +15,7 @@ import boto3
 from botocore.config import Config
 
 from billing.adapters import secrets
+from billing.adapters.analytics import BucketFacts
 from billing.adapters.clock import OffsetFileClock, SystemClock
 from billing.adapters.document_store import DocumentStore
 from billing.adapters.dynamodb import DynamoStore
@@ -64,6 +65,11 @@ class Deps:
         # SigV4 links (S3's only signature in most regions; SigV2 links are refused there)
         client = boto3.client("s3", config=Config(signature_version="s3v4"))
         return DocumentStore(client, self.env["DOCUMENTS_BUCKET"])
+
+    @cached_property
+    def facts(self) -> BucketFacts:
+        """The reports' facts: the analytics bucket's latest export."""
+        return BucketFacts(self.client("s3"), self.env["ANALYTICS_BUCKET"])
 
     @cached_property
     def mailer(self) -> SesMailer:

@@ -27,6 +27,7 @@ from billing.services import (
     payments,
     portal,
     refunds,
+    reports,
     settings,
     subscriptions,
 )
@@ -419,3 +420,58 @@ def put_dunning_policy(body: DunningPolicy) -> Response[DunningPolicy]:
 )
 def preview_dunning(body: settings.PreviewRequest) -> settings.Preview:
     return settings.preview(_ctx(), _tenant(), body)
+
+
+# --- reports ---------------------------------------------------------------------------------------------------
+ReportName = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[a-z_]+$")]
+Day = Annotated[str | None, Query(max_length=10, description="a day (YYYY-MM-DD) or a month (YYYY-MM), UTC")]
+
+
+class ReportAnswer(BaseModel):
+    """A report: what was asked, how fresh the facts are, and one list of rows per section (named in
+    ``sections``). Amounts are integers in the minor unit of the row's ``currency``; rates are percent as text."""
+
+    model_config = {"extra": "allow"}
+    object: Literal["report"] = "report"
+    report: str
+    title: str
+    from_: str = Field(alias="from")
+    to: str
+    as_of: str
+    currency: str | None
+    customer_id: str | None
+    data_through: str | None = Field(description="the instant the exported facts run to (null before the first export)")
+    sections: list[str]
+
+
+@router.get(
+    "/v1/reports/<name>",
+    tags=["reports"],
+    summary="A finance report (aging, mrr, revenue, collections, statement) as JSON, or one section as CSV "
+    "with Accept: text/csv",
+)
+def get_report(
+    name: ReportName,
+    from_: Annotated[str | None, Query(alias="from", max_length=10, description="first day or month (UTC)")] = None,
+    to: Day = None,
+    as_of: Day = None,
+    currency: Annotated[str | None, Query(max_length=3)] = None,
+    customer_id: Annotated[str | None, Query(max_length=64, pattern=r"^[A-Za-z0-9_]+$")] = None,
+    section: Annotated[str | None, Query(max_length=32, description="the section a CSV answer holds")] = None,
+) -> ReportAnswer:
+    question = reports.window(
+        _ctx(), _tenant(), name, from_=from_, to=to, as_of=as_of, currency=currency, customer_id=customer_id
+    )
+    answer = reports.run(bootstrap.deps().facts, name, question)
+    accept = next((v for k, v in (router.current_event.headers or {}).items() if k.lower() == "accept"), "")
+    if "text/csv" in accept:
+        filename = f"{name}-{section or answer['sections'][0]}-{answer['from']}-{answer['to']}.csv"
+        return Response(  # type: ignore[return-value]
+            status_code=200,
+            content_type="text/csv; charset=utf-8",
+            body=reports.as_csv(answer, section),
+            headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+        )
+    if section is not None:
+        reports.as_csv(answer, section)  # an unknown section is refused for JSON too
+    return ReportAnswer.model_validate(answer)

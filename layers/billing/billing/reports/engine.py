@@ -9,10 +9,10 @@ from __future__ import annotations
 from datetime import date, datetime
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import sqlglot
-from sqlglot import exp
+if TYPE_CHECKING:  # sqlglot loads on the first report, not with the API
+    from sqlglot import exp
 
 SQL_DIR = Path(__file__).parent / "sql"
 Param = str | int | date | datetime | None
@@ -21,6 +21,8 @@ Param = str | int | date | datetime | None
 @cache
 def parsed(name: str) -> exp.Expression:
     """The query in ``sql/<name>.sql``, parsed once."""
+    import sqlglot
+
     return sqlglot.parse_one((SQL_DIR / f"{name}.sql").read_text(), read="duckdb")
 
 
@@ -29,11 +31,15 @@ def names() -> list[str]:
 
 
 def parameters(name: str) -> set[str]:
+    from sqlglot import exp
+
     return {p.name for p in parsed(name).find_all(exp.Placeholder)}
 
 
 def bind(name: str, params: dict[str, Param]) -> exp.Expression:
     """The query with every ``:parameter`` replaced by the literal of its value (a missing one is a bug)."""
+    from sqlglot import exp
+
     missing = parameters(name) - set(params)
     if missing:
         raise KeyError(f"{name}.sql needs {', '.join(sorted(missing))}")
@@ -63,6 +69,8 @@ def run(con: Any, name: str, params: dict[str, Param]) -> list[dict[str, Any]]:
 
 
 def _literal(value: Param) -> exp.Expression:
+    from sqlglot import exp
+
     if value is None:
         return exp.Null()
     if isinstance(value, bool):

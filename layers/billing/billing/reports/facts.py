@@ -136,33 +136,44 @@ def _month(instant: str) -> str:
 
 
 def _customer(doc: dict[str, Any]) -> Iterable[tuple[str, Row]]:
-    yield "customers", {
-        "tenant_id": doc["tenant_id"],
-        "customer_id": doc["id"],
-        "name": doc["name"],
-        "currency": doc["currency"],
-        "created_at": _ts(doc["created_at"]),
-        "month": _month(doc["created_at"]),
-    }
+    yield (
+        "customers",
+        {
+            "tenant_id": doc["tenant_id"],
+            "customer_id": doc["id"],
+            "name": doc["name"],
+            "currency": doc["currency"],
+            "created_at": _ts(doc["created_at"]),
+            "month": _month(doc["created_at"]),
+        },
+    )
 
 
 def _invoice(doc: dict[str, Any]) -> Iterable[tuple[str, Row]]:
     issued = doc.get("issued_at")
     if issued is None:  # a draft is no fact yet
         return
-    common = {"tenant_id": doc["tenant_id"], "invoice_id": doc["id"], "currency": doc["currency"], "issued_at": _ts(issued)}
-    yield "invoices", {
-        **common,
-        "number": doc["number"],
-        "customer_id": doc["customer_id"],
-        "subscription_id": doc.get("subscription_id"),
-        "status": doc["status"],
-        **{k: doc[k] for k in ("subtotal", "discount", "tax", "total", "credit_applied")},
-        "owed": max(doc["total"], 0) - doc["credit_applied"],
-        "due_date": doc.get("due_date"),
-        "voided_at": _ts(doc.get("voided_at")),
-        "month": _month(issued),
+    common = {
+        "tenant_id": doc["tenant_id"],
+        "invoice_id": doc["id"],
+        "currency": doc["currency"],
+        "issued_at": _ts(issued),
     }
+    yield (
+        "invoices",
+        {
+            **common,
+            "number": doc["number"],
+            "customer_id": doc["customer_id"],
+            "subscription_id": doc.get("subscription_id"),
+            "status": doc["status"],
+            **{k: doc[k] for k in ("subtotal", "discount", "tax", "total", "credit_applied")},
+            "owed": max(doc["total"], 0) - doc["credit_applied"],
+            "due_date": doc.get("due_date"),
+            "voided_at": _ts(doc.get("voided_at")),
+            "month": _month(issued),
+        },
+    )
     by_rate: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     for line in doc["lines"]:
         rate = _rate(line["tax_rate_percent"])
@@ -173,25 +184,31 @@ def _invoice(doc: dict[str, Any]) -> Iterable[tuple[str, Row]]:
 
 
 def _payment(doc: dict[str, Any]) -> Iterable[tuple[str, Row]]:
-    yield "payments", {
-        "tenant_id": doc["tenant_id"],
-        "payment_id": doc["id"],
-        **{k: doc.get(k) for k in ("invoice_id", "customer_id", "currency", "amount", "status", "method")},
-        "decline_code": doc.get("decline_code"),
-        "created_at": _ts(doc["created_at"]),
-        "updated_at": _ts(doc["updated_at"]),
-        "month": _month(doc["created_at"]),
-    }
+    yield (
+        "payments",
+        {
+            "tenant_id": doc["tenant_id"],
+            "payment_id": doc["id"],
+            **{k: doc.get(k) for k in ("invoice_id", "customer_id", "currency", "amount", "status", "method")},
+            "decline_code": doc.get("decline_code"),
+            "created_at": _ts(doc["created_at"]),
+            "updated_at": _ts(doc["updated_at"]),
+            "month": _month(doc["created_at"]),
+        },
+    )
 
 
 def _credit_note(doc: dict[str, Any]) -> Iterable[tuple[str, Row]]:
-    yield "credit_notes", {
-        "tenant_id": doc["tenant_id"],
-        "credit_note_id": doc["id"],
-        **{k: doc[k] for k in ("number", "invoice_id", "customer_id", "currency", "amount", "reason")},
-        "created_at": _ts(doc["created_at"]),
-        "month": _month(doc["created_at"]),
-    }
+    yield (
+        "credit_notes",
+        {
+            "tenant_id": doc["tenant_id"],
+            "credit_note_id": doc["id"],
+            **{k: doc[k] for k in ("number", "invoice_id", "customer_id", "currency", "amount", "reason")},
+            "created_at": _ts(doc["created_at"]),
+            "month": _month(doc["created_at"]),
+        },
+    )
 
 
 _FROM_DOC = {"customer": _customer, "invoice": _invoice, "payment": _payment, "credit_note": _credit_note}

@@ -34,8 +34,9 @@ def write(facts: dict[str, list[Row]], root: Path, file_name: str = "data") -> i
             columns = _columns(table)
             out = root / table
             out.mkdir(parents=True, exist_ok=True)
+            source = f"read_json(?, format='newline_delimited', columns={_struct(columns)})"
             con.execute(
-                f"COPY (SELECT {', '.join(columns)} FROM read_json(?, format='newline_delimited', columns={_struct(columns)}))"
+                f"COPY (SELECT {', '.join(columns)} FROM {source})"
                 f" TO '{out}' (FORMAT parquet, PARTITION_BY ({', '.join(PARTITIONS)}), OVERWRITE_OR_IGNORE,"
                 f" FILENAME_PATTERN '{file_name}_{{i}}')",
                 [str(lines)],
@@ -52,9 +53,10 @@ def attach(con: Any, root: Path, tenant_id: str) -> None:
         files = sorted((root / table / f"tenant_id={tenant_id}").glob("month=*/*.parquet"))
         if files:
             paths = ", ".join(f"'{f}'" for f in files)
+            partitions = _struct(dict.fromkeys(PARTITIONS, "VARCHAR"))
             con.execute(
                 f"CREATE OR REPLACE VIEW {table} AS SELECT {', '.join(columns)}"
-                f" FROM read_parquet([{paths}], hive_partitioning=true, hive_types={_struct({p: 'VARCHAR' for p in PARTITIONS})})"
+                f" FROM read_parquet([{paths}], hive_partitioning=true, hive_types={partitions})"
             )
         else:
             typed = ", ".join(f"CAST(NULL AS {kind}) AS {name}" for name, kind in columns.items())

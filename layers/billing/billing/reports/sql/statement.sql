@@ -45,7 +45,7 @@ shown AS (
     SELECT at, entry, reference, invoice_number, amount, currency, 0 AS position FROM opening
     UNION ALL
     SELECT at, entry, reference, invoice_number, amount, currency, 1 FROM entries
-    WHERE at >= CAST(:from_date AS TIMESTAMP) AND at < :cutoff AND currency = :currency
+    WHERE at >= CAST(:from_date AS TIMESTAMP) AND at < :to_cutoff AND currency = :currency
 )
 SELECT at, entry, reference, invoice_number, amount,
        SUM(amount) OVER (ORDER BY position, at, entry, reference ROWS UNBOUNDED PRECEDING) AS balance
