@@ -79,8 +79,9 @@ def credit_note_ref(tenant_id: str, credit_note_id: str) -> dict[str, str]:
     return _k(f"T#{tenant_id}#CN#{credit_note_id}", "CREDIT_NOTE_REF")
 
 
-def portal_session(tenant_id: str, session_id: str) -> dict[str, str]:
-    return _k(f"T#{tenant_id}#PORTAL#{session_id}", "PORTAL_SESSION")
+def page_session(kind: str, tenant_id: str, session_id: str) -> dict[str, str]:
+    """A page's short-lived session (billing.services.sessions): ``kind`` is "portal" or "dashboard"."""
+    return _k(f"T#{tenant_id}#{kind.upper()}#{session_id}", f"{kind.upper()}_SESSION")
 
 
 def customer_by_email(tenant_id: str, address: str, customer_id: str) -> dict[str, str]:

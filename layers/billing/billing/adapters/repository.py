@@ -230,11 +230,13 @@ class Repository:
         page = self.store.query(INDEX_BY_CUSTOMER, "gsi1pk", pk, 100, None, f"T#{tenant_id}#")
         return _page(Subscription, page)[0]
 
-    def portal_session(self, tenant_id: str, session_id: str) -> dict[str, Any] | None:
-        return self.store.get(keys.portal_session(tenant_id, session_id), consistent=False)
+    def page_session(self, kind: str, tenant_id: str, session_id: str) -> dict[str, Any] | None:
+        return self.store.get(keys.page_session(kind, tenant_id, session_id), consistent=False)
 
-    def add_portal_session(self, tx: Transaction, tenant_id: str, session_id: str, record: dict[str, Any]) -> None:
-        tx.put_new({**keys.portal_session(tenant_id, session_id), "type": "portal_session", **record})
+    def add_page_session(
+        self, tx: Transaction, kind: str, tenant_id: str, session_id: str, record: dict[str, Any]
+    ) -> None:
+        tx.put_new({**keys.page_session(kind, tenant_id, session_id), "type": f"{kind}_session", **record})
 
     def subscriptions_due(self, shard: int, until_iso: str) -> list[tuple[str, str]]:
         """(tenant id, subscription id) of the subscriptions of a billing shard whose run is due by ``until_iso``."""

@@ -9,8 +9,6 @@ such page" too, whatever id a tampered URL names.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -22,19 +20,17 @@ from billing.adapters import keys
 from billing.adapters.repository import SignInSentAlready
 from billing.domain.dunning import PaymentPlan
 from billing.domain.errors import NotFound
-from billing.domain.ids import new_id, new_secret
 from billing.domain.models import SUPPORTED_LOCALES, CreditNote, Customer, DomainEvent, Invoice, Tenant
 from billing.domain.profile import SellerProfile
 from billing.domain.subscriptions import Subscription
 from billing.i18n import language
-from billing.services import settings
+from billing.services import sessions, settings
 from billing.services.unit import Claim, Context, remember
 
 SESSION_LIFETIME = timedelta(hours=1)
 PATH_PREFIX = "/portal/"
+KIND = sessions.Kind("portal", "bps", PATH_PREFIX, SESSION_LIFETIME)  # the link rule: billing.services.sessions
 MAX_INVOICES = 500  # the newest ones: years of monthly bills
-_ID = r"[A-Za-z0-9_]{1,64}"
-_TOKEN = re.compile(rf"(?P<tenant>{_ID})\.(?P<session>{_ID})\.(?P<secret>[A-Za-z0-9_-]{{16,128}})\Z")
 
 
 def sign_in_url(tenant_id: str, locale: str | None, base_url: str | None) -> str | None:
@@ -69,10 +65,6 @@ class PortalSession(BaseModel):
     expires_at: datetime
 
 
-class SessionExpired(NotFound):
-    code = "session_expired"
-
-
 @dataclass(frozen=True)
 class OpenSession:
     tenant_id: str
@@ -87,30 +79,19 @@ def create_session(
     ctx: Context, tenant_id: str, customer_id: str, request: CreatePortalSession, base_url: str, claim: Claim | None
 ) -> PortalSession:
     customer = ctx.repo.customer(tenant_id, customer_id)
-    now = ctx.clock.now()
-    session_id, secret = new_id("bps", now), new_secret()
-    expires = now + SESSION_LIFETIME
     locale = request.locale or customer.locale
-    record = {
-        "customer_id": customer.id,
-        "secret_sha256": hashlib.sha256(secret.encode()).hexdigest(),
-        "locale": locale,
-        "return_url": request.return_url,
-        "created_at": now.isoformat(),
-        "valid_until": expires.isoformat(),
-        "expires_at": int((expires + timedelta(days=1)).timestamp()),  # DynamoDB's TTL clears it a day later
-    }
+    fields = {"customer_id": customer.id, "locale": locale, "return_url": request.return_url}
+    tx = ctx.repo.transaction()
+    issued = sessions.issue(ctx, tx, KIND, tenant_id, base_url, fields)
     answer = PortalSession(
-        id=session_id,
+        id=issued.session_id,
         customer_id=customer.id,
-        url=f"{base_url.rstrip('/')}{PATH_PREFIX}{tenant_id}.{session_id}.{secret}",
+        url=issued.url,
         return_url=request.return_url,
         locale=locale,
-        created_at=now,
-        expires_at=expires,
+        created_at=issued.created_at,
+        expires_at=issued.expires_at,
     )
-    tx = ctx.repo.transaction()
-    ctx.repo.add_portal_session(tx, tenant_id, session_id, record)
     remember(ctx, tx, tenant_id, claim, answer.model_dump(mode="json"))
     ctx.repo.commit(tx)
     return answer
@@ -119,21 +100,14 @@ def create_session(
 def open_session(ctx: Context, token: str) -> OpenSession:
     """The session a link opens; ``NotFound`` for a link wrong in any part, ``SessionExpired`` for one that was
     right but whose hour is over."""
-    found = _TOKEN.match(token or "")
-    record = ctx.repo.portal_session(found["tenant"], found["session"]) if found else None
-    digest = hashlib.sha256(found["secret"].encode()).hexdigest() if found else ""
-    if found is None or record is None or not hmac.compare_digest(record["secret_sha256"], digest):
-        raise NotFound("no_such_page", "no such page")
-    valid_until = datetime.fromisoformat(record["valid_until"])
-    if ctx.clock.now() >= valid_until:
-        raise SessionExpired(detail="this portal link has expired", return_url=record.get("return_url"))
+    opened = sessions.open_session(ctx, KIND, token, "this portal link has expired")
     return OpenSession(
-        tenant_id=found["tenant"],
-        session_id=found["session"],
-        customer_id=record["customer_id"],
-        locale=record["locale"],
-        return_url=record.get("return_url"),
-        expires_at=valid_until,
+        tenant_id=opened.tenant_id,
+        session_id=opened.session_id,
+        customer_id=opened.record["customer_id"],
+        locale=opened.record["locale"],
+        return_url=opened.record.get("return_url"),
+        expires_at=opened.expires_at,
     )
 
 

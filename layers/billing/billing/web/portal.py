@@ -20,7 +20,8 @@ from billing import bootstrap
 from billing.domain.errors import NotFound
 from billing.i18n import BABEL_LOCALES, language
 from billing.services import hosted_page, payments, portal, settings
-from billing.services.portal import OpenSession, SessionExpired
+from billing.services.portal import OpenSession
+from billing.services.sessions import SessionExpired
 from billing.web.pages import accept_language, message_page, page, pdf_answer
 
 logger = Logger(child=True)
