@@ -5,7 +5,7 @@ with the fact tables as views, and the instant the facts run to."""
 from __future__ import annotations
 
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -39,20 +39,30 @@ class DirectoryFacts:
 
 @dataclass
 class BucketFacts:
-    """The latest export in the analytics bucket: one tenant's files are fetched per question (a few MB for a
-    tenant of thousands of invoices; docs/benchmarks.md measures where this stops being the right way)."""
+    """The latest export in the analytics bucket. One tenant's files are fetched into the function's scratch space
+    and kept while the export they came from is the latest: a warm function asks S3 for the marker only (one GET)
+    and fetches again when another export's files are published."""
 
     s3: Any
     bucket: str
+    scratch: Path = field(default_factory=lambda: Path(tempfile.gettempdir()) / "facts")
+    _held: dict[str, str] = field(default_factory=dict)  # tenant -> the export its files here are from
 
     def open(self, tenant_id: str) -> OpenFacts:
         import duckdb
 
         from billing.reports import export, store
 
-        scratch = Path(tempfile.mkdtemp(prefix="facts-"))
-        marker = export.download(self.s3, self.bucket, tenant_id, scratch)
+        root = self.scratch / tenant_id
+        latest = export.marker(self.s3, self.bucket)
+        if latest is not None and self._held.get(tenant_id) != _files_export(latest):
+            latest = export.download(self.s3, self.bucket, tenant_id, root)
+            if latest is not None:
+                self._held[tenant_id] = _files_export(latest)
         con = duckdb.connect()
-        store.attach(con, scratch, tenant_id)
-        through = datetime.fromisoformat(marker["data_through"]) if marker else None
-        return OpenFacts(con, through)
+        store.attach(con, root if latest is not None else self.scratch / "_none", tenant_id)
+        return OpenFacts(con, datetime.fromisoformat(latest["data_through"]) if latest is not None else None)
+
+
+def _files_export(marker: dict[str, Any]) -> str:
+    return marker.get("files_export", marker.get("export"))
