@@ -64,6 +64,7 @@ DOMAIN_TESTS = [
     "test_subscription_events.py",
     "test_model_defaults.py",
     "test_seller_profile.py",
+    "test_monthly_recurring.py",
 ]
 # ... but for these, which read the repository's files (not the package's)
 REPOSITORY_TESTS = ["test_email_render.py::test_templates_ship_with_the_package"]
