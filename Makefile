@@ -37,7 +37,19 @@ $(STRIPE_VENV)/.installed: infra/requirements-localstripe.txt
 		$(STRIPE_VENV)/bin/pip install --quiet -r infra/requirements-localstripe.txt,$(STRIPE_VENV))
 	@touch $@
 
-install: $(VENV)/.installed $(STRIPE_VENV)/.installed
+# The pages' third-party browser code (Chart.js for the finance dashboard), pinned in infra/web/package-lock.json:
+# `npm ci` installs it into infra/web/node_modules, and the built file, with its licences, is copied where the API
+# serves it (billing/web/static/vendor/, not in git: the layer's build copies billing/ and takes it along).
+WEB := infra/web
+VENDOR := layers/billing/billing/web/static/vendor
+$(VENDOR)/chart.umd.min.js: $(WEB)/package.json $(WEB)/package-lock.json
+	@echo "● Installing Chart.js from npm (pinned in $(WEB)/package-lock.json) for the dashboard's charts; seconds, once"
+	@$(call timed,(cd $(WEB) && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error); mkdir -p $(VENDOR); \
+		cp $(WEB)/node_modules/chart.js/dist/chart.umd.min.js $(VENDOR)/chart.umd.min.js; \
+		cp $(WEB)/node_modules/chart.js/LICENSE.md $(VENDOR)/chart.js.LICENSE.md; \
+		cp $(WEB)/node_modules/@kurkle/color/LICENSE.md $(VENDOR)/kurkle-color.LICENSE.md,Chart.js)
+
+install: $(VENV)/.installed $(STRIPE_VENV)/.installed $(VENDOR)/chart.umd.min.js
 
 # Pages are tested in a real headless browser: Debian's Chromium (Playwright's own browser download is not
 # reachable), with Noto's CJK fonts for the zh pages (a customer's browser has its own; the pages' font stack names
@@ -63,7 +75,7 @@ lint: $(VENV)/.installed
 template: $(SAM_VENV)/.installed
 	$(SAM_VENV)/bin/cfn-lint template.yaml
 
-build: $(SAM_VENV)/.installed
+build: $(SAM_VENV)/.installed $(VENDOR)/chart.umd.min.js
 	PATH="$$(pyenv prefix $(PY_VERSION).0 2>/dev/null || true)/bin:$$PATH" $(SAM_VENV)/bin/sam build --template-file template.yaml --build-dir .aws-sam/build --cached --parallel
 
 # The whole suite: lint, the template through cfn-lint and `sam build`, then unit, integration and end-to-end tests.
@@ -87,4 +99,4 @@ bench: install
 	$(PY) -m bench.documents
 
 clean:
-	rm -rf .aws-sam .local .mutation
+	rm -rf .aws-sam .local .mutation $(WEB)/node_modules $(VENDOR)

@@ -24,11 +24,11 @@ from billing.api.openapi import complete as complete_openapi
 from billing.api.problems import from_domain, problem, problem_answer
 from billing.domain.errors import DomainError
 from billing.services.tenants import authenticate
-from billing.web import hosted_page, portal
+from billing.web import dashboard, hosted_page, portal
 
 logger = Logger(child=True)
 PUBLIC_PATHS = {"/openapi.json"}
-PUBLIC_PREFIXES = ("/pay/", "/portal/")  # the pages: their token is the credential
+PUBLIC_PREFIXES = ("/pay/", "/portal/", "/dashboard/")  # the pages: their token is the credential
 FORM_PREFIXES = ("/portal/",)  # pages whose forms post form-encoded bodies (the portal's sign-in)
 TITLE, VERSION = "Billing API", "1.0.0"
 
@@ -68,6 +68,7 @@ resolver.use(middlewares=[require_tenant, refuse_unknown_query])
 resolver.include_router(routes.router)
 resolver.include_router(hosted_page.router)
 resolver.include_router(portal.router)
+resolver.include_router(dashboard.router)
 
 
 @resolver.get("/openapi.json", include_in_schema=False)

@@ -19,6 +19,7 @@ from billing.domain.profile import SellerProfile
 from billing.domain.subscriptions import Subscription
 from billing.services import (
     customers,
+    dashboard,
     documents,
     dunning,
     hosted_page,
@@ -163,6 +164,24 @@ def create_setup_intent(customer_id: Id) -> Response[payments.SetupIntent]:
 def create_portal_session(customer_id: Id, body: portal.CreatePortalSession) -> Response[portal.PortalSession]:
     base = _public_base_url() or ""
     return _post(201, lambda claim: portal.create_session(_ctx(), _tenant(), customer_id, body, base, claim))
+
+
+@router.post(
+    "/v1/dashboard_sessions",
+    tags=["reports"],
+    summary="Open the finance dashboard: a link that works for 30 minutes",
+    description="A short-lived link to the tenant's finance dashboard (receivables aging, MRR movements, invoiced and "
+    "collected, dunning, top overdue customers, each with its CSV), for a browser: the API key never goes into a "
+    "URL. Once API keys carry scopes (issue 18), this route will require the `reports:read` scope.",
+    responses=CREATED,
+)
+def create_dashboard_session(
+    body: dashboard.CreateDashboardSession | None = None,
+) -> Response[dashboard.DashboardSession]:
+    dashboard.check_access(_tenant(), router.context.get("scopes"))
+    request = body or dashboard.CreateDashboardSession()
+    base = _public_base_url() or ""
+    return _post(201, lambda claim: dashboard.create_session(_ctx(), _tenant(), request, base, claim))
 
 
 @router.post(
