@@ -1,9 +1,10 @@
 """One translation catalogue and one set of formats for everything a customer reads: e-mails, pages and PDFs.
 
 ``catalogue/<lang>.toml`` holds the texts of each supported language (the same keys in each, a test holds it);
-``format_money``/``format_date``/``format_number`` write amounts, dates and numbers as the language's Babel locale
-does. Money is exact: minor units become a ``Decimal`` through ``billing.domain.money.to_major`` and are printed with
-as many decimals as the currency's minor unit has (``money.minor_unit_exponent`` is the single source of truth).
+``format_money``/``format_date``/``format_month``/``format_number``/``format_percent`` write amounts, dates, months,
+numbers and rates as the language's Babel locale does. Money is exact: minor units become a ``Decimal`` through
+``billing.domain.money.to_major`` and are printed with as many decimals as the currency's minor unit has
+(``money.minor_unit_exponent`` is the single source of truth).
 """
 
 from __future__ import annotations
@@ -12,13 +13,16 @@ import copy
 import re
 import tomllib
 from datetime import date, datetime
+from decimal import Decimal
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 from babel import Locale
 from babel.dates import format_date as babel_format_date
+from babel.dates import format_skeleton
 from babel.numbers import format_currency, format_decimal, get_currency_precision
+from babel.numbers import format_percent as format_percent_babel
 
 from billing.domain.money import minor_unit_exponent, normalize_currency, to_major
 
@@ -76,6 +80,22 @@ def format_date(value: date | datetime, locale: str) -> str:
     if not isinstance(value, date):
         raise TypeError(f"expected a date or datetime, not {type(value).__name__}")
     return babel_format_date(value, format="long", locale=_babel_locale(locale))
+
+
+def format_month(value: date, locale: str) -> str:
+    """A month as the locale names it standing alone: "November 2026", "2026年11月", "ноябрь 2026 г."."""
+    if not isinstance(value, date):
+        raise TypeError(f"expected a date, not {type(value).__name__}")
+    return format_skeleton("yMMMM", value, locale=_babel_locale(locale))
+
+
+def format_percent(percent: str, locale: str) -> str:
+    """A rate in percent as the reports write it ("97.50", exact) as the locale does: "97.50%", "97,50 %"."""
+    value = Decimal(percent)
+    digits = max(-value.as_tuple().exponent, 0)  # type: ignore[operator]
+    pattern = copy.copy(Locale.parse(_babel_locale(locale)).percent_formats[None])
+    pattern.frac_prec = (digits, digits)
+    return format_percent_babel(value / 100, format=pattern, locale=_babel_locale(locale), decimal_quantization=False)
 
 
 def format_number(value: int, locale: str) -> str:

@@ -79,7 +79,7 @@ def issue(ctx: Context, tx: Transaction, kind: Kind, tenant_id: str, base_url: s
 
 def open_session(ctx: Context, kind: Kind, token: str, expired_detail: str) -> Opened:
     """The session of ``kind`` a link's token opens; ``NotFound`` for a token wrong in any part, ``SessionExpired``
-    (with the session's ``return_url``, if it has one) for a right one whose time is over."""
+    (with the session's ``return_url`` and ``locale``, if it has them) for a right one whose time is over."""
     found = _TOKEN.match(token or "")
     record = ctx.repo.page_session(kind.name, found["tenant"], found["session"]) if found else None
     secret_digest = digest(found["secret"]) if found else ""
@@ -87,5 +87,5 @@ def open_session(ctx: Context, kind: Kind, token: str, expired_detail: str) -> O
         raise NotFound("no_such_page", "no such page")
     valid_until = datetime.fromisoformat(record["valid_until"])
     if ctx.clock.now() >= valid_until:
-        raise SessionExpired(detail=expired_detail, return_url=record.get("return_url"))
+        raise SessionExpired(detail=expired_detail, return_url=record.get("return_url"), locale=record.get("locale"))
     return Opened(tenant_id=found["tenant"], session_id=found["session"], record=record, expires_at=valid_until)

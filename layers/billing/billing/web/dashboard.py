@@ -29,6 +29,7 @@ from billing.api.problems import from_domain
 from billing.domain.errors import DomainError, NotFound, ValidationFailed
 from billing.domain.money import minor_unit_exponent
 from billing.i18n import BABEL_LOCALES, language
+from billing.reports.catalog import percent
 from billing.services import dashboard, reports
 from billing.services.dashboard import OpenDashboard
 from billing.services.sessions import SessionExpired
@@ -57,8 +58,10 @@ def _session(token: str) -> OpenDashboard | Response[str]:
     lang = _query().get("lang") or accept_language(router.current_event.headers or {})
     try:
         return dashboard.open_session(bootstrap.deps().context, token)
-    except SessionExpired:
-        return message_page(410, language(lang), dashboard_expired=True)
+    except SessionExpired as expired:  # in the language the link was asked in
+        return message_page(
+            410, language(_query().get("lang") or expired.extra.get("locale") or lang), dashboard_expired=True
+        )
     except NotFound:
         return message_page(404, language(lang), not_found=True)
 
@@ -163,7 +166,7 @@ def _view(answers: dict[str, dict[str, Any]]) -> dict[str, Any]:
     for row in mrr["months"]:
         mrr_now[row["currency"]] = row  # the rows run month by month: the last one stays
     funnel: dict[str, dict[str, int]] = {}
-    flows: dict[str, dict[str, int]] = {}
+    flows: dict[str, dict[str, Any]] = {}
     for row in collections["months"]:
         f = funnel.setdefault(row["currency"], dict.fromkeys(_FUNNEL, 0))
         for key in _FUNNEL:
@@ -172,6 +175,8 @@ def _view(answers: dict[str, dict[str, Any]]) -> dict[str, Any]:
         f = flows.setdefault(row["currency"], {"invoiced": 0, "collected": 0})
         f["invoiced"] += row["invoiced"]
         f["collected"] += row["collected"]
+    for f in flows.values():
+        f["rate"] = percent(f["collected"], f["invoiced"])
     first = answers["aging"]
     through = first["data_through"]
     return {
@@ -181,6 +186,7 @@ def _view(answers: dict[str, dict[str, Any]]) -> dict[str, Any]:
         "to": first["to"],
         "start_date": date.fromisoformat(first["from"]),
         "end_date": date.fromisoformat(first["to"]),
+        "last_month": date.fromisoformat(first["to"]).replace(day=1),
         "as_of": first["as_of"],
         "as_of_date": date.fromisoformat(first["as_of"]),
         "data_through": through,

@@ -34,7 +34,7 @@ STRIPE_HOSTED = {
 def environment(lang: str) -> Environment:
     from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-    from billing.i18n import format_date, format_money, format_number, messages
+    from billing.i18n import format_date, format_money, format_month, format_number, format_percent, messages
 
     env = Environment(
         loader=FileSystemLoader(TEMPLATES_DIR),
@@ -46,6 +46,8 @@ def environment(lang: str) -> Environment:
     )
     env.filters["money"] = lambda amount, currency: format_money(amount, currency, lang)
     env.filters["date"] = lambda value: format_date(value, lang)
+    env.filters["month"] = lambda value: format_month(value, lang)
+    env.filters["percent"] = lambda value: format_percent(value, lang)
     env.filters["number"] = lambda value: format_number(value, lang)
     env.globals["t"] = messages(lang)
     env.globals["lang"] = lang

@@ -103,7 +103,7 @@
             borderColor: COLORS.mrr,
             backgroundColor: COLORS.mrr,
             stack: "mrr",
-            tension: 0.2,
+            tension: 0, // straight: a curve would show MRR that no month had
             order: 0,
           },
           bar("new"),
