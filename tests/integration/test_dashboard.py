@@ -21,6 +21,7 @@ from billing.web import dashboard as web_dashboard
 from functions.api import app
 from tests.fixtures.dashboard_facts import write_scenario
 from tests.integration.conftest import TABLE, FakeLambdaContext, http_event
+from tests.integration.test_docs_examples import blocks
 
 THROUGH = datetime(2026, 11, 23, 6, 0, tzinfo=UTC)
 
@@ -210,3 +211,14 @@ def test_the_scripts_are_served_here_for_a_year_and_nothing_else_is(deps, tenant
     assert "Chart.js v4.6.1" in call("GET", "/dashboard/static/chart.umd.min.js")[2][:200]
     for other in ("chart.js.LICENSE.md", "..%2Fdashboard.py", "dashboard.html"):
         assert call("GET", f"/dashboard/static/{other}")[0] == 404
+
+
+def test_the_example_of_api_md_is_what_the_api_answers(deps, tenant, facts):
+    (block,) = [b for b in blocks("api.md", "sh") if "/v1/dashboard_sessions" in b]
+    path = re.search(r'"\$API(/v1/[\w/]+)"', block)[1]
+    body = json.loads(re.search(r"-d '([^']*)'", block)[1])
+    status, _, answer = call("POST", path, tenant[1], body)
+    shown = dict(re.findall(r'"(\w+)": "([^"]*)"', "\n".join(line for line in block.splitlines() if line[:1] == "#")))
+    answered = json.loads(answer)
+    assert status == 201 and set(shown) == set(answered)
+    assert {k: v for k, v in shown.items() if "…" not in v} == {k: answered[k] for k in ("object", "locale")}
