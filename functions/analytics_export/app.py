@@ -1,5 +1,5 @@
-"""EventBridge Scheduler (hourly) -> the newest finished table export turned into the reports' facts, the next export
-started."""
+"""EventBridge Scheduler (every 6 hours) -> the newest finished table export turned into the reports' facts, the
+next export started."""
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 

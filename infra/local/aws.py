@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import io
 import json
 import threading
 from collections.abc import Iterator
@@ -23,6 +24,7 @@ from urllib.parse import urlsplit
 
 import boto3
 from botocore.awsrequest import AWSPreparedRequest, AWSResponse
+from moto import backends as moto_backends
 from moto.core import responses as moto_responses
 from moto.core.request import normalize_request
 from moto.dynamodb import models as dynamodb_models
@@ -182,11 +184,22 @@ def action_names_looked_up_once() -> None:
     moto_responses.method_names_from_class = functools.cache(moto_responses.method_names_from_class)
 
 
+def moto_modules_listed_once() -> None:
+    """moto's server finds the service of a request (any but DynamoDB's, which goes straight to its handler) among
+    its own packages by listing its directory and asking the file system whether each entry is a directory, on every
+    request (about 160 stat calls); the packages do not change, so the list is made once."""
+    if isinstance(moto_backends.list_of_moto_modules(), tuple):
+        return
+    modules = tuple(moto_backends.list_of_moto_modules())
+    moto_backends.list_of_moto_modules = lambda: modules  # type: ignore[assignment]
+
+
 def lighten_moto() -> None:
     """The local stack's shortcuts in moto, each giving moto's answers at less cost (above)."""
     query_without_sorting_the_table()
     transactions_restore_what_they_touch()
     action_names_looked_up_once()
+    moto_modules_listed_once()
 
 
 class MotoServer(ThreadedMotoServer):
@@ -199,8 +212,11 @@ class MotoServer(ThreadedMotoServer):
         self._server.serve_forever()
 
 
-class _Body:
+class _Body(io.BytesIO):
+    """An answer's body as botocore reads it: whole (``stream``), or a streamed one such as GetObject's (``read``)."""
+
     def __init__(self, data: bytes) -> None:
+        super().__init__(data)
         self.data = data
 
     def stream(self, **_: Any) -> Iterator[bytes]:
@@ -350,6 +366,12 @@ def provision(template: dict[str, Any], stage: str = "local") -> Provisioned:
         name = f"billing-{stage}-{logical_id.lower()}"
         client = boto3.client("dynamodb", region_name=REGION)
         client.create_table(**tpl.table_definition(template, logical_id, name))
+        props = template["Resources"][logical_id]["Properties"]
+        if props.get("PointInTimeRecoverySpecification", {}).get("PointInTimeRecoveryEnabled"):
+            # what a table export (the analytics export) needs
+            client.update_continuous_backups(
+                TableName=name, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True}
+            )
         desc = client.describe_table(TableName=name)["Table"]
         out.refs[logical_id] = name
         out.attrs[(logical_id, "Arn")] = desc["TableArn"]

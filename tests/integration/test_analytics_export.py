@@ -125,8 +125,12 @@ def test_first_run_starts_an_export_the_next_converts_it(analytics_env, tmp_path
     assert theirs.execute("SELECT total FROM invoices").fetchall() == [(119880,)]
 
     # a repeated firing of either run starts nothing more (it may convert the second run's export, which is done)
-    for when, run in ((FIRST, started), (FIRST + timedelta(hours=1), converted)):
-        assert fire(when)["started"] == {**run["started"], "new": False}
+    # (once the second run's export is converted, it is deleted, and its run has nothing to start either)
+    repeated = fire(FIRST + timedelta(hours=1))["started"]
+    assert not repeated["new"] and repeated["export_arn"] in (converted["started"]["export_arn"], None)
+    # the first run's export was converted and deleted: a late repeat of that run starts none again
+    assert fire(FIRST)["started"] == {"export_arn": None, "prefix": started["started"]["prefix"], "new": False}
+    assert s3.list_objects_v2(Bucket=BUCKET, Prefix=started["started"]["prefix"]).get("KeyCount") == 0
     wait_for_exports(dynamodb, analytics_env.env["TABLE_ARN"])
     fire(FIRST + timedelta(hours=1))  # converts the second run's export if the repeats came before it was done
     assert fire(FIRST + timedelta(hours=1))["converted"] is None
@@ -153,7 +157,8 @@ def test_nothing_changed_moves_the_marker_only_and_a_vanished_partition_is_delet
 
     # a stray partition (an export's facts that are gone since) is deleted by the next full publish
     s3.put_object(Bucket=BUCKET, Key="facts/invoices/tenant_id=gone/month=2020-01/data_0.parquet", Body=b"x")
-    analytics.convert_latest(dynamodb, s3, BUCKET)  # nothing newer: nothing done
+    assert analytics.convert_latest(dynamodb, s3, BUCKET, export.marker(s3, BUCKET))  # the third run's export
+    assert analytics.convert_latest(dynamodb, s3, BUCKET, export.marker(s3, BUCKET)) is None  # nothing newer
     assert s3.list_objects_v2(Bucket=BUCKET, Prefix="facts/invoices/tenant_id=gone/").get("KeyCount") == 1
     rows = {t: [] for t in export.store.TABLES}
     export.publish(s3, BUCKET, rows, FIRST, "empty")

@@ -19,7 +19,7 @@ import io
 import json
 import tempfile
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
@@ -54,15 +54,19 @@ def data_files(s3: Any, bucket: str, prefix: str) -> list[str]:
     return sorted(keys)
 
 
-def read_items(s3: Any, bucket: str, prefix: str) -> Iterator[dict[str, Any]]:
+def read_items(s3: Any, bucket: str, prefix: str, types: Collection[str] | None = None) -> Iterator[dict[str, Any]]:
     """The export's items, one at a time, as ``from_item`` gives them: each file is streamed and gunzipped line by
-    line (``{"Item": {...}}``), never held whole."""
+    line (``{"Item": {...}}``), never held whole. With ``types``, only the items whose ``type`` attribute is one of
+    them (the others are not deserialized)."""
     for key in data_files(s3, bucket, prefix):
         body = s3.get_object(Bucket=bucket, Key=key)["Body"]
         with gzip.GzipFile(fileobj=body) as lines:
             for line in io.TextIOWrapper(lines, encoding="utf-8"):
-                if line.strip():
-                    yield from_item(json.loads(line)["Item"])
+                if not line.strip():
+                    continue
+                item = json.loads(line)["Item"]
+                if types is None or item.get("type", {}).get("S") in types:
+                    yield from_item(item)
 
 
 # --- publishing facts --------------------------------------------------------------------------------------------
@@ -124,7 +128,7 @@ def publish(
 
             with ThreadPoolExecutor(_THREADS) as pool:
                 list(pool.map(upload, sorted(keys, key=_by_tenant)))
-        stale = [k for k in _keys(s3, bucket, FACTS) if k not in keys and k != MARKER]
+        stale = [k for k in object_keys(s3, bucket, FACTS) if k not in keys and k != MARKER]
         for start in range(0, len(stale), 1000):
             batch = [{"Key": k} for k in stale[start : start + 1000]]
             s3.delete_objects(Bucket=bucket, Delete={"Objects": batch, "Quiet": True})
@@ -170,7 +174,7 @@ def download(s3: Any, bucket: str, tenant_id: str, dest_dir: Path) -> dict[str, 
         for table in TABLES:  # what an earlier download left
             for old in (dest_dir / table / f"tenant_id={tenant_id}").glob("month=*/*.parquet"):
                 old.unlink()
-        keys = [k for table in TABLES for k in _keys(s3, bucket, f"{FACTS}{table}/tenant_id={tenant_id}/")]
+        keys = [k for table in TABLES for k in object_keys(s3, bucket, f"{FACTS}{table}/tenant_id={tenant_id}/")]
 
         with ThreadPoolExecutor(_THREADS) as pool:
             complete = all(list(pool.map(lambda k, e=expected: _fetch(s3, bucket, k, e, dest_dir), keys)))
@@ -196,7 +200,7 @@ def _fetch(s3: Any, bucket: str, key: str, expected: str | None, dest_dir: Path)
     return True
 
 
-def _keys(s3: Any, bucket: str, prefix: str) -> Iterable[str]:
+def object_keys(s3: Any, bucket: str, prefix: str) -> Iterable[str]:
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
         for obj in page.get("Contents", []):
             yield obj["Key"]

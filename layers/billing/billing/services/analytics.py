@@ -7,7 +7,7 @@ function started, newest first by name, bounded by the lifecycle (ListExports li
 days, unsorted, 25 a page). A run converts the newest export of that list that completed after the facts'
 current export, if any, then starts the export of its own scheduled time, once (the ``_export.json`` of that time,
 and ExportTableToPointInTime's ClientToken for a run retried before it was written). A run repeated converts and
-starts nothing new.
+starts nothing new. Once converted, an export and every older one are deleted.
 """
 
 from __future__ import annotations
@@ -23,6 +23,9 @@ from billing.observability import logger
 
 EXPORTS = "exports/"
 STARTED = "_export.json"
+# The items facts_from_items makes rows of (by their ``type``): the others (keys, claims, mail log, run records, …)
+# are not even deserialized. tests/unit/test_analytics_items.py holds this to billing.reports.facts.
+FACT_ITEM_TYPES = frozenset({"customer", "invoice", "payment", "credit_note", "event", "mrr_change"})
 
 
 def prefix_of(scheduled_time: datetime) -> str:
@@ -37,17 +40,31 @@ def client_token(table_arn: str, scheduled_time: datetime) -> str:
 
 def run(dynamodb: Any, s3: Any, table_arn: str, bucket: str, scheduled_time: datetime) -> dict[str, Any]:
     """One scheduled run: convert the newest completed export not converted yet, then start this run's export."""
-    converted = convert_latest(dynamodb, s3, bucket)
-    started = start_export(dynamodb, s3, table_arn, bucket, scheduled_time)
+    from billing.reports import export
+
+    current = export.marker(s3, bucket)
+    converted = convert_latest(dynamodb, s3, bucket, current)
+    started = start_export(dynamodb, s3, table_arn, bucket, scheduled_time, converted or current)
     return {"scheduled_time": scheduled_time.isoformat(), "converted": converted, "started": started}
 
 
-def start_export(dynamodb: Any, s3: Any, table_arn: str, bucket: str, scheduled_time: datetime) -> dict[str, Any]:
-    """Start the export of ``scheduled_time``'s run unless it was started already; its ARN and whether it is new."""
+def start_export(
+    dynamodb: Any,
+    s3: Any,
+    table_arn: str,
+    bucket: str,
+    scheduled_time: datetime,
+    published: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """Start the export of ``scheduled_time``'s run unless it was started already, or the ``published`` facts are
+    from a later run's export already (a late repeat of an old run); its ARN (None: not started) and whether it
+    is new."""
     prefix = prefix_of(scheduled_time)
     known = _started(s3, bucket, prefix)
     if known is not None:
         return {"export_arn": known["export_arn"], "prefix": prefix, "new": False}
+    if published and prefix <= published.get("prefix", ""):
+        return {"export_arn": None, "prefix": prefix, "new": False}
     description = dynamodb.export_table_to_point_in_time(
         TableArn=table_arn,
         S3Bucket=bucket,
@@ -61,12 +78,11 @@ def start_export(dynamodb: Any, s3: Any, table_arn: str, bucket: str, scheduled_
     return {"export_arn": description["ExportArn"], "prefix": prefix, "new": True}
 
 
-def convert_latest(dynamodb: Any, s3: Any, bucket: str) -> dict[str, Any] | None:
-    """Publish the facts of the newest completed export started after the one the facts are from; None when
-    there is none (the newer ones still running or failed)."""
+def convert_latest(dynamodb: Any, s3: Any, bucket: str, current: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Publish the facts of the newest completed export started after the one the ``current`` facts are from
+    (their marker); the new marker, or None when there is none (the newer ones still running or failed)."""
     from billing.reports import export, facts
 
-    current = export.marker(s3, bucket)
     since = current.get("prefix", "") if current else ""
     for prefix in sorted(_prefixes(s3, bucket), reverse=True):
         if prefix <= since:
@@ -86,12 +102,23 @@ def convert_latest(dynamodb: Any, s3: Any, bucket: str) -> dict[str, Any] | None
         # DynamoDB's point in time; moto gives none, and exports at once: the run's scheduled time
         through = description.get("ExportTime") or datetime.fromisoformat(started["scheduled_time"])
         export_id = started["export_arn"].rsplit("/", 1)[-1]
-        found = facts.facts_from_items(export.read_items(s3, bucket, prefix))
+        found = facts.facts_from_items(export.read_items(s3, bucket, prefix, FACT_ITEM_TYPES))
         # the prefix in the marker is where the next run stops looking
         published = export.publish(s3, bucket, found, through, export_id, extra={"prefix": prefix})
         logger.info("analytics facts published", extra={k: published[k] for k in ("export", "rows", "files")})
+        _delete_exports(s3, bucket, [p for p in _prefixes(s3, bucket) if p <= prefix])
         return published
     return None
+
+
+def _delete_exports(s3: Any, bucket: str, prefixes: list[str]) -> None:
+    """Exports converted or superseded: of no more use (the lifecycle expires those a run never gets to)."""
+    from billing.reports import export
+
+    keys = [k for prefix in prefixes for k in export.object_keys(s3, bucket, prefix + "/")]
+    for start in range(0, len(keys), 1000):
+        batch = [{"Key": k} for k in keys[start : start + 1000]]
+        s3.delete_objects(Bucket=bucket, Delete={"Objects": batch, "Quiet": True})
 
 
 def _prefixes(s3: Any, bucket: str) -> list[str]:
