@@ -71,7 +71,8 @@ def test_an_api_key_opens_a_link_for_30_minutes_and_the_table_keeps_only_a_diges
     status, headers, body = call("GET", path)
     assert status == 200 and "Ada Lovelace Ltd" in body
     csp = headers["content-security-policy"]
-    assert "'unsafe-inline'" not in csp and "'unsafe-eval'" not in csp and "script-src 'self' 'nonce-" in csp
+    assert "'unsafe-inline'" not in csp and "'unsafe-eval'" not in csp and "stripe" not in csp
+    assert re.search(r"script-src 'self' 'nonce-[\w-]+';", csp) and "frame-src 'none'" in csp
     assert headers["cache-control"] == "no-store" and headers["referrer-policy"] == "no-referrer"
 
     clock.advance(timedelta(minutes=29, seconds=59))

@@ -1,10 +1,10 @@
 """What every page shares: the template environment (one layout, the catalogue's texts, the Babel filters) and the
 security headers of every answer.
 
-Every answer carries a Content-Security-Policy that allows this origin, the Stripe.js origin and one nonce per
-answer (for the page's own style and script), plus ``Cache-Control: no-store``, ``Referrer-Policy: no-referrer``
-(the links are bearer links: they must not leak to Stripe.js or anywhere else in a Referer) and
-``X-Robots-Tag: noindex``.
+Every answer carries a Content-Security-Policy that allows this origin and one nonce per answer (for the page's own
+style and script), and the Stripe.js origin on the pages that load Stripe.js only, plus ``Cache-Control: no-store``,
+``Referrer-Policy: no-referrer`` (the links are bearer links: they must not leak to Stripe.js or anywhere else in a
+Referer) and ``X-Robots-Tag: noindex``.
 """
 
 from __future__ import annotations
@@ -67,17 +67,22 @@ def _origin(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
-def security_headers(nonce: str, stripe_js_url: str) -> dict[str, str]:
-    stripe = _origin(stripe_js_url)
-    hosted = stripe == "https://js.stripe.com"
-    script = f"{stripe} {STRIPE_HOSTED['script']}" if hosted else stripe
-    connect = f"{stripe} {STRIPE_HOSTED['connect']}" if hosted else stripe
-    frame = f"{stripe} {STRIPE_HOSTED['frame']}" if hosted else stripe
+def security_headers(nonce: str, stripe_js_url: str | None) -> dict[str, str]:
+    """The headers of every page; ``stripe_js_url`` None for a page that loads no Stripe.js (the portal's overview,
+    the dashboard): its policy names no origin but this one."""
+    script = connect = ""
+    frame = "'none'"
+    if stripe_js_url is not None:
+        stripe = _origin(stripe_js_url)
+        hosted = stripe == "https://js.stripe.com"
+        script = f" {stripe} {STRIPE_HOSTED['script']}" if hosted else f" {stripe}"
+        connect = f" {stripe} {STRIPE_HOSTED['connect']}" if hosted else f" {stripe}"
+        frame = f"{stripe} {STRIPE_HOSTED['frame']}" if hosted else stripe
     policy = [
         "default-src 'self'",
-        f"script-src 'self' 'nonce-{nonce}' {script}",
+        f"script-src 'self' 'nonce-{nonce}'{script}",
         f"style-src 'self' 'nonce-{nonce}'",
-        f"connect-src 'self' {connect}",
+        f"connect-src 'self'{connect}",
         f"frame-src {frame}",
         "img-src 'self' data:",
         "object-src 'none'",
@@ -109,9 +114,9 @@ def page(status: int, template: str, lang: str, *, stripe_js: bool = False, **co
 
     from billing import bootstrap
 
-    stripe_js_url = bootstrap.deps().env.get("STRIPE_JS_URL") or DEFAULT_STRIPE_JS_URL
+    stripe_js_url = (bootstrap.deps().env.get("STRIPE_JS_URL") or DEFAULT_STRIPE_JS_URL) if stripe_js else None
     nonce = new_nonce()
-    body = render(template, lang, nonce=nonce, stripe_js_url=stripe_js_url if stripe_js else None, **context)
+    body = render(template, lang, nonce=nonce, stripe_js_url=stripe_js_url, **context)
     return Response(status, HTML, body, security_headers(nonce, stripe_js_url))
 
 
