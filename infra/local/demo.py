@@ -224,6 +224,11 @@ def play(api_url: str, api_key: str, documents_dir: Path) -> Played:
         f"\n● {first['customer_name']}'s billing portal (all their bills, PDFs, paying, their card), open for an hour "
         f"while the stack runs:\n  {portal['url']}"
     )
+    dashboard = shop.post("/v1/dashboard_sessions", {"locale": "en"})
+    print(
+        "\n● The finance dashboard (receivables aging, MRR, invoiced and collected, dunning, each with its CSV), open "
+        f"for 30 minutes; its figures are the analytics export's (it says how fresh):\n  {dashboard['url']}"
+    )
     played = Played([shop.get(f"/v1/invoices/{i['id']}") for i in invoices], issued, reminders, pdfs, portal_ok)
     numbers = [inv["number"] for inv in played.invoices]
     print(
