@@ -223,3 +223,29 @@ def test_the_example_of_api_md_is_what_the_api_answers(deps, tenant, facts):
     answered = json.loads(answer)
     assert status == 201 and set(shown) == set(answered)
     assert {k: v for k, v in shown.items() if "…" not in v} == {k: answered[k] for k in ("object", "locale")}
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"currency": "zzz"},
+        {"currency": "<script>"},
+        {"currency": "usd" * 50},
+        {"from": "2026-02-30"},
+        {"from": "x" * 500},
+        pytest.param(
+            {"to": "9999-12"},
+            marks=pytest.mark.xfail(reason="reports.window takes 9999-12-31, which has no next day (OverflowError)"),
+        ),
+        {"lang": "<b>", "from": "'\""},
+        {"section": "../../etc"},
+    ],
+)
+def test_no_question_makes_a_page_or_a_report_file_answer_500(deps, tenant, facts, query):
+    _, key = tenant
+    path, _ = open_link(key)
+    for suffix in ("", "/reports/aging.json", "/reports/mrr.csv"):
+        status, headers, body = call("GET", path + suffix, query=query)
+        assert status < 500, (suffix, body)
+        if headers["content-type"].startswith("text/html"):
+            assert "<script>" not in body and "<b>" not in body
