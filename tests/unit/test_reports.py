@@ -105,6 +105,8 @@ def ctx():
         ({"to": "2027-1-01"}, "invalid_date"),
         ({"as_of": "yesterday"}, "invalid_date"),
         ({"from_": "2027-02-30"}, "invalid_date"),
+        ({"to": "9999-12"}, "invalid_date"),  # its last day has no next: no year past 2999
+        ({"from_": "1999-12-31"}, "invalid_date"),
         ({"from_": "2027-03-02", "to": "2027-03-01"}, "invalid_range"),
         ({"from_": "2024-01", "to": "2027-01"}, "range_too_long"),  # 37 months; 36 are allowed
         ({"customer_id": "cus_1"}, "customer_not_applicable"),

@@ -16,6 +16,7 @@ from billing.reports.catalog import REPORTS, Window
 from billing.services.unit import Context
 
 MAX_MONTHS = 36  # a range reports on at most three years at once
+FIRST_YEAR, LAST_YEAR = 2000, 2999  # the days a question may name (a day's end must be a day too)
 
 
 class Facts(Protocol):
@@ -31,12 +32,15 @@ def parse_day(value: str | None, field: str, *, end: bool = False) -> date | Non
         if match is None:
             raise ValueError(value)
         year, month = int(match[1]), int(match[2])
+        if not FIRST_YEAR <= year <= LAST_YEAR:
+            raise ValueError(value)
         if match[3] is not None:
             return date(year, month, int(match[3]))
         return date(year, month, calendar.monthrange(year, month)[1] if end else 1)
     except ValueError:
         raise ValidationFailed(
-            "invalid_date", f"{field} is a day (YYYY-MM-DD) or a month (YYYY-MM), not {value!r}"
+            "invalid_date",
+            f"{field} is a day (YYYY-MM-DD) or a month (YYYY-MM) from {FIRST_YEAR} to {LAST_YEAR}, not {value!r}",
         ) from None
 
 
