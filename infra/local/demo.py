@@ -151,6 +151,7 @@ class Played:
     reminders: list[dict[str, Any]]
     pdfs: list[Path]
     portal_ok: bool
+    dashboard_ok: bool
 
     @property
     def ok(self) -> bool:
@@ -159,6 +160,7 @@ class Played:
             len(self.invoices) == len(self.invoice_emails) == len(self.reminders) == len(self.pdfs) == n
             and all(i["past_due"] for i in self.invoices)
             and self.portal_ok
+            and self.dashboard_ok
         )
 
 
@@ -229,7 +231,17 @@ def play(api_url: str, api_key: str, documents_dir: Path) -> Played:
         "\n● The finance dashboard (receivables aging, MRR, invoiced and collected, dunning, each with its CSV), open "
         f"for 30 minutes; its figures are the analytics export's (it says how fresh):\n  {dashboard['url']}"
     )
-    played = Played([shop.get(f"/v1/invoices/{i['id']}") for i in invoices], issued, reminders, pdfs, portal_ok)
+    aging = shop.get("/v1/reports/aging")  # what its aging table shows, from the same report
+    owing = sorted(row["customer_name"] for row in aging["customers"])
+    print(f"  its receivables aging, data through {aging['data_through']}: {', '.join(owing) or 'nobody'} owing")
+    played = Played(
+        [shop.get(f"/v1/invoices/{i['id']}") for i in invoices],
+        issued,
+        reminders,
+        pdfs,
+        portal_ok,
+        dashboard_ok=len(owing) == len(BUYERS),
+    )
     numbers = [inv["number"] for inv in played.invoices]
     print(
         f"\n{'✔' if played.ok else '✘'} {len(invoices)} orders → invoices {', '.join(numbers)}; "
