@@ -75,6 +75,7 @@ def test_only_operations_that_name_an_object_declare_not_found():
     assert sorted(undeclared) == sorted(
         [
             "create_customer",
+            "create_dashboard_session",
             "list_invoices",
             "list_plans",
             "create_plan",
