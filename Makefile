@@ -97,6 +97,7 @@ bench: install
 	$(PY) -m bench.billing_run
 	$(PY) -m bench.clock_move
 	$(PY) -m bench.documents
+	$(PY) -m bench.reports
 
 clean:
 	rm -rf .aws-sam .local .mutation $(WEB)/node_modules $(VENDOR)

@@ -72,17 +72,24 @@ settles the queues after each. {machine()}.
 
 {table(["schedule", "fires"], rows)}
 
-What a fire costs is the AWS calls it makes, each about 0.4 ms in botocore and 0.5–0.8 ms in moto: an hourly
-billing run is a check of its run record, one Query per billing shard (8) and the run's record, 10 calls; the
-month's 1,023 fires make about 9,700. The local stack's changes (2026-12-02, this machine), in order: the functions
-reach moto in-process (no socket); the pollers peek at queue depth and stream length before asking; a Query no
-longer sorts the whole table first. Those took the month from 148.3 s (an idle stack) to 22.8 s. Then: DynamoDB
-calls go straight to moto's DynamoDB handler; the stream poller passes over records its filters drop (each run's
-record) without reading them; a Query starts from its partition's items; a failed transaction restores what it
-touched instead of copying every table before each transaction; moto's list of actions is made once per class
-(infra/local/aws.py). Measured back to back, twice, before and after these: 22.0 and 26.8 s, then 10.8 and 12.8 s.
-What is left is the calls themselves: under 10 s would take fewer calls per empty hourly run, which is the
+What a fire costs is the AWS calls it makes, each about 0.4 ms in botocore and 0.5–0.8 ms in moto: an hourly billing
+run is a check of its run record, one Query per billing shard (8) and the run's record, 10 calls; the month's 1,023
+billing, dunning and reconciliation fires make about 9,700. The local stack's changes (2026-12-02, this machine), in
+order: the functions reach moto in-process (no socket); the pollers peek at queue depth and stream length before
+asking; a Query no longer sorts the whole table first. Those took the month from 148.3 s (an idle stack) to 22.8 s.
+Then: DynamoDB calls go straight to moto's DynamoDB handler; the stream poller passes over records its filters drop
+(each run's record) without reading them; a Query starts from its partition's items; a failed transaction restores
+what it touched instead of copying every table before each transaction; moto's list of actions is made once per
+class (infra/local/aws.py). Measured back to back, twice, before and after these: 22.0 and 26.8 s, then 10.8 and
+12.8 s. What is left is the calls themselves: under 10 s would take fewer calls per empty hourly run, which is the
 billing sweep's design (docs/benchmarks.md §1), not the local stack's.
+
+The analytics export (2026-12-03) costs more a fire than the others: each starts a table export (moto writes the
+whole table, gzipped, in a thread) and converts the one before (reads it back, makes the facts, compares their
+digest with the published ones, writes Parquet only when they differ). Every 6 hours that is 124 fires and about
+7 s of the month (15.1 s without them, 22.5 s with them, back to back); hourly it was 66.9 s, one reason the
+schedule is not hourly (template.yaml). Listing moto's packages once per process instead of once per S3 or SQS
+request (infra/local/aws.py) took a fire from about 180 to 120 ms.
 """
     update("bench.clock_move", body)
 

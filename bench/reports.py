@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import random
+import resource
 import shutil
 import statistics
 import tempfile
@@ -377,6 +378,7 @@ def main() -> None:
 
     sizes_rows, timing_rows, athena_rows = [], [], []
     timings: dict[int, dict[str, dict[str, tuple[float, int]]]] = {}
+    tenants_of: dict[int, tuple[str, str]] = {}
     largest: tuple[int, Path, dict] | None = None
     scratch = Path(tempfile.mkdtemp(prefix="bench-reports-"))
     try:
@@ -389,6 +391,7 @@ def main() -> None:
             started = time.perf_counter()
             rows = store.write(facts, root)
             written = time.perf_counter() - started
+            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6  # GB (kB on Linux); sizes only grow
             files = list(root.rglob("*.parquet"))
             total = sum(f.stat().st_size for f in files)
             per_table = {t: len(r) for t, r in facts.items()}
@@ -408,6 +411,7 @@ def main() -> None:
                     f"{total / rows:.0f}",
                     f"{generated:.1f}",
                     f"{written:.1f}",
+                    f"{peak:.1f}",
                 ]
             )
             timings[n] = {
@@ -418,11 +422,20 @@ def main() -> None:
             for who, report in timings[n].items():
                 print("  ", who, {k: f"{v[0] * 1000:.0f} ms" for k, v in report.items()}, flush=True)
             largest = (n, root, per_table)
-        for name in engine.names():
-            cells = [name]
-            for n in args.invoices:
-                cells += [f"{timings[n][who][name][0] * 1000:,.0f} ({timings[n][who][name][1]})" for who in timings[n]]
-            timing_rows.append(cells)
+        for n in args.invoices:
+            (big_who, big_times), (small_who, small_times) = timings[n].items()
+            for name in engine.names():
+                timing_rows.append(
+                    [
+                        f"{n:,}",
+                        name,
+                        f"{big_times[name][0] * 1000:,.0f}",
+                        f"{big_times[name][1]:,}",
+                        f"{small_times[name][0] * 1000:,.0f}",
+                        f"{small_times[name][1]:,}",
+                    ]
+                )
+            tenants_of[n] = (big_who, small_who)
         assert largest is not None
         n, root, per_table = largest
         sizes = column_bytes(root)
@@ -443,18 +456,30 @@ def main() -> None:
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
-    who_header = [f"{n:,}: {who} ms (rows)" for n in args.invoices for who in timings[n]]
+    who = "; ".join(f"{n:,}: big {big}, small {small}" for n, (big, small) in tenants_of.items())
     body = "\n\n".join(
         [
             f"Machine: {machine()}.",
-            "**Facts and their Parquet** (all 10 tenants, 24 months; written with `store.write`):",
+            "**Facts and their Parquet** (all 10 tenants, 24 months; written with `store.write`; the peak RSS is "
+            "the process's with every row in memory, as the analytics export holds them while it writes):",
             table(
-                ["invoices", "rows", "events", "payments", "files", "MB", "bytes/row", "generate s", "write s"],
+                [
+                    "invoices",
+                    "rows",
+                    "events",
+                    "payments",
+                    "files",
+                    "MB",
+                    "bytes/row",
+                    "generate s",
+                    "write s",
+                    "peak RSS GB",
+                ],
                 sizes_rows,
             ),
             "**Each report on DuckDB** (median of 3 after a warm-up; the big tenant holds 90 % of the invoices, the "
-            "small one about 1 %; the last 12 months, the aging at the last day, a statement in USD):",
-            table(["report", *who_header], timing_rows),
+            f"small one about 1 % ({who}); the last 12 months, the aging at the last day, a statement in USD):",
+            table(["invoices", "report", "big tenant ms", "rows", "small tenant ms", "rows"], timing_rows, "llrrrr"),
             f"**Athena on paper at {n:,} invoices**: the compressed bytes of the columns each query reads "
             f"(`parquet_metadata`), per month of data (all tenants), and one run for the big tenant and for a "
             "small one (every month of theirs: the queries filter by instant, not by the `month` partition), at "

@@ -128,10 +128,7 @@ def publish(
 
             with ThreadPoolExecutor(_THREADS) as pool:
                 list(pool.map(upload, sorted(keys, key=_by_tenant)))
-        stale = [k for k in object_keys(s3, bucket, FACTS) if k not in keys and k != MARKER]
-        for start in range(0, len(stale), 1000):
-            batch = [{"Key": k} for k in stale[start : start + 1000]]
-            s3.delete_objects(Bucket=bucket, Delete={"Objects": batch, "Quiet": True})
+        delete_keys(s3, bucket, [k for k in object_keys(s3, bucket, FACTS) if k not in keys and k != MARKER])
         files, files_export = len(keys), export_id
     published = {
         "data_through": data_through.isoformat(),
@@ -198,6 +195,16 @@ def _fetch(s3: Any, bucket: str, key: str, expected: str | None, dest_dir: Path)
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_bytes(got["Body"].read())
     return True
+
+
+def delete_keys(s3: Any, bucket: str, keys: list[str]) -> None:
+    """Delete ``keys``, a thousand a request; a key S3 could not delete is an error, not a silent leftover."""
+    for start in range(0, len(keys), 1000):
+        batch = [{"Key": k} for k in keys[start : start + 1000]]
+        answer = s3.delete_objects(Bucket=bucket, Delete={"Objects": batch, "Quiet": True})
+        if answer.get("Errors"):
+            first = answer["Errors"][0]
+            raise RuntimeError(f"{len(answer['Errors'])} objects not deleted, {first['Key']}: {first['Message']}")
 
 
 def object_keys(s3: Any, bucket: str, prefix: str) -> Iterable[str]:

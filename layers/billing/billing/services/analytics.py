@@ -115,10 +115,7 @@ def _delete_exports(s3: Any, bucket: str, prefixes: list[str]) -> None:
     """Exports converted or superseded: of no more use (the lifecycle expires those a run never gets to)."""
     from billing.reports import export
 
-    keys = [k for prefix in prefixes for k in export.object_keys(s3, bucket, prefix + "/")]
-    for start in range(0, len(keys), 1000):
-        batch = [{"Key": k} for k in keys[start : start + 1000]]
-        s3.delete_objects(Bucket=bucket, Delete={"Objects": batch, "Quiet": True})
+    export.delete_keys(s3, bucket, [k for prefix in prefixes for k in export.object_keys(s3, bucket, prefix + "/")])
 
 
 def _prefixes(s3: Any, bucket: str) -> list[str]:
