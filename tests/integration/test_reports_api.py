@@ -1,4 +1,4 @@
-"""Issue 14: GET /v1/reports/{name} on moto: the facts of the analytics bucket's latest export, one tenant's only,
+"""Issue 14: GET /v1/reports/{report_name} on moto: the facts of the analytics bucket's latest export, one tenant's only,
 fetched once per export by a warm function; JSON or CSV; every bad question a problem with its code."""
 
 from __future__ import annotations
@@ -107,7 +107,8 @@ def test_a_report_comes_as_csv_when_asked(analytics, tenant):
         ("/v1/reports/statement", {}, 422, "customer_required"),
         ("/v1/reports/statement", {"customer_id": "cus_missing"}, 404, "customer_not_found"),
         ("/v1/reports/aging", {"customer_id": "cus_1"}, 422, "customer_not_applicable"),
-        ("/v1/reports/Revenue", {}, 422, "invalid_request"),
+        ("/v1/reports/Revenue", {}, 404, "report_not_found"),
+        ("/v1/reports/rev-enue", {}, 422, "invalid_request"),
     ],
 )
 def test_a_bad_question_is_a_problem_with_its_code(analytics, tenant, path, query, status, code):

@@ -27,8 +27,9 @@ ON_WRITES = {
     "415": "The body is not `application/json` (`unsupported_media_type`)",
 }
 NOT_FOUND = "An object the request names does not exist for this tenant"
-# The objects a request can name by id (in its path or its body), each answering 404 `<object>_not_found`.
-NAMED_OBJECTS = ("customer", "order", "invoice", "credit_note", "plan", "subscription")
+# The objects a request can name by id or name (in its path, its body, or the query of a route that names one
+# object), each answering 404 `<object>_not_found`.
+NAMED_OBJECTS = ("customer", "order", "invoice", "credit_note", "plan", "subscription", "report")
 IDEMPOTENCY_KEY = {
     "name": "Idempotency-Key",
     "in": "header",
@@ -47,10 +48,14 @@ def _problem(description: str, codes: list[str] | None = None) -> dict[str, Any]
 
 
 def _not_found_codes(path: str, operation: dict[str, Any], schemas: dict[str, Any]) -> list[str]:
-    """The 404 codes an operation can answer: one per object its path or its body names by id."""
-    named = re.findall(r"\{(\w+)_id\}", path)
+    """The 404 codes an operation can answer: one per object its path, its body, or (on a route that names one
+    object in its path) its query names."""
+    named = re.findall(r"\{(\w+?)_(?:id|name)\}", path)
     body = operation.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema", {})
     named += re.findall(r'"(\w+)_id"', json.dumps(_resolved(body, schemas)))
+    if "{" in path:  # a list's query filters (GET /v1/invoices?customer_id=) find nothing rather than 404
+        query = [p["name"] for p in operation.get("parameters", []) if p.get("in") == "query"]
+        named += [m[1] for name in query if (m := re.fullmatch(r"(\w+)_id", name))]
     codes = [f"{name}_not_found" for name in NAMED_OBJECTS if name in named]
     if "{" in path:
         codes.append("no_such_route")  # a path segment with characters no id has matches no route

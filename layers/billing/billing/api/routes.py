@@ -442,7 +442,7 @@ def preview_dunning(body: settings.PreviewRequest) -> settings.Preview:
 
 
 # --- reports ---------------------------------------------------------------------------------------------------
-ReportName = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[a-z_]+$")]
+ReportName = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_]+$")]
 Day = Annotated[str | None, Query(max_length=10, description="a day (YYYY-MM-DD) or a month (YYYY-MM), UTC")]
 
 
@@ -464,7 +464,7 @@ class ReportAnswer(BaseModel):
 
 
 @router.get(
-    "/v1/reports/<name>",
+    "/v1/reports/<report_name>",
     tags=["reports"],
     summary="A finance report (aging, mrr, revenue, collections, statement) as JSON, or one section as CSV "
     "with Accept: text/csv",
@@ -479,7 +479,7 @@ class ReportAnswer(BaseModel):
     },
 )
 def get_report(
-    name: ReportName,
+    report_name: ReportName,
     from_: Annotated[str | None, Query(alias="from", max_length=10, description="first day or month (UTC)")] = None,
     to: Day = None,
     as_of: Day = None,
@@ -488,13 +488,13 @@ def get_report(
     section: Annotated[str | None, Query(max_length=32, description="the section a CSV answer holds")] = None,
 ) -> Response[str]:
     question = reports.window(
-        _ctx(), _tenant(), name, from_=from_, to=to, as_of=as_of, currency=currency, customer_id=customer_id
+        _ctx(), _tenant(), report_name, from_=from_, to=to, as_of=as_of, currency=currency, customer_id=customer_id
     )
-    answer = reports.run(bootstrap.deps().facts, name, question)
+    answer = reports.run(bootstrap.deps().facts, report_name, question)
     table = reports.as_csv(answer, section)  # an unknown section is refused whichever way the answer goes
     accept = next((v for k, v in (router.current_event.headers or {}).items() if k.lower() == "accept"), "")
     if "text/csv" in accept:
-        filename = f"{name}-{section or answer['sections'][0]}-{answer['from']}-{answer['to']}.csv"
+        filename = f"{report_name}-{section or answer['sections'][0]}-{answer['from']}-{answer['to']}.csv"
         headers = {"Content-Disposition": f'attachment; filename="{filename}"'}
         return Response(200, "text/csv; charset=utf-8", table, headers=headers)
     return Response(200, "application/json", ReportAnswer.model_validate(answer).model_dump_json(by_alias=True))
