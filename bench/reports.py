@@ -15,6 +15,9 @@ then each SQL file in ``reports/sql`` run with ``engine.run`` on a DuckDB connec
 (``store.attach``): one warm-up, then the median of 3 runs. The params are the dashboard's: the last 12 months, the
 aging at the last day, the statement of the tenant's first customer in USD.
 
+The export's conversion: real items (made through the API on moto) exported by moto, repeated, read back and made
+into facts as ``services.analytics`` does, per item.
+
 Athena on paper: the Parquet column sizes (``parquet_metadata``) of the columns each query reads (sqlglot resolves
 every column to its table; a table read twice is counted twice, as Trino scans it twice), per month of data.
 
@@ -367,12 +370,74 @@ def columns_read(name: str) -> list[tuple[str, set[str]]]:
     return scans
 
 
+def conversion(copies: int = 400) -> dict[str, float]:
+    """What the analytics export's conversion costs per item: a table of real items (a customer's orders through the
+    API on moto: invoices, their events, the customer), exported by moto, its lines repeated ``copies`` times in one
+    gzipped file, then read back (``export.read_items``, only the fact items deserialized), made into facts
+    (``facts_from_items``) and digested (``export.digest``), as ``services.analytics`` does."""
+    import gzip
+    import io
+
+    import boto3
+    from moto import mock_aws
+
+    import bench.dynamodb_calls as calls
+    from billing.reports import export
+    from billing.reports.facts import facts_from_items
+    from billing.services.analytics import FACT_ITEM_TYPES
+
+    with mock_aws():
+        shop = calls.Bench()
+        customer = shop.request("POST", "/v1/customers", body=calls.CUSTOMER)[1]["id"]
+        for i in range(20):
+            order = shop.request("POST", "/v1/orders", body=shop.order_body(customer))[1]
+            if i % 5 == 0:
+                shop.request("POST", f"/v1/invoices/{order['invoice_id']}/void")
+        dynamodb, s3 = boto3.client("dynamodb"), boto3.client("s3")
+        dynamodb.update_continuous_backups(
+            TableName=calls.TABLE, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True}
+        )
+        s3.create_bucket(Bucket="bench-analytics")
+        arn = dynamodb.describe_table(TableName=calls.TABLE)["Table"]["TableArn"]
+        dynamodb.export_table_to_point_in_time(TableArn=arn, S3Bucket="bench-analytics", S3Prefix="exports/one")
+        while dynamodb.list_exports(TableArn=arn)["ExportSummaries"][0]["ExportStatus"] == "IN_PROGRESS":
+            time.sleep(0.05)
+        [key] = export.data_files(s3, "bench-analytics", "exports/one")
+        lines = gzip.decompress(s3.get_object(Bucket="bench-analytics", Key=key)["Body"].read())
+        items = lines.count(b"\n")
+        kept = sum(1 for _ in export.read_items(s3, "bench-analytics", "exports/one", FACT_ITEM_TYPES))
+        buffer = io.BytesIO()
+        with gzip.GzipFile(fileobj=buffer, mode="wb") as out:
+            for _ in range(copies):
+                out.write(lines)
+        s3.put_object(Bucket="bench-analytics", Key="exports/many/AWSDynamoDB/x/data/x.json.gz", Body=buffer.getvalue())
+        started = time.perf_counter()
+        facts = facts_from_items(export.read_items(s3, "bench-analytics", "exports/many", FACT_ITEM_TYPES))
+        made = time.perf_counter() - started
+        started = time.perf_counter()
+        export.digest(facts)
+        digested = time.perf_counter() - started
+        shop.deps.context  # noqa: B018 - keep the bench's deps alive to the end
+    rows = sum(len(r) for r in facts.values())
+    return {
+        "items": items * copies,
+        "fact_items": kept * copies,
+        "rows": rows,
+        "read_and_made_s": made,
+        "digest_s": digested,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--invoices", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
     parser.add_argument("--keep", type=Path, help="write the facts here (kept) instead of a temporary directory")
     parser.add_argument("--no-doc", action="store_true")
     args = parser.parse_args()
+    converted = conversion()
+    per_item_us = converted["read_and_made_s"] / converted["items"] * 1e6
+    per_row_us = converted["digest_s"] / converted["rows"] * 1e6
+    print(converted, f"{per_item_us:.1f} µs an item, digest {per_row_us:.1f} µs a row", flush=True)
 
     from billing.reports import engine, store
 
@@ -480,6 +545,13 @@ def main() -> None:
             "**Each report on DuckDB** (median of 3 after a warm-up; the big tenant holds 90 % of the invoices, the "
             f"small one about 1 % ({who}); the last 12 months, the aging at the last day, a statement in USD):",
             table(["invoices", "report", "big tenant ms", "rows", "small tenant ms", "rows"], timing_rows, "llrrrr"),
+            f"**The export's conversion** (`conversion()`: real items from the API on moto, exported by moto, "
+            f"repeated to {converted['items']:,} lines of one gzipped file): read back and made into "
+            f"{converted['rows']:,} fact rows in {converted['read_and_made_s']:.2f} s, {per_item_us:.1f} µs an item "
+            f"({converted['fact_items']:,} of them fact items, the others skipped undeserialized); the digest "
+            f"{per_row_us:.1f} µs a row. At {largest[0]:,} invoices ({sum(largest[2].values()):,} rows, about as many "
+            f"fact items) that is about {sum(largest[2].values()) * (per_item_us + per_row_us) / 1e6:.0f} s before "
+            "the Parquet write above, S3's reads not counted.",
             f"**Athena on paper at {n:,} invoices**: the compressed bytes of the columns each query reads "
             f"(`parquet_metadata`), per month of data (all tenants), and one run for the big tenant and for a "
             "small one (every month of theirs: the queries filter by instant, not by the `month` partition), at "
