@@ -1,5 +1,5 @@
-"""Issue 14: GET /v1/reports/{report_name} on moto: the facts of the analytics bucket's latest export, one tenant's only,
-fetched once per export by a warm function; JSON or CSV; every bad question a problem with its code."""
+"""Issue 14: GET /v1/reports/{report_name} on moto: the facts of the analytics bucket's latest export, one tenant's
+only, fetched once per export by a warm function; JSON or CSV; every bad question a problem with its code."""
 
 from __future__ import annotations
 
@@ -142,3 +142,26 @@ def _revenue_params():
         "from_month": datetime(2026, 1, 1).date(),
         "to_month": datetime(2026, 2, 1).date(),
     }  # noqa: E501
+
+
+def test_a_tenant_past_the_line_is_answered_by_athena_with_the_same_sql(analytics, tenant, monkeypatch):
+    from billing.adapters import analytics as facts_adapter
+
+    tenant_id, key = tenant
+    athena = boto3.client("athena")
+    athena.create_work_group(Name="billing-test", Configuration={})
+    analytics.env.update(ATHENA_WORKGROUP="billing-test", GLUE_DATABASE="billing_test")
+    analytics.__dict__.pop("facts", None)
+    monkeypatch.setattr(facts_adapter, "ATHENA_LINE_BYTES", 0)  # every tenant with facts is past it
+    publish([invoice_row(tenant_id, "in_1", 1200, "2026-10-03 10:00:00")], datetime(2026, 11, 23, tzinfo=UTC))
+    status, answer, _ = call(key, "/v1/reports/revenue", {"from": "2026-10", "to": "2026-10"})
+    assert status == 200 and answer["data_through"] == "2026-11-23T00:00:00+00:00", answer
+    queries = [
+        athena.get_query_execution(QueryExecutionId=q)["QueryExecution"]
+        for q in athena.list_query_executions(WorkGroup="billing-test")["QueryExecutionIds"]
+    ]
+    # one query per section, as Trino text bound to this tenant, in the stack's workgroup and Glue database
+    assert len(queries) == 2
+    for query in queries:
+        assert f"tenant_id = '{tenant_id}'" in query["Query"] and "SEQUENCE(" in query["Query"]
+        assert query["QueryExecutionContext"]["Database"] == "billing_test"

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import pytest
 
+from billing.domain.subscriptions import Subscription
 from tests.unit.test_subscriptions import API, BASIC, PRO, YEARLY, bill, item, plan, subscribe
 
 WEEKLY = plan("Weekly", amount=1200, interval="week")
@@ -16,7 +17,7 @@ TWO_YEARS = plan("Two years", amount=100, interval="year")
 TWO_YEARS.interval.count = 2
 
 
-def active(*items):
+def active(*items) -> Subscription:
     sub, _ = bill(subscribe(*items))
     assert sub.status == "active"
     return sub

@@ -558,3 +558,13 @@ def test_a_last_run_after_canceling_now_only_when_there_is_something_to_settle()
     _, end = licensed.period(0)
     canceled, _ = licensed.cancel(False, end)  # at the very end: no unused time, no usage
     assert (canceled.pending_proration, canceled.next_billing_at) == ([], None)
+
+
+def test_a_change_at_the_very_end_of_the_period_is_taken_and_prorates_nothing():
+    sub, _ = bill(subscribe(item(PRO)))
+    start, end = sub.open_period()
+    changed, _ = sub.change([item(PRO, 4)], end, "second")
+    assert [i.quantity for i in changed.items] == [4] and changed.pending_proration == []
+    with pytest.raises(Conflict) as late:
+        sub.change([item(PRO, 4)], end + timedelta(seconds=1))
+    assert late.value.code == "change_outside_period"

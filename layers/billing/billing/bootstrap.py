@@ -68,8 +68,11 @@ class Deps:
 
     @cached_property
     def facts(self) -> BucketFacts:
-        """The reports' facts: the analytics bucket's latest export."""
-        return BucketFacts(self.client("s3"), self.env["ANALYTICS_BUCKET"])
+        """The reports' facts: the analytics bucket's latest export (Athena's for a tenant past the line, where the
+        stack names its workgroup)."""
+        workgroup, database = self.env.get("ATHENA_WORKGROUP"), self.env.get("GLUE_DATABASE")
+        athena = (self.client("athena"), workgroup, database) if workgroup and database else None
+        return BucketFacts(self.client("s3"), self.env["ANALYTICS_BUCKET"], athena)
 
     @cached_property
     def mailer(self) -> SesMailer:

@@ -181,6 +181,19 @@ def download(s3: Any, bucket: str, tenant_id: str, dest_dir: Path) -> dict[str, 
     raise ExportChanged(f"the facts in {bucket} changed during {_DOWNLOAD_ATTEMPTS} downloads in a row")
 
 
+def size(s3: Any, bucket: str, tenant_id: str) -> int:
+    """The bytes of ``tenant_id``'s facts in the bucket (what ``download`` would fetch)."""
+    from billing.reports.facts import TABLES
+
+    total = 0
+    for table in TABLES:
+        for page in s3.get_paginator("list_objects_v2").paginate(
+            Bucket=bucket, Prefix=f"{FACTS}{table}/tenant_id={tenant_id}/"
+        ):
+            total += sum(obj["Size"] for obj in page.get("Contents", []))
+    return total
+
+
 def _fetch(s3: Any, bucket: str, key: str, expected: str | None, dest_dir: Path) -> bool:
     """Save ``key`` under ``dest_dir`` if it is still there and was written by export ``expected``."""
     try:

@@ -3,7 +3,7 @@ MRR history), one schema for every engine.
 
 The same function turns a DynamoDB export (in the cloud) and a Scan of the local stack's table into these rows; the
 rows are stored as Parquet partitioned by tenant and month (``billing.reports.store``), and the Glue tables in
-template.yaml declare the same columns (tests/unit/test_reports_facts.py holds the two together). Amounts are
+template.yaml declare the same columns (tests/unit/test_reports_glue.py holds the two together). Amounts are
 integers in minor units, instants UTC timestamps, days dates.
 """
 
@@ -212,6 +212,7 @@ def _credit_note(doc: dict[str, Any]) -> Iterable[tuple[str, Row]]:
 
 
 _FROM_DOC = {"customer": _customer, "invoice": _invoice, "payment": _payment, "credit_note": _credit_note}
+ITEM_TYPES = frozenset({"event", "mrr_change", *_FROM_DOC})  # the item types that hold facts; the rest hold none
 
 
 def _invoice_event(doc: dict[str, Any]) -> Row:

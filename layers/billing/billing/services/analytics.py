@@ -25,7 +25,6 @@ EXPORTS = "exports/"
 STARTED = "_export.json"
 # The items facts_from_items makes rows of (by their ``type``): the others (keys, claims, mail log, run records, …)
 # are not even deserialized. tests/unit/test_analytics_items.py holds this to billing.reports.facts.
-FACT_ITEM_TYPES = frozenset({"customer", "invoice", "payment", "credit_note", "event", "mrr_change"})
 
 
 def prefix_of(scheduled_time: datetime) -> str:
@@ -102,7 +101,7 @@ def convert_latest(dynamodb: Any, s3: Any, bucket: str, current: dict[str, Any] 
         # DynamoDB's point in time; moto gives none, and exports at once: the run's scheduled time
         through = description.get("ExportTime") or datetime.fromisoformat(started["scheduled_time"])
         export_id = started["export_arn"].rsplit("/", 1)[-1]
-        found = facts.facts_from_items(export.read_items(s3, bucket, prefix, FACT_ITEM_TYPES))
+        found = facts.facts_from_items(export.read_items(s3, bucket, prefix, facts.ITEM_TYPES))
         # the prefix in the marker is where the next run stops looking
         published = export.publish(s3, bucket, found, through, export_id, extra={"prefix": prefix})
         logger.info("analytics facts published", extra={k: published[k] for k in ("export", "rows", "files")})

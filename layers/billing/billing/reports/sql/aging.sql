@@ -37,7 +37,7 @@ SELECT w.currency,
        SUM(w.open_amount) AS total,
        COUNT(*) AS invoices
 FROM owing w
-LEFT JOIN customers c ON c.tenant_id = :tenant_id AND c.customer_id = w.customer_id
+LEFT JOIN (SELECT customer_id, name FROM customers WHERE tenant_id = :tenant_id) c ON c.customer_id = w.customer_id
 WHERE w.open_amount > 0
 GROUP BY GROUPING SETS ((w.currency), (w.currency, w.customer_id))
 ORDER BY w.currency, w.customer_id NULLS FIRST
