@@ -178,7 +178,7 @@ def ask(facts, name, **given):
         clock = FixedClock(datetime(2027, 3, 31, tzinfo=UTC))
         repo = None
 
-    return reports.run(facts, name, reports.window(Ctx(), T, name, **given))
+    return reports.run(facts.open(T), name, reports.window(Ctx(), T, name, **given))
 
 
 def test_aging_counts_partial_payments_lost_disputes_and_voids_as_of_the_day(tmp_path):

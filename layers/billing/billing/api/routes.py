@@ -490,11 +490,10 @@ def get_report(
     question = reports.window(
         _ctx(), _tenant(), report_name, from_=from_, to=to, as_of=as_of, currency=currency, customer_id=customer_id
     )
-    answer = reports.run(bootstrap.deps().facts, report_name, question)
-    table = reports.as_csv(answer, section)  # an unknown section is refused whichever way the answer goes
+    answer = reports.run(bootstrap.deps().facts.open(_tenant()), report_name, question)
+    reports.section_of(answer, section)  # an unknown section is refused whichever way the answer goes
     accept = next((v for k, v in (router.current_event.headers or {}).items() if k.lower() == "accept"), "")
     if "text/csv" in accept:
-        filename = f"{report_name}-{section or answer['sections'][0]}-{answer['from']}-{answer['to']}.csv"
-        headers = {"Content-Disposition": f'attachment; filename="{filename}"'}
-        return Response(200, "text/csv; charset=utf-8", table, headers=headers)
+        headers = {"Content-Disposition": f'attachment; filename="{reports.csv_file_name(answer, section)}"'}
+        return Response(200, "text/csv; charset=utf-8", reports.as_csv(answer, section), headers=headers)
     return Response(200, "application/json", ReportAnswer.model_validate(answer).model_dump_json(by_alias=True))

@@ -7,7 +7,7 @@ import calendar
 import csv
 import io
 import re
-from datetime import date
+from datetime import date, datetime
 from typing import Any, Protocol
 
 from billing.domain.errors import NotFound, ValidationFailed
@@ -19,8 +19,12 @@ MAX_MONTHS = 36  # a range reports on at most three years at once
 FIRST_YEAR, LAST_YEAR = 2000, 2999  # the days a question may name (a day's end must be a day too)
 
 
-class Facts(Protocol):
-    def open(self, tenant_id: str) -> Any: ...
+class OpenFacts(Protocol):
+    """One tenant's facts, opened (billing.adapters.analytics): every report of one answer runs on one opening."""
+
+    data_through: datetime | None
+
+    def run(self, sql: str, params: dict[str, Any]) -> list[dict[str, Any]]: ...
 
 
 def parse_day(value: str | None, field: str, *, end: bool = False) -> date | None:
@@ -85,10 +89,10 @@ def window(
     )
 
 
-def run(facts: Facts, name: str, question: Window) -> dict[str, Any]:
-    """The report's sections (each a list of rows), with what was asked and how fresh the facts are."""
+def run(opened: OpenFacts, name: str, question: Window) -> dict[str, Any]:
+    """The report's sections (each a list of rows) from the tenant's ``opened`` facts, with what was asked and how
+    fresh the facts are."""
     report = REPORTS[name]
-    opened = facts.open(question.tenant_id)
     sections = report.run(opened.run, question)
     return {
         "object": "report",
@@ -105,12 +109,21 @@ def run(facts: Facts, name: str, question: Window) -> dict[str, Any]:
     }
 
 
-def as_csv(answer: dict[str, Any], section: str | None = None) -> str:
-    """One section of an answer as CSV (the first by default): a header row, then one line per row."""
+def section_of(answer: dict[str, Any], section: str | None) -> str:
+    """The section asked for (the first by default); one the report has not is refused, whatever the format."""
     chosen = section or answer["sections"][0]
     if chosen not in answer["sections"]:
         raise ValidationFailed("unknown_section", f"the {answer['report']} report has {', '.join(answer['sections'])}")
-    rows = answer[chosen]
+    return chosen
+
+
+def csv_file_name(answer: dict[str, Any], section: str | None) -> str:
+    return f"{answer['report']}-{section_of(answer, section)}-{answer['from']}-{answer['to']}.csv"
+
+
+def as_csv(answer: dict[str, Any], section: str | None = None) -> str:
+    """One section of an answer as CSV (the first by default): a header row, then one line per row."""
+    rows = answer[section_of(answer, section)]
     out = io.StringIO()
     if rows:
         writer = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\r\n")

@@ -71,22 +71,9 @@ def _lang(session: OpenDashboard) -> str:
     return asked if asked in BABEL_LOCALES else language(session.locale)
 
 
-class _OpenedOnce:
-    """The facts opened once for every report of one answer (in AWS an opening fetches the tenant's export)."""
-
-    def __init__(self, facts: Any) -> None:
-        self.facts = facts
-        self.opened: dict[str, Any] = {}
-
-    def open(self, tenant_id: str) -> Any:
-        if tenant_id not in self.opened:
-            self.opened[tenant_id] = self.facts.open(tenant_id)
-        return self.opened[tenant_id]
-
-
 def _answers(session: OpenDashboard, asked: dict[str, str], names: tuple[str, ...]) -> dict[str, dict[str, Any]]:
     """The reports ``names`` for the question ``asked`` (from, to, currency; ValidationFailed when it makes no
-    sense), from one opening of the facts."""
+    sense), from one opening of the facts (in AWS an opening fetches the tenant's export)."""
     ctx = bootstrap.deps().context
     questions = {
         name: reports.window(
@@ -99,8 +86,8 @@ def _answers(session: OpenDashboard, asked: dict[str, str], names: tuple[str, ..
         )
         for name in names
     }
-    facts = _OpenedOnce(bootstrap.deps().facts)
-    return {name: reports.run(facts, name, question) for name, question in questions.items()}
+    opened = bootstrap.deps().facts.open(session.tenant_id)
+    return {name: reports.run(opened, name, question) for name, question in questions.items()}
 
 
 @router.get("/dashboard/<token>", include_in_schema=False)
@@ -227,13 +214,13 @@ def report_file(token: str, file_name: str) -> Response[str]:
     section = _query().get("section") or None
     try:
         answer = _answers(session, asked, (name,))[name]
-        body = reports.as_csv(answer, section) if kind == "csv" or section else ""
+        body = reports.as_csv(answer, section) if kind == "csv" else ""
+        filename = reports.csv_file_name(answer, section)  # an unknown section is refused for JSON too
     except DomainError as refused:
         return from_domain(refused)
     headers = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Content-Type-Options": "nosniff"}
     if kind == "json":
         return Response(200, "application/json", json.dumps(answer), headers)
-    filename = f"{name}-{section or answer['sections'][0]}-{answer['from']}-{answer['to']}.csv"
     headers["Content-Disposition"] = f'attachment; filename="{filename}"'
     return Response(200, "text/csv; charset=utf-8", body, headers)
 
