@@ -1,0 +1,79 @@
+"""The event catalog: every domain event type the system emits, the aggregate it is about, and what it means.
+
+One list for the whole system: the relay publishes exactly these to the stack's EventBridge bus and to tenant
+webhook endpoints, a tenant's endpoint may filter on them, and docs/events.md is written from them. A type emitted
+anywhere in the code and missing here is a test failure (tests/unit/test_event_catalog.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class EventType:
+    name: str  # noun.verb, as Stripe names its events
+    aggregate: str  # the kind of object the event is about (its ``aggregate``)
+    summary: str
+
+
+def _types(*entries: tuple[str, str, str]) -> dict[str, EventType]:
+    return {name: EventType(name, aggregate, summary) for name, aggregate, summary in entries}
+
+
+TYPES: dict[str, EventType] = _types(
+    # customers
+    ("customer.created", "customer", "A customer was registered."),
+    ("customer.credit_added", "customer", "Money was added to the customer's credit balance."),
+    ("customer.payment_method_saved", "customer", "The customer saved a card for off-session payments."),
+    ("customer.email_suppressed", "customer", "The customer's address bounced for good or complained: no more e-mail."),
+    # orders
+    ("order.invoiced", "order", "An order became a finalized invoice."),
+    ("order.pending_review", "order", "An order is held for review before it is invoiced."),
+    ("order.approved", "order", "An order held for review was approved."),
+    ("order.canceled", "order", "An order held for review was canceled."),
+    # invoices
+    ("invoice.finalized", "invoice", "An invoice was finalized: it has its number and is owed."),
+    ("invoice.pdf_ready", "invoice", "The invoice's PDF was rendered."),
+    ("invoice.payment_succeeded", "invoice", "A payment counted against the invoice."),
+    ("invoice.paid", "invoice", "The invoice is paid in full."),
+    ("invoice.past_due", "invoice", "The invoice's due date passed with money still owed."),
+    ("invoice.dunning_step", "invoice", "A step of the dunning policy ran on the invoice."),
+    ("invoice.payment_plan_agreed", "invoice", "A payment plan was agreed for the amount due."),
+    ("invoice.payment_plan_missed", "invoice", "An instalment of the payment plan was missed."),
+    ("invoice.voided", "invoice", "The invoice was voided; it keeps its number."),
+    ("invoice.marked_uncollectible", "invoice", "The invoice was written off as uncollectible."),
+    ("invoice.reopened", "invoice", "A paid invoice is owed again (a lost dispute)."),
+    ("invoice.refunded", "invoice", "Money paid on the invoice was refunded."),
+    ("invoice.disputed", "invoice", "A payment of the invoice is disputed."),
+    ("invoice.dispute_closed", "invoice", "A dispute on the invoice's payment closed."),
+    ("invoice.email_skipped", "invoice", "An e-mail about the invoice was not sent (a suppressed address)."),
+    # payments (in their invoice's partition: the aggregate is the invoice)
+    ("payment.pending", "invoice", "A payment attempt was recorded before Stripe was called."),
+    ("payment.processing", "invoice", "A payment is processing at Stripe."),
+    ("payment.requires_action", "invoice", "A payment awaits the customer (3-D Secure)."),
+    ("payment.requires_payment_method", "invoice", "A payment needs a new payment method."),
+    ("payment.requires_confirmation", "invoice", "A payment awaits confirmation."),
+    ("payment.succeeded", "invoice", "A payment succeeded."),
+    ("payment.failed", "invoice", "A payment failed (with Stripe's decline code)."),
+    ("payment.canceled", "invoice", "A payment was canceled."),
+    ("payment.unapplied", "invoice", "Money arrived that the invoice does not take: credited, or held for refund."),
+    # credit notes
+    ("credit_note.issued", "invoice", "A numbered credit note was issued against the invoice."),
+    # plans and subscriptions
+    ("plan.created", "plan", "A plan was added to the catalogue."),
+    ("subscription.created", "subscription", "A subscription started (trialing, active, or held for review)."),
+    ("subscription.approved", "subscription", "A subscription held for review was approved."),
+    ("subscription.trial_ended", "subscription", "A subscription's trial ended."),
+    ("subscription.period_billed", "subscription", "A subscription period was invoiced."),
+    ("subscription.changed", "subscription", "A subscription's plans or quantities changed (prorated)."),
+    ("subscription.cancel_scheduled", "subscription", "A subscription will cancel at its period's end."),
+    ("subscription.canceled", "subscription", "A subscription was canceled."),
+    ("subscription.past_due", "subscription", "A subscription's invoice is past due."),
+    ("subscription.suspended", "subscription", "A subscription's service was paused by dunning."),
+    ("subscription.resumed", "subscription", "A suspended subscription is back in service."),
+    ("subscription.recovered", "subscription", "A past-due subscription was paid up."),
+    # the tenant's own settings
+    ("tenant.profile_updated", "tenant", "The seller profile was replaced."),
+    ("portal.sign_in_requested", "tenant", "A customer asked for a link to their portal."),
+)
