@@ -30,6 +30,10 @@ class DomainEvent(BaseModel):
     aggregate_id: str
     occurred_at: datetime
     data: dict[str, Any] = Field(default_factory=dict)
+    # who made the change (an API key, a job, a Stripe event, a portal customer), stamped when the event is written
+    actor: dict[str, str] | None = None
+    # the aggregate's version after the change, stamped when the event is written with it: a consumer drops stale ones
+    object_version: int | None = None
 
     @classmethod
     def new(cls, type_: str, tenant_id: str, aggregate: str, aggregate_id: str, now: datetime, **data: Any):

@@ -68,6 +68,13 @@ class SellerProfile(BaseModel):
     address: Address | None = None
     tax_id: str | None = Field(default=None, max_length=64, examples=["DE123456789"])
     support_email: str | None = Field(default=None, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=254)
+    finance_email: str | None = Field(
+        default=None,
+        pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$",
+        max_length=254,
+        description="the tenant's own finance contact: where the system writes to the tenant (a collection case "
+        "opened, a webhook endpoint disabled); never shown to customers",
+    )
     logo: Logo | None = None
     footer: str | None = Field(default=None, max_length=1000, examples=["Registered in Berlin, HRB 12345."])
     default_locale: Literal[SUPPORTED_LOCALES] = "en"  # type: ignore[valid-type]
