@@ -232,4 +232,4 @@ def test_the_notifier_is_routed_every_event_it_emails_about():
     assert outbox.ROUTES["NOTIFICATIONS_QUEUE_URL"] == set(notifications.KIND_OF_EVENT) | {
         "invoice.dunning_step",
         notifications.SIGN_IN_REQUESTED,
-    }
+    } | set(notifications.TENANT_KINDS)

@@ -168,14 +168,16 @@ class DynamoStore:
         cursor: str | None,
         allowed_prefix: str,
         filters: dict[str, str] | None = None,
+        ascending: bool = False,
     ) -> Page:
-        """One page of an index partition, newest first, with an opaque cursor bound to ``allowed_prefix``."""
+        """One page of an index partition, newest (highest sort key) first unless ``ascending``, with an opaque
+        cursor bound to ``allowed_prefix``."""
         kwargs: dict[str, Any] = {
             "TableName": self.table,
             "KeyConditionExpression": "#pk = :pk",
             "ExpressionAttributeNames": {"#pk": pk_name},
             "ExpressionAttributeValues": {":pk": {"S": pk_value}},
-            "ScanIndexForward": False,
+            "ScanIndexForward": ascending,
             "Limit": limit,
         }
         if index:
@@ -187,7 +189,7 @@ class DynamoStore:
                 kwargs["ExpressionAttributeValues"][f":f{n}"] = {"S": value}
                 clauses.append(f"#f{n} = :f{n}")
             kwargs["FilterExpression"] = " AND ".join(clauses)
-        listing = f"{index or 'table'}:{pk_value}:{sorted((filters or {}).items())}"
+        listing = f"{index or 'table'}:{pk_value}:{sorted((filters or {}).items())}" + (":asc" if ascending else "")
         if cursor:
             kwargs["ExclusiveStartKey"] = decode_cursor(cursor, allowed_prefix, listing)
         answer = self.client.query(**kwargs)

@@ -184,3 +184,29 @@ def invoice_index_attrs(tenant_id: str, customer_id: str, status: str, invoice_i
         "gsi3pk": f"T#{tenant_id}#INV",
         "gsi3sk": invoice_id,
     }
+
+
+# --- collection cases (billing.domain.collections) -------------------------------------------------------------
+def collection_case(tenant_id: str, case_id: str) -> dict[str, str]:
+    """A collection case, in its own partition with its events and its mail log (the finance e-mail)."""
+    return _k(f"T#{tenant_id}#CASE#{case_id}", "CASE")
+
+
+AMOUNT_DIGITS = 18  # a case's amount due, zero-padded in the amount-sorted keys (minor units; int64 has 19 digits)
+
+
+def case_index_attrs(tenant_id: str, status: str, opened_iso: str, amount: int, case_id: str) -> dict[str, str]:
+    """A case on the four listings ``GET /v1/collection_cases`` reads, one Query a page each: of one status
+    (gsi2, gsi3) or of every status (gsi1, gsi4), by age (opening time) or by amount due at opening."""
+    by_age = f"{opened_iso}#{case_id}"
+    by_amount = f"{max(0, amount):0{AMOUNT_DIGITS}d}#{case_id}"
+    return {
+        "gsi1pk": f"T#{tenant_id}#CASE",
+        "gsi1sk": by_age,
+        "gsi2pk": f"T#{tenant_id}#CASEST#{status}",
+        "gsi2sk": by_age,
+        "gsi3pk": f"T#{tenant_id}#CASEST#{status}",
+        "gsi3sk": by_amount,
+        "gsi4pk": f"T#{tenant_id}#CASEAMT",
+        "gsi4sk": by_amount,
+    }

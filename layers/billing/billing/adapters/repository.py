@@ -13,6 +13,7 @@ from pydantic import BaseModel
 
 from billing.adapters import keys
 from billing.adapters.dynamodb import DynamoStore, Page, Transaction, from_item, to_item
+from billing.domain.collections import CollectionCase
 from billing.domain.errors import NotFound
 from billing.domain.models import CreditNote, Customer, DomainEvent, Invoice, Order, RefundIntent, Tenant
 from billing.domain.payments import Payment
@@ -286,6 +287,37 @@ class Repository:
     def payments(self, tenant_id: str, invoice_id: str) -> list[Payment]:
         found = [_load(Payment, item) for item in self._partition(keys.invoice(tenant_id, invoice_id), "PAY#")]
         return sorted(found, key=lambda p: p.created_at)
+
+    # --- collection cases -----------------------------------------------------------------------------------
+    def collection_case(self, tenant_id: str, case_id: str, consistent: bool = True) -> CollectionCase | None:
+        return _load(CollectionCase, self.store.get(keys.collection_case(tenant_id, case_id), consistent))
+
+    def save_collection_case(self, tx: Transaction, case: CollectionCase) -> CollectionCase:
+        """Save ``case`` (version 0: it must not exist yet), on the listings of its status."""
+        saved = case.model_copy(update={"version": case.version + 1})
+        attrs = {
+            **_item_attrs(keys.collection_case(case.tenant_id, case.id), saved),
+            **keys.case_index_attrs(
+                case.tenant_id, case.status, keys.instant(case.opened_at), case.amount_due, case.id
+            ),
+            "type": "collection_case",
+            "status": case.status,
+        }
+        tx.put_versioned(attrs, case.version)
+        return saved
+
+    def collection_cases(
+        self, tenant_id: str, status: str | None, sort: str, limit: int, cursor: str | None
+    ) -> tuple[list[CollectionCase], str | None]:
+        """One page of the tenant's cases (of ``status``, or all): oldest first by ``age``, largest first by
+        ``amount``. One Query."""
+        attrs = keys.case_index_attrs(tenant_id, status or "", "", 0, "")
+        index = {(True, "age"): "gsi2", (True, "amount"): "gsi3", (False, "age"): "gsi1", (False, "amount"): "gsi4"}[
+            (status is not None, sort)
+        ]
+        pk = attrs[f"{index}pk"]
+        page = self.store.query(index, f"{index}pk", pk, limit, cursor, f"T#{tenant_id}#", ascending=sort == "age")
+        return _page(CollectionCase, page)
 
     # --- credit notes -------------------------------------------------------------------------------------
     def credit_note(self, tenant_id: str, invoice_id: str, credit_note_id: str) -> CreditNote | None:

@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-Action = Literal["email_reminder", "retry_charge", "final_notice", "pause_service", "mark_uncollectible"]
+Action = Literal["email_reminder", "retry_charge", "final_notice", "pause_service", "escalate", "mark_uncollectible"]
 Anchor = Literal["due_date", "first_failure"]
 # A step's actions run at this time of day (UTC) on its day.
 STEP_TIME = time(9, 0)
@@ -45,6 +45,16 @@ class DunningPolicy(BaseModel):
         finals = [i for i, s in enumerate(self.steps) if "mark_uncollectible" in s.actions]
         if finals and finals != [len(self.steps) - 1]:
             raise ValueError("mark_uncollectible ends a policy: only its last step may have it")
+        escalations = [i for i, s in enumerate(self.steps) if "escalate" in s.actions]
+        if len(escalations) > 1:
+            raise ValueError("escalate opens the invoice's one collection case: only one step may have it")
+        if escalations and "mark_uncollectible" in self.steps[escalations[0]].actions:
+            raise ValueError(
+                "escalate comes before the write-off: a case opened as the invoice is written off is resolved at once"
+            )
+        if escalations and finals and self.steps[escalations[0]].anchor != self.steps[finals[0]].anchor:
+            # on one anchor the order of days puts it before the write-off; across anchors nothing would
+            raise ValueError("escalate is anchored as the write-off step is, so that it falls before it")
         return self
 
 
@@ -167,7 +177,7 @@ def plan_instalments(amount_due: int, instalments: list[Instalment], today: date
     return instalments
 
 
-PauseReason = Literal["dispute", "payment_plan"]
+PauseReason = Literal["dispute", "payment_plan", "promise_to_pay"]
 
 
 class DunningProgress(BaseModel):
@@ -183,6 +193,10 @@ class DunningProgress(BaseModel):
     paused_since: date | None = None
     shift_days: int = 0
     plan: PaymentPlan | None = None
+    # the invoice's collection case, once a step escalated it (billing.domain.collections)
+    case_id: str | None = None
+    # while paused for a promise to pay: its date (the worker looks again the day after)
+    promise_until: date | None = None
 
     def pause(self, reason: PauseReason, today: date) -> DunningProgress:
         if self.paused:

@@ -55,3 +55,23 @@ INVOICE = StateMachine(
         ("paid", "reopen"): "open",  # a payment taken back (a lost dispute): the amount is owed again
     },
 )
+
+# A collection case (billing.domain.collections): a person chases an invoice dunning escalated. A promise to pay is
+# recorded by whoever holds the case; a broken (or partly kept) promise hands the case back to its assignee.
+COLLECTION_CASE = StateMachine(
+    "collection_case",
+    {
+        ("open", "assign"): "assigned",
+        ("assigned", "assign"): "assigned",
+        ("promise_to_pay", "assign"): "promise_to_pay",
+        ("open", "add_note"): "open",
+        ("assigned", "add_note"): "assigned",
+        ("promise_to_pay", "add_note"): "promise_to_pay",
+        ("assigned", "record_promise"): "promise_to_pay",
+        ("promise_to_pay", "break_promise"): "assigned",
+        ("promise_to_pay", "keep_promise"): "assigned",
+        ("open", "resolve"): "resolved",
+        ("assigned", "resolve"): "resolved",
+        ("promise_to_pay", "resolve"): "resolved",
+    },
+)

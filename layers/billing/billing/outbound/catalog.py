@@ -73,6 +73,14 @@ TYPES: dict[str, EventType] = _types(
     ("subscription.suspended", "subscription", "A subscription's service was paused by dunning."),
     ("subscription.resumed", "subscription", "A suspended subscription is back in service."),
     ("subscription.recovered", "subscription", "A past-due subscription was paid up."),
+    # collection cases (a dunning step escalated the invoice to a person: billing.domain.collections)
+    ("collection_case.opened", "collection_case", "A dunning step opened a collection case for a person to chase."),
+    ("collection_case.assigned", "collection_case", "A collection case was assigned to a person."),
+    ("collection_case.note_added", "collection_case", "A note was added to a collection case."),
+    ("collection_case.promise_recorded", "collection_case", "A promise to pay by a date paused dunning."),
+    ("collection_case.promise_kept", "collection_case", "A promise to pay was kept by its date; dunning resumes."),
+    ("collection_case.promise_broken", "collection_case", "A promise to pay was broken; dunning resumes."),
+    ("collection_case.resolved", "collection_case", "A collection case was resolved (by hand, or by the invoice)."),
     # the tenant's own settings
     ("tenant.profile_updated", "tenant", "The seller profile was replaced."),
     ("portal.sign_in_requested", "tenant", "A customer asked for a link to their portal."),

@@ -16,6 +16,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from billing.adapters import keys
+from billing.adapters.dynamodb import Transaction
+from billing.domain import collections as cases
 from billing.domain.dunning import (
     Action,
     Anchor,
@@ -33,8 +35,8 @@ from billing.domain.ids import new_id
 from billing.domain.models import Customer, DomainEvent, Invoice
 from billing.domain.payments import Payment, payment_id
 from billing.observability import business_event
+from billing.services import collections, subscriptions
 from billing.services import payments as payments_service
-from billing.services import subscriptions
 from billing.services.unit import Claim, Context, fan_out_once, remember, retrying
 
 # How many past days a sweep reads. An invoice leaves a day's partition when the worker moves its attention on,
@@ -92,6 +94,8 @@ def _advance_once(ctx: Context, gateway: Any, policy: DunningPolicy, tenant_id: 
         return "marked_past_due"
     if progress.paused == "payment_plan" and progress.plan is not None:
         return _keep_plan(ctx, gateway, invoice, policy, now)
+    if progress.paused == "promise_to_pay":
+        return _keep_promise(ctx, invoice, policy, now)
     due = progress.due_steps(policy, invoice.due_date, today)
     if due:
         return _run_step(ctx, gateway, invoice, policy, due[0], now)
@@ -122,6 +126,14 @@ def _run_step(ctx: Context, gateway: Any, invoice: Invoice, policy: DunningPolic
     if "mark_uncollectible" in step.actions and stepped.status == "open":
         stepped, written_off = stepped.mark_uncollectible(now)
         events.append(written_off)
+    tx = ctx.repo.transaction()
+    case_id = None
+    if "escalate" in step.actions and stepped.status == "open":
+        # the invoice's one collection case, opened in this step's transaction (none if it has one already)
+        case_id = collections.open_for_step(ctx, tx, stepped, step.id, now)
+        if case_id:
+            stepped = stepped.model_copy(update={"dunning": stepped.dunning.model_copy(update={"case_id": case_id})})
+    collections.follow_invoice(ctx, tx, stepped, now)  # written off: its case, if open, resolves
     stepped = _with_attention(stepped, policy, today)
     upcoming = stepped.dunning.upcoming(policy, stepped.due_date, today) if stepped.status == "open" else []
     # a card declined for good (now, or before and still the customer's card) is not tried again: ask for another
@@ -143,8 +155,10 @@ def _run_step(ctx: Context, gateway: Any, invoice: Invoice, policy: DunningPolic
         "service_paused": "pause_service" in step.actions and stepped.status in ("open", "uncollectible"),
         "amount_due": stepped.amount_due,
     }
+    if "escalate" in step.actions:
+        data["collection_case_id"] = case_id or stepped.dunning.case_id
     events.insert(0, DomainEvent.new("invoice.dunning_step", tenant_id, "invoice", invoice.id, now, **data))
-    _save(ctx, stepped, events, follow="pause_service" if data["service_paused"] else None)
+    _save(ctx, stepped, events, follow="pause_service" if data["service_paused"] else None, tx=tx)
     business_event("DunningStepRun")
     return f"step-{step.id}"
 
@@ -194,6 +208,33 @@ def _keep_plan(ctx: Context, gateway: Any, invoice: Invoice, policy: DunningPoli
     return None
 
 
+def _keep_promise(ctx: Context, invoice: Invoice, policy: DunningPolicy, now: datetime) -> str | None:
+    """Dunning paused for a promise to pay: nothing to do until the day after its date; then the promise is kept
+    or broken (on the case, with a note) and dunning resumes where it was, its remaining steps moved on by the days
+    it was paused (as after a missed payment plan). The case stays open, back with its assignee."""
+    today = now.date()
+    progress = invoice.dunning
+    case = ctx.repo.collection_case(invoice.tenant_id, progress.case_id) if progress.case_id else None
+    promise = case.pending_promise if case is not None else None
+    if promise is not None and today < promise.check_on:
+        if progress.attention_on != promise.check_on:
+            moved = progress.model_copy(update={"attention_on": promise.check_on})
+            _save(ctx, invoice.model_copy(update={"dunning": moved, "updated_at": now}), [])
+        return None
+    tx = ctx.repo.transaction()
+    outcome = "promise_lifted"  # no pending promise (resolved or lost in between): nothing holds dunning back
+    if promise is not None:
+        settled, event = cases.settle_promise(case, invoice.amount_paid, now)
+        ctx.repo.save_collection_case(tx, settled)
+        ctx.repo.add_event(tx, keys.collection_case(case.tenant_id, case.id), event)
+        outcome = "promise_kept" if event.type == "collection_case.promise_kept" else "promise_broken"
+        business_event("PromiseToPayBroken" if outcome == "promise_broken" else "PromiseToPayKept")
+    resumed = progress.resume(today).model_copy(update={"promise_until": None})
+    invoice = invoice.model_copy(update={"dunning": resumed, "updated_at": now})
+    _save(ctx, _with_attention(invoice, policy, today), [], tx=tx)
+    return outcome
+
+
 def _blocking_decline(attempts: list[Payment], customer: Customer) -> Payment | None:
     """The failed charge that makes another try of the customer's card pointless: the latest failed off-session
     charge was a hard decline of the card that is still the customer's default (a new card lifts the block)."""
@@ -241,6 +282,8 @@ def _with_attention(invoice: Invoice, policy: DunningPolicy, today: date) -> Inv
     progress = invoice.dunning
     if invoice.status != "open" or invoice.amount_due <= 0 or invoice.due_date is None or progress.paused:
         attention = progress.plan.next_check_on(today) if progress.paused == "payment_plan" and progress.plan else None
+        if progress.paused == "promise_to_pay" and progress.promise_until and invoice.status == "open":
+            attention = progress.promise_until + timedelta(days=1)
     else:
         days = [p.at.date() for p in progress.upcoming(policy, invoice.due_date, today - timedelta(days=1))]
         if not invoice.past_due:
@@ -249,9 +292,12 @@ def _with_attention(invoice: Invoice, policy: DunningPolicy, today: date) -> Inv
     return invoice.model_copy(update={"dunning": progress.model_copy(update={"attention_on": attention})})
 
 
-def _save(ctx: Context, invoice: Invoice, events: list[DomainEvent], follow: str | None = None) -> None:
-    """Save the invoice and its events; ``follow``: what its subscription, if any, moves with in the same write."""
-    tx = ctx.repo.transaction()
+def _save(
+    ctx: Context, invoice: Invoice, events: list[DomainEvent], follow: str | None = None, tx: Transaction | None = None
+) -> None:
+    """Save the invoice and its events; ``follow``: what its subscription, if any, moves with in the same write;
+    ``tx``: a transaction holding other writes of the same change (a collection case)."""
+    tx = tx or ctx.repo.transaction()
     ctx.repo.save_invoice(tx, invoice)
     if follow:
         subscriptions.follow_invoice(ctx, tx, invoice, follow, invoice.updated_at)

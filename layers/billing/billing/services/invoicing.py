@@ -7,7 +7,7 @@ from billing.adapters.dynamodb import Transaction
 from billing.domain import numbering
 from billing.domain.models import Invoice, Tenant
 from billing.observability import business_event
-from billing.services import customers
+from billing.services import collections, customers
 from billing.services.unit import Claim, Context, remember, retrying
 
 
@@ -58,6 +58,7 @@ def void_invoice(ctx: Context, tenant_id: str, invoice_id: str, claim: Claim | N
     tx = ctx.repo.transaction()
     saved = ctx.repo.save_invoice(tx, voided)
     ctx.repo.add_event(tx, keys.invoice(tenant_id, invoice_id), event)
+    collections.follow_invoice(ctx, tx, voided, now)  # its collection case, if open, resolves
     if returned := invoice.credit_applied + invoice.amount_paid - invoice.amount_refunded:
         customers.add_credit(
             ctx, tx, tenant_id, invoice.customer_id, returned, now, invoice_id=invoice_id, reason="invoice_voided"

@@ -1,4 +1,6 @@
-"""Customer emails for domain events, rendered in the customer's language and sent through SES.
+"""Customer emails for domain events, rendered in the customer's language and sent through SES; and the e-mails
+to the tenant itself (a collection case opened: ``TENANT_KINDS``), to its profile's finance contact in the
+profile's language.
 
 An address on the tenant's suppression list (``billing.services.email_feedback``) gets no email: the log and an
 ``invoice.email_skipped`` event say why.
@@ -16,6 +18,7 @@ from typing import Any
 from billing.adapters import keys
 from billing.domain.models import DomainEvent, Invoice, Tenant
 from billing.notifications.render import render_email
+from billing.observability import logger
 from billing.services import hosted_page, portal, settings
 from billing.services.unit import Context
 
@@ -27,6 +30,8 @@ KIND_OF_EVENT = {
 SIGN_IN_REQUESTED = "portal.sign_in_requested"  # a customer asked for a link to their portal (billing.services.portal)
 # A dunning step names its own email (billing.services.dunning); these are the kinds it may name.
 DUNNING_KINDS = frozenset({"dunning_reminder", "payment_retry_failed", "final_notice", "service_suspended"})
+# E-mails to the tenant (its profile's finance_email), by the event that calls for them.
+TENANT_KINDS = {"collection_case.opened": "collection_case_opened"}
 
 
 def kind_of(event: DomainEvent, invoice: Invoice) -> str | None:
@@ -101,6 +106,8 @@ def notify(ctx: Context, mailer: Any, event: DomainEvent) -> str | None:
     if event.type == SIGN_IN_REQUESTED:
         sent = portal.send_sign_in(ctx, mailer, event, hosted_page.public_base_url())
         return sent[0] if sent else None
+    if event.type in TENANT_KINDS:
+        return _notify_tenant(ctx, mailer, event, TENANT_KINDS[event.type])
     if event.aggregate != "invoice" or (event.type not in KIND_OF_EVENT and event.type != "invoice.dunning_step"):
         return None
     aggregate_key = keys.invoice(event.tenant_id, event.aggregate_id)
@@ -166,5 +173,48 @@ def notify(ctx: Context, mailer: Any, event: DomainEvent) -> str | None:
     ctx.repo.log_mail(
         tx, aggregate_key, event.id, kind, {**logged, "message_id": message_id, "sent_at": ctx.clock.now().isoformat()}
     )
+    ctx.repo.commit(tx)
+    return message_id
+
+
+def _notify_tenant(ctx: Context, mailer: Any, event: DomainEvent, kind: str) -> str | None:
+    """A collection case opened: the tenant's finance contact hears of it, once, in the profile's language. No
+    finance_email on the profile: no e-mail, and the case's mail log and the function's log say why."""
+    case_key = keys.collection_case(event.tenant_id, event.aggregate_id)
+    if ctx.repo.mail_logged(case_key, event.id, kind):
+        return None
+    tenant = ctx.repo.tenant(event.tenant_id)
+    found = ctx.repo.collection_case(event.tenant_id, event.aggregate_id)
+    if tenant is None or found is None:
+        return None
+    case = found
+    profile = settings.profile(ctx, event.tenant_id)
+    now = ctx.clock.now()
+    if not profile.finance_email:
+        logger.info("no finance_email on the seller profile: no e-mail", extra={"kind": kind, "case_id": case.id})
+        tx = ctx.repo.transaction()
+        skipped = {"kind": kind, "to": "", "subject": "", "locale": profile.default_locale}
+        ctx.repo.log_mail(tx, case_key, event.id, kind, {**skipped, "skipped": "no_finance_email", "sent_at": now.isoformat()})
+        ctx.repo.commit(tx)
+        return None
+    invoice = ctx.repo.invoice(event.tenant_id, case.invoice_id)
+    seller_name, reply_to = settings.sender(ctx, tenant)
+    context = {
+        "tenant_name": seller_name,
+        "customer_name": invoice.customer_name,
+        "customer_email": invoice.customer_email,
+        "invoice_number": case.invoice_number or case.invoice_id,
+        "currency": case.currency,
+        "amount_due": int(event.data.get("amount_due", case.amount_due)),
+        "due_date": invoice.due_date,
+        "case_id": case.id,
+        "opened_on": event.occurred_at.date(),
+    }
+    email = render_email(kind, profile.default_locale, context)
+    tags = {"tenant_id": event.tenant_id, "invoice_id": case.invoice_id, "kind": kind}
+    message_id = mailer.send(profile.finance_email, email.subject, email.text, email.html, seller_name, reply_to, tags=tags)
+    logged = {"kind": kind, "to": profile.finance_email, "subject": email.subject, "locale": profile.default_locale}
+    tx = ctx.repo.transaction()
+    ctx.repo.log_mail(tx, case_key, event.id, kind, {**logged, "message_id": message_id, "sent_at": now.isoformat()})
     ctx.repo.commit(tx)
     return message_id

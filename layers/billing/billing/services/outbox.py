@@ -24,6 +24,7 @@ ROUTES: dict[str, frozenset[str]] = {
             "invoice.payment_succeeded",
             "credit_note.issued",
             "portal.sign_in_requested",
+            "collection_case.opened",  # to the tenant's finance contact (notifications.TENANT_KINDS)
         }
     ),
     "COLLECTIONS_QUEUE_URL": frozenset({"invoice.finalized"}),

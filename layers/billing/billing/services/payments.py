@@ -19,7 +19,7 @@ from billing.domain.models import Customer, DomainEvent, Invoice
 from billing.domain.payments import DISPUTE_CLOSED, Payment, payment_id, status_of
 from billing.domain.stripe_money import NotChargeable, can_charge, chargeable
 from billing.observability import business_event, logger
-from billing.services import customers, invoicing
+from billing.services import collections, customers, invoicing
 from billing.services.subscriptions import follow_invoice
 from billing.services.unit import Claim, Context, remember, retrying
 
@@ -328,6 +328,7 @@ def apply_payment_intent(
         ctx.repo.save_invoice(tx, updated)
         if updated.status == "paid":  # a subscription held back by this invoice's dunning is back in service
             follow_invoice(ctx, tx, updated, "paid", now)
+            collections.follow_invoice(ctx, tx, updated, now)  # and its collection case, if open, resolves as paid
         for event in events:
             ctx.repo.add_event(tx, invoice_key, event)
         if overpaid := events[0].data["overpaid"]:  # kept as the customer's credit for the next invoice
