@@ -35,6 +35,10 @@ BODIES = {
     "agree_payment_plan": {"defer_to": "2027-01-01"},
     "change_subscription": {"items": [{"plan_id": MISSING, "quantity": 1}]},
     "cancel_subscription": {"at_period_end": True},
+    "assign_collection_case": {"assignee": "ana@example.com"},
+    "add_collection_case_note": {"text": "called, no answer"},
+    "record_promise_to_pay": {"date": "2027-01-01"},
+    "resolve_collection_case": {"resolution": "other"},
 }
 
 
@@ -83,6 +87,7 @@ def test_only_operations_that_name_an_object_declare_not_found():
             "get_dunning_policy",
             "put_dunning_policy",
             "get_profile",
+            "list_collection_cases",
             "put_profile",
         ]
     )

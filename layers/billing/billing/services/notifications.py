@@ -32,6 +32,7 @@ SIGN_IN_REQUESTED = "portal.sign_in_requested"  # a customer asked for a link to
 DUNNING_KINDS = frozenset({"dunning_reminder", "payment_retry_failed", "final_notice", "service_suspended"})
 # E-mails to the tenant (its profile's finance_email), by the event that calls for them.
 TENANT_KINDS = {"collection_case.opened": "collection_case_opened"}
+NO_FINANCE_EMAIL = "no_finance_email"  # why a tenant e-mail was not sent: the profile names no finance contact
 
 
 def kind_of(event: DomainEvent, invoice: Invoice) -> str | None:
@@ -193,8 +194,8 @@ def _notify_tenant(ctx: Context, mailer: Any, event: DomainEvent, kind: str) -> 
     if not profile.finance_email:
         logger.info("no finance_email on the seller profile: no e-mail", extra={"kind": kind, "case_id": case.id})
         tx = ctx.repo.transaction()
-        skipped = {"kind": kind, "to": "", "subject": "", "locale": profile.default_locale}
-        ctx.repo.log_mail(tx, case_key, event.id, kind, {**skipped, "skipped": "no_finance_email", "sent_at": now.isoformat()})
+        skipped = {"kind": kind, "to": "", "subject": "", "locale": profile.default_locale, "skipped": NO_FINANCE_EMAIL}
+        ctx.repo.log_mail(tx, case_key, event.id, kind, {**skipped, "sent_at": now.isoformat()})
         ctx.repo.commit(tx)
         return None
     invoice = ctx.repo.invoice(event.tenant_id, case.invoice_id)
@@ -212,7 +213,9 @@ def _notify_tenant(ctx: Context, mailer: Any, event: DomainEvent, kind: str) -> 
     }
     email = render_email(kind, profile.default_locale, context)
     tags = {"tenant_id": event.tenant_id, "invoice_id": case.invoice_id, "kind": kind}
-    message_id = mailer.send(profile.finance_email, email.subject, email.text, email.html, seller_name, reply_to, tags=tags)
+    message_id = mailer.send(
+        profile.finance_email, email.subject, email.text, email.html, seller_name, reply_to, tags=tags
+    )
     logged = {"kind": kind, "to": profile.finance_email, "subject": email.subject, "locale": profile.default_locale}
     tx = ctx.repo.transaction()
     ctx.repo.log_mail(tx, case_key, event.id, kind, {**logged, "message_id": message_id, "sent_at": now.isoformat()})
