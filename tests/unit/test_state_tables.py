@@ -9,7 +9,7 @@ import itertools
 import pytest
 
 from billing.domain.errors import IllegalTransition
-from billing.domain.state_machine import INVOICE, ORDER, StateMachine
+from billing.domain.state_machine import COLLECTION_CASE, INVOICE, ORDER, StateMachine
 from billing.domain.subscriptions import SUBSCRIPTION
 
 ORDERS = {
@@ -54,6 +54,20 @@ SUBSCRIPTIONS = {
     ("suspended", "cancel"): "canceled",
     ("canceled", "settle"): "canceled",
 }
+COLLECTION_CASES = {
+    ("open", "assign"): "assigned",
+    ("assigned", "assign"): "assigned",
+    ("promise_to_pay", "assign"): "promise_to_pay",
+    ("open", "add_note"): "open",
+    ("assigned", "add_note"): "assigned",
+    ("promise_to_pay", "add_note"): "promise_to_pay",
+    ("assigned", "record_promise"): "promise_to_pay",
+    ("promise_to_pay", "break_promise"): "assigned",
+    ("promise_to_pay", "keep_promise"): "assigned",
+    ("open", "resolve"): "resolved",
+    ("assigned", "resolve"): "resolved",
+    ("promise_to_pay", "resolve"): "resolved",
+}
 MACHINES = [
     (ORDER, "order", ORDERS, {"new", "pending_review", "invoiced", "canceled"}),
     (INVOICE, "invoice", INVOICES, {"draft", "open", "paid", "void", "uncollectible", "deleted"}),
@@ -63,6 +77,7 @@ MACHINES = [
         SUBSCRIPTIONS,
         {"pending_review", "trialing", "active", "past_due", "suspended", "canceled"},
     ),
+    (COLLECTION_CASE, "collection_case", COLLECTION_CASES, {"open", "assigned", "promise_to_pay", "resolved"}),
 ]
 # Actions no machine knows, and states no machine has: refused too.
 STRANGERS = ["", "PAY", "pay ", "teleport"]
