@@ -428,3 +428,22 @@ def test_resolving_a_case_with_a_pending_promise_resumes_dunning(deps, clock, ke
     assert resolved["promises"][0]["status"] == "broken"
     dunning = ok("GET", f"/v1/invoices/{invoice['id']}", key)["dunning"]
     assert dunning["paused"] is None and dunning["shift_days"] == 3 and dunning["promise_until"] is None
+
+
+def test_the_preview_shows_the_escalate_step_and_the_case_it_opened(deps, clock, key, tenant_id):
+    invoice = send_invoice(key, new_customer(key), 4000)
+    preview = ok("POST", "/v1/settings/dunning/preview", key, {"invoice_id": invoice["id"], "policy": POLICY})
+    assert [(s["day"], s["actions"], s["state"]) for s in preview["steps"]] == [
+        (1, ["email_reminder"], "planned"),
+        (3, ["email_reminder", "escalate"], "planned"),
+        (7, ["final_notice"], "planned"),
+        (30, ["mark_uncollectible"], "planned"),
+    ]
+    assert preview["collection_case_id"] is None
+    ok("PUT", "/v1/settings/dunning", key, POLICY)
+    through(deps, clock, ISSUED, ISSUED + timedelta(days=3))
+    preview = ok("POST", "/v1/settings/dunning/preview", key, {"invoice_id": invoice["id"]})
+    assert preview["collection_case_id"] == "case_" + invoice["id"].removeprefix("inv_")
+    assert [s["state"] for s in preview["steps"]] == ["past", "past", "planned", "planned"]
+    bad = {**POLICY, "steps": [{"day": 3, "actions": ["escalate", "mark_uncollectible"]}]}
+    refused("PUT", "/v1/settings/dunning", key, bad, 422, "invalid_request")

@@ -93,6 +93,8 @@ class Preview(BaseModel):
     amount_due: int
     first_failure_at: datetime | None
     steps: list[PreviewStep]
+    # the invoice's collection case, if a step escalated it already (an escalate step does not open a second)
+    collection_case_id: str | None = None
 
 
 def preview(ctx: Context, tenant_id: str, request: PreviewRequest) -> Preview:
@@ -119,4 +121,5 @@ def preview(ctx: Context, tenant_id: str, request: PreviewRequest) -> Preview:
         amount_due=invoice.amount_due,
         first_failure_at=first_failure,
         steps=steps,
+        collection_case_id=invoice.dunning.case_id,
     )
