@@ -160,7 +160,7 @@ def test_the_escalate_step_opens_one_case_and_emails_the_finance_contact_once(de
     done = steps_run(tenant_id, invoice["id"])
     assert [s["step_id"] for s in done] == ["due_date:1", "due_date:3"]  # each step once, for all the redeliveries
     case_id = done[1]["collection_case_id"]
-    assert case_id == "case_" + invoice["id"].removeprefix("inv_")  # derived from the invoice
+    assert case_id == "case_" + invoice["id"].removeprefix("in_")  # derived from the invoice
     (opened,) = case_events(tenant_id, case_id, "collection_case.opened")
     assert opened["data"]["invoice_id"] == invoice["id"] and opened["data"]["amount_due"] == 12000
     assert opened["data"]["changes"] == {"status": {"before": None, "after": "open"}}
@@ -329,6 +329,8 @@ def test_a_broken_promise_resumes_dunning_moved_on_by_the_pause_and_the_case_sta
     )
     timeline = ok("GET", f"/v1/invoices/{invoice['id']}/dunning", key)
     assert [s["state"] for s in timeline["steps"]] == ["done", "done", "paused", "paused"]
+    assert (timeline["paused"], timeline["promise_until"]) == ("promise_to_pay", promised_on.isoformat())
+    assert timeline["collection_case_id"] == case["id"]
 
     through(deps, clock, ISSUED + timedelta(days=4), promised_on)  # the final notice's day 7 falls in the pause
     assert [s["step_id"] for s in steps_run(tenant_id, invoice["id"])] == ["due_date:1", "due_date:3"]
@@ -443,7 +445,7 @@ def test_the_preview_shows_the_escalate_step_and_the_case_it_opened(deps, clock,
     ok("PUT", "/v1/settings/dunning", key, POLICY)
     through(deps, clock, ISSUED, ISSUED + timedelta(days=3))
     preview = ok("POST", "/v1/settings/dunning/preview", key, {"invoice_id": invoice["id"]})
-    assert preview["collection_case_id"] == "case_" + invoice["id"].removeprefix("inv_")
+    assert preview["collection_case_id"] == "case_" + invoice["id"].removeprefix("in_")
     assert [s["state"] for s in preview["steps"]] == ["past", "past", "planned", "planned"]
     bad = {**POLICY, "steps": [{"day": 3, "actions": ["escalate", "mark_uncollectible"]}]}
     refused("PUT", "/v1/settings/dunning", key, bad, 422, "invalid_request")

@@ -21,7 +21,7 @@ TODAY = NOW.date()
 
 def an_invoice(**update) -> Invoice:
     base = Invoice(
-        id="inv_01ABC",
+        id="in_01ABC",
         tenant_id="ten_1",
         customer_id="cus_1",
         customer_email="ana@example.com",
@@ -55,7 +55,7 @@ def assigned() -> cases.CollectionCase:
 
 def test_a_case_opens_from_its_invoice_with_an_id_derived_from_it():
     case, event = cases.open_case(an_invoice(), "due_date:10", NOW)
-    assert case.id == cases.case_id_for("inv_01ABC") == "case_01ABC"
+    assert case.id == cases.case_id_for("in_01ABC") == "case_01ABC"
     assert (case.status, case.amount_due, case.currency, case.invoice_number) == (
         "open",
         10000,
@@ -64,7 +64,7 @@ def test_a_case_opens_from_its_invoice_with_an_id_derived_from_it():
     )
     assert case.opened_at == NOW and case.opened_by_step == "due_date:10"
     assert event.type == "collection_case.opened" and event.aggregate == "collection_case"
-    assert event.aggregate_id == case.id and event.data["invoice_id"] == "inv_01ABC"
+    assert event.aggregate_id == case.id and event.data["invoice_id"] == "in_01ABC"
     assert event.data["changes"] == {"status": {"before": None, "after": "open"}}
 
 

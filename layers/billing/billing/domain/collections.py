@@ -29,7 +29,7 @@ SYSTEM = "system"  # the author of the notes the system writes (a promise broken
 
 def case_id_for(invoice_id: str) -> str:
     """The one case of an invoice: its id derives from the invoice's, so a step run twice never opens two."""
-    return "case_" + invoice_id.removeprefix("inv_")
+    return "case_" + invoice_id.removeprefix("in_")
 
 
 class CaseNote(BaseModel):

@@ -418,6 +418,8 @@ class DunningTimeline(BaseModel):
     next_attention_on: date | None
     first_failure_at: datetime | None
     payment_plan: PaymentPlan | None
+    collection_case_id: str | None = None  # the case an escalate step opened (GET /v1/collection_cases/{id})
+    promise_until: date | None = None  # while paused for a promise to pay: its date
     steps: list[TimelineStep]
     emails: list[SentEmail]
     charges: list[ChargeTried]
@@ -501,6 +503,8 @@ def timeline_of(ctx: Context, tenant_id: str, invoice_id: str) -> DunningTimelin
         next_attention_on=progress.attention_on if owed else None,
         first_failure_at=progress.first_failure_at,
         payment_plan=progress.plan,
+        collection_case_id=progress.case_id,
+        promise_until=progress.promise_until if progress.paused == "promise_to_pay" else None,
         steps=steps,
         emails=emails,
         charges=charges,
