@@ -449,3 +449,27 @@ def test_the_preview_shows_the_escalate_step_and_the_case_it_opened(deps, clock,
     assert [s["state"] for s in preview["steps"]] == ["past", "past", "planned", "planned"]
     bad = {**POLICY, "steps": [{"day": 3, "actions": ["escalate", "mark_uncollectible"]}]}
     refused("PUT", "/v1/settings/dunning", key, bad, 422, "invalid_request")
+
+
+@pytest.mark.usefixtures("escalating")
+def test_a_promise_and_a_payment_plan_do_not_hold_dunning_at_once(deps, clock, key, tenant_id):
+    customer = new_customer(key)
+    invoice, other = send_invoice(key, customer, 5000), send_invoice(key, customer, 6000)
+    through(deps, clock, ISSUED, ISSUED + timedelta(days=3))
+    path, other_path = (
+        f"/v1/collection_cases/{ok('GET', f'/v1/invoices/{i}', key)['dunning']['case_id']}"
+        for i in (invoice["id"], other["id"])
+    )
+    ok("POST", f"{path}/assign", key, {"assignee": "olga"})
+    promise_on = (ISSUED + timedelta(days=8)).isoformat()
+    ok("POST", f"{path}/promise_to_pay", key, {"date": promise_on})
+    plan = {"defer_to": (ISSUED + timedelta(days=20)).isoformat()}
+    refused("POST", f"/v1/invoices/{invoice['id']}/payment_plan", key, plan, 409, "promise_to_pay_active")
+    # the tenant settles on a plan: the case resolves as payment_plan, then the plan is agreed
+    ok("POST", f"{path}/resolve", key, {"resolution": "payment_plan"})
+    ok("POST", f"/v1/invoices/{invoice['id']}/payment_plan", key, plan, expect=201)
+    assert ok("GET", f"/v1/invoices/{invoice['id']}", key)["dunning"]["paused"] == "payment_plan"
+    # and a promise cannot come on top of a plan
+    ok("POST", f"/v1/invoices/{other['id']}/payment_plan", key, plan, expect=201)
+    ok("POST", f"{other_path}/assign", key, {"assignee": "olga"})
+    refused("POST", f"{other_path}/promise_to_pay", key, {"date": promise_on}, 409, "dunning_paused")

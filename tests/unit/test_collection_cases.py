@@ -215,3 +215,41 @@ def test_escalate_may_sit_before_the_write_off(steps):
 def test_escalate_is_refused_where_it_could_not_work(steps, why):
     with pytest.raises(ValidationError, match=why):
         DunningPolicy.model_validate({"steps": steps})
+
+
+def test_a_case_holds_notes_up_to_its_budget_and_then_refuses():
+    case = opened()
+    big = "票" * cases.MAX_NOTE  # 6,000 bytes in UTF-8
+    while True:
+        try:
+            case, _ = cases.add_note(case, "olga", big, NOW)
+        except Exception as refused:  # noqa: BLE001 - the one refusal is the point
+            assert getattr(refused, "code", None) == "collection_case_notes_full"
+            break
+    size = sum(len(n.text.encode()) + len(n.author.encode()) for n in case.notes)
+    assert cases.NOTES_BUDGET - 6100 < size <= cases.NOTES_BUDGET
+    assert len(case.model_dump_json().encode()) < 400_000  # DynamoDB's item limit, with room for the rest
+
+
+def test_a_resolved_case_refuses_before_it_looks_at_the_input():
+    resolved = cases.resolve(opened(), "other", None, NOW)[0]
+    for change in (
+        lambda: cases.add_note(resolved, "olga", "", NOW),
+        lambda: cases.record_promise(resolved, an_invoice(), TODAY, None, None, "olga", NOW),
+        lambda: cases.resolve(resolved, "other", "x" * 5000, NOW),
+    ):
+        with pytest.raises(IllegalTransition):
+            change()
+
+
+def test_a_dispute_closing_during_a_promise_hands_dunning_back_to_the_promise():
+    from billing.services.payments import _dunning_on_dispute
+
+    progress = (
+        an_invoice().dunning.pause("promise_to_pay", TODAY).model_copy(update={"promise_until": date(2027, 1, 9)})
+    )
+    disputed = an_invoice(dunning=_dunning_on_dispute(an_invoice(dunning=progress), True, NOW))
+    assert disputed.dunning.paused == "dispute" and disputed.dunning.promise_until == date(2027, 1, 9)
+    closed = _dunning_on_dispute(disputed, False, NOW + timedelta(days=2))
+    assert closed.paused == "promise_to_pay" and closed.paused_since == TODAY  # the pause counts from the promise
+    assert closed.attention_on == TODAY + timedelta(days=2)  # the worker looks at once and waits for the date

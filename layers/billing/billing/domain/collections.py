@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from billing.domain.errors import ValidationFailed
+from billing.domain.errors import Conflict, ValidationFailed
 from billing.domain.models import DomainEvent, Invoice
 from billing.domain.state_machine import COLLECTION_CASE
 
@@ -24,6 +24,10 @@ Resolution = Literal["paid", "payment_plan", "written_off", "disputed", "other"]
 PromiseStatus = Literal["pending", "kept", "broken"]
 MAX_NOTE = 2000
 MAX_PROMISE_DAYS = 90  # a promise further out is a payment plan (POST /v1/invoices/{id}/payment_plan)
+# What a case's notes may hold in all, in UTF-8 bytes: the case is one DynamoDB item (at most 400 KB), and 2,000
+# characters are up to 8 KB. Thousands of ordinary notes; past it, 409 ``collection_case_notes_full``.
+NOTES_BUDGET = 256_000
+MAX_PROMISES = 50
 SYSTEM = "system"  # the author of the notes the system writes (a promise broken, the invoice paid)
 
 
@@ -43,7 +47,6 @@ class Promise(BaseModel):
 
     on: date
     amount: int | None = None
-    note: str | None = None
     recorded_at: datetime
     paid_before: int  # the invoice's amount_paid when it was made: what counts are payments after it
     amount_due: int  # the invoice's amount due when it was made
@@ -141,10 +144,11 @@ def assign(case: CollectionCase, assignee: str, now: datetime) -> tuple[Collecti
 
 
 def add_note(case: CollectionCase, author: str, text: str, now: datetime) -> tuple[CollectionCase, DomainEvent]:
+    COLLECTION_CASE.next_state(case.status, "add_note")  # the state first: a resolved case takes no note at all
     if not text.strip() or len(text) > MAX_NOTE:
         raise ValidationFailed("invalid_note", f"a note is 1 to {MAX_NOTE} characters")
     note = CaseNote(author=author, text=text, at=now)
-    moved, changes = case._moved("add_note", now, notes=[*case.notes, note])
+    moved, changes = case._moved("add_note", now, notes=_within_budget(case, note))
     changes["notes"] = {"before": len(case.notes), "after": len(moved.notes)}
     event = case._event("collection_case.note_added", now, author=author, text=text, changes=changes)
     return moved, event
@@ -160,6 +164,7 @@ def record_promise(
     now: datetime,
 ) -> tuple[CollectionCase, DomainEvent]:
     """A promise to pay ``amount`` (default: all that is due) by ``on``: after today, within ``MAX_PROMISE_DAYS``."""
+    COLLECTION_CASE.next_state(case.status, "record_promise")
     today = now.date()
     if not today < on <= today + timedelta(days=MAX_PROMISE_DAYS):
         raise ValidationFailed(
@@ -172,12 +177,13 @@ def record_promise(
     promise = Promise(
         on=on,
         amount=amount,
-        note=note,
         recorded_at=now,
         paid_before=invoice.amount_paid,
         amount_due=invoice.amount_due,
     )
-    notes = [*case.notes, CaseNote(author=author, text=note, at=now)] if note else case.notes
+    if len(case.promises) >= MAX_PROMISES:
+        raise Conflict("collection_case_promises_full", f"a case holds at most {MAX_PROMISES} promises")
+    notes = _within_budget(case, CaseNote(author=author, text=note, at=now)) if note else case.notes
     moved, changes = case._moved("record_promise", now, promises=[*case.promises, promise], notes=notes)
     changes["promise"] = {"before": None, "after": promise.model_dump(mode="json", include={"on", "amount"})}
     event = case._event(
@@ -189,6 +195,13 @@ def record_promise(
         changes=changes,
     )
     return moved, event
+
+
+def _within_budget(case: CollectionCase, note: CaseNote) -> list[CaseNote]:
+    used = sum(len(n.text.encode()) + len(n.author.encode()) for n in case.notes)
+    if used + len(note.text.encode()) + len(note.author.encode()) > NOTES_BUDGET:
+        raise Conflict("collection_case_notes_full", "the case holds as many notes as it can: resolve it")
+    return [*case.notes, note]
 
 
 def settle_promise(case: CollectionCase, amount_paid: int, now: datetime) -> tuple[CollectionCase, DomainEvent]:
@@ -216,6 +229,7 @@ def settle_promise(case: CollectionCase, amount_paid: int, now: datetime) -> tup
 def resolve(
     case: CollectionCase, code: Resolution, note: str | None, now: datetime, by: Literal["user", "system"] = "user"
 ) -> tuple[CollectionCase, DomainEvent]:
+    COLLECTION_CASE.next_state(case.status, "resolve")
     if note is not None and len(note) > MAX_NOTE:
         raise ValidationFailed("invalid_note", f"a note is at most {MAX_NOTE} characters")
     resolution = CaseResolution(code=code, note=note, by=by)
@@ -258,7 +272,7 @@ class PromiseRequest(BaseModel):
 
     date: dt.date = Field(description="the last day the customer promised to pay by (after today, within 90 days)")
     amount: int | None = Field(default=None, gt=0, strict=True, description="default: all that is due")
-    note: str | None = Field(default=None, max_length=MAX_NOTE)
+    note: str | None = Field(default=None, max_length=MAX_NOTE, description="added to the case's notes")
 
 
 class ResolveRequest(BaseModel):

@@ -398,7 +398,8 @@ class Invoice(BaseModel):
         paid = self.amount_paid - amount
         due = self.amount_due + amount
         status = INVOICE.next_state(self.status, "reopen") if self.status == "paid" else self.status
-        dunning = DunningProgress(first_failure_at=now, attention_on=now.date())
+        # chased again from the start; its collection case, if any, stays its one case
+        dunning = DunningProgress(first_failure_at=now, attention_on=now.date(), case_id=self.dunning.case_id)
         invoice = self.model_copy(
             update={
                 "amount_paid": paid,

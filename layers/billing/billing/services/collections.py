@@ -126,16 +126,19 @@ def resolve(
     resolved, event = cases.resolve(case, request.resolution, request.note, now)
     invoice = ctx.repo.invoice(tenant_id, case.invoice_id)
     resumed = None
-    if invoice.status == "open" and invoice.dunning.paused == "promise_to_pay":
+    if invoice.dunning.promise_until:
         resumed = invoice.model_copy(update={"dunning": _lift_promise(invoice, now.date()), "updated_at": now})
     return _commit(ctx, resolved, event, claim, "CollectionCaseResolved", invoice=resumed)
 
 
 def _lift_promise(invoice: Invoice, today: date):
-    """Dunning paused for a promise resumes ``today``: the steps not yet run move on by the days it was paused, as
-    after a payment plan; the worker takes the invoice at the next sweep and plans its next day itself."""
-    progress = invoice.dunning.resume(today)
-    return progress.model_copy(update={"promise_until": None, "attention_on": today})
+    """The promise no longer holds dunning back. Paused for it, dunning resumes ``today``: the steps not yet run move
+    on by the days it was paused, as after a payment plan; the worker takes the invoice at the next sweep and plans
+    its next day itself. Paused for something else since (a dispute), that pause stays."""
+    progress = invoice.dunning.model_copy(update={"promise_until": None})
+    if progress.paused != "promise_to_pay" or invoice.status != "open":
+        return progress
+    return progress.resume(today).model_copy(update={"attention_on": today})
 
 
 def _case(ctx: Context, tenant_id: str, case_id: str, consistent: bool = True) -> CollectionCase:

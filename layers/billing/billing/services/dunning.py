@@ -342,6 +342,12 @@ def agree_payment_plan(
     current = invoice.dunning.plan
     if current is not None and current.status == "active":
         raise Conflict("payment_plan_active", f"invoice {invoice_id} already has a payment plan ({current.id})")
+    if invoice.dunning.promise_until:  # one pause at a time: the promise ends with its case's resolution
+        raise Conflict(
+            "promise_to_pay_active",
+            f"invoice {invoice_id} has a promise to pay until {invoice.dunning.promise_until}: resolve its collection "
+            "case (payment_plan) first",
+        )
     proposed = (
         request.instalments
         if request.instalments is not None

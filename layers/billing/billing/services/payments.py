@@ -399,6 +399,8 @@ def _dunning_on_dispute(invoice: Invoice, open_now: bool, now: datetime):
         return progress.pause("dispute", now.date()).model_copy(update={"attention_on": None})
     if progress.plan and progress.plan.status == "active":
         return progress.model_copy(update={"paused": "payment_plan", "attention_on": now.date()})
+    if progress.promise_until:  # a promise to pay made before the dispute still holds: the worker settles it
+        return progress.model_copy(update={"paused": "promise_to_pay", "attention_on": now.date()})
     return progress.resume(now.date()).model_copy(update={"attention_on": now.date()})
 
 
