@@ -20,7 +20,7 @@ from billing.services.unit import Context
 router = APIGatewayHttpRouter()
 
 CaseId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_]+$")]
-TAGS = ["collection cases"]
+TAGS = ["collection_cases"]
 
 
 class CollectionCaseList(BaseModel):
