@@ -305,6 +305,7 @@ def test_the_listings_by_age_and_amount_one_page_at_a_time(deps, clock, key, ten
     assert listing(key, status="resolved")["data"] == []
     assert (listing(key, sort="oldest")["status"], listing(key, status="closed")["code"]) == (422, "invalid_request")
     assert listing(key, limit="0")["status"] == 422
+    assert listing(key, customer_id="cus_1")["code"] == "unknown_query_parameter"  # never silently ignored
     # another tenant sees none of them
     from billing.services import tenants
 
