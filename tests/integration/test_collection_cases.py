@@ -194,6 +194,20 @@ def test_no_finance_email_means_no_email_and_a_logged_reason(deps, clock, key, t
     assert logged["skipped"] == "no_finance_email" and "message_id" not in logged
 
 
+@pytest.mark.usefixtures("escalating")
+def test_a_suppressed_finance_address_gets_no_email_either(deps, clock, key, tenant_id):
+    tx = deps.context.repo.transaction()
+    deps.context.repo.suppress(tx, tenant_id, FINANCE, {"reason": "bounce", "at": "2026-11-01T00:00:00Z"})
+    deps.context.repo.commit(tx)
+    invoice, case = escalated_case(deps, clock, key, tenant_id)
+    (opened,) = case_events(tenant_id, case["id"], "collection_case.opened")
+    before = len(sent_emails())
+    notify(opened)
+    assert len(sent_emails()) == before
+    (logged,) = deps.context.repo.mail_log(keys.collection_case(tenant_id, case["id"]))
+    assert (logged["skipped"], logged["to"]) == ("address_suppressed", FINANCE)
+
+
 # --- the routes ------------------------------------------------------------------------------------------------
 @pytest.mark.usefixtures("escalating")
 def test_a_case_is_assigned_annotated_and_resolved_each_change_an_event(deps, clock, key, tenant_id):

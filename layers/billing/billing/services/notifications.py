@@ -180,26 +180,29 @@ def notify(ctx: Context, mailer: Any, event: DomainEvent) -> str | None:
 
 def _notify_tenant(ctx: Context, mailer: Any, event: DomainEvent, kind: str) -> str | None:
     """A collection case opened: the tenant's finance contact hears of it, once, in the profile's language. No
-    finance_email on the profile: no e-mail, and the case's mail log and the function's log say why."""
+    finance_email on the profile, or one on the suppression list: no e-mail, and the case's mail log (``skipped``)
+    and the function's log say why."""
     case_key = keys.collection_case(event.tenant_id, event.aggregate_id)
     if ctx.repo.mail_logged(case_key, event.id, kind):
         return None
     tenant = ctx.repo.tenant(event.tenant_id)
-    found = ctx.repo.collection_case(event.tenant_id, event.aggregate_id)
-    if tenant is None or found is None:
+    case = ctx.repo.collection_case(event.tenant_id, event.aggregate_id)
+    if tenant is None or case is None:
         return None
-    case = found
     profile = settings.profile(ctx, event.tenant_id)
     now = ctx.clock.now()
-    if not profile.finance_email:
-        logger.info("no finance_email on the seller profile: no e-mail", extra={"kind": kind, "case_id": case.id})
+    to = profile.finance_email
+    skipped = NO_FINANCE_EMAIL if not to else "address_suppressed" if ctx.repo.suppression(tenant.id, to) else None
+    if skipped:
+        logger.info("tenant e-mail not sent", extra={"kind": kind, "case_id": case.id, "reason": skipped})
         tx = ctx.repo.transaction()
-        skipped = {"kind": kind, "to": "", "subject": "", "locale": profile.default_locale, "skipped": NO_FINANCE_EMAIL}
-        ctx.repo.log_mail(tx, case_key, event.id, kind, {**skipped, "sent_at": now.isoformat()})
+        record = {"kind": kind, "to": to or "", "subject": "", "locale": profile.default_locale, "skipped": skipped}
+        ctx.repo.log_mail(tx, case_key, event.id, kind, {**record, "sent_at": now.isoformat()})
         ctx.repo.commit(tx)
         return None
     invoice = ctx.repo.invoice(event.tenant_id, case.invoice_id)
-    seller_name, reply_to = settings.sender(ctx, tenant)
+    # who it is from, as settings.sender says, from the profile read above
+    seller_name, reply_to = profile.legal_name, tenant.reply_to or profile.support_email
     context = {
         "tenant_name": seller_name,
         "customer_name": invoice.customer_name,
@@ -213,10 +216,8 @@ def _notify_tenant(ctx: Context, mailer: Any, event: DomainEvent, kind: str) -> 
     }
     email = render_email(kind, profile.default_locale, context)
     tags = {"tenant_id": event.tenant_id, "invoice_id": case.invoice_id, "kind": kind}
-    message_id = mailer.send(
-        profile.finance_email, email.subject, email.text, email.html, seller_name, reply_to, tags=tags
-    )
-    logged = {"kind": kind, "to": profile.finance_email, "subject": email.subject, "locale": profile.default_locale}
+    message_id = mailer.send(to, email.subject, email.text, email.html, seller_name, reply_to, tags=tags)
+    logged = {"kind": kind, "to": to, "subject": email.subject, "locale": profile.default_locale}
     tx = ctx.repo.transaction()
     ctx.repo.log_mail(tx, case_key, event.id, kind, {**logged, "message_id": message_id, "sent_at": now.isoformat()})
     ctx.repo.commit(tx)
