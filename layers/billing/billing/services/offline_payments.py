@@ -106,7 +106,7 @@ def _check(ctx: Context, invoice: Invoice, cmd: RecordPayment) -> None:
         raise Conflict(
             "invoice_not_payable",
             f"invoice {invoice.id} is {invoice.status}: it takes no payment",
-            status=invoice.status,
+            invoice_status=invoice.status,
         )
     if cmd.currency and cmd.currency != invoice.currency:
         raise ValidationFailed(
