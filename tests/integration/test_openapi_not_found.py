@@ -35,6 +35,9 @@ BODIES = {
     "agree_payment_plan": {"defer_to": "2027-01-01"},
     "change_subscription": {"items": [{"plan_id": MISSING, "quantity": 1}]},
     "cancel_subscription": {"at_period_end": True},
+    "update_customer": {"name": "x"},
+    "record_payment": {"amount": 1, "method": "cash", "reference": "r1", "received_at": "2026-01-01T00:00:00Z"},
+    "reverse_payment": {"reason": "check bounced"},
 }
 
 
@@ -75,6 +78,7 @@ def test_only_operations_that_name_an_object_declare_not_found():
     assert sorted(undeclared) == sorted(
         [
             "create_customer",
+            "list_customers",
             "create_dashboard_session",
             "list_invoices",
             "list_plans",

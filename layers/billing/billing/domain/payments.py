@@ -23,7 +23,7 @@ STATUSES = {
     "canceled",
     "succeeded",
 }
-FINAL = {"succeeded", "canceled", "reversed"}
+FINAL = {"succeeded", "canceled"}
 # Money received outside Stripe (the ERP or the finance team records it): succeeded when recorded, never at Stripe.
 OfflineMethod = Literal["bank_transfer", "cash", "check", "other"]
 OFFLINE_METHODS: tuple[str, ...] = get_args(OfflineMethod)
