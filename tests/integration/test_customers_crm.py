@@ -371,3 +371,25 @@ def test_a_customer_saved_before_the_list_existed_is_listed_once_saved_again(key
     assert call("PATCH", f"/v1/customers/{ana['id']}", key, {"name": "Ana M."})[0] == 200
     assert [c["id"] for c in call("GET", "/v1/customers", key)[1]["data"]] == [ana["id"]]
     assert bootstrap.deps() is deps
+
+
+def test_the_backfill_lists_the_customers_saved_before_the_list_existed(key, tenant_id, deps, monkeypatch, capsys):
+    from infra import admin
+
+    old = [new_customer(key, email=f"old{n}@example.com") for n in range(3)]
+    client = boto3.client("dynamodb")
+    for customer in old[:2]:  # as items written before this change: no list attributes
+        client.update_item(
+            TableName=TABLE,
+            Key={k: {"S": v} for k, v in keys.customer(tenant_id, customer["id"]).items()},
+            UpdateExpression="REMOVE gsi2pk, gsi2sk, gsi3pk, gsi3sk",
+        )
+    assert [c["id"] for c in call("GET", "/v1/customers", key)[1]["data"]] == [old[2]["id"]]
+    monkeypatch.setenv("TABLE_NAME", TABLE)
+    capsys.readouterr()  # the metrics the requests above printed
+    assert admin.main(["backfill-customer-lists"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"customers_listed": 2}
+    listed = call("GET", "/v1/customers", key, query={"archived": "false"})[1]["data"]
+    assert {c["id"] for c in listed} == {c["id"] for c in old}
+    assert admin.main(["backfill-customer-lists"]) == 0  # again: nothing left to do
+    assert json.loads(capsys.readouterr().out) == {"customers_listed": 0}

@@ -95,7 +95,7 @@ class Repository:
 
     def save_customer(self, tx: Transaction, customer: Customer) -> Customer:
         """Save ``customer``, on the tenant's customer list (gsi3) and its status list (gsi2). A customer saved
-        before the lists existed joins them at its next save (or ``infra.admin backfill-customer-lists``)."""
+        before the lists existed joins them at its next save, or by ``infra.admin backfill-customer-lists``."""
         saved = customer.model_copy(update={"version": customer.version + 1})
         key = keys.customer(customer.tenant_id, customer.id)
         attrs = {
@@ -118,6 +118,20 @@ class Repository:
         status = "archived" if archived else "active"
         pk = keys.customer_status_attrs(tenant_id, status, "")["gsi2pk"]
         return _page(Customer, self.store.query(INDEX_BY_STATUS, "gsi2pk", pk, limit, cursor, prefix))
+
+    def unlisted_customers(self) -> Iterator[Customer]:
+        """Every customer of every tenant saved before the customer lists existed (no gsi3 keys). A Scan of the whole
+        table: an operator's backfill (``infra.admin backfill-customer-lists``), never a request."""
+        paginator = self.store.client.get_paginator("scan")
+        pages = paginator.paginate(
+            TableName=self.store.table,
+            FilterExpression="#t = :customer AND attribute_not_exists(gsi3pk)",
+            ExpressionAttributeNames={"#t": "type"},
+            ExpressionAttributeValues={":customer": {"S": "customer"}},
+        )
+        for page in pages:
+            for item in page.get("Items", []):
+                yield _load(Customer, from_item(item))
 
     def customer_has_invoice(self, tenant_id: str, customer_id: str) -> bool:
         """Whether any invoice (a draft too) was made for the customer: one Query on gsi1, at most one key read."""

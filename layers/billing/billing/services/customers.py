@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from billing.adapters import keys
-from billing.domain.errors import Conflict
+from billing.domain.errors import ConcurrentModification, Conflict
 from billing.domain.ids import new_id
 from billing.domain.models import Customer, DomainEvent
 from billing.observability import business_event, logger
@@ -153,6 +153,22 @@ def _move(ctx: Context, tenant_id: str, customer_id: str, action: str, claim: Cl
     ctx.repo.commit(tx)
     business_event("CustomerArchived" if action == "archive" else "CustomerUnarchived")
     return saved
+
+
+def backfill_lists(ctx: Context) -> int:
+    """Put every customer saved before the customer lists existed on them (saved again as it is: the save adds the
+    list keys); how many. An operator's command over a Scan, safe to run again or alongside traffic (a customer
+    changed meanwhile is on the lists already)."""
+    done = 0
+    for customer in ctx.repo.unlisted_customers():
+        tx = ctx.repo.transaction()
+        ctx.repo.save_customer(tx, customer)
+        try:
+            ctx.repo.commit(tx)
+        except ConcurrentModification:
+            continue  # saved by a request meanwhile: listed by that save
+        done += 1
+    return done
 
 
 def add_credit(ctx: Context, tx: Any, tenant_id: str, customer_id: str, amount: int, now: datetime, **why: Any) -> None:
