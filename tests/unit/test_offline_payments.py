@@ -207,3 +207,21 @@ def test_collected_goes_down_by_a_reversed_payment_and_receivables_up(tmp_path):
         opened.run, catalog.Window(T, date(2027, 1, 1), date(2027, 2, 28), date(2027, 2, 28), "usd", "cus_a")
     )
     assert sections["balances"][0]["closing_balance"] == 600
+
+
+def test_a_statement_takes_a_reversed_overpayment_back_whole(tmp_path):
+    facts = facts_on_disk(
+        tmp_path,
+        invoices=[inv("in_1", "cus_a", 1000, "2027-01-05 00:00:00", "2027-01-05")],
+        invoice_events=[
+            ev("in_1", "invoice.payment_succeeded", "2027-01-10 00:00:00", 1250, 1000),  # 250 to credit
+            ev("in_1", "payment.reversed", "2027-02-03 00:00:00", 1250, 1000),  # the wire was recalled
+            ev("in_1", "invoice.reopened", "2027-02-03 00:00:00", 1000),
+        ],
+    )
+    opened = facts.open(T)
+    sections = catalog.REPORTS["statement"].run(
+        opened.run, catalog.Window(T, date(2027, 2, 1), date(2027, 2, 28), date(2027, 2, 28), "usd", "cus_a")
+    )
+    assert sections["balances"] == [{"opening_balance": -250, "closing_balance": 1000}]
+    assert sorted(e["amount"] for e in sections["entries"]) == [250, 1000]
