@@ -159,6 +159,7 @@ def _notify(deps, tenant_id: str, invoice_id: str, event_type: str) -> None:
 
 
 def test_each_part_of_a_wire_gets_its_receipt_email(key, tenant_id, deps, invoice):
+    deps.clock.advance(timedelta(days=2))  # entered two days after the first wire arrived
     record(key, invoice["id"], wire(40_000, "WIRE-A"))
     record(key, invoice["id"], wire(60_000, "WIRE-B"))
     before = len(sent_emails())
@@ -169,6 +170,7 @@ def test_each_part_of_a_wire_gets_its_receipt_email(key, tenant_id, deps, invoic
     assert all(m.destinations["ToAddresses"] == ["ap@buyer.example"] for m in receipts)
     joined = " ".join(texts)
     assert "400.00" in joined and "600.00" in joined and "paid in full" in joined
+    assert "November 25" not in joined  # the day the money arrived (23rd), not the day it was entered
 
 
 # --- idempotency on (method, reference) ----------------------------------------------------------------------------

@@ -47,6 +47,8 @@ def _record(ctx: Context, tenant_id: str, invoice_id: str, cmd: RecordPayment, c
     now = ctx.clock.now()
     pay_id = offline_payment_id(tenant_id, cmd.method, cmd.reference)
     updated, events = invoice.apply_payment(cmd.amount, pay_id, now)
+    # the receipt says how and when the money came (billing.services.notifications)
+    events[0].data |= {"method": cmd.method, "received_at": cmd.received_at.isoformat()}
     overpaid = int(events[0].data["overpaid"])
     payment = Payment(
         id=pay_id,
