@@ -230,6 +230,9 @@ def test_an_idempotency_key_replays_the_first_answer(key, invoice):
         (wire(100, "R", currency="usd"), 422, "currency_mismatch"),
         (wire(100, "R", when="2026-11-23T12:00:01Z"), 422, "received_in_future"),
         (wire(100, "R", when="2026-11-22T23:59:59Z"), 422, "received_before_issue"),
+        (wire(100, "R", when="2026-11-23T01:00:00+03:00"), 422, "received_before_issue"),  # 22 Nov, 22:00 UTC
+        (wire(100, "R", when="0001-01-01T00:00:00+23:59"), 422, "received_before_issue"),
+        (wire(100, "R", when="9999-12-31T23:59:59-23:59"), 422, "received_in_future"),
         (wire(100, "R", amount_due=5), 422, "invalid_request"),
     ],
 )
@@ -240,6 +243,11 @@ def test_each_bad_payment_is_a_problem_and_changes_nothing(key, tenant_id, invoi
     assert after == invoice
     assert payments_of(key, invoice["id"]) == []
     assert "payment.succeeded" not in event_types(keys.invoice(tenant_id, invoice["id"]))
+
+
+def test_received_at_is_an_instant_whatever_its_offset(key, invoice):
+    status, body = record(key, invoice["id"], wire(100, "R", when="2026-11-22T23:30:00-01:00"))  # 00:30 UTC
+    assert status == 201, body
 
 
 def test_the_invoices_currency_given_is_accepted(key, invoice):

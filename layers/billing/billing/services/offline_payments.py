@@ -10,6 +10,7 @@ owed again. Refunding one is the tenant's own bank transfer, outside this system
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, time
 from typing import Any
 
 from billing.adapters import keys
@@ -117,11 +118,12 @@ def _check(ctx: Context, invoice: Invoice, cmd: RecordPayment) -> None:
     if cmd.received_at > ctx.clock.now():
         raise ValidationFailed("received_in_future", f"received_at {cmd.received_at.isoformat()} is in the future")
     assert invoice.issued_at is not None  # open or uncollectible: issued
-    if cmd.received_at.date() < invoice.issued_at.date():
+    issue_day = invoice.issued_at.astimezone(UTC).date()
+    if cmd.received_at < datetime.combine(issue_day, time(0), UTC):  # compared as instants: any offset is fine
         raise ValidationFailed(
             "received_before_issue",
-            f"received_at {cmd.received_at.date()} is before invoice {invoice.id} was issued "
-            f"({invoice.issued_at.date()}): money received earlier is no payment of it",
+            f"received_at {cmd.received_at.isoformat()} is before the day invoice {invoice.id} was issued "
+            f"({issue_day}, UTC): money received earlier is no payment of it",
         )
 
 
