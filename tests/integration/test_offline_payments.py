@@ -8,6 +8,7 @@ import json
 from datetime import timedelta
 from typing import Any
 
+import boto3
 import pytest
 
 from billing.adapters import keys
@@ -416,3 +417,26 @@ def test_the_same_reference_after_a_reversal_is_still_the_reversed_payment(key, 
     assert status == 409 and problem["code"] == "payment_reference_used"
     status, same = record(key, invoice["id"], wire(40_000, "WIRE-1"))
     assert status == 201 and same["status"] == "reversed"  # the identical request: what that payment is now
+
+
+def test_the_facts_hold_the_offline_payment_and_its_reversal(key, tenant_id, invoice):
+    from billing.adapters.dynamodb import from_item
+    from billing.reports.facts import facts_from_items
+    from tests.integration.conftest import TABLE
+
+    _, part = record(key, invoice["id"], wire(40_000, "WIRE-1"))
+    _, check = record(key, invoice["id"], {**wire(60_000, "CHK-1"), "method": "check"})
+    reverse(key, invoice["id"], check["id"])
+    answer = boto3.client("dynamodb").query(
+        TableName=TABLE,
+        KeyConditionExpression="pk = :pk",
+        ExpressionAttributeValues={":pk": {"S": keys.invoice(tenant_id, invoice["id"])["pk"]}},
+    )
+    facts = facts_from_items(from_item(i) for i in answer["Items"])
+    money = sorted((r["type"], r["amount"], r["applied"]) for r in facts["invoice_events"] if r["amount"])
+    collected = sum(r["amount"] for r in facts["invoice_events"] if r["type"] == "invoice.payment_succeeded")
+    taken_back = sum(r["amount"] for r in facts["invoice_events"] if r["type"] == "payment.reversed")
+    reopened = sum(r["amount"] for r in facts["invoice_events"] if r["type"] == "invoice.reopened")
+    assert (collected, taken_back, reopened) == (100_000, 60_000, 60_000), money
+    methods = {r["payment_id"]: (r["method"], r["status"]) for r in facts["payments"]}
+    assert methods == {part["id"]: ("bank_transfer", "succeeded"), check["id"]: ("check", "reversed")}
