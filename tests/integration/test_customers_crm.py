@@ -219,6 +219,23 @@ def test_the_currency_changes_only_while_no_invoice_exists(key):
     assert call("GET", f"/v1/customers/{ana['id']}", key)[1] == before  # the name did not change either
 
 
+def test_an_order_held_for_review_in_the_old_currency_is_refused_at_approval(key):
+    ana = new_customer(key)
+    order = {
+        "customer_id": ana["id"],
+        "currency": "usd",
+        "lines": [{"description": "Trial", "quantity": 1, "unit_amount": 1000}],
+        "collection_method": "send_invoice",
+        "metadata": {"order_type": "trial"},
+    }
+    status, held = call("POST", "/v1/orders", key, order)
+    assert status == 201 and held["status"] == "pending_review", held
+    assert call("PATCH", f"/v1/customers/{ana['id']}", key, {"currency": "eur"})[0] == 200  # no invoice yet
+    status, problem = call("POST", f"/v1/orders/{held['id']}/approve", key)
+    assert status == 422 and problem["code"] == "currency_mismatch", problem
+    assert call("GET", f"/v1/orders/{held['id']}", key)[1]["status"] == "pending_review"
+
+
 @pytest.mark.parametrize(
     "patch",
     [

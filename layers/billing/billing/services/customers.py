@@ -61,7 +61,7 @@ def list_customers(
         found = by_email if found is None else [c for c in found if c.id in {b.id for b in by_email}]
     if archived is not None:
         found = [c for c in found or [] if (c.status == "archived") == archived]
-    return sorted(found or [], key=lambda c: c.id, reverse=True)[:limit], None
+    return sorted(found or [], key=lambda c: c.id, reverse=True), None  # every match: a handful, never a list
 
 
 @retrying()
