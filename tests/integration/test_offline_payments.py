@@ -440,3 +440,29 @@ def test_the_facts_hold_the_offline_payment_and_its_reversal(key, tenant_id, inv
     assert (collected, taken_back, reopened) == (100_000, 60_000, 60_000), money
     methods = {r["payment_id"]: (r["method"], r["status"]) for r in facts["payments"]}
     assert methods == {part["id"]: ("bank_transfer", "succeeded"), check["id"]: ("check", "reversed")}
+
+
+class Crash(Exception):
+    """The Lambda gone after its write committed, before the answer came back."""
+
+
+def test_a_recording_that_died_after_its_commit_is_answered_by_its_retry_and_counted_once(
+    key, tenant_id, deps, invoice, monkeypatch
+):
+    store = deps.context.repo.store
+    real_commit = store.commit
+    died = []
+
+    def commit_then_die(tx):
+        real_commit(tx)
+        if not died:
+            died.append(tx)
+            raise Crash
+
+    monkeypatch.setattr(store, "commit", commit_then_die)
+    with pytest.raises(Crash):
+        record(key, invoice["id"], wire(40_000, "WIRE-DIED"))
+    status, body = record(key, invoice["id"], wire(40_000, "WIRE-DIED"))  # the ERP's retry
+    assert status == 201 and body["reference"] == "WIRE-DIED", body
+    assert invoice_of(key, invoice["id"])["amount_paid"] == 40_000
+    assert event_types(keys.invoice(tenant_id, invoice["id"])).count("invoice.payment_succeeded") == 1
