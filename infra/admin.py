@@ -5,6 +5,7 @@
     python -m infra.admin reconcile --since 2026-11-01T00:00:00Z
     python -m infra.admin replay-outbox --since 2026-11-01T00:00:00Z --until 2026-11-01T06:00:00Z
     python -m infra.admin replay-outbox --from-dlq <OutboxRelayDLQUrl>
+    python -m infra.admin backfill-customer-lists
 
 It talks to the table named by ``TABLE_NAME`` through boto3's usual configuration (``AWS_PROFILE``/``AWS_REGION``,
 and ``AWS_ENDPOINT_URL`` for the local stack: ``make serve`` writes all three into .local/stack.json). The API key
@@ -12,7 +13,8 @@ is printed once; only its SHA-256 is stored. ``reconcile`` also reads Stripe's k
 ``STRIPE_SECRET_KEY_PARAM`` (as the functions do) and prints what it repaired. ``replay-outbox`` hands the domain
 events of a window (or of each stream batch the relay gave up on, from its DLQ, deleting each message once
 replayed) to the queues again, named as the relay's environment names them (``NOTIFICATIONS_QUEUE_URL``,
-``COLLECTIONS_QUEUE_URL``, ``DOCUMENTS_QUEUE_URL``: the stack's outputs).
+``COLLECTIONS_QUEUE_URL``, ``DOCUMENTS_QUEUE_URL``: the stack's outputs). ``backfill-customer-lists`` puts the
+customers saved before ``GET /v1/customers`` existed on its lists (a Scan; safe to run again).
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from typing import Any
 from billing import bootstrap
 from billing.domain.errors import DomainError
 from billing.observability import logger
-from billing.services import outbox, reconciliation, tenants
+from billing.services import customers, outbox, reconciliation, tenants
 from billing.services.unit import Context
 
 
@@ -89,6 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     window.add_argument("--since", type=_instant, help="ISO 8601 instant with its offset (with --until)")
     window.add_argument("--from-dlq", metavar="QUEUE_URL", help="the relay's DLQ (the OutboxRelayDLQUrl output)")
     replay.add_argument("--until", type=_instant, help="ISO 8601 instant with its offset (default: now)")
+    commands.add_parser("backfill-customer-lists", help="list the customers saved before GET /v1/customers existed")
     args = parser.parse_args(argv)
     if "TABLE_NAME" not in os.environ:
         parser.error("set TABLE_NAME (and AWS_ENDPOINT_URL for the local stack)")
@@ -103,6 +106,8 @@ def main(argv: list[str] | None = None) -> int:
             with _logs_to_stderr():  # stdout is the report
                 report = reconciliation.reconcile_since(ctx, bootstrap.deps().stripe, args.since)
             print(json.dumps({"since": args.since.isoformat(), **report}, indent=2))
+        elif args.command == "backfill-customer-lists":
+            print(json.dumps({"customers_listed": customers.backfill_lists(ctx)}, indent=2))
         elif args.command == "replay-outbox":
             with _logs_to_stderr():
                 print(json.dumps(_replay(ctx, args), indent=2))

@@ -39,6 +39,9 @@ BODIES = {
     "add_collection_case_note": {"text": "called, no answer"},
     "record_promise_to_pay": {"date": "2027-01-01"},
     "resolve_collection_case": {"resolution": "other"},
+    "update_customer": {"name": "x"},
+    "record_payment": {"amount": 1, "method": "cash", "reference": "r1", "received_at": "2026-01-01T00:00:00Z"},
+    "reverse_payment": {"reason": "check bounced"},
 }
 
 
@@ -79,6 +82,7 @@ def test_only_operations_that_name_an_object_declare_not_found():
     assert sorted(undeclared) == sorted(
         [
             "create_customer",
+            "list_customers",
             "create_dashboard_session",
             "list_invoices",
             "list_plans",

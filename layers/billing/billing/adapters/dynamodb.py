@@ -61,6 +61,10 @@ class Transaction:
             op["ExpressionAttributeValues"] = {":expected": {"N": str(expected_version)}}
         self._add({"Put": op}, None)
 
+    def delete(self, key: dict[str, str]) -> None:
+        """Remove an index or guard item (never an aggregate: those keep their record), whether or not it is there."""
+        self._add({"Delete": {"TableName": self.table, "Key": to_item(key)}}, None)
+
     def set_counter(self, key: dict[str, str], expected: int, new: int) -> None:
         """Move a sequence counter from ``expected`` to ``new``; fails if another writer moved it first."""
         op: dict[str, Any] = {
@@ -129,7 +133,9 @@ class DynamoStore:
         ops = [{kind: {**op, **_ALL_OLD} for kind, op in item.items()} for item in tx.items]
         if len(ops) == 1:
             ((kind, op),) = ops[0].items()
-            call = self.client.put_item if kind == "Put" else self.client.update_item
+            call = {"Put": self.client.put_item, "Update": self.client.update_item, "Delete": self.client.delete_item}[
+                kind
+            ]
             try:
                 call(**op)
             except ClientError as error:

@@ -154,6 +154,18 @@ def usage(tenant_id: str, subscription_id: str, at_iso: str, record_id: str) -> 
     return _k(f"T#{tenant_id}#SUB#{subscription_id}", f"USAGE#{at_iso}#{record_id}")
 
 
+def customer_status_attrs(tenant_id: str, status: str, customer_id: str) -> dict[str, str]:
+    """gsi2: a tenant's customers by status (active, archived), newest id first, as invoices are by theirs; with
+    gsi3 (``tenant_list_attrs(tenant, "CUS", id)``) for all of them."""
+    return {"gsi2pk": f"T#{tenant_id}#CUSST#{status}", "gsi2sk": customer_id}
+
+
+def payment_reference(tenant_id: str, method: str, reference: str) -> dict[str, str]:
+    """Uniqueness guard of a payment received outside Stripe: one per (tenant, method, reference), naming the
+    payment and its invoice (an ``external_id`` guard of kind ``payment``)."""
+    return external_id(tenant_id, "payment", f"{method}:{reference}")
+
+
 def tenant_list_attrs(tenant_id: str, kind: str, object_id: str) -> dict[str, str]:
     """gsi3: all of a tenant's objects of a kind (plans, subscriptions), newest id last."""
     return {"gsi3pk": f"T#{tenant_id}#{kind}", "gsi3sk": object_id}

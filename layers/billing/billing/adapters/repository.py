@@ -95,10 +95,93 @@ class Repository:
         return found
 
     def save_customer(self, tx: Transaction, customer: Customer) -> Customer:
+        """Save ``customer``, on the tenant's customer list (gsi3) and its status list (gsi2). A customer saved
+        before the lists existed joins them at its next save, or by ``infra.admin backfill-customer-lists``."""
         saved = customer.model_copy(update={"version": customer.version + 1})
         key = keys.customer(customer.tenant_id, customer.id)
-        tx.put_versioned({**_item_attrs(key, saved), "type": "customer"}, customer.version)
+        attrs = {
+            **_item_attrs(key, saved),
+            **keys.tenant_list_attrs(customer.tenant_id, "CUS", customer.id),
+            **keys.customer_status_attrs(customer.tenant_id, customer.status, customer.id),
+            "type": "customer",
+        }
+        tx.put_versioned(attrs, customer.version)
         return saved
+
+    def customers(
+        self, tenant_id: str, limit: int, cursor: str | None, archived: bool | None = None
+    ) -> tuple[list[Customer], str | None]:
+        """One page of the tenant's customers, newest first: all (gsi3) or by status (gsi2)."""
+        prefix = f"T#{tenant_id}#"
+        if archived is None:
+            pk = keys.tenant_list_attrs(tenant_id, "CUS", "")["gsi3pk"]
+            return _page(Customer, self.store.query(INDEX_BY_TENANT, "gsi3pk", pk, limit, cursor, prefix))
+        status = "archived" if archived else "active"
+        pk = keys.customer_status_attrs(tenant_id, status, "")["gsi2pk"]
+        return _page(Customer, self.store.query(INDEX_BY_STATUS, "gsi2pk", pk, limit, cursor, prefix))
+
+    def unlisted_customers(self) -> Iterator[Customer]:
+        """Every customer of every tenant saved before the customer lists existed (no gsi3 keys). A Scan of the whole
+        table: an operator's backfill (``infra.admin backfill-customer-lists``), never a request."""
+        paginator = self.store.client.get_paginator("scan")
+        pages = paginator.paginate(
+            TableName=self.store.table,
+            FilterExpression="#t = :customer AND attribute_not_exists(gsi3pk)",
+            ExpressionAttributeNames={"#t": "type"},
+            ExpressionAttributeValues={":customer": {"S": "customer"}},
+        )
+        for page in pages:
+            for item in page.get("Items", []):
+                yield _load(Customer, from_item(item))
+
+    def customer_has_invoice(self, tenant_id: str, customer_id: str) -> bool:
+        """Whether any invoice (a draft too) was made for the customer: one Query on gsi1, at most one key read."""
+        pk = keys.invoice_index_attrs(tenant_id, customer_id, "", "")["gsi1pk"]
+        return self._any_in_index(INDEX_BY_CUSTOMER, "gsi1pk", pk)
+
+    def customer_has_subscription(self, tenant_id: str, customer_id: str) -> bool:
+        pk = keys.customer_subscriptions_attrs(tenant_id, customer_id, "")["gsi1pk"]
+        return self._any_in_index(INDEX_BY_CUSTOMER, "gsi1pk", pk)
+
+    def _any_in_index(self, index: str, pk_name: str, pk: str) -> bool:
+        answer = self.store.client.query(
+            TableName=self.store.table,
+            IndexName=index,
+            KeyConditionExpression="#pk = :pk",
+            ExpressionAttributeNames={"#pk": pk_name},
+            ExpressionAttributeValues={":pk": {"S": pk}},
+            ProjectionExpression="pk",
+            Limit=1,
+        )
+        return bool(answer.get("Items"))
+
+    def move_customer_email(self, tx: Transaction, before: Customer, after: Customer) -> None:
+        """The portal's by-e-mail index follows an address change, in the change's transaction."""
+        old = keys.customer_by_email(before.tenant_id, before.email, before.id)
+        if old != keys.customer_by_email(after.tenant_id, after.email, after.id):
+            tx.delete(old)
+            self.index_customer_email(tx, after)
+
+    def release_external_id(self, tx: Transaction, tenant_id: str, kind: str, external: str) -> None:
+        tx.delete(keys.external_id(tenant_id, kind, external))
+
+    # --- payments received outside Stripe -------------------------------------------------------------------
+    def payment_reference(self, tenant_id: str, method: str, reference: str) -> dict[str, Any] | None:
+        """The guard of an offline payment's (method, reference): ``owner_id`` (the payment) and ``invoice_id``."""
+        return self.store.get(keys.payment_reference(tenant_id, method, reference))
+
+    def claim_payment_reference(
+        self,
+        tx: Transaction,
+        tenant_id: str,
+        method: str,
+        reference: str,
+        payment_id: str,
+        invoice_id: str,
+        on_conflict,
+    ) -> None:
+        attrs = {"type": "external_id", "owner_id": payment_id, "invoice_id": invoice_id}
+        tx.put_new({**keys.payment_reference(tenant_id, method, reference), **attrs}, on_conflict)
 
     # --- orders ---------------------------------------------------------------------------------------------
     def order(self, tenant_id: str, order_id: str) -> Order:

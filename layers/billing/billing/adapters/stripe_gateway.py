@@ -51,6 +51,12 @@ class StripeGateway:
         )
         return created.id
 
+    def update_customer(self, stripe_customer_id: str, email: str, name: str, idempotency_key: str) -> None:
+        """Our customer's name and e-mail, at Stripe too (receipts and the Dashboard show them)."""
+        self.client.v1.customers.update(
+            stripe_customer_id, params={"email": email, "name": name}, options={"idempotency_key": idempotency_key}
+        )
+
     def create_setup_intent(self, tenant_id: str, customer_id: str, stripe_customer_id: str, key: str | None) -> dict:
         created = self.client.v1.setup_intents.create(
             params={

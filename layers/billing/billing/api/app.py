@@ -19,7 +19,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
 from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 
 from billing import bootstrap
-from billing.api import collections, routes
+from billing.api import collections, customers, offline_payments, routes
 from billing.api.openapi import complete as complete_openapi
 from billing.api.problems import from_domain, problem, problem_answer
 from billing.domain.errors import DomainError
@@ -67,6 +67,8 @@ def refuse_unknown_query(app: APIGatewayHttpResolver, next_middleware: NextMiddl
 resolver.use(middlewares=[require_tenant, refuse_unknown_query])
 resolver.include_router(routes.router)
 resolver.include_router(collections.router)
+resolver.include_router(customers.router)
+resolver.include_router(offline_payments.router)
 resolver.include_router(hosted_page.router)
 resolver.include_router(portal.router)
 resolver.include_router(dashboard.router)

@@ -33,6 +33,7 @@ NAMED_OBJECTS = (
     "customer",
     "order",
     "invoice",
+    "payment",
     "credit_note",
     "plan",
     "subscription",

@@ -13,13 +13,14 @@ from pydantic import BaseModel, Field
 
 from billing.domain import numbering
 from billing.domain.dunning import DEFAULT_POLICY, DunningPolicy, DunningProgress
-from billing.domain.errors import Conflict, IllegalTransition
+from billing.domain.errors import Conflict, IllegalTransition, ValidationFailed
 from billing.domain.ids import new_id, new_secret
 from billing.domain.pricing import Discount, LineInput, PricedLine, price
-from billing.domain.state_machine import INVOICE, ORDER
+from billing.domain.state_machine import CUSTOMER, INVOICE, ORDER
 
 CollectionMethod = Literal["charge_automatically", "send_invoice"]
 SUPPORTED_LOCALES = ("en", "zh", "ru")
+METADATA_MAX_KEYS = 50  # Stripe's limits: 50 keys, keys up to 40 characters, values up to 500
 
 
 class DomainEvent(BaseModel):
@@ -92,9 +93,73 @@ class Customer(BaseModel):
     stripe_customer_id: str | None = None
     default_payment_method: str | None = None
     timezone: str = "UTC"  # subscriptions' periods are counted in it
-    credit_balance: int = 0  # overpayments kept for the next invoice, in the customer's currency
+    # overpayments kept for the next invoice, in the customer's currency; below zero it is a debit (credit spent
+    # that a reversed payment had brought), added to the next invoice as Stripe's customer balance is
+    credit_balance: int = 0
+    metadata: dict[str, str] = Field(default_factory=dict)  # the tenant's own (a CRM's ids, segments), as Stripe's
+    status: str = "active"  # active | archived (billing.domain.state_machine.CUSTOMER)
+    archived_at: datetime | None = None  # archived: no new orders or subscriptions; its history and invoices stay
     created_at: datetime
     version: int = 0
+
+    def ensure_active(self) -> Customer:
+        """The customer, if new orders and subscriptions may be started for them (not archived)."""
+        if self.status == "archived":
+            raise Conflict("customer_archived", f"customer {self.id} is archived", archived_at=self.archived_at)
+        return self
+
+    def archive(self, now: datetime) -> tuple[Customer, DomainEvent]:
+        status = CUSTOMER.next_state(self.status, "archive")
+        archived = self.model_copy(update={"status": status, "archived_at": now})
+        return archived, DomainEvent.new(
+            "customer.archived", self.tenant_id, "customer", self.id, now, archived_at=now.isoformat()
+        )
+
+    def unarchive(self, now: datetime) -> tuple[Customer, DomainEvent]:
+        status = CUSTOMER.next_state(self.status, "unarchive")
+        restored = self.model_copy(update={"status": status, "archived_at": None})
+        return restored, DomainEvent.new("customer.unarchived", self.tenant_id, "customer", self.id, now)
+
+    def patched(self, patch: dict[str, Any]) -> tuple[Customer, dict[str, dict[str, Any]]]:
+        """The customer with ``patch`` (JSON merge semantics, RFC 7396: a field given replaces it, ``null`` clears
+        it; ``address`` and ``metadata`` merge key by key, a ``null`` value deletes the key) and what changed:
+        ``{field: {"before": …, "after": …}}``, empty if nothing did. The caller validated the fields."""
+        update: dict[str, Any] = {}
+        for name, value in patch.items():
+            if name == "metadata":
+                merged = {**self.metadata}
+                for key, item in (value or {}).items():
+                    if item is None:
+                        merged.pop(key, None)
+                    else:
+                        merged[key] = item
+                if value is None:
+                    merged = {}
+                if len(merged) > METADATA_MAX_KEYS:
+                    raise ValidationFailed(
+                        "metadata_too_many_keys", f"metadata holds at most {METADATA_MAX_KEYS} keys, not {len(merged)}"
+                    )
+                update[name] = merged
+            elif name == "address":
+                if value is None:
+                    update[name] = None
+                else:
+                    base = self.address.model_dump() if self.address else {}
+                    merged_address = {**base, **value}
+                    empty = all(v is None for v in merged_address.values())
+                    update[name] = None if empty else Address(**merged_address)
+            else:
+                update[name] = value
+        changes: dict[str, dict[str, Any]] = {}
+        for name, after in update.items():
+            before = getattr(self, name)
+            if _json(before) != _json(after):
+                changes[name] = {"before": _json(before), "after": _json(after)}
+        return self.model_copy(update={k: update[k] for k in changes}), changes
+
+
+def _json(value: Any) -> Any:
+    return value.model_dump(mode="json") if isinstance(value, BaseModel) else value
 
 
 class Order(BaseModel):
@@ -415,6 +480,85 @@ class Invoice(BaseModel):
             "invoice.reopened", self.tenant_id, "invoice", self.id, now, reason=reason, amount=amount, amount_due=due
         )
         return invoice, event
+
+    def reverse_payment(
+        self, amount: int, payment_id: str, reason: str, now: datetime
+    ) -> tuple[Invoice, list[DomainEvent], int]:
+        """A payment of ``amount`` received outside Stripe did not stand (a bounced check, a recalled wire): the
+        invoice, its events, and what must come off the customer's credit.
+
+        The part of the payment that had gone to the customer's credit (an overpayment, or all of it once the
+        invoice was voided) is taken from the credit; the rest is owed again on the invoice. A paid invoice
+        reopens, due today, and dunning starts over (as after a lost dispute); an open or written-off one keeps
+        its due date and its dunning, with more due."""
+        if self.status == "void":  # voiding gave what was paid back as credit: the credit gives it back
+            event = self._reversal_event(now, payment_id, amount, reason, owed_again=0, from_credit=amount)
+            return self, [event], amount
+        owed = self.total - self.credit_applied
+        paid = self.amount_paid - amount
+        if paid < self.amount_refunded:
+            raise Conflict(
+                "payment_refunded",
+                f"invoice {self.id} refunded {self.amount_refunded}: reversing {amount} would leave less paid",
+            )
+        from_credit = max(0, self.amount_paid - owed) - max(0, paid - owed)
+        owed_again = amount - from_credit
+        update: dict[str, Any] = {"amount_paid": paid, "amount_due": self.amount_due + owed_again, "updated_at": now}
+        if self.status == "paid" and owed_again:
+            update |= {
+                "status": INVOICE.next_state(self.status, "reopen"),
+                "due_date": now.date(),
+                "past_due": False,
+                "dunning": DunningProgress(first_failure_at=now, attention_on=now.date()),
+            }
+        invoice = self.model_copy(update=update)
+        events = [self._reversal_event(now, payment_id, amount, reason, owed_again, from_credit, invoice)]
+        if owed_again:
+            events.append(
+                DomainEvent.new(
+                    "invoice.reopened",
+                    self.tenant_id,
+                    "invoice",
+                    self.id,
+                    now,
+                    reason="payment_reversed",
+                    amount=owed_again,
+                    amount_due=invoice.amount_due,
+                    payment_id=payment_id,
+                )
+            )
+        return invoice, events, from_credit
+
+    def _reversal_event(
+        self,
+        now: datetime,
+        payment_id: str,
+        amount: int,
+        reason: str,
+        owed_again: int,
+        from_credit: int,
+        after: Invoice | None = None,
+    ) -> DomainEvent:
+        after = after or self
+        return DomainEvent.new(
+            "payment.reversed",
+            self.tenant_id,
+            "invoice",
+            self.id,
+            now,
+            payment_id=payment_id,
+            amount=amount,
+            reason=reason,
+            owed_again=owed_again,
+            from_credit=from_credit,
+            amount_due=after.amount_due,
+            amount_paid=after.amount_paid,
+            changes={
+                "amount_paid": {"before": self.amount_paid, "after": after.amount_paid},
+                "amount_due": {"before": self.amount_due, "after": after.amount_due},
+                "status": {"before": self.status, "after": after.status},
+            },
+        )
 
     def mark_uncollectible(self, now: datetime) -> tuple[Invoice, DomainEvent]:
         """Written off: no longer chased, still payable (a late payment moves it to paid)."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel
 
@@ -24,6 +24,9 @@ STATUSES = {
     "succeeded",
 }
 FINAL = {"succeeded", "canceled"}
+# Money received outside Stripe (the ERP or the finance team records it): succeeded when recorded, never at Stripe.
+OfflineMethod = Literal["bank_transfer", "cash", "check", "other"]
+OFFLINE_METHODS: tuple[str, ...] = get_args(OfflineMethod)
 # A payment whose PaymentIntent can still take money (a card form open, a declined card the customer may replace,
 # 3-D Secure pending): cancelable at Stripe. ``processing`` is not; its outcome arrives by webhook like any other.
 OPEN_AT_STRIPE = {"pending", "failed", "requires_payment_method", "requires_confirmation", "requires_action"}
@@ -33,6 +36,13 @@ def payment_id(invoice_id: str, attempt_key: str) -> str:
     """A payment's id is derived from what it is for, so a retried Lambda finds the same payment (and sends Stripe
     the same idempotency key) instead of starting a second charge."""
     digest = hashlib.sha256(f"{invoice_id}:{attempt_key}".encode()).hexdigest()[:24]
+    return f"pay_{digest}"
+
+
+def offline_payment_id(tenant_id: str, method: str, reference: str) -> str:
+    """A payment received outside Stripe is named by what identifies it at the bank or till: the tenant, the
+    method and the reference. The same wire recorded twice is the same payment, whichever invoice it is sent to."""
+    digest = hashlib.sha256(f"offline:{tenant_id}:{method}:{reference}".encode()).hexdigest()[:24]
     return f"pay_{digest}"
 
 
@@ -57,7 +67,7 @@ class Payment(BaseModel):
     customer_id: str
     amount: int
     currency: str
-    method: str  # off_session | payment_link
+    method: str  # off_session | payment_link (Stripe), or one of OFFLINE_METHODS
     attempt_key: str | None = None  # what the id derives from: resuming the attempt reuses its idempotency key
     payment_method: str | None = None  # the saved card an off-session attempt charged
     status: str = "pending"
@@ -72,9 +82,22 @@ class Payment(BaseModel):
     dispute_id: str | None = None
     dispute_status: str | None = None  # Stripe's: warning_needs_response … needs_response, under_review, won, lost
     amount_disputed_lost: int = 0  # taken back by a lost dispute: owed again on the invoice
+    # a payment received outside Stripe: its bank or receipt reference, when the money arrived, who recorded it,
+    # what of it went to the customer's credit (an overpayment), and its reversal (a bounced check), if any
+    reference: str | None = None
+    received_at: datetime | None = None
+    recorded_by: str | None = None
+    amount_credited: int = 0
+    reversed_at: datetime | None = None
+    reversal_reason: str | None = None
     created_at: datetime
     updated_at: datetime
     version: int = 0
+
+    @property
+    def offline(self) -> bool:
+        """Received outside Stripe: recorded by the tenant, reversed by a reversal entry, never refunded at Stripe."""
+        return self.method in OFFLINE_METHODS
 
     @property
     def cancelable(self) -> bool:

@@ -42,6 +42,14 @@ ORDER = StateMachine(
     },
 )
 
+CUSTOMER = StateMachine(
+    "customer",
+    {
+        ("active", "archive"): "archived",  # no new orders or subscriptions; invoices, payments, dunning go on
+        ("archived", "unarchive"): "active",
+    },
+)
+
 INVOICE = StateMachine(
     "invoice",
     {

@@ -98,6 +98,7 @@ _MONEY_EVENTS = {
     "invoice.marked_uncollectible",
     "invoice.refunded",
     "invoice.voided",
+    "payment.reversed",  # a payment received outside Stripe taken back: collected goes down by its amount
 }
 
 Row = dict[str, Any]
@@ -228,12 +229,22 @@ def _invoice_event(doc: dict[str, Any]) -> Row:
         "type": doc["type"],
         "occurred_at": _ts(doc["occurred_at"]),
         "amount": amount,
-        "applied": amount - data.get("overpaid", 0) if doc["type"] == "invoice.payment_succeeded" else None,
+        "applied": _applied(doc["type"], data),
         "step": data.get("step") if doc["type"] == "invoice.dunning_step" else None,
         "charge_outcome": charge.get("outcome"),
         "decline_code": charge.get("decline_code"),
         "month": _month(doc["occurred_at"]),
     }
+
+
+def _applied(event_type: str, data: dict[str, Any]) -> int | None:
+    """Of the money an event moved, what counted against the invoice: a payment less what went to credit; a
+    reversal's part owed again on the invoice (the rest came off the credit)."""
+    if event_type == "invoice.payment_succeeded":
+        return data["amount"] - data.get("overpaid", 0)
+    if event_type == "payment.reversed":
+        return data.get("owed_again")
+    return None
 
 
 def _mrr_change(item: dict[str, Any]) -> Row:

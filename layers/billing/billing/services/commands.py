@@ -6,10 +6,20 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, model_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    model_validator,
+)
 
-from billing.domain.models import SUPPORTED_LOCALES, Address, CollectionMethod
+from billing.domain.models import METADATA_MAX_KEYS, SUPPORTED_LOCALES, Address, CollectionMethod
 from billing.domain.money import normalize_currency
+from billing.domain.payments import OfflineMethod
 from billing.domain.periods import validate_timezone
 from billing.domain.pricing import MAX_AMOUNT, Discount, LineInput
 from billing.domain.profile import SellerProfile
@@ -63,16 +73,82 @@ class SellerProfileIn(SellerProfile):
     address: AddressIn | None = None
 
 
+Email = Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=254)]
+Name = Annotated[str, Field(min_length=1, max_length=200)]
+Locale = Annotated[str, Field(examples=["en", "zh", "ru"]), AfterValidator(_locale)]
+Timezone = Annotated[str, Field(max_length=64, examples=["Europe/Moscow"]), AfterValidator(validate_timezone)]
+MetadataKey = Annotated[str, Field(min_length=1, max_length=40)]
+MetadataValue = Annotated[str, Field(max_length=500)]
+
+
 class CreateCustomer(_Strict):
-    email: str = Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=254)
-    name: str = Field(min_length=1, max_length=200)
-    locale: Annotated[str, Field(examples=["en", "zh", "ru"]), AfterValidator(_locale)]
+    email: Email
+    name: Name
+    locale: Locale
     currency: Currency
     external_id: ExternalId | None = None
     address: AddressIn | None = None
-    timezone: Annotated[str, Field(max_length=64, examples=["Europe/Moscow"]), AfterValidator(validate_timezone)] = (
-        "UTC"
+    timezone: Timezone = "UTC"
+    metadata: dict[MetadataKey, MetadataValue] = Field(default_factory=dict, max_length=METADATA_MAX_KEYS)
+
+
+class AddressPatch(AddressIn):
+    """An address as a PATCH gives it: the fields given replace theirs, ``null`` clears one."""
+
+
+class UpdateCustomer(_Strict):
+    """``PATCH /v1/customers/{id}``: JSON merge semantics. A field left out stays as it is; ``address`` and
+    ``metadata`` merge key by key (``null`` deletes a key; ``"address": null`` or ``"metadata": null`` clears all).
+    ``currency`` changes only while the customer has no invoice and no subscription; ``external_id`` moves its
+    uniqueness guard (``null`` releases it)."""
+
+    email: Email | None = None
+    name: Name | None = None
+    locale: Locale | None = None
+    timezone: Timezone | None = None
+    currency: Currency | None = None
+    external_id: ExternalId | None = None
+    address: AddressPatch | None = None
+    metadata: dict[MetadataKey, MetadataValue | None] | None = Field(default=None, max_length=METADATA_MAX_KEYS)
+
+    @model_validator(mode="after")
+    def _no_null_for_required(self) -> UpdateCustomer:
+        cleared = sorted(
+            n
+            for n in ("email", "name", "locale", "timezone", "currency")
+            if n in self.model_fields_set and getattr(self, n) is None
+        )
+        if cleared:
+            raise ValueError(f"{', '.join(cleared)} cannot be null")
+        return self
+
+    def patch(self) -> dict[str, object]:
+        """The fields given, as the merge applies them (an address with only the fields given)."""
+        given = self.model_dump(include=self.model_fields_set)
+        if self.address is not None:
+            given["address"] = self.address.model_dump(include=self.address.model_fields_set)
+        return given
+
+
+class RecordPayment(_Strict):
+    """Money received outside Stripe for an invoice (a wire, cash, a check), as the ERP or the finance team
+    records it. ``(method, reference)`` identifies it: recorded twice, it is the same payment."""
+
+    amount: int = Field(ge=1, le=MAX_AMOUNT, strict=True, description="in the invoice currency's minor unit")
+    currency: Currency | None = Field(default=None, description="the invoice's currency, if given")
+    method: OfflineMethod
+    reference: str = Field(
+        min_length=1, max_length=200, description="the bank's or receipt's reference: unique per method"
     )
+    received_at: AwareDatetime = Field(description="when the money arrived (not in the future)")
+    recorded_by: str | None = Field(default=None, max_length=200, description="who recorded it (a person, an ERP)")
+
+
+class ReversePayment(_Strict):
+    """A reversal entry: the payment did not stand (a bounced check, a recalled wire)."""
+
+    reason: str = Field(min_length=1, max_length=500, examples=["check bounced"])
+    recorded_by: str | None = Field(default=None, max_length=200)
 
 
 class OrderLineIn(_Strict, LineInput):

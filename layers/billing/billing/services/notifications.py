@@ -12,7 +12,7 @@ write can repeat it).
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from billing.adapters import keys
@@ -129,7 +129,10 @@ def notify(ctx: Context, mailer: Any, event: DomainEvent) -> str | None:
             # the invoice as this payment left it: later payments or a void do not rewrite an old receipt
             "amount_paid": int(event.data.get("amount_paid", invoice.amount_paid)),
             "amount_due": int(event.data.get("amount_due", invoice.amount_due)),
-            "paid_at": event.occurred_at,
+            # money received outside Stripe: the day it arrived, as recorded, not the day it was entered
+            "paid_at": datetime.fromisoformat(event.data["received_at"])
+            if event.data.get("received_at")
+            else event.occurred_at,
             "payment_id": event.data["payment_id"],
         }
     if kind == "refund_issued":

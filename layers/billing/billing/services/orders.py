@@ -33,6 +33,10 @@ def _invoice(
     """Draft and finalize the order's invoice, and move the order to invoiced, all inside ``tx``."""
     moved = order.transition(action, ctx.clock.now())  # refuses an illegal action before any work
     customer = customer or ctx.repo.customer(tenant.id, order.customer_id)
+    if customer.currency != order.currency:  # the customer's currency changed while the order waited for review
+        raise ValidationFailed(
+            "currency_mismatch", f"customer {customer.id} is billed in {customer.currency}, not {order.currency}"
+        )
     invoice = finalize_into(ctx, tx, tenant, Invoice.draft_for(order, customer, ctx.clock.now()))
     if invoice.credit_applied:  # the customer's credit is used up by this invoice, in the same transaction
         ctx.repo.save_customer(
@@ -63,7 +67,7 @@ def _save(ctx: Context, tx: Transaction, order: Order, event_type: str, claim: C
 @retrying()
 def place_order(ctx: Context, tenant_id: str, cmd: PlaceOrder, claim: Claim | None = None) -> Order:
     tenant = _tenant(ctx, tenant_id)
-    customer = ctx.repo.customer(tenant_id, cmd.customer_id)
+    customer = ctx.repo.customer(tenant_id, cmd.customer_id).ensure_active()
     if customer.currency != cmd.currency:
         raise ValidationFailed(
             "currency_mismatch", f"customer {customer.id} is billed in {customer.currency}, not {cmd.currency}"

@@ -44,7 +44,9 @@ def plan(payments: list[Payment], amount: int) -> list[tuple[Payment, int]]:
     for payment in sorted(payments, key=lambda p: p.created_at, reverse=True):
         if left == 0:
             break
-        room = payment.amount - payment.amount_refunded if payment.status == "succeeded" else 0
+        # only what Stripe took can Stripe refund: a payment received outside Stripe is refunded by the tenant
+        stripe = payment.status == "succeeded" and not payment.offline
+        room = payment.amount - payment.amount_refunded if stripe else 0
         if room > 0:
             parts.append((payment, min(room, left)))
             left -= min(room, left)

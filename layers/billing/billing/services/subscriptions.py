@@ -114,7 +114,7 @@ def create_subscription(
     tenant = ctx.repo.tenant(tenant_id)
     if tenant is None:
         raise NotFound("tenant_not_found", f"no tenant {tenant_id}")
-    customer = ctx.repo.customer(tenant_id, cmd.customer_id)
+    customer = ctx.repo.customer(tenant_id, cmd.customer_id).ensure_active()
     plans = [ctx.repo.plan(tenant_id, i.plan_id) for i in cmd.items]
     items = [SubscriptionItem.of(plan, customer.currency, i.quantity) for plan, i in zip(plans, cmd.items, strict=True)]
     trial_days = cmd.trial_days if cmd.trial_days is not None else max(p.trial_days for p in plans)

@@ -55,6 +55,9 @@ flows AS (
     UNION ALL
     SELECT CAST(date_trunc('month', occurred_at) AS DATE), currency, 0, amount, 0, 0, 0, 0, 0, 0, 0
     FROM events WHERE type = 'invoice.payment_succeeded'
+    UNION ALL  -- a payment received outside Stripe that did not stand (a bounced check): not collected after all
+    SELECT CAST(date_trunc('month', occurred_at) AS DATE), currency, 0, -amount, 0, 0, 0, 0, 0, 0, 0
+    FROM events WHERE type = 'payment.reversed'
     UNION ALL
     SELECT CAST(date_trunc('month', p.at) AS DATE), o.currency, 0, 0, 1, o.owed, 0, 0, 0, 0, 0
     FROM past_due p JOIN own o ON o.invoice_id = p.invoice_id

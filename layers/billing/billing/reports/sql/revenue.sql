@@ -1,5 +1,6 @@
 -- Revenue per month and currency: invoiced (issued in the month, tax included), voided (issued invoices voided in
--- the month, negative), collected (money received that counted against invoices), refunded (credit notes issued),
+-- the month, negative), collected (money received for invoices, less payments received outside Stripe that were
+-- reversed: a bounced check), refunded (credit notes issued),
 -- written off (what was owed when an invoice was marked uncollectible), and the tax on what was invoiced.
 WITH months AS (
     SELECT CAST(month_start AS DATE) AS month_start
@@ -19,14 +20,15 @@ amounts AS (
     UNION ALL
     SELECT CAST(date_trunc('month', e.occurred_at) AS DATE), i.currency,
            0, 0,
-           CASE WHEN e.type = 'invoice.payment_succeeded' THEN e.amount ELSE 0 END,
+           CASE WHEN e.type = 'invoice.payment_succeeded' THEN e.amount
+                WHEN e.type = 'payment.reversed' THEN -e.amount ELSE 0 END,
            CASE WHEN e.type = 'invoice.refunded' THEN e.amount ELSE 0 END,
            CASE WHEN e.type = 'invoice.marked_uncollectible' THEN e.amount ELSE 0 END,
            0
     FROM invoice_events e
     JOIN invoice_currency i ON i.invoice_id = e.invoice_id
     WHERE e.tenant_id = :tenant_id
-      AND e.type IN ('invoice.payment_succeeded', 'invoice.refunded', 'invoice.marked_uncollectible')
+      AND e.type IN ('invoice.payment_succeeded', 'payment.reversed', 'invoice.refunded', 'invoice.marked_uncollectible')
 )
 SELECT m.month_start AS month,
        c.currency,

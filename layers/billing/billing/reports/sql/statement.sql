@@ -26,6 +26,11 @@ entries AS (
     JOIN own_invoices i ON i.invoice_id = e.invoice_id
     WHERE e.tenant_id = :tenant_id
       AND e.type IN ('invoice.payment_succeeded', 'invoice.reopened', 'invoice.marked_uncollectible')
+    UNION ALL  -- a reversed offline payment's part that had gone to credit (its part owed again is the reopening)
+    SELECT e.occurred_at, 'payment_reversed', e.event_id, i.number, e.amount - COALESCE(e.applied, 0), i.currency
+    FROM invoice_events e
+    JOIN own_invoices i ON i.invoice_id = e.invoice_id
+    WHERE e.tenant_id = :tenant_id AND e.type = 'payment.reversed' AND e.amount > COALESCE(e.applied, 0)
     UNION ALL
     SELECT n.created_at, 'credit_note', n.number, i.number, -n.amount, n.currency
     FROM credit_notes n JOIN own_invoices i ON i.invoice_id = n.invoice_id
