@@ -215,7 +215,7 @@ def test_each_refund_emails_the_customer_once_with_its_credit_note(deps, tenant,
     every = deps.context.repo.events(keys.invoice(invoice["tenant_id"], invoice["id"]))
     events = sorted((e for e in every if e.type == "credit_note.issued"), key=lambda e: e.data["number"])
     # the relay hands it to the notifier (and to the renderer of its PDF)
-    assert outbox.route(events[0]) == ["NOTIFICATIONS_QUEUE_URL", "DOCUMENTS_QUEUE_URL"]
+    assert outbox.route(events[0]) == ["NOTIFICATIONS_QUEUE_URL", "DOCUMENTS_QUEUE_URL", "WEBHOOK_EVENTS_QUEUE_URL"]
     mailer = FakeMailer()
     for event in events * 2:  # each event delivered twice: one email each
         notifications.notify(deps.context, mailer, event)
@@ -232,4 +232,5 @@ def test_the_notifier_is_routed_every_event_it_emails_about():
     assert outbox.ROUTES["NOTIFICATIONS_QUEUE_URL"] == set(notifications.KIND_OF_EVENT) | {
         "invoice.dunning_step",
         notifications.SIGN_IN_REQUESTED,
+        notifications.WEBHOOK_ENDPOINT_DISABLED,
     }

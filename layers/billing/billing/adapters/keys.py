@@ -184,3 +184,19 @@ def invoice_index_attrs(tenant_id: str, customer_id: str, status: str, invoice_i
         "gsi3pk": f"T#{tenant_id}#INV",
         "gsi3sk": invoice_id,
     }
+
+
+def webhook_endpoint(tenant_id: str, endpoint_id: str) -> dict[str, str]:
+    """A tenant's webhook endpoint; its deliveries share its partition (``webhook_delivery``)."""
+    return _k(f"T#{tenant_id}#WHE#{endpoint_id}", "WEBHOOK_ENDPOINT")
+
+
+def webhook_delivery(tenant_id: str, endpoint_id: str, delivery_id: str) -> dict[str, str]:
+    """One event's delivery to one endpoint, in the endpoint's partition; delivery ids start with their event's
+    time, so the partition lists an endpoint's deliveries by age and a time window is a key range."""
+    return _k(f"T#{tenant_id}#WHE#{endpoint_id}", f"WHD#{delivery_id}")
+
+
+def webhook_endpoints_attrs(tenant_id: str, endpoint_id: str) -> dict[str, str]:
+    """gsi3: a tenant's webhook endpoints (the delivery function reads them all in one Query per event)."""
+    return tenant_list_attrs(tenant_id, "WHE", endpoint_id)

@@ -19,7 +19,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
 from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 
 from billing import bootstrap
-from billing.api import routes
+from billing.api import routes, webhooks
 from billing.api.openapi import complete as complete_openapi
 from billing.api.problems import from_domain, problem, problem_answer
 from billing.domain.errors import DomainError
@@ -66,6 +66,7 @@ def refuse_unknown_query(app: APIGatewayHttpResolver, next_middleware: NextMiddl
 
 resolver.use(middlewares=[require_tenant, refuse_unknown_query])
 resolver.include_router(routes.router)
+resolver.include_router(webhooks.router)
 resolver.include_router(hosted_page.router)
 resolver.include_router(portal.router)
 resolver.include_router(dashboard.router)

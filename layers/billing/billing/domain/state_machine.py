@@ -55,3 +55,21 @@ INVOICE = StateMachine(
         ("paid", "reopen"): "open",  # a payment taken back (a lost dispute): the amount is owed again
     },
 )
+
+# A webhook delivery: one event to one endpoint. ``failed`` is "failed, a retry is scheduled"; ``given_up``: the
+# schedule ran out, the endpoint answered 410 or was disabled. A retry asked for by the tenant (or a replay) puts a
+# finished delivery back in flight; one in flight already is not retried twice.
+WEBHOOK_DELIVERY = StateMachine(
+    "webhook_delivery",
+    {
+        ("pending", "succeed"): "succeeded",
+        ("pending", "fail"): "failed",
+        ("pending", "give_up"): "given_up",
+        ("failed", "succeed"): "succeeded",
+        ("failed", "fail"): "failed",
+        ("failed", "give_up"): "given_up",
+        ("failed", "retry"): "pending",
+        ("given_up", "retry"): "pending",
+        ("succeeded", "retry"): "pending",
+    },
+)

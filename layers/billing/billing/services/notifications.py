@@ -10,7 +10,7 @@ write can repeat it).
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from billing.adapters import keys
@@ -25,6 +25,8 @@ KIND_OF_EVENT = {
     "credit_note.issued": "refund_issued",
 }
 SIGN_IN_REQUESTED = "portal.sign_in_requested"  # a customer asked for a link to their portal (billing.services.portal)
+# a tenant's webhook endpoint was disabled (billing.services.webhook_delivery): its finance address hears of it
+WEBHOOK_ENDPOINT_DISABLED = "webhook_endpoint.disabled"
 # A dunning step names its own email (billing.services.dunning); these are the kinds it may name.
 DUNNING_KINDS = frozenset({"dunning_reminder", "payment_retry_failed", "final_notice", "service_suspended"})
 
@@ -101,6 +103,8 @@ def notify(ctx: Context, mailer: Any, event: DomainEvent) -> str | None:
     if event.type == SIGN_IN_REQUESTED:
         sent = portal.send_sign_in(ctx, mailer, event, hosted_page.public_base_url())
         return sent[0] if sent else None
+    if event.type == WEBHOOK_ENDPOINT_DISABLED:
+        return notify_endpoint_disabled(ctx, mailer, event)
     if event.aggregate != "invoice" or (event.type not in KIND_OF_EVENT and event.type != "invoice.dunning_step"):
         return None
     aggregate_key = keys.invoice(event.tenant_id, event.aggregate_id)
@@ -166,5 +170,45 @@ def notify(ctx: Context, mailer: Any, event: DomainEvent) -> str | None:
     ctx.repo.log_mail(
         tx, aggregate_key, event.id, kind, {**logged, "message_id": message_id, "sent_at": ctx.clock.now().isoformat()}
     )
+    ctx.repo.commit(tx)
+    return message_id
+
+
+def notify_endpoint_disabled(ctx: Context, mailer: Any, event: DomainEvent) -> str | None:
+    """Tell the tenant's finance address (the seller profile's ``finance_email``, in its ``default_locale``) that
+    one of its webhook endpoints was disabled, and why; once per event (logged on the endpoint). A tenant without a
+    finance address gets no e-mail: the event and the endpoint say it."""
+    kind = "webhook_endpoint_disabled"
+    aggregate_key = keys.webhook_endpoint(event.tenant_id, event.aggregate_id)
+    profile, _ = ctx.repo.profile(event.tenant_id)
+    tenant = ctx.repo.tenant(event.tenant_id)
+    if profile is None or not profile.finance_email or tenant is None:
+        return None
+    if ctx.repo.mail_logged(aggregate_key, event.id, kind):
+        return None
+    context = {
+        "tenant_name": profile.legal_name,
+        "endpoint_id": event.aggregate_id,
+        "endpoint_url": event.data.get("url", ""),
+        "reason": event.data.get("reason", "failing"),
+        "failing_since": datetime.fromisoformat(event.data["failing_since"]) if event.data.get("failing_since") else None,
+        "disabled_at": event.occurred_at,
+        "last_response_code": event.data.get("last_response_code"),
+        "last_error": event.data.get("last_error"),
+    }
+    email = render_email(kind, profile.default_locale, context)
+    seller_name, _ = settings.sender(ctx, tenant)
+    tags = {"tenant_id": event.tenant_id, "webhook_endpoint_id": event.aggregate_id, "kind": kind}
+    message_id = mailer.send(profile.finance_email, email.subject, email.text, email.html, seller_name, None, tags=tags)
+    record = {
+        "kind": kind,
+        "to": profile.finance_email,
+        "subject": email.subject,
+        "locale": profile.default_locale,
+        "message_id": message_id,
+        "sent_at": ctx.clock.now().isoformat(),
+    }
+    tx = ctx.repo.transaction()
+    ctx.repo.log_mail(tx, aggregate_key, event.id, kind, record)
     ctx.repo.commit(tx)
     return message_id

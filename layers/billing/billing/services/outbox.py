@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from billing.domain.models import DomainEvent
+from billing.outbound import catalog
 from billing.services import documents
 from billing.services.unit import Context
 
@@ -24,10 +25,14 @@ ROUTES: dict[str, frozenset[str]] = {
             "invoice.payment_succeeded",
             "credit_note.issued",
             "portal.sign_in_requested",
+            "webhook_endpoint.disabled",  # the tenant's finance address hears of it
         }
     ),
     "COLLECTIONS_QUEUE_URL": frozenset({"invoice.finalized"}),
     "DOCUMENTS_QUEUE_URL": documents.EVENTS,  # the events whose document is rendered to PDF
+    # every cataloged event, for the tenant's webhook endpoints (billing.services.webhook_delivery filters by each
+    # endpoint's types)
+    "WEBHOOK_EVENTS_QUEUE_URL": frozenset(catalog.TYPES),
 }
 
 
