@@ -78,7 +78,7 @@ TYPES: dict[str, EventType] = _types(
     ("portal.sign_in_requested", "tenant", "A customer asked for a link to their portal."),
     # the tenant's webhook endpoints (billing.services.webhook_endpoints)
     ("webhook_endpoint.created", "webhook_endpoint", "A webhook endpoint was added."),
-    ("webhook_endpoint.updated", "webhook_endpoint", "A webhook endpoint's URL, event types, description or state changed."),
+    ("webhook_endpoint.updated", "webhook_endpoint", "A webhook endpoint's URL, types, description or state changed."),
     ("webhook_endpoint.deleted", "webhook_endpoint", "A webhook endpoint was deleted: nothing more is sent to it."),
     ("webhook_endpoint.secret_rolled", "webhook_endpoint", "A webhook endpoint got a new signing secret."),
     (

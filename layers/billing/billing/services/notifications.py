@@ -191,7 +191,7 @@ def notify_endpoint_disabled(ctx: Context, mailer: Any, event: DomainEvent) -> s
         "endpoint_id": event.aggregate_id,
         "endpoint_url": event.data.get("url", ""),
         "reason": event.data.get("reason", "failing"),
-        "failing_since": datetime.fromisoformat(event.data["failing_since"]) if event.data.get("failing_since") else None,
+        "failing_since": datetime.fromisoformat(since) if (since := event.data.get("failing_since")) else None,
         "disabled_at": event.occurred_at,
         "last_response_code": event.data.get("last_response_code"),
         "last_error": event.data.get("last_error"),
