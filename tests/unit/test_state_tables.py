@@ -9,7 +9,7 @@ import itertools
 import pytest
 
 from billing.domain.errors import IllegalTransition
-from billing.domain.state_machine import INVOICE, ORDER, StateMachine
+from billing.domain.state_machine import INVOICE, ORDER, WEBHOOK_DELIVERY, StateMachine
 from billing.domain.subscriptions import SUBSCRIPTION
 
 ORDERS = {
@@ -54,6 +54,17 @@ SUBSCRIPTIONS = {
     ("suspended", "cancel"): "canceled",
     ("canceled", "settle"): "canceled",
 }
+WEBHOOK_DELIVERIES = {
+    ("pending", "succeed"): "succeeded",
+    ("pending", "fail"): "failed",
+    ("pending", "give_up"): "given_up",
+    ("failed", "succeed"): "succeeded",
+    ("failed", "fail"): "failed",
+    ("failed", "give_up"): "given_up",
+    ("failed", "retry"): "pending",
+    ("given_up", "retry"): "pending",
+    ("succeeded", "retry"): "pending",
+}
 MACHINES = [
     (ORDER, "order", ORDERS, {"new", "pending_review", "invoiced", "canceled"}),
     (INVOICE, "invoice", INVOICES, {"draft", "open", "paid", "void", "uncollectible", "deleted"}),
@@ -63,6 +74,7 @@ MACHINES = [
         SUBSCRIPTIONS,
         {"pending_review", "trialing", "active", "past_due", "suspended", "canceled"},
     ),
+    (WEBHOOK_DELIVERY, "webhook_delivery", WEBHOOK_DELIVERIES, {"pending", "succeeded", "failed", "given_up"}),
 ]
 # Actions no machine knows, and states no machine has: refused too.
 STRANGERS = ["", "PAY", "pay ", "teleport"]
