@@ -66,10 +66,10 @@ def refusal(address: str, allow_local: bool) -> str | None:
         return f"{ip} is a multicast address"
     if ip.is_unspecified:
         return f"{ip} is the unspecified address"
-    if ip.is_reserved:
-        return f"{ip} is a reserved address"
     if ip.is_loopback:
         return None if allow_local else f"{ip} is a loopback address"
+    if ip.is_reserved:
+        return f"{ip} is a reserved address"
     if ip.is_private:
         return None if allow_local else f"{ip} is a private address"
     if not ip.is_global:  # shared (100.64/10), documentation and benchmarking ranges
