@@ -35,6 +35,8 @@ BODIES = {
     "agree_payment_plan": {"defer_to": "2027-01-01"},
     "change_subscription": {"items": [{"plan_id": MISSING, "quantity": 1}]},
     "cancel_subscription": {"at_period_end": True},
+    "update_webhook_endpoint": {"description": "x"},
+    "replay_webhooks": {"from": "2026-01-01T00:00:00Z", "to": "2026-01-02T00:00:00Z"},
 }
 
 
@@ -84,5 +86,7 @@ def test_only_operations_that_name_an_object_declare_not_found():
             "put_dunning_policy",
             "get_profile",
             "put_profile",
+            "create_webhook_endpoint",
+            "list_webhook_endpoints",
         ]
     )

@@ -29,7 +29,17 @@ ON_WRITES = {
 NOT_FOUND = "An object the request names does not exist for this tenant"
 # The objects a request can name by id or name (in its path, its body, or the query of a route that names one
 # object), each answering 404 `<object>_not_found`.
-NAMED_OBJECTS = ("customer", "order", "invoice", "credit_note", "plan", "subscription", "report")
+NAMED_OBJECTS = (
+    "customer",
+    "order",
+    "invoice",
+    "credit_note",
+    "plan",
+    "subscription",
+    "report",
+    "webhook_endpoint",
+    "webhook_delivery",
+)
 IDEMPOTENCY_KEY = {
     "name": "Idempotency-Key",
     "in": "header",

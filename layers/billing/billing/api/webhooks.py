@@ -81,69 +81,74 @@ def list_webhook_endpoints(limit: Limit = 20, cursor: Cursor = None) -> WebhookE
     return WebhookEndpointList(data=data, has_more=next_cursor is not None, next_cursor=next_cursor)
 
 
-@router.get("/v1/webhook_endpoints/<endpoint_id>", tags=TAGS, summary="Retrieve a webhook endpoint")
-def get_webhook_endpoint(endpoint_id: Id) -> hooks.WebhookEndpointResource:
-    return hooks.get_endpoint(_ctx(), _hooks(), _tenant(), endpoint_id)
+@router.get("/v1/webhook_endpoints/<webhook_endpoint_id>", tags=TAGS, summary="Retrieve a webhook endpoint")
+def get_webhook_endpoint(webhook_endpoint_id: Id) -> hooks.WebhookEndpointResource:
+    return hooks.get_endpoint(_ctx(), _hooks(), _tenant(), webhook_endpoint_id)
 
 
 @router.patch(
-    "/v1/webhook_endpoints/<endpoint_id>",
+    "/v1/webhook_endpoints/<webhook_endpoint_id>",
     tags=TAGS,
     summary="Change a webhook endpoint's URL, event types or description, or disable or enable it",
 )
-def update_webhook_endpoint(endpoint_id: Id, body: hooks.UpdateWebhookEndpoint) -> hooks.WebhookEndpointResource:
-    return hooks.update_endpoint(_ctx(), _hooks(), _tenant(), endpoint_id, body)
+def update_webhook_endpoint(
+    webhook_endpoint_id: Id, body: hooks.UpdateWebhookEndpoint
+) -> hooks.WebhookEndpointResource:
+    return hooks.update_endpoint(_ctx(), _hooks(), _tenant(), webhook_endpoint_id, body)
 
 
-@router.delete("/v1/webhook_endpoints/<endpoint_id>", tags=TAGS, summary="Delete a webhook endpoint")
-def delete_webhook_endpoint(endpoint_id: Id) -> hooks.DeletedWebhookEndpoint:
-    return hooks.delete_endpoint(_ctx(), _hooks(), _tenant(), endpoint_id)
+@router.delete("/v1/webhook_endpoints/<webhook_endpoint_id>", tags=TAGS, summary="Delete a webhook endpoint")
+def delete_webhook_endpoint(webhook_endpoint_id: Id) -> hooks.DeletedWebhookEndpoint:
+    return hooks.delete_endpoint(_ctx(), _hooks(), _tenant(), webhook_endpoint_id)
 
 
 @router.post(
-    "/v1/webhook_endpoints/<endpoint_id>/roll_secret",
+    "/v1/webhook_endpoints/<webhook_endpoint_id>/roll_secret",
     tags=TAGS,
     summary="A new signing secret (shown this once); the current one still signs for expires_in_hours (24)",
 )
 def roll_webhook_secret(
-    endpoint_id: Id, body: hooks.RollSecret | None = None
+    webhook_endpoint_id: Id, body: hooks.RollSecret | None = None
 ) -> Response[hooks.WebhookEndpointWithSecret]:
     request = body or hooks.RollSecret()
-    return _post(200, lambda claim: hooks.roll_secret(_ctx(), _hooks(), _tenant(), endpoint_id, request, claim))
+    return _post(200, lambda claim: hooks.roll_secret(_ctx(), _hooks(), _tenant(), webhook_endpoint_id, request, claim))
 
 
 @router.get(
-    "/v1/webhook_endpoints/<endpoint_id>/deliveries",
+    "/v1/webhook_endpoints/<webhook_endpoint_id>/deliveries",
     tags=TAGS,
     summary="The endpoint's deliveries, newest event first: status, attempts, response codes",
 )
 def list_webhook_deliveries(
-    endpoint_id: Id,
+    webhook_endpoint_id: Id,
     status: Annotated[DeliveryStatus | None, Query()] = None,
     limit: Limit = 20,
     cursor: Cursor = None,
 ) -> WebhookDeliveryList:
-    data, next_cursor = hooks.list_deliveries(_ctx(), _hooks(), _tenant(), endpoint_id, status, limit, cursor)
+    data, next_cursor = hooks.list_deliveries(_ctx(), _hooks(), _tenant(), webhook_endpoint_id, status, limit, cursor)
     return WebhookDeliveryList(data=data, has_more=next_cursor is not None, next_cursor=next_cursor)
 
 
 @router.post(
-    "/v1/webhook_endpoints/<endpoint_id>/deliveries/<delivery_id>/retry",
+    "/v1/webhook_endpoints/<webhook_endpoint_id>/deliveries/<webhook_delivery_id>/retry",
     tags=TAGS,
     summary="Send a delivery again, now (one attempt)",
     responses=ACCEPTED,
 )
-def retry_webhook_delivery(endpoint_id: Id, delivery_id: Id) -> Response[hooks.WebhookDeliveryResource]:
+def retry_webhook_delivery(webhook_endpoint_id: Id, webhook_delivery_id: Id) -> Response[hooks.WebhookDeliveryResource]:
     return _post(
-        202, lambda claim: hooks.retry_delivery(_ctx(), _hooks(), _tenant(), endpoint_id, delivery_id, claim)
+        202,
+        lambda claim: hooks.retry_delivery(
+            _ctx(), _hooks(), _tenant(), webhook_endpoint_id, webhook_delivery_id, claim
+        ),
     )
 
 
 @router.post(
-    "/v1/webhook_endpoints/<endpoint_id>/replay",
+    "/v1/webhook_endpoints/<webhook_endpoint_id>/replay",
     tags=TAGS,
     summary="Send again the endpoint's deliveries of the events of a time window",
     responses=ACCEPTED,
 )
-def replay_webhooks(endpoint_id: Id, body: hooks.ReplayRequest) -> Response[hooks.ReplayAnswer]:
-    return _post(202, lambda claim: hooks.replay(_ctx(), _hooks(), _tenant(), endpoint_id, body, claim))
+def replay_webhooks(webhook_endpoint_id: Id, body: hooks.ReplayRequest) -> Response[hooks.ReplayAnswer]:
+    return _post(202, lambda claim: hooks.replay(_ctx(), _hooks(), _tenant(), webhook_endpoint_id, body, claim))
