@@ -31,6 +31,9 @@ class Receiver:
     def __init__(self, sleep_seconds: float = 4.0) -> None:
         self.secrets: list[str] = []
         self.mode = "ok"
+        # what to do with the 1st, 2nd, … request of each webhook id (then ``mode``): a story that does not depend
+        # on when the test changes the mode
+        self.script: list[str] = []
         self.sleep_seconds = sleep_seconds
         self.received: list[Received] = []
         self.taken: set[str] = set()  # webhook ids answered 2xx (or taken in before a timeout)
@@ -74,9 +77,11 @@ class Receiver:
     def handle(self, request: BaseHTTPRequestHandler, body: str) -> None:
         headers = {k.lower(): v for k, v in request.headers.items()}
         verified, payload = self.verify(body, headers)
-        mode = self.mode
-        status = {"ok": 200, "fail": 500, "gone": 410, "timeout": 200}[mode] if verified else 400
         webhook_id = headers.get("webhook-id", "")
+        with self.lock:
+            nth = sum(1 for r in self.received if r.webhook_id == webhook_id)
+        mode = self.script[nth] if nth < len(self.script) else self.mode
+        status = {"ok": 200, "fail": 500, "gone": 410, "timeout": 200}[mode] if verified else 400
         with self.lock:
             if verified and 200 <= status < 300:
                 if webhook_id in self.taken:
