@@ -30,7 +30,7 @@ def resolve(host: str, port: int) -> list[str]:
     """Every address ``host`` resolves to (an IP literal resolves to itself)."""
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except (socket.gaierror, UnicodeError):
+    except (OSError, UnicodeError, ValueError):  # unknown name, a label too long, a NUL in it
         return []
     return list(dict.fromkeys(str(info[4][0]) for info in infos))
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from billing.adapters import keys
 from billing.adapters.webhook_http import Resolver, checked_address
@@ -110,8 +110,8 @@ class RollSecret(_Strict):
 
 
 class ReplayRequest(_Strict):
-    from_: datetime = Field(alias="from", description="events that occurred at or after this instant")
-    to: datetime = Field(description="... and at or before this one")
+    from_: AwareDatetime = Field(alias="from", description="events that occurred at or after this instant")
+    to: AwareDatetime = Field(description="... and at or before this one")
 
 
 class WebhookEndpointResource(BaseModel):
