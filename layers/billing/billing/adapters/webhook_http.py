@@ -95,6 +95,8 @@ class WebhookSender:
             finally:
                 response.release_conn()
                 response.close()
+        except urllib3.exceptions.NewConnectionError as error:  # (a ConnectTimeoutError subclass in urllib3 2)
+            return Outcome(error=f"connection_failed: {type(error).__name__}", latency_ms=took())
         except urllib3.exceptions.TimeoutError:
             return Outcome(error=f"timeout: no answer within {self.timeout:g} s", latency_ms=took())
         except urllib3.exceptions.HTTPError as error:
