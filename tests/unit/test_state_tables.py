@@ -58,6 +58,7 @@ WEBHOOK_DELIVERIES = {
     ("pending", "succeed"): "succeeded",
     ("pending", "fail"): "failed",
     ("pending", "give_up"): "given_up",
+    ("pending", "retry"): "pending",
     ("failed", "succeed"): "succeeded",
     ("failed", "fail"): "failed",
     ("failed", "give_up"): "given_up",

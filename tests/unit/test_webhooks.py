@@ -12,7 +12,6 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from standardwebhooks import Webhook, WebhookVerificationError
 
-from billing.domain.errors import IllegalTransition
 from billing.domain.webhooks import (
     DISABLE_AFTER,
     EndpointSecret,
@@ -269,16 +268,21 @@ def test_the_last_scheduled_attempt_gives_up():
     assert after.status == "given_up" and after.attempt_count == retry.ATTEMPTS
 
 
-def test_a_retry_asked_for_is_one_attempt_and_a_delivery_in_flight_is_not_retried():
+def test_a_retry_asked_for_is_one_attempt_and_one_on_schedule_keeps_its_schedule():
     done = delivery(status="given_up", attempt_count=14)
     again = retried(done, T0)
     assert again.status == "pending" and again.final_attempt == 15 and again.next_attempt_at == T0
     assert record_attempt(again, endpoint(), Outcome(response_code=500), T0)[0].status == "given_up"
-    with pytest.raises(IllegalTransition):
-        retried(delivery(), T0)
+    waiting = delivery(status="failed", attempt_count=2).model_copy(update={"next_attempt_at": T0 + timedelta(hours=1)})
+    now = retried(waiting, T0)
+    assert now.next_attempt_at == T0 and now.final_attempt == retry.ATTEMPTS
+    assert record_attempt(now, endpoint(), Outcome(response_code=500), T0)[0].status == "failed"
+    # one in flight (its attempt message maybe lost) is sent now
+    lost = delivery().model_copy(update={"next_attempt_at": T0 - timedelta(days=1)})
+    assert retried(lost, T0).next_attempt_at == T0
 
 
-def test_a_disabled_endpoint_only_takes_nothing():
+def test_an_endpoint_takes_only_its_types_and_nothing_while_disabled():
     assert endpoint().takes("invoice.paid")
     assert not endpoint(enabled=False).takes("invoice.paid")
     only = endpoint().model_copy(update={"enabled_events": ["invoice.paid"]})

@@ -176,7 +176,7 @@ def retried(delivery: WebhookDelivery, at: datetime) -> WebhookDelivery:
     status = WEBHOOK_DELIVERY.next_state(delivery.status, "retry")
     final = (
         max(delivery.final_attempt, delivery.attempt_count + 1)
-        if delivery.status == "failed"
+        if delivery.status in ("pending", "failed")  # on its schedule: it keeps the rest of it
         else delivery.attempt_count + 1
     )
     return delivery.model_copy(
