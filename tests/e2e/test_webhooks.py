@@ -125,6 +125,8 @@ def test_deliveries_retry_on_the_stacks_clock_and_dead_endpoints_are_disabled(sh
         every = [d for e in endpoints.values() for d in deliveries(shop, e)]
         figures = {
             "sent": flaky.count() + dead.count() + gone.count(),
+            "sent_by_endpoint": {"flaky": flaky.count(), "dead": dead.count(), "gone": gone.count()},
+            "timeouts": flaky.count("timeout"),
             "retried": sum(max(0, d["attempt_count"] - 1) for d in every),
             "delivered": sum(d["status"] == "succeeded" for d in every),
             "given_up": sum(d["status"] == "given_up" for d in every),
@@ -132,6 +134,22 @@ def test_deliveries_retry_on_the_stacks_clock_and_dead_endpoints_are_disabled(sh
             "clock_moves_to_disable_the_dead_endpoint": moves,
             "dead_endpoint_failing_for_hours": round(failing_for.total_seconds() / 3600, 1),
         }
+
+        # the dead endpoint comes back: enabled again, the window it missed replayed (the same webhook-ids)
+        before_replay = dead.count()
+        dead.mode = "ok"
+        enabled = shop.http.patch(
+            f"{shop.base}/v1/webhook_endpoints/{endpoints['dead']['id']}", json={"enabled": True}, timeout=30
+        )
+        assert enabled.status_code == 200 and enabled.json()["failing_since"] is None
+        window = {"from": (started - timedelta(hours=1)).isoformat(), "to": now(shop).isoformat()}
+        replayed = shop.post(f"/v1/webhook_endpoints/{endpoints['dead']['id']}/replay", window)
+        assert replayed.status_code == 202 and replayed.json()["replayed"] == 2, replayed.text
+        wait_for(lambda: dead.count() == before_replay + 2)
+        shop.post("/_local/drain")
+        assert {d["status"] for d in deliveries(shop, endpoints["dead"])} == {"succeeded"}
+        assert {r.webhook_id for r in dead.received[-2:]} == {d["event_id"] for d in dead_deliveries}
+        figures["replayed_and_delivered"] = 2
         print("\nwebhook figures:", json.dumps(figures))
         (Path(stack["state_dir"]) / "webhook_figures.json").write_text(json.dumps(figures, indent=2))
         assert figures["delivered"] == 2 and figures["given_up"] == 4 and figures["duplicates_seen"] == 2
