@@ -415,3 +415,24 @@ def test_replay_sends_the_windows_deliveries_again(local, key, clock: FixedClock
         assert call("POST", f"/v1/webhook_endpoints/{endpoint['id']}/replay", key, empty)[1]["replayed"] == 0
         backwards = {"from": window["to"], "to": window["from"]}
         assert call("POST", f"/v1/webhook_endpoints/{endpoint['id']}/replay", key, backwards)[0] == 422
+
+
+def test_an_attempts_message_redelivered_after_a_crash_queues_the_next_attempt_once(local, key, clock: FixedClock):
+    with Receiver() as receiver:
+        endpoint = create(key, receiver.url, ["customer.created"])
+        receiver.secrets = [endpoint["secret"]]
+        receiver.mode = "fail"
+        event = customer_event(local, key)
+        queue = local.env["WEBHOOK_EVENTS_QUEUE_URL"]
+        deliver(json.dumps(event.model_dump(mode="json")))
+        first = receive_all(queue)[0]["Body"]
+        deliver(first)
+        (second,) = receive_all(queue)
+        deliver(first)  # a duplicate right away: stale, nothing sent, nothing queued
+        assert receive_all(queue) == [] and receiver.count() == 1
+        clock.advance(timedelta(minutes=10))  # SQS brings it back after its visibility timeout
+        deliver(first)
+        (requeued,) = receive_all(queue)
+        assert json.loads(requeued["Body"]) == json.loads(second["Body"]) and receiver.count() == 1
+        deliver(requeued["Body"], second["Body"])  # the next attempt, and its duplicate: one request
+        assert receiver.count() == 2

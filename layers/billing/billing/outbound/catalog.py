@@ -76,7 +76,9 @@ TYPES: dict[str, EventType] = _types(
     # the tenant's own settings
     ("tenant.profile_updated", "tenant", "The seller profile was replaced."),
     ("portal.sign_in_requested", "tenant", "A customer asked for a link to their portal."),
-    # the tenant's webhook endpoints (billing.services.webhook_endpoints)
+    # the tenant's webhook endpoints (billing.services.webhook_endpoints). Public: a tenant's other endpoints (or its
+    # ops tooling) may want to hear that one was disabled or its secret rolled; they carry no secret, only ids, URLs
+    # and the changes.
     ("webhook_endpoint.created", "webhook_endpoint", "A webhook endpoint was added."),
     ("webhook_endpoint.updated", "webhook_endpoint", "A webhook endpoint's URL, types, description or state changed."),
     ("webhook_endpoint.deleted", "webhook_endpoint", "A webhook endpoint was deleted: nothing more is sent to it."),

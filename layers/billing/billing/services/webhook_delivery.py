@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from billing.adapters import keys
@@ -31,6 +31,10 @@ from billing.outbound import signing
 from billing.outbound.envelope import envelope
 from billing.services.unit import Context, retrying
 from billing.services.webhook_endpoints import Webhooks
+
+# A message of an attempt already recorded that comes back later than this is SQS redelivering it after a crash
+# (its visibility timeout is minutes), not a duplicate sent beside it.
+REQUEUE_AFTER = timedelta(seconds=60)
 
 
 @dataclass(frozen=True)
@@ -104,8 +108,10 @@ def attempt(ctx: Context, hooks: Webhooks, sender: WebhookSender, message: Attem
     now = ctx.clock.now()
     if delivery.status not in ("pending", "failed"):
         return "stale"
-    if message.attempt == delivery.attempt_count and delivery.status == "failed" and delivery.next_attempt_at:
-        # this attempt is recorded, but the message of the next may be lost (a crash after the record): send it
+    redelivered = message.attempt == delivery.attempt_count and now - delivery.updated_at >= REQUEUE_AFTER
+    if redelivered and delivery.status == "failed" and delivery.next_attempt_at:
+        # this attempt was recorded a while ago and its message came back: the crash that kept it from being
+        # deleted may have lost the next attempt's message too, so send that (a duplicate of it goes stale)
         hooks.send_attempt(delivery, _seconds_until(delivery.next_attempt_at, now))
         return "requeued"
     if message.attempt != delivery.attempt_count + 1 or message.due != delivery.next_attempt_at:
