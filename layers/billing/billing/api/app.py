@@ -66,10 +66,10 @@ def refuse_unknown_query(app: APIGatewayHttpResolver, next_middleware: NextMiddl
 
 resolver.use(middlewares=[require_tenant, refuse_unknown_query])
 resolver.include_router(routes.router)
-resolver.include_router(webhooks.router)
 resolver.include_router(hosted_page.router)
 resolver.include_router(portal.router)
 resolver.include_router(dashboard.router)
+resolver.include_router(webhooks.router)
 
 
 @resolver.get("/openapi.json", include_in_schema=False)
