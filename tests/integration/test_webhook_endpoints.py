@@ -436,3 +436,52 @@ def test_an_attempts_message_redelivered_after_a_crash_queues_the_next_attempt_o
         assert json.loads(requeued["Body"]) == json.loads(second["Body"]) and receiver.count() == 1
         deliver(requeued["Body"], second["Body"])  # the next attempt, and its duplicate: one request
         assert receiver.count() == 2
+
+
+def get(path: str, key: str, **query: str) -> tuple[int, Any]:
+    answer = api.lambda_handler(http_event("GET", path, key, query=query or None), FakeLambdaContext())
+    return answer["statusCode"], json.loads(answer["body"])
+
+
+def test_deliveries_page_newest_first_and_filter_by_status(local, key, clock: FixedClock):
+    with Receiver() as receiver:
+        endpoint = create(key, receiver.url, ["customer.created"])
+        receiver.secrets = [endpoint["secret"]]
+        queue = local.env["WEBHOOK_EVENTS_QUEUE_URL"]
+        made = []
+        for n in range(3):
+            receiver.mode = "fail" if n == 0 else "ok"  # the first delivery fails (a retry waits), the others succeed
+            status, customer = call(
+                "POST",
+                "/v1/customers",
+                key,
+                {"email": f"c{n}@example.com", "name": f"C{n}", "locale": "en", "currency": "usd"},
+            )
+            event = next(
+                e
+                for e in local.context.repo.events(keys.customer(_tenant(local, key), customer["id"]))
+                if e.type == "customer.created"
+            )
+            made.append(event.id)
+            deliver(json.dumps(event.model_dump(mode="json")))
+            for message in receive_all(queue):
+                deliver(message["Body"])
+            clock.advance(timedelta(seconds=1))  # (the first delivery's retry waits at least 4 s)
+        path = f"/v1/webhook_endpoints/{endpoint['id']}/deliveries"
+        status, first = get(path, key, limit="2")
+        assert status == 200 and first["has_more"] and [d["event_id"] for d in first["data"]] == made[:0:-1]
+        status, rest = get(path, key, limit="2", cursor=first["next_cursor"])
+        assert [d["event_id"] for d in rest["data"]] == made[:1] and not rest["has_more"]
+        failed = get(path, key, status="failed")[1]["data"]
+        assert [d["event_id"] for d in failed] == made[:1]
+        assert get(path, key, status="nope")[0] == 422
+        assert get(path, key, cursor="bm90LWEtY3Vyc29y")[1]["code"] == "invalid_cursor"
+
+
+def test_a_tenant_has_at_most_16_endpoints(deps, key):
+    for _ in range(16):
+        create(key, "https://93.184.215.14/hooks")
+    status, body = call(
+        "POST", "/v1/webhook_endpoints", key, {"url": "https://93.184.215.14/x", "enabled_events": ["*"]}
+    )
+    assert status == 409 and body["code"] == "webhook_endpoint_limit"
