@@ -466,7 +466,7 @@ def test_deliveries_page_newest_first_and_filter_by_status(local, key, clock: Fi
             deliver(json.dumps(event.model_dump(mode="json")))
             for message in receive_all(queue):
                 deliver(message["Body"])
-            clock.advance(timedelta(seconds=1))  # (the first delivery's retry waits at least 4 s)
+            clock.advance(timedelta(seconds=1))  # (the first delivery's retry waits at least 4.5 s)
         path = f"/v1/webhook_endpoints/{endpoint['id']}/deliveries"
         status, first = get(path, key, limit="2")
         assert status == 200 and first["has_more"] and [d["event_id"] for d in first["data"]] == made[:0:-1]

@@ -23,10 +23,10 @@ def delay_after(attempt: int, rng: random.Random) -> timedelta | None:
     if not 1 <= attempt <= len(DELAYS):
         return None
     base = DELAYS[attempt - 1]
-    return timedelta(seconds=max(1, round(base * (1 + rng.uniform(-JITTER, JITTER)))))
+    return timedelta(milliseconds=round(base * 1000 * (1 + rng.uniform(-JITTER, JITTER))))
 
 
 def bounds_after(attempt: int) -> tuple[timedelta, timedelta]:
     """The shortest and longest wait after failed attempt ``attempt``."""
     base = DELAYS[attempt - 1]
-    return timedelta(seconds=max(1, round(base * (1 - JITTER)))), timedelta(seconds=round(base * (1 + JITTER)))
+    return timedelta(seconds=base * (1 - JITTER)), timedelta(seconds=base * (1 + JITTER))
