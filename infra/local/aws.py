@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import copy
 import functools
+import hashlib
+import heapq
 import io
 import json
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -339,6 +341,50 @@ class SesMailboxSimulator:
             "tags": tags,
         }
         return json.dumps({"eventType": kind, **detail, "mail": mail})
+
+
+class DelayedMessages:
+    """SQS's ``DelaySeconds`` on the stack's clock. moto counts a message's delay on the wall clock, so a retry due
+    in 10 minutes of the stack's time would wait 10 real minutes (or, the clock moved a day, come far too early in
+    the stack's time). A ``SendMessage`` with a delay is held here instead, with its due instant on the stack's
+    clock, and the runtime sends it (without the delay) when its clock gets there: a move of the clock stops at each
+    held message's due instant as it stops at a schedule's fire (``LocalRuntime._fire_due``)."""
+
+    def __init__(self, clock: Any) -> None:
+        self.clock = clock
+        self.held: list[tuple[datetime, int, dict[str, Any]]] = []
+        self.lock = threading.Lock()
+        self.count = 0
+
+    def register(self, session: Any) -> None:
+        session.events.register("before-parameter-build.sqs.SendMessage", self.remember)
+        session.events.register("before-call.sqs.SendMessage", self.hold)
+
+    def remember(self, params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        context["local_send_message"] = dict(params)
+
+    def hold(self, context: dict[str, Any], **_: Any) -> tuple[AWSResponse, dict[str, Any]] | None:
+        params = context.get("local_send_message") or {}
+        delay = int(params.get("DelaySeconds") or 0)
+        if delay <= 0:
+            return None  # sent as it is
+        due = self.clock.now() + timedelta(seconds=delay)
+        message = {k: v for k, v in params.items() if k != "DelaySeconds"}
+        with self.lock:
+            self.count += 1
+            heapq.heappush(self.held, (due, self.count, message))
+        body = str(message.get("MessageBody", "")).encode()
+        answer = {"MessageId": f"held-{self.count}", "MD5OfMessageBody": hashlib.md5(body).hexdigest()}  # noqa: S324
+        return AWSResponse(str(params.get("QueueUrl", "")), 200, {}, _Body(b"")), answer
+
+    def next_due(self) -> datetime | None:
+        with self.lock:
+            return self.held[0][0] if self.held else None
+
+    def pop(self) -> dict[str, Any]:
+        """The held message due first (its ``SendMessage`` parameters, without the delay)."""
+        with self.lock:
+            return heapq.heappop(self.held)[2]
 
 
 def connect_in_process(server: MotoServer, endpoint: str) -> None:

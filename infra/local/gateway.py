@@ -77,7 +77,8 @@ class Gateway:
                 {"name": s.name, "expression": s.schedule.expression, "next_fire": rt.next_fire(s.name, now)}
                 for s in rt.scheduled
             ]
-            return _json(200, {"now": now.isoformat(), "schedules": schedules})
+            held = len(rt.delayed.held) if getattr(rt, "delayed", None) else 0
+            return _json(200, {"now": now.isoformat(), "schedules": schedules, "delayed_messages": held})
         if request.path == "/_local/clock/advance" and request.method == "POST":
             return self.advance(request)
         if request.path == "/_local/drain" and request.method == "POST":

@@ -140,6 +140,7 @@ class LocalRuntime:
         self.clock = OffsetFileClock(clock_file)
         if at is not None:
             self.clock.set(at)
+        self.delayed = aws.DelayedMessages(self.clock)
         aws.lighten_moto()
         self.moto = aws.MotoServer(ip_address="127.0.0.1", port=aws_port, verbose=False)
         self.moto.start()
@@ -158,6 +159,7 @@ class LocalRuntime:
         self.provisioned = aws.provision(self.template, self.stage)
         if feedback := self.provisioned.queue_urls.get("EmailFeedbackQueue"):
             aws.SesMailboxSimulator(feedback, self.clock).register(boto3.DEFAULT_SESSION)
+        self.delayed.register(boto3.DEFAULT_SESSION)  # before any function's client is made: they copy the hooks
         ssm = boto3.client("ssm")
         for name, value in (parameters or {}).items():
             ssm.put_parameter(
@@ -487,13 +489,27 @@ class LocalRuntime:
         )
         fired = []
         for when, target in due:
+            self._release_delayed(when, move_clock)
             if move_clock and when > self.clock.now():
                 self.clock.advance(when - self.clock.now())
             fired.append(self.fire(target, when))
             self.fired_until = when
             self.drain()
+        self._release_delayed(until, move_clock)
         self.fired_until = max(self.fired_until, until)
         return fired
+
+    def _release_delayed(self, until: datetime, move_clock: bool) -> None:
+        """Send, in order, every held delayed message due by ``until`` (aws.DelayedMessages), each with the clock
+        at its due instant and the queues settled before the next; what they cause may hold more, due sooner."""
+        delayed = getattr(self, "delayed", None)
+        while delayed is not None and (due := delayed.next_due()) is not None and due <= until:
+            if due > self.clock.now():
+                if not move_clock:
+                    return
+                self.clock.advance(due - self.clock.now())
+            self._client("sqs").send_message(**delayed.pop())
+            self.drain()
 
     def fire(self, target: ScheduledTarget, when: datetime) -> dict[str, Any]:
         scheduled = when.strftime("%Y-%m-%dT%H:%M:%SZ")

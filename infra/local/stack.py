@@ -22,6 +22,7 @@ from infra.local.template import ROOT
 
 STRIPE_KEY = "sk_test_local"
 PUBLISHABLE_KEY = "pk_test_local"
+LOCAL_WEBHOOK_TIMEOUT_SECONDS = 3  # the cloud's is 15 (template.yaml, WebhookDeliveryFunction)
 LOCALSTRIPE_PYTHON = ROOT / ".tools" / "localstripe" / "bin" / "python"
 
 
@@ -72,7 +73,10 @@ class LocalStack:
         self.server = serve(self.runtime, api_port)
         # What only the running stack knows wins over the template's values (which name the cloud): Stripe.js from
         # localstripe, and email links to this server, whose port is known once it is bound.
-        local_env = {**stripe_env, "PUBLIC_BASE_URL": self.api_url}
+        # Webhook endpoints on this machine (http, loopback) are allowed here only, and a receiver that does not
+        # answer is given up on after 3 s rather than 15 (billing.adapters.webhook_http), to keep the tests fast.
+        webhooks_env = {"WEBHOOKS_ALLOW_LOCAL": "true", "WEBHOOK_TIMEOUT_SECONDS": str(LOCAL_WEBHOOK_TIMEOUT_SECONDS)}
+        local_env = {**stripe_env, **webhooks_env, "PUBLIC_BASE_URL": self.api_url}
         os.environ.update(local_env)
         for deps in self.runtime.deps.values():
             deps.env.update(local_env)

@@ -27,6 +27,7 @@ QUEUE_ENV = (
     "BILLING_QUEUE_URL",
     "COLLECTIONS_QUEUE_URL",
     "STRIPE_EVENTS_QUEUE_URL",
+    "WEBHOOK_EVENTS_QUEUE_URL",
 )
 
 
@@ -68,6 +69,7 @@ def deps(aws: None, clock: FixedClock, monkeypatch: pytest.MonkeyPatch) -> Itera
             "COLLECTIONS_QUEUE_URL",
             "DOCUMENTS_QUEUE_URL",
             "STRIPE_EVENTS_QUEUE_URL",
+            "WEBHOOK_EVENTS_QUEUE_URL",
         )
     }
     boto3.client("s3").create_bucket(Bucket=DOCUMENTS_BUCKET)

@@ -42,6 +42,8 @@ BODIES = {
     "update_customer": {"name": "x"},
     "record_payment": {"amount": 1, "method": "cash", "reference": "r1", "received_at": "2026-01-01T00:00:00Z"},
     "reverse_payment": {"reason": "check bounced"},
+    "update_webhook_endpoint": {"description": "x"},
+    "replay_webhooks": {"from": "2026-01-01T00:00:00Z", "to": "2026-01-02T00:00:00Z"},
 }
 
 
@@ -93,5 +95,7 @@ def test_only_operations_that_name_an_object_declare_not_found():
             "get_profile",
             "list_collection_cases",
             "put_profile",
+            "create_webhook_endpoint",
+            "list_webhook_endpoints",
         ]
     )

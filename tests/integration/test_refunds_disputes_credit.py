@@ -215,7 +215,7 @@ def test_each_refund_emails_the_customer_once_with_its_credit_note(deps, tenant,
     every = deps.context.repo.events(keys.invoice(invoice["tenant_id"], invoice["id"]))
     events = sorted((e for e in every if e.type == "credit_note.issued"), key=lambda e: e.data["number"])
     # the relay hands it to the notifier (and to the renderer of its PDF)
-    assert outbox.route(events[0]) == ["NOTIFICATIONS_QUEUE_URL", "DOCUMENTS_QUEUE_URL"]
+    assert outbox.route(events[0]) == ["NOTIFICATIONS_QUEUE_URL", "DOCUMENTS_QUEUE_URL", "WEBHOOK_EVENTS_QUEUE_URL"]
     mailer = FakeMailer()
     for event in events * 2:  # each event delivered twice: one email each
         notifications.notify(deps.context, mailer, event)

@@ -9,7 +9,7 @@ import itertools
 import pytest
 
 from billing.domain.errors import IllegalTransition
-from billing.domain.state_machine import COLLECTION_CASE, INVOICE, ORDER, StateMachine
+from billing.domain.state_machine import COLLECTION_CASE, INVOICE, ORDER, WEBHOOK_DELIVERY, StateMachine
 from billing.domain.subscriptions import SUBSCRIPTION
 
 ORDERS = {
@@ -68,6 +68,18 @@ COLLECTION_CASES = {
     ("assigned", "resolve"): "resolved",
     ("promise_to_pay", "resolve"): "resolved",
 }
+WEBHOOK_DELIVERIES = {
+    ("pending", "succeed"): "succeeded",
+    ("pending", "fail"): "failed",
+    ("pending", "give_up"): "given_up",
+    ("pending", "retry"): "pending",
+    ("failed", "succeed"): "succeeded",
+    ("failed", "fail"): "failed",
+    ("failed", "give_up"): "given_up",
+    ("failed", "retry"): "pending",
+    ("given_up", "retry"): "pending",
+    ("succeeded", "retry"): "pending",
+}
 MACHINES = [
     (ORDER, "order", ORDERS, {"new", "pending_review", "invoiced", "canceled"}),
     (INVOICE, "invoice", INVOICES, {"draft", "open", "paid", "void", "uncollectible", "deleted"}),
@@ -78,6 +90,7 @@ MACHINES = [
         {"pending_review", "trialing", "active", "past_due", "suspended", "canceled"},
     ),
     (COLLECTION_CASE, "collection_case", COLLECTION_CASES, {"open", "assigned", "promise_to_pay", "resolved"}),
+    (WEBHOOK_DELIVERY, "webhook_delivery", WEBHOOK_DELIVERIES, {"pending", "succeeded", "failed", "given_up"}),
 ]
 # Actions no machine knows, and states no machine has: refused too.
 STRANGERS = ["", "PAY", "pay ", "teleport"]

@@ -25,6 +25,8 @@ from billing.services.unit import Clock, Context
 
 if TYPE_CHECKING:
     from billing.adapters.stripe_gateway import StripeGateway
+    from billing.adapters.webhook_http import WebhookSender
+    from billing.services.webhook_endpoints import Webhooks
 
 
 @dataclass
@@ -73,6 +75,25 @@ class Deps:
         workgroup, database = self.env.get("ATHENA_WORKGROUP"), self.env.get("GLUE_DATABASE")
         athena = (self.client("athena"), workgroup, database) if workgroup and database else None
         return BucketFacts(self.client("s3"), self.env["ANALYTICS_BUCKET"], athena)
+
+    @cached_property
+    def webhooks(self) -> Webhooks:
+        """Tenant webhook endpoints: their store, the queue that carries attempts, and the URL policy
+        (``WEBHOOKS_ALLOW_LOCAL=true`` only on the local stack: http and loopback targets)."""
+        from billing.adapters.webhook_store import WebhookStore
+        from billing.services.webhook_endpoints import Webhooks
+
+        store = WebhookStore(self.context.repo.store)
+        allow_local = self.env.get("WEBHOOKS_ALLOW_LOCAL", "false").lower() == "true"
+        return Webhooks(store, self.publisher, self.env.get("WEBHOOK_EVENTS_QUEUE_URL", ""), allow_local)
+
+    @cached_property
+    def webhook_sender(self) -> WebhookSender:
+        """The HTTP side of deliveries; its timeout is 15 s (``WEBHOOK_TIMEOUT_SECONDS`` shortens it locally)."""
+        from billing.adapters.webhook_http import TIMEOUT_SECONDS, WebhookSender
+
+        timeout = float(self.env.get("WEBHOOK_TIMEOUT_SECONDS") or TIMEOUT_SECONDS)
+        return WebhookSender(allow_local=self.webhooks.allow_local, timeout=min(timeout, TIMEOUT_SECONDS))
 
     @cached_property
     def mailer(self) -> SesMailer:

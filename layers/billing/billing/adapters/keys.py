@@ -222,3 +222,20 @@ def case_index_attrs(tenant_id: str, status: str, opened_iso: str, amount: int, 
         "gsi4pk": f"T#{tenant_id}#CASEAMT",
         "gsi4sk": by_amount,
     }
+
+
+# --- webhook endpoints (billing.domain.webhooks) ---------------------------------------------------------------
+def webhook_endpoint(tenant_id: str, endpoint_id: str) -> dict[str, str]:
+    """A tenant's webhook endpoint; its deliveries share its partition (``webhook_delivery``)."""
+    return _k(f"T#{tenant_id}#WHE#{endpoint_id}", "WEBHOOK_ENDPOINT")
+
+
+def webhook_delivery(tenant_id: str, endpoint_id: str, delivery_id: str) -> dict[str, str]:
+    """One event's delivery to one endpoint, in the endpoint's partition; delivery ids start with their event's
+    time, so the partition lists an endpoint's deliveries by age and a time window is a key range."""
+    return _k(f"T#{tenant_id}#WHE#{endpoint_id}", f"WHD#{delivery_id}")
+
+
+def webhook_endpoints_attrs(tenant_id: str, endpoint_id: str) -> dict[str, str]:
+    """gsi3: a tenant's webhook endpoints (the delivery function reads them all in one Query per event)."""
+    return tenant_list_attrs(tenant_id, "WHE", endpoint_id)

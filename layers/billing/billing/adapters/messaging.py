@@ -21,6 +21,12 @@ class SqsPublisher:
             if answer.get("Failed"):
                 raise RuntimeError(f"SQS refused {len(answer['Failed'])} messages: {answer['Failed'][0]}")
 
+    def send_later(self, queue_url: str, message: dict[str, Any], delay_seconds: int) -> None:
+        """Send one JSON message that becomes visible after ``delay_seconds`` (SQS's 0 to 900; more is cut to 900:
+        a consumer that gets it early sends it on). The local runtime counts the delay on the stack's clock."""
+        delay = max(0, min(900, int(delay_seconds)))
+        self.client.send_message(QueueUrl=queue_url, MessageBody=json.dumps(message, default=str), DelaySeconds=delay)
+
 
 def source(display_name: str, address: str) -> str:
     """The From header SES takes: the display name quoted or, outside ASCII, RFC 2047 encoded (SES refuses a raw

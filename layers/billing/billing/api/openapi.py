@@ -39,6 +39,8 @@ NAMED_OBJECTS = (
     "subscription",
     "report",
     "collection_case",
+    "webhook_endpoint",
+    "webhook_delivery",
 )
 IDEMPOTENCY_KEY = {
     "name": "Idempotency-Key",

@@ -83,3 +83,23 @@ COLLECTION_CASE = StateMachine(
         ("promise_to_pay", "resolve"): "resolved",
     },
 )
+
+# A webhook delivery: one event to one endpoint. ``failed`` is "failed, a retry is scheduled"; ``given_up``: the
+# schedule ran out, the endpoint answered 410 or was disabled. A retry asked for by the tenant (or a replay) puts a
+# delivery back in flight, now; one in flight already is sent now instead (its queued attempt becomes stale), so a
+# delivery whose attempt message was lost is never stuck.
+WEBHOOK_DELIVERY = StateMachine(
+    "webhook_delivery",
+    {
+        ("pending", "succeed"): "succeeded",
+        ("pending", "fail"): "failed",
+        ("pending", "give_up"): "given_up",
+        ("pending", "retry"): "pending",
+        ("failed", "succeed"): "succeeded",
+        ("failed", "fail"): "failed",
+        ("failed", "give_up"): "given_up",
+        ("failed", "retry"): "pending",
+        ("given_up", "retry"): "pending",
+        ("succeeded", "retry"): "pending",
+    },
+)

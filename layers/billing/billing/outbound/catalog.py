@@ -89,4 +89,16 @@ TYPES: dict[str, EventType] = _types(
     # the tenant's own settings
     ("tenant.profile_updated", "tenant", "The seller profile was replaced."),
     ("portal.sign_in_requested", "tenant", "A customer asked for a link to their portal."),
+    # the tenant's webhook endpoints (billing.services.webhook_endpoints). Public: a tenant's other endpoints (or its
+    # ops tooling) may want to hear that one was disabled or its secret rolled; they carry no secret, only ids, URLs
+    # and the changes.
+    ("webhook_endpoint.created", "webhook_endpoint", "A webhook endpoint was added."),
+    ("webhook_endpoint.updated", "webhook_endpoint", "A webhook endpoint's URL, types, description or state changed."),
+    ("webhook_endpoint.deleted", "webhook_endpoint", "A webhook endpoint was deleted: nothing more is sent to it."),
+    ("webhook_endpoint.secret_rolled", "webhook_endpoint", "A webhook endpoint got a new signing secret."),
+    (
+        "webhook_endpoint.disabled",
+        "webhook_endpoint",
+        "A webhook endpoint was disabled: it answered 410 Gone, or every attempt to it failed for 3 days.",
+    ),
 )

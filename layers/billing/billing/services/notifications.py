@@ -1,6 +1,6 @@
 """Customer emails for domain events, rendered in the customer's language and sent through SES; and the e-mails
-to the tenant itself (a collection case opened: ``TENANT_KINDS``), to its profile's finance contact in the
-profile's language.
+to the tenant itself (a collection case opened, a webhook endpoint disabled: ``TENANT_KINDS``), to its profile's
+finance contact in the profile's language.
 
 An address on the tenant's suppression list (``billing.services.email_feedback``) gets no email: the log and an
 ``invoice.email_skipped`` event say why.
@@ -30,8 +30,12 @@ KIND_OF_EVENT = {
 SIGN_IN_REQUESTED = "portal.sign_in_requested"  # a customer asked for a link to their portal (billing.services.portal)
 # A dunning step names its own email (billing.services.dunning); these are the kinds it may name.
 DUNNING_KINDS = frozenset({"dunning_reminder", "payment_retry_failed", "final_notice", "service_suspended"})
-# E-mails to the tenant (its profile's finance_email), by the event that calls for them.
-TENANT_KINDS = {"collection_case.opened": "collection_case_opened"}
+# E-mails to the tenant (its profile's finance_email), by the event that calls for them: a collection case opened
+# (billing.services.collections), a webhook endpoint disabled (billing.services.webhook_delivery).
+TENANT_KINDS = {
+    "collection_case.opened": "collection_case_opened",
+    "webhook_endpoint.disabled": "webhook_endpoint_disabled",
+}
 NO_FINANCE_EMAIL = "no_finance_email"  # why a tenant e-mail was not sent: the profile names no finance contact
 
 
@@ -181,33 +185,13 @@ def notify(ctx: Context, mailer: Any, event: DomainEvent) -> str | None:
     return message_id
 
 
-def _notify_tenant(ctx: Context, mailer: Any, event: DomainEvent, kind: str) -> str | None:
-    """A collection case opened: the tenant's finance contact hears of it, once, in the profile's language. No
-    finance_email on the profile, or one on the suppression list: no e-mail, and the case's mail log (``skipped``)
-    and the function's log say why."""
-    case_key = keys.collection_case(event.tenant_id, event.aggregate_id)
-    if ctx.repo.mail_logged(case_key, event.id, kind):
-        return None
-    tenant = ctx.repo.tenant(event.tenant_id)
+def _case_opened(ctx: Context, event: DomainEvent) -> tuple[dict[str, Any], dict[str, str]] | None:
+    """What the finance contact reads of a collection case opened: the invoice dunning escalated."""
     case = ctx.repo.collection_case(event.tenant_id, event.aggregate_id)
-    if tenant is None or case is None:
-        return None
-    profile = settings.profile(ctx, event.tenant_id)
-    now = ctx.clock.now()
-    to = profile.finance_email
-    skipped = NO_FINANCE_EMAIL if not to else "address_suppressed" if ctx.repo.suppression(tenant.id, to) else None
-    if skipped:
-        logger.info("tenant e-mail not sent", extra={"kind": kind, "case_id": case.id, "reason": skipped})
-        tx = ctx.repo.transaction()
-        record = {"kind": kind, "to": to or "", "subject": "", "locale": profile.default_locale, "skipped": skipped}
-        ctx.repo.log_mail(tx, case_key, event.id, kind, {**record, "sent_at": now.isoformat()})
-        ctx.repo.commit(tx)
+    if case is None:
         return None
     invoice = ctx.repo.invoice(event.tenant_id, case.invoice_id)
-    # who it is from, as settings.sender says, from the profile read above
-    seller_name, reply_to = profile.legal_name, tenant.reply_to or profile.support_email
     context = {
-        "tenant_name": seller_name,
         "customer_name": invoice.customer_name,
         "customer_email": invoice.customer_email,
         "invoice_number": case.invoice_number or case.invoice_id,
@@ -217,11 +201,62 @@ def _notify_tenant(ctx: Context, mailer: Any, event: DomainEvent, kind: str) -> 
         "case_id": case.id,
         "opened_on": event.occurred_at.date(),
     }
-    email = render_email(kind, profile.default_locale, context)
-    tags = {"tenant_id": event.tenant_id, "invoice_id": case.invoice_id, "kind": kind}
+    return context, {"invoice_id": case.invoice_id}
+
+
+def _endpoint_disabled(ctx: Context, event: DomainEvent) -> tuple[dict[str, Any], dict[str, str]] | None:
+    """What the finance contact reads of a webhook endpoint disabled: which, when, and why."""
+    context = {
+        "endpoint_id": event.aggregate_id,
+        "endpoint_url": event.data.get("url", ""),
+        "reason": event.data.get("reason", "failing"),
+        "failing_since": datetime.fromisoformat(since) if (since := event.data.get("failing_since")) else None,
+        "disabled_at": event.occurred_at,
+        "last_response_code": event.data.get("last_response_code"),
+        "last_error": event.data.get("last_error"),
+    }
+    return context, {"webhook_endpoint_id": event.aggregate_id}
+
+
+# Each tenant e-mail: the partition its mail log lives in (the aggregate the event is about), and its texts' facts.
+_TENANT_MAIL = {
+    "collection_case_opened": (keys.collection_case, _case_opened),
+    "webhook_endpoint_disabled": (keys.webhook_endpoint, _endpoint_disabled),
+}
+
+
+def _notify_tenant(ctx: Context, mailer: Any, event: DomainEvent, kind: str) -> str | None:
+    """An e-mail to the tenant's finance contact, once per event, in the profile's language, logged on the
+    aggregate the event is about. No finance_email on the profile, or one on the suppression list: no e-mail, and
+    the mail log (``skipped``) and the function's log say why."""
+    key_of, facts_of = _TENANT_MAIL[kind]
+    aggregate_key = key_of(event.tenant_id, event.aggregate_id)
+    if ctx.repo.mail_logged(aggregate_key, event.id, kind):
+        return None
+    tenant = ctx.repo.tenant(event.tenant_id)
+    about = facts_of(ctx, event) if tenant is not None else None
+    if tenant is None or about is None:
+        return None
+    facts, tags = about
+    profile = settings.profile(ctx, event.tenant_id)
+    now = ctx.clock.now()
+    to = profile.finance_email
+    skipped = NO_FINANCE_EMAIL if not to else "address_suppressed" if ctx.repo.suppression(tenant.id, to) else None
+    if skipped:
+        logger.info("tenant e-mail not sent", extra={"kind": kind, **tags, "reason": skipped})
+        tx = ctx.repo.transaction()
+        record = {"kind": kind, "to": to or "", "subject": "", "locale": profile.default_locale, "skipped": skipped}
+        ctx.repo.log_mail(tx, aggregate_key, event.id, kind, {**record, "sent_at": now.isoformat()})
+        ctx.repo.commit(tx)
+        return None
+    # who it is from, as settings.sender says, from the profile read above
+    seller_name, reply_to = profile.legal_name, tenant.reply_to or profile.support_email
+    email = render_email(kind, profile.default_locale, {"tenant_name": seller_name, **facts})
+    tags = {"tenant_id": event.tenant_id, **tags, "kind": kind}
     message_id = mailer.send(to, email.subject, email.text, email.html, seller_name, reply_to, tags=tags)
     logged = {"kind": kind, "to": to, "subject": email.subject, "locale": profile.default_locale}
     tx = ctx.repo.transaction()
-    ctx.repo.log_mail(tx, case_key, event.id, kind, {**logged, "message_id": message_id, "sent_at": now.isoformat()})
+    record = {**logged, "message_id": message_id, "sent_at": now.isoformat()}
+    ctx.repo.log_mail(tx, aggregate_key, event.id, kind, record)
     ctx.repo.commit(tx)
     return message_id

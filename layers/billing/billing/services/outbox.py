@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from billing.domain.models import DomainEvent
+from billing.outbound import catalog
 from billing.services import documents
 from billing.services.unit import Context
 
@@ -25,10 +26,14 @@ ROUTES: dict[str, frozenset[str]] = {
             "credit_note.issued",
             "portal.sign_in_requested",
             "collection_case.opened",  # to the tenant's finance contact (notifications.TENANT_KINDS)
+            "webhook_endpoint.disabled",  # likewise
         }
     ),
     "COLLECTIONS_QUEUE_URL": frozenset({"invoice.finalized"}),
     "DOCUMENTS_QUEUE_URL": documents.EVENTS,  # the events whose document is rendered to PDF
+    # every cataloged event, for the tenant's webhook endpoints (billing.services.webhook_delivery filters by each
+    # endpoint's types)
+    "WEBHOOK_EVENTS_QUEUE_URL": frozenset(catalog.TYPES),
 }
 
 
