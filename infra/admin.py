@@ -29,7 +29,7 @@ from typing import Any
 
 from billing import bootstrap
 from billing.domain.errors import DomainError
-from billing.observability import logger
+from billing.observability import acting, logger
 from billing.services import outbox, reconciliation, tenants
 from billing.services.unit import Context
 
@@ -60,13 +60,13 @@ def _replay(ctx: Context, args: argparse.Namespace) -> dict[str, Any]:
     deps = bootstrap.deps()
     if args.since:
         until = args.until or ctx.clock.now()
-        done = outbox.replay(ctx, args.since, until, dict(os.environ), deps.publisher)
+        done = outbox.replay(ctx, args.since, until, dict(os.environ), deps.publisher, deps.event_bus)
         return {"since": args.since.isoformat(), "until": until.isoformat(), **done}
-    sqs, batches, replayed = deps.client("sqs"), 0, {"events": 0, "messages": 0}
+    sqs, batches, replayed = deps.client("sqs"), 0, {"events": 0, "messages": 0, "published": 0}
     while messages := sqs.receive_message(QueueUrl=args.from_dlq, MaxNumberOfMessages=10).get("Messages", []):
         for message in messages:
             since, until = outbox.failed_batch_window(json.loads(message["Body"]))
-            done = outbox.replay(ctx, since, until, dict(os.environ), deps.publisher)
+            done = outbox.replay(ctx, since, until, dict(os.environ), deps.publisher, deps.event_bus)
             replayed = {k: replayed[k] + done[k] for k in replayed}
             sqs.delete_message(QueueUrl=args.from_dlq, ReceiptHandle=message["ReceiptHandle"])
             batches += 1
@@ -96,24 +96,29 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"set {', '.join(missing)} (the stack's queue URLs)")
     ctx = bootstrap.deps().context
     try:
-        if args.command == "create-tenant":
-            tenant, api_key = tenants.create_tenant(ctx, args.name, args.number_format, args.reply_to)
-            print(json.dumps({"tenant_id": tenant.id, "name": tenant.name, "api_key": api_key}, indent=2))
-        elif args.command == "reconcile":
-            with _logs_to_stderr():  # stdout is the report
-                report = reconciliation.reconcile_since(ctx, bootstrap.deps().stripe, args.since)
-            print(json.dumps({"since": args.since.isoformat(), **report}, indent=2))
-        elif args.command == "replay-outbox":
-            with _logs_to_stderr():
-                print(json.dumps(_replay(ctx, args), indent=2))
-        else:
-            if ctx.repo.tenant(args.tenant) is None:
-                print(f"no tenant {args.tenant}", file=sys.stderr)
-                return 1
-            print(json.dumps({"tenant_id": args.tenant, "api_key": tenants.add_api_key(ctx, args.tenant)}, indent=2))
+        with acting("admin_command", args.command):  # what an operator's command writes, the command did
+            return _run(ctx, args)
     except DomainError as error:
         print(f"{error.code}: {error.detail}", file=sys.stderr)
         return 1
+
+
+def _run(ctx: Context, args: argparse.Namespace) -> int:
+    if args.command == "create-tenant":
+        tenant, api_key = tenants.create_tenant(ctx, args.name, args.number_format, args.reply_to)
+        print(json.dumps({"tenant_id": tenant.id, "name": tenant.name, "api_key": api_key}, indent=2))
+    elif args.command == "reconcile":
+        with _logs_to_stderr():  # stdout is the report
+            report = reconciliation.reconcile_since(ctx, bootstrap.deps().stripe, args.since)
+        print(json.dumps({"since": args.since.isoformat(), **report}, indent=2))
+    elif args.command == "replay-outbox":
+        with _logs_to_stderr():
+            print(json.dumps(_replay(ctx, args), indent=2))
+    else:
+        if ctx.repo.tenant(args.tenant) is None:
+            print(f"no tenant {args.tenant}", file=sys.stderr)
+            return 1
+        print(json.dumps({"tenant_id": args.tenant, "api_key": tenants.add_api_key(ctx, args.tenant)}, indent=2))
     return 0
 
 

@@ -5,7 +5,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from billing import backoff, bootstrap
 from billing.domain.models import DomainEvent
-from billing.observability import logger, metrics, tracer
+from billing.observability import acting_as_job, logger, metrics, tracer
 from billing.services import payments
 
 processor = backoff.sqs_processor()
@@ -28,5 +28,6 @@ def charge(record: SQSRecord) -> None:
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
+@acting_as_job("collector")
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     return backoff.process(bootstrap.deps().publisher.client, event, charge, processor, context)

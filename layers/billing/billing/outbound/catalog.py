@@ -74,6 +74,19 @@ TYPES: dict[str, EventType] = _types(
     ("subscription.resumed", "subscription", "A suspended subscription is back in service."),
     ("subscription.recovered", "subscription", "A past-due subscription was paid up."),
     # the tenant's own settings
-    ("tenant.profile_updated", "tenant", "The seller profile was replaced."),
+    ("tenant.profile_updated", "tenant", "The seller profile was replaced (what changed, before and after)."),
+    ("tenant.dunning_policy_updated", "tenant", "The dunning policy was replaced (what changed, before and after)."),
     ("portal.sign_in_requested", "tenant", "A customer asked for a link to their portal."),
+    # access
+    ("api_key.created", "api_key", "An API key was issued (its id; the key itself is shown once, to its maker)."),
 )
+
+# Types that stay inside: on the audit trail and to the queues that act on them, never on the event bus or to
+# tenant endpoints. A sign-in request carries an address someone typed (maybe no customer's) and is only the
+# notifier's trigger for the sign-in e-mail.
+INTERNAL: frozenset[str] = frozenset({"portal.sign_in_requested"})
+
+
+def is_public(event_type: str) -> bool:
+    """Whether events of this type go out (the event bus, tenant endpoints)."""
+    return event_type in TYPES and event_type not in INTERNAL

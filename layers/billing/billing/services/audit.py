@@ -1,0 +1,35 @@
+"""The audit trail: a tenant's domain events as they were written (who, what, when, and before/after for changes),
+newest first. Read only: nothing edits or deletes an event."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from billing.domain.errors import ValidationFailed
+from billing.outbound import catalog
+from billing.outbound.envelope import envelope
+from billing.services.unit import Context
+
+
+def events(
+    ctx: Context,
+    tenant_id: str,
+    event_type: str | None,
+    object_id: str | None,
+    since: datetime | None,
+    until: datetime | None,
+    limit: int,
+    cursor: str | None,
+) -> tuple[list[dict[str, Any]], str | None]:
+    """One page of the tenant's events (as envelopes), newest first, and the cursor of the next page (None: the
+    last). One Query per page: a type filter may leave a page short of ``limit`` while more follow."""
+    if event_type is not None and event_type not in catalog.TYPES:
+        raise ValidationFailed("unknown_event_type", f"no event type {event_type} (docs/events.md lists them)")
+    for name, instant in (("from", since), ("to", until)):
+        if instant is not None and instant.tzinfo is None:
+            raise ValidationFailed("invalid_instant", f"give `{name}` with its UTC offset, e.g. 2026-11-01T00:00:00Z")
+    if since is not None and until is not None and since > until:
+        raise ValidationFailed("invalid_range", "`from` is after `to`")
+    found, next_cursor = ctx.repo.event_page(tenant_id, object_id, event_type, since, until, limit, cursor)
+    return [envelope(event) for event in found], next_cursor
