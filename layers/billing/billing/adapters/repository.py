@@ -405,8 +405,8 @@ class Repository:
         cursor: str | None,
     ) -> tuple[list[DomainEvent], str | None]:
         """One page of the tenant's events, newest first: one Query, on the object's own partition when the id
-        names one, else on the audit trail index; a type (and an object id the partition does not give) filters."""
-        low = since.astimezone(UTC).isoformat() if since else ""
+        names one, else on the audit trail index; the type and the object id filter."""
+        low = since.astimezone(UTC).isoformat() if since else "0"  # every ISO time sorts after "0"
         high = (until.astimezone(UTC).isoformat() if until else "") + "~"
         partition = keys.events_partition(tenant_id, object_id) if object_id else None
         filters = {"event_type": event_type} if event_type else {}
@@ -416,10 +416,14 @@ class Repository:
         else:
             index, pk_name, sk_name = INDEX_BY_TENANT, "gsi3pk", "gsi3sk"
             pk_value = keys.event_index_attrs(tenant_id, "", "")["gsi3pk"]
-            if object_id:
-                filters["aggregate_id"] = object_id
+        # the index holds every object's events, and the tenant's partition its API keys' too; an aggregate's own
+        # partition only its own (also those written before events had these attributes)
+        if object_id and (partition is None or object_id == tenant_id):
+            filters["aggregate_id"] = object_id
+        # the cursor's keys are the tenant's: its own partition ``T#<tenant>`` (the tenant's events) or one under
+        # it (tenant ids are all of one length, so no other tenant's key starts with this one's)
         page = self.store.query(
-            index, pk_name, pk_value, limit, cursor, f"T#{tenant_id}#", filters or None, (sk_name, low, high)
+            index, pk_name, pk_value, limit, cursor, f"T#{tenant_id}", filters or None, (sk_name, low, high)
         )
         return [DomainEvent.model_validate_json(item["doc"]) for item in page.items], page.cursor
 
