@@ -7,6 +7,7 @@ fields they do not know: the schemas allow them); a field renamed, removed or re
 
 from __future__ import annotations
 
+import copy
 from datetime import datetime
 from typing import Any, ClassVar, Literal
 
@@ -456,5 +457,5 @@ def example(event_type: str) -> dict[str, Any]:
         "tenant_id": "ten_01je0000000000000000000000",
         "object": {"type": kind, "id": object_ids.get(kind, f"{kind}_01JE"), "version": 3 if versioned else None},
         "actor": actor or {"type": "api_key", "id": "key_3f9a0c1d2e4b5a69"},
-        "data": DATA[event_type].example,
+        "data": copy.deepcopy(DATA[event_type].example),
     }
