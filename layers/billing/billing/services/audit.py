@@ -3,7 +3,7 @@ newest first. Read only: nothing edits or deletes an event."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from billing.domain.errors import ValidationFailed
@@ -26,10 +26,19 @@ def events(
     last). One Query per page: a type filter may leave a page short of ``limit`` while more follow."""
     if event_type is not None and event_type not in catalog.TYPES:
         raise ValidationFailed("unknown_event_type", f"no event type {event_type} (docs/events.md lists them)")
-    for name, instant in (("from", since), ("to", until)):
-        if instant is not None and instant.tzinfo is None:
-            raise ValidationFailed("invalid_instant", f"give `{name}` with its UTC offset, e.g. 2026-11-01T00:00:00Z")
+    since, until = _utc("from", since), _utc("to", until)
     if since is not None and until is not None and since > until:
         raise ValidationFailed("invalid_range", "`from` is after `to`")
     found, next_cursor = ctx.repo.event_page(tenant_id, object_id, event_type, since, until, limit, cursor)
     return [envelope(event) for event in found], next_cursor
+
+
+def _utc(name: str, instant: datetime | None) -> datetime | None:
+    if instant is None:
+        return None
+    if instant.tzinfo is None:
+        raise ValidationFailed("invalid_instant", f"give `{name}` with its UTC offset, e.g. 2026-11-01T00:00:00Z")
+    try:
+        return instant.astimezone(UTC)
+    except OverflowError:  # 9999-12-31T23:00:00-05:00 is past the last instant there is
+        raise ValidationFailed("invalid_instant", f"`{name}` is out of range") from None
