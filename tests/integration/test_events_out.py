@@ -389,3 +389,33 @@ def test_an_entry_is_never_bigger_than_eventbridge_takes(deps, key, tenant_id):
     assert event["data"]["changes"]["logo"]["after"]["bytes"] == len(svg)
     (stored,) = [e for e in deps.context.repo.events(keys.tenant(tenant_id)) if e.type == "tenant.profile_updated"]
     assert entry_size(outbox.bus_entry(stored)) < 4096
+
+
+def test_the_sample_rule_of_events_md_delivers_its_tenants_paid_invoices_only(deps, bus, key, tenant_id):
+    """docs/events.md's rule, for this tenant, on the bus: it takes this tenant's invoice.paid and nothing else."""
+    import re
+
+    import yaml
+
+    from infra.local.template import _CfnLoader
+    from tests.e2e.conftest import ROOT
+
+    (sample,) = re.findall(r"```yaml\n(.*?)```", (ROOT / "docs" / "events.md").read_text(), flags=re.S)
+    rule = yaml.load(sample, Loader=_CfnLoader)["InvoicePaidRule"]["Properties"]  # noqa: S506 - a SafeLoader
+    pattern = rule["EventPattern"]
+    pattern["detail"]["tenant_id"] = [tenant_id]
+    events, sqs = boto3.client("events"), boto3.client("sqs")
+    queue = sqs.create_queue(QueueName="accounting")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events.put_rule(Name="invoice-paid", EventBusName="billing-test", EventPattern=json.dumps(pattern))
+    events.put_targets(Rule="invoice-paid", EventBusName="billing-test", Targets=[{"Id": "a", "Arn": arn}])
+
+    def event(type_: str, tenant: str) -> DomainEvent:
+        return DomainEvent.new(type_, tenant, "invoice", "in_1", datetime(2026, 12, 1, tzinfo=UTC), number="INV-1")
+
+    mine, others, unpaid = event("invoice.paid", tenant_id), event("invoice.paid", "ten_other"), event(
+        "invoice.voided", tenant_id
+    )
+    assert outbox.publish([mine, others, unpaid], deps.event_bus) == 3
+    assert [m["detail"]["id"] for m in drain(queue)] == [mine.id]
+    assert len(drain(bus)) == 3  # the tap takes them all
