@@ -28,8 +28,9 @@ from datetime import datetime
 from typing import Any
 
 from billing import bootstrap
+from billing.actor import acting
 from billing.domain.errors import DomainError
-from billing.observability import acting, logger
+from billing.observability import logger
 from billing.services import outbox, reconciliation, tenants
 from billing.services.unit import Context
 

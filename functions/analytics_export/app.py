@@ -4,7 +4,8 @@ next export started."""
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from billing import bootstrap
-from billing.observability import acting_as_job, business_event, logger, metrics, tracer
+from billing.actor import acting_as_job
+from billing.observability import business_event, logger, metrics, tracer
 from billing.services import analytics
 from billing.services.commands import ScheduledRun
 

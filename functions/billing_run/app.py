@@ -3,7 +3,8 @@
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from billing import bootstrap
-from billing.observability import acting_as_job, business_event, logger, metrics, tracer
+from billing.actor import acting_as_job
+from billing.observability import business_event, logger, metrics, tracer
 from billing.services import subscriptions
 from billing.services.commands import ScheduledRun
 

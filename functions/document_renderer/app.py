@@ -4,8 +4,9 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from billing import backoff, bootstrap
+from billing.actor import acting_as_job
 from billing.domain.models import DomainEvent
-from billing.observability import acting_as_job, logger, metrics, tracer
+from billing.observability import logger, metrics, tracer
 from billing.services import documents
 
 processor = backoff.sqs_processor()

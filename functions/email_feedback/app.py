@@ -4,7 +4,8 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from billing import backoff, bootstrap
-from billing.observability import acting_as_job, business_event, logger, metrics, tracer
+from billing.actor import acting_as_job
+from billing.observability import business_event, logger, metrics, tracer
 from billing.services import email_feedback
 
 processor = backoff.sqs_processor()

@@ -8,7 +8,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ValidationError
 
 from billing import backoff, bootstrap
-from billing.observability import acting_as_job, logger, metrics, tracer
+from billing.actor import acting_as_job
+from billing.observability import logger, metrics, tracer
 from billing.services import subscriptions
 
 

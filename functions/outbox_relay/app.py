@@ -5,8 +5,9 @@ from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from billing import bootstrap
+from billing.actor import acting_as_job
 from billing.domain.models import DomainEvent
-from billing.observability import acting_as_job, business_event, logger, metrics, tracer
+from billing.observability import business_event, logger, metrics, tracer
 from billing.services import outbox
 
 processor = BatchProcessor(event_type=EventType.DynamoDBStreams)

@@ -7,11 +7,8 @@ it is written. Traces hold no responses or error messages (template.yaml: ``POWE
 
 from __future__ import annotations
 
-import contextlib
-import contextvars
 import functools
 import json
-from collections.abc import Callable, Iterator
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -60,43 +57,3 @@ metrics = Metrics()
 def business_event(name: str, count: int = 1) -> None:
     """One metric per business event (InvoiceFinalized, EmailSent, …)."""
     metrics.add_metric(name=name, unit=MetricUnit.Count, value=count)
-
-
-# --- who is acting ----------------------------------------------------------------------------------------------
-# Each door says who acts for the work it runs (an API key, a portal customer, a job, a Stripe event, an operator's
-# command); every domain event written meanwhile carries it (billing.adapters.repository stamps it on commit).
-_actor: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar("billing_actor", default=None)
-
-
-def current_actor() -> dict[str, str] | None:
-    return _actor.get()
-
-
-def set_actor(kind: str, actor_id: str) -> None:
-    """Name the actor from here to the end of the enclosing ``acting`` block (a door that learns who acts late: a
-    portal page once its session is open)."""
-    _actor.set({"type": kind, "id": actor_id})
-
-
-@contextlib.contextmanager
-def acting(kind: str | None, actor_id: str = "") -> Iterator[None]:
-    """Run the block as ``{"type": kind, "id": actor_id}`` (``None``: nobody yet); the previous actor is back after."""
-    token = _actor.set({"type": kind, "id": actor_id} if kind else None)
-    try:
-        yield
-    finally:
-        _actor.reset(token)
-
-
-def acting_as_job(function: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """A Lambda handler's decorator: what it writes is done by the job ``function``."""
-
-    def wrap(handler: Callable[..., Any]) -> Callable[..., Any]:
-        @functools.wraps(handler)
-        def run(*args: Any, **kwargs: Any) -> Any:
-            with acting("job", function):
-                return handler(*args, **kwargs)
-
-        return run
-
-    return wrap

@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
+from billing.actor import current_actor
 from billing.adapters import keys
 from billing.adapters.dynamodb import DynamoStore, Page, Transaction, from_item, to_item
 from billing.domain.errors import NotFound
@@ -19,7 +20,6 @@ from billing.domain.payments import Payment
 from billing.domain.plans import Plan
 from billing.domain.profile import SellerProfile
 from billing.domain.subscriptions import Subscription
-from billing.observability import current_actor
 
 M = TypeVar("M", bound=BaseModel)
 INDEX_BY_CUSTOMER, INDEX_BY_STATUS, INDEX_BY_TENANT, INDEX_BY_DUE_DATE = "gsi1", "gsi2", "gsi3", "gsi4"

@@ -19,11 +19,11 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
 from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 
 from billing import bootstrap
+from billing.actor import acting
 from billing.api import events, routes
 from billing.api.openapi import complete as complete_openapi
 from billing.api.problems import from_domain, problem, problem_answer
 from billing.domain.errors import DomainError
-from billing.observability import acting
 from billing.services.tenants import authenticated_key
 from billing.web import dashboard, hosted_page, portal
 

@@ -10,10 +10,10 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from billing import bootstrap
+from billing.actor import set_actor
 from billing.domain.errors import NotFound
 from billing.domain.models import Invoice, Tenant
 from billing.i18n import language
-from billing.observability import set_actor
 from billing.services import hosted_page
 from billing.services.hosted_page import Checkout
 from billing.web.pages import (

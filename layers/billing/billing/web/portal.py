@@ -17,9 +17,9 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from billing import bootstrap
+from billing.actor import set_actor
 from billing.domain.errors import NotFound
 from billing.i18n import BABEL_LOCALES, language
-from billing.observability import set_actor
 from billing.services import hosted_page, payments, portal, settings
 from billing.services.portal import OpenSession
 from billing.services.sessions import SessionExpired
