@@ -220,6 +220,8 @@ def test_the_trail_filters_by_type_object_and_time_and_refuses_bad_filters(deps,
         ({"from": "2026-11-24T00:00:00"}, 422, "invalid_instant"),
         ({"to": "9999-12-31T23:00:00-05:00"}, 422, "invalid_instant"),
         ({"from": "yesterday"}, 422, "invalid_request"),
+        ({"to": "0.5"}, 422, "invalid_request"),  # a number is no instant (pydantic would read it as a timestamp)
+        ({"to": "2026-13-45T00:00Z"}, 422, "invalid_instant"),
         ({"limit": "0"}, 422, "invalid_request"),
         ({"cursor": "bm90IGEgY3Vyc29y"}, 422, "invalid_cursor"),
         ({"object": first}, 400, "unknown_query_parameter"),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Literal
 
 from aws_lambda_powertools.event_handler.openapi.params import Query
@@ -14,6 +13,8 @@ from billing.outbound.schemas import Envelope
 from billing.services import audit
 
 router = APIGatewayHttpRouter()
+# an ISO 8601 instant, to the minute or finer; the offset is required (the service says so when it is missing)
+INSTANT = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:\d{2})?$"
 
 
 class EventList(BaseModel):
@@ -34,8 +35,8 @@ class EventList(BaseModel):
 def list_events(
     type_: Annotated[str | None, Query(alias="type", max_length=64, description="one catalog type")] = None,
     object_id: Annotated[str | None, Query(max_length=64, pattern=r"^[A-Za-z0-9_]+$")] = None,
-    from_: Annotated[datetime | None, Query(alias="from", description="at or after (ISO 8601 with offset)")] = None,
-    to: Annotated[datetime | None, Query(description="at or before (ISO 8601 with offset)")] = None,
+    from_: Annotated[str | None, Query(alias="from", pattern=INSTANT, description="at or after (with offset)")] = None,
+    to: Annotated[str | None, Query(pattern=INSTANT, description="at or before (ISO 8601 with its offset)")] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: Annotated[str | None, Query(max_length=2048)] = None,
 ) -> EventList:

@@ -17,8 +17,8 @@ def events(
     tenant_id: str,
     event_type: str | None,
     object_id: str | None,
-    since: datetime | None,
-    until: datetime | None,
+    since: str | None,
+    until: str | None,
     limit: int,
     cursor: str | None,
 ) -> tuple[list[dict[str, Any]], str | None]:
@@ -26,16 +26,21 @@ def events(
     last). One Query per page: a type filter may leave a page short of ``limit`` while more follow."""
     if event_type is not None and event_type not in catalog.TYPES:
         raise ValidationFailed("unknown_event_type", f"no event type {event_type} (docs/events.md lists them)")
-    since, until = _utc("from", since), _utc("to", until)
-    if since is not None and until is not None and since > until:
+    first, last = _utc("from", since), _utc("to", until)
+    if first is not None and last is not None and first > last:
         raise ValidationFailed("invalid_range", "`from` is after `to`")
-    found, next_cursor = ctx.repo.event_page(tenant_id, object_id, event_type, since, until, limit, cursor)
+    found, next_cursor = ctx.repo.event_page(tenant_id, object_id, event_type, first, last, limit, cursor)
     return [envelope(event) for event in found], next_cursor
 
 
-def _utc(name: str, instant: datetime | None) -> datetime | None:
-    if instant is None:
+def _utc(name: str, text: str | None) -> datetime | None:
+    """``text`` (ISO 8601, with its offset) as a UTC instant."""
+    if text is None:
         return None
+    try:
+        instant = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValidationFailed("invalid_instant", f"`{name}` is no ISO 8601 instant") from None
     if instant.tzinfo is None:
         raise ValidationFailed("invalid_instant", f"give `{name}` with its UTC offset, e.g. 2026-11-01T00:00:00Z")
     try:
