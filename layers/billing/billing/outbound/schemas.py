@@ -53,7 +53,7 @@ class CustomerPaymentMethodSaved(Data):
 class CustomerEmailSuppressed(Data):
     address: str = Field(description="the customer's e-mail address that bounced or complained")
     reason: str = Field(description="bounce or complaint")
-    detail: str | None = None
+    detail: str | None = Field(default=None, description="SES's bounce type or complaint feedback")
     invoice_id: str | None = Field(default=None, description="the invoice whose e-mail bounced")
     message_id: str | None = Field(default=None, description="SES's message id")
     example: ClassVar = {
@@ -79,10 +79,10 @@ class InvoiceNumbered(Data):
 
 
 class InvoicePaymentSucceeded(Data):
-    payment_id: str
+    payment_id: str = Field(description="the payment that counted")
     amount: int = Field(description="counted against the invoice, minor units")
-    amount_due: int
-    amount_paid: int
+    amount_due: int = Field(description="still owed after it")
+    amount_paid: int = Field(description="paid on the invoice so far")
     overpaid: int = Field(description="beyond what was owed: moved to the customer's credit")
     example: ClassVar = {
         "payment_id": "pay_in_01JE0000000000000000000000_a",
@@ -94,25 +94,25 @@ class InvoicePaymentSucceeded(Data):
 
 
 class InvoicePastDue(Data):
-    number: str | None
+    number: str | None = Field(description="the invoice's number")
     due_date: str = Field(description="the due date that passed (YYYY-MM-DD)")
     example: ClassVar = {"number": "INV-2026-000042", "due_date": "2026-12-01"}
 
 
 class InvoiceDunningStep(Data):
     step: int = Field(description="the step's position in the tenant's policy")
-    step_id: str
+    step_id: str = Field(description="the step's stable id (`<anchor>:<day>`)")
     day: int = Field(description="the step's day offset from its anchor")
-    anchor: Literal["due_date", "first_failure"]
-    actions: list[str]
+    anchor: Literal["due_date", "first_failure"] = Field(description="what the day counts from")
+    actions: list[str] = Field(description="what the step does (email_reminder, retry_charge, …)")
     charge: dict[str, Any] | None = Field(description="the step's charge attempt and its outcome, if it charged")
     email: str | None = Field(description="the e-mail the step sends (null: none)")
-    card_update_required: bool
-    next_retry_on: str | None
-    suspend_on: str | None
-    write_off_on: str | None
-    service_paused: bool
-    amount_due: int
+    card_update_required: bool = Field(description="the card was declined for good: retries wait for another")
+    next_retry_on: str | None = Field(description="the day of the next retry (YYYY-MM-DD)")
+    suspend_on: str | None = Field(description="the day service pauses, if the policy does")
+    write_off_on: str | None = Field(description="the day it is written off, if the policy does")
+    service_paused: bool = Field(description="the step paused the service")
+    amount_due: int = Field(description="owed after the step")
     example: ClassVar = {
         "step": 1,
         "step_id": "retry-3",
@@ -136,8 +136,8 @@ class Instalment(BaseModel):
 
 
 class InvoicePaymentPlanAgreed(Data):
-    plan_id: str
-    instalments: list[Instalment]
+    plan_id: str = Field(description="the payment plan's id")
+    instalments: list[Instalment] = Field(description="what is due on which day")
     example: ClassVar = {
         "plan_id": "plan_01JE0000000000000000000000",
         "instalments": [{"due_on": "2026-12-10", "amount": 2450}, {"due_on": "2027-01-10", "amount": 2450}],
@@ -145,37 +145,37 @@ class InvoicePaymentPlanAgreed(Data):
 
 
 class InvoicePaymentPlanMissed(Data):
-    plan_id: str
+    plan_id: str = Field(description="the payment plan's id")
     required: int = Field(description="what the plan required paid by now")
     paid: int = Field(description="what was paid since the plan was agreed")
     example: ClassVar = {"plan_id": "plan_01JE0000000000000000000000", "required": 2450, "paid": 0}
 
 
 class InvoiceMarkedUncollectible(Data):
-    number: str | None
-    amount_due: int
+    number: str | None = Field(description="the invoice's number")
+    amount_due: int = Field(description="written off (still payable)")
     example: ClassVar = {"number": "INV-2026-000042", "amount_due": 4900}
 
 
 class InvoiceReopened(Data):
     reason: str = Field(description="dispute_lost")
     amount: int = Field(description="taken back")
-    amount_due: int
+    amount_due: int = Field(description="owed again")
     example: ClassVar = {"reason": "dispute_lost", "amount": 4900, "amount_due": 4900}
 
 
 class InvoiceRefunded(Data):
-    credit_note_id: str
+    credit_note_id: str = Field(description="the credit note of the refund")
     number: str = Field(description="the credit note's number")
-    amount: int
+    amount: int = Field(description="refunded, minor units")
     example: ClassVar = {"credit_note_id": "cn_in_01JE_1", "number": "CN-2026-000007", "amount": 1000}
 
 
 class InvoiceDispute(Data):
-    payment_id: str
-    dispute_id: str | None
+    payment_id: str = Field(description="the disputed payment")
+    dispute_id: str | None = Field(description="Stripe's dispute id")
     dispute_status: str = Field(description="Stripe's dispute status")
-    amount: int | None
+    amount: int | None = Field(description="disputed, minor units")
     example: ClassVar = {
         "payment_id": "pay_in_01JE0000000000000000000000_a",
         "dispute_id": "dp_1QabcDEF",
@@ -186,10 +186,10 @@ class InvoiceDispute(Data):
 
 class InvoiceEmailSkipped(Data):
     email: str = Field(description="the kind of e-mail not sent")
-    cause_event_id: str
-    reason: str
-    suppressed_because: str
-    suppressed_at: str
+    cause_event_id: str = Field(description="the event the e-mail was for")
+    reason: str = Field(description="address_suppressed")
+    suppressed_because: str = Field(description="bounce or complaint")
+    suppressed_at: str = Field(description="when the address was suppressed")
     example: ClassVar = {
         "email": "invoice_issued",
         "cause_event_id": "evt_01JE0000000000000000000000",
@@ -201,16 +201,16 @@ class InvoiceEmailSkipped(Data):
 
 # --- payments -----------------------------------------------------------------------------------------------------
 class PaymentChanged(Data):
-    payment_id: str
+    payment_id: str = Field(description="the payment (attempt) whose status this is")
     decline_code: str | None = Field(description="the card's decline code (a failed payment)")
     example: ClassVar = {"payment_id": "pay_in_01JE0000000000000000000000_a", "decline_code": None}
 
 
 class PaymentUnapplied(Data):
-    payment_id: str
-    payment_intent: str | None
-    amount: int
-    currency: str
+    payment_id: str = Field(description="the payment")
+    payment_intent: str | None = Field(description="Stripe's PaymentIntent id")
+    amount: int = Field(description="received, minor units")
+    currency: str = Field(description="the currency it arrived in")
     reason: str = Field(description="currency_mismatch, or invoice_<status> (the invoice takes no payment)")
     credited: int = Field(description="moved to the customer's credit (0: held for a refund)")
     example: ClassVar = {
@@ -225,9 +225,9 @@ class PaymentUnapplied(Data):
 
 # --- credit notes -------------------------------------------------------------------------------------------------
 class CreditNoteIssued(Data):
-    credit_note_id: str
-    number: str
-    amount: int
+    credit_note_id: str = Field(description="the credit note")
+    number: str = Field(description="its number (gapless, per tenant)")
+    amount: int = Field(description="credited, minor units")
     amount_refunded_total: int = Field(description="refunded on the invoice so far, this note included")
     example: ClassVar = {
         "credit_note_id": "cn_in_01JE_1",
@@ -239,30 +239,30 @@ class CreditNoteIssued(Data):
 
 # --- plans and subscriptions --------------------------------------------------------------------------------------
 class PlanCreated(Data):
-    name: str
+    name: str = Field(description="the plan's name")
     example: ClassVar = {"name": "Pro"}
 
 
 class SubscriptionCreated(Data):
-    status: str
+    status: str = Field(description="trialing, active or pending_review")
     review_reason: str | None = Field(description="why it waits for review (null: it does not)")
     example: ClassVar = {"status": "active", "review_reason": None}
 
 
 class SubscriptionApproved(Data):
-    status: str
+    status: str = Field(description="its status once approved")
     example: ClassVar = {"status": "active"}
 
 
 class SubscriptionTrialEnded(Data):
-    trial_end: str
+    trial_end: str = Field(description="when the trial ended: the first paid period starts")
     example: ClassVar = {"trial_end": "2026-12-01T00:00:00+00:00"}
 
 
 class SubscriptionPeriodBilled(Data):
     index: int = Field(description="the billed period's index (0: the first)")
     lines: int = Field(description="invoice lines the period made")
-    suspended: bool
+    suspended: bool = Field(description="service was paused: no charge in advance")
     example: ClassVar = {"index": 1, "lines": 2, "suspended": False}
 
 
@@ -277,7 +277,7 @@ class SubscriptionCancelScheduled(Data):
 
 
 class SubscriptionCanceled(Data):
-    at_period_end: bool
+    at_period_end: bool = Field(description="it ran to its period's end (else: at once)")
     example: ClassVar = {"at_period_end": False}
 
 
@@ -305,7 +305,7 @@ class DunningPolicyChanged(Data):
 
 class PortalSignInRequested(Data):
     email: str = Field(description="the address given on the portal's sign-in page")
-    locale: str
+    locale: str = Field(description="the language of the sign-in e-mail")
     example: ClassVar = {"email": "ada@example.com", "locale": "en"}
 
 
