@@ -107,10 +107,16 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
+def _key_id(api_key: str) -> str:
+    """The key's public id: how the audit trail names what was done with it."""
+    return tenants.key_id(tenants.hash_key(api_key))
+
+
 def _run(ctx: Context, args: argparse.Namespace) -> int:
     if args.command == "create-tenant":
         tenant, api_key = tenants.create_tenant(ctx, args.name, args.number_format, args.reply_to)
-        print(json.dumps({"tenant_id": tenant.id, "name": tenant.name, "api_key": api_key}, indent=2))
+        named = {"tenant_id": tenant.id, "name": tenant.name, "api_key": api_key, "key_id": _key_id(api_key)}
+        print(json.dumps(named, indent=2))
     elif args.command == "reconcile":
         with _logs_to_stderr():  # stdout is the report
             report = reconciliation.reconcile_since(ctx, bootstrap.deps().stripe, args.since)
@@ -122,7 +128,8 @@ def _run(ctx: Context, args: argparse.Namespace) -> int:
         if ctx.repo.tenant(args.tenant) is None:
             print(f"no tenant {args.tenant}", file=sys.stderr)
             return 1
-        print(json.dumps({"tenant_id": args.tenant, "api_key": tenants.add_api_key(ctx, args.tenant)}, indent=2))
+        api_key = tenants.add_api_key(ctx, args.tenant)
+        print(json.dumps({"tenant_id": args.tenant, "api_key": api_key, "key_id": _key_id(api_key)}, indent=2))
     return 0
 
 

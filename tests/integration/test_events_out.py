@@ -247,7 +247,9 @@ def test_admin_actions_are_events_with_before_and_after(deps, clock, monkeypatch
     monkeypatch.setenv("TABLE_NAME", TABLE)
     clock.advance(timedelta(minutes=1))
     assert admin.main(["add-key", "--tenant", tenant_id]) == 0
-    second = json.loads(capsys.readouterr().out)["api_key"]
+    printed = json.loads(capsys.readouterr().out)
+    second = printed["api_key"]
+    assert printed["key_id"] == tenants.key_id(tenants.hash_key(second))
     issued = trail(key, type="api_key.created")
     assert len(issued) == 2
     newest = issued[0]
