@@ -423,3 +423,17 @@ def test_the_sample_rule_of_events_md_delivers_its_tenants_paid_invoices_only(de
     assert outbox.publish([mine, others, unpaid], deps.event_bus) == 3
     assert [m["detail"]["id"] for m in drain(queue)] == [mine.id]
     assert len(drain(bus)) == 3  # the tap takes them all
+
+
+def test_what_the_hosted_page_does_is_done_by_the_invoices_customer(deps, key):
+    """The page's link is its credential: the payment attempt it records is the invoice's customer's."""
+    from tests.integration import test_hosted_page as page
+
+    deps.__dict__["stripe"] = page.FakeStripe()
+    deps.env["STRIPE_PUBLISHABLE_KEY"] = "pk_test_x"
+    invoice = page.invoice_for(key)
+    status, body, _ = page.call("GET", page.link(deps, invoice))
+    assert status == 200, body
+    (attempt,) = [e for e in trail(key, object_id=invoice["id"]) if e["type"].startswith("payment.")]
+    assert attempt["actor"] == {"type": "customer", "id": invoice["customer_id"]}
+    assert trail(key, type="invoice.finalized", object_id=invoice["id"])[0]["actor"]["type"] == "api_key"
