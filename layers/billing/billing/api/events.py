@@ -9,7 +9,7 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from pydantic import BaseModel
 
 from billing import bootstrap
-from billing.outbound.schemas import Envelope
+from billing.outbound.envelope import Envelope
 from billing.services import audit
 
 router = APIGatewayHttpRouter()

@@ -8,14 +8,13 @@ fields they do not know: the schemas allow them); a field renamed, removed or re
 from __future__ import annotations
 
 import copy
-from datetime import datetime
 from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from billing.domain.payments import STATUSES
 from billing.outbound import catalog
-from billing.outbound.envelope import SCHEMA_VERSION
+from billing.outbound.envelope import SCHEMA_VERSION, Envelope
 
 
 class Data(BaseModel):
@@ -358,38 +357,6 @@ DATA: dict[str, type[Data]] = {
     "portal.sign_in_requested": PortalSignInRequested,
     "api_key.created": ApiKeyCreated,
 }
-
-
-# --- the envelope ---------------------------------------------------------------------------------------------------
-class EventObject(BaseModel):
-    type: str = Field(description="the kind of object the event is about")
-    id: str
-    version: int | None = Field(
-        description="the object's version after the change; null when the event changed no versioned object (a "
-        "payment attempt against an unchanged invoice, a seller profile). Drop an event older than what you hold."
-    )
-
-
-class Actor(BaseModel):
-    type: Literal["api_key", "customer", "job", "stripe_event", "admin_command"] = Field(
-        description="api_key: a storefront or finance call with that key; customer: the customer on the portal or "
-        "the hosted invoice page; job: a scheduled or queued function; stripe_event: a Stripe event applied; "
-        "admin_command: an operator's command (infra/admin.py)"
-    )
-    id: str = Field(description="the key's id (key_…), customer id, function name, Stripe event id (evt_…) or command")
-
-
-class Envelope(BaseModel):
-    """A domain event as it goes out (billing.outbound.envelope) and as GET /v1/events lists it."""
-
-    id: str = Field(description="the event's id: deliveries repeat (at least once); dedupe on it")
-    type: str
-    schema_version: int = Field(description="the version of the type's schema")
-    created: datetime
-    tenant_id: str
-    object: EventObject
-    actor: Actor | None = Field(description="who made the change (null: written before actors were recorded)")
-    data: dict[str, Any]
 
 
 def envelope_model(event_type: str) -> type[BaseModel]:
