@@ -52,4 +52,6 @@ def test_a_rule_on_the_bus_gets_the_storefronts_events_and_the_trail_names_the_k
     (event,) = trail.json()["data"]
     assert event == message["detail"] | {"created": event["created"]}  # one event, by the bus and by the API
     assert event["actor"]["type"] == "api_key" and event["actor"]["id"].startswith("key_")
+    (issued,) = shop.get("/v1/events", type="api_key.created").json()["data"]  # the stack made its tenant's key
+    assert issued["actor"] == {"type": "admin_command", "id": "create-tenant"}
     assert shop.http.delete(f"{shop.base}/v1/events/{event['id']}", timeout=10).status_code in (404, 405)
