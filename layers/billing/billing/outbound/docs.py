@@ -105,6 +105,9 @@ A rule matches on them, as any AWS-native consumer does. All paid invoices of on
           Arn: !GetAtt AccountingQueue.Arn
 ```
 
+On the local stack the bus is `billing-local` (`aws.event_bus` in `.local/stack.json`): a rule made on it with any
+AWS SDK at the local endpoint delivers as in AWS (tests/e2e/test_events_out.py does it).
+
 Internal types (marked below) stay inside: on the audit trail and the queues that act on them, never on the bus
 or to tenant endpoints.
 
