@@ -8,10 +8,11 @@ and the event's own data; a consumer that needs the whole object reads it from t
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, Field
 
+from billing.actor import ACTOR_TYPES
 from billing.domain.models import DomainEvent
 
 SCHEMA_VERSION = 1
@@ -42,10 +43,12 @@ class EventObject(BaseModel):
 
 
 class Actor(BaseModel):
-    type: Literal["api_key", "customer", "job", "stripe_event", "admin_command"] = Field(
+    # a string with the kinds as the schema's enum: the API still lists an event of a kind added later
+    type: str = Field(
         description="api_key: a storefront or finance call with that key; customer: the customer on the portal or "
         "the hosted invoice page; job: a scheduled or queued function; stripe_event: a Stripe event applied; "
-        "admin_command: an operator's command (infra/admin.py)"
+        "admin_command: an operator's command (infra/admin.py)",
+        json_schema_extra={"enum": list(ACTOR_TYPES)},
     )
     id: str = Field(description="the key's id (key_…), customer id, function name, Stripe event id (evt_…) or command")
 
