@@ -9,7 +9,7 @@ STRIPE_VENV := .tools/localstripe
 # The project with its test tools and the PDF renderer (a variable: a comma inside $(call timed,…) would split it)
 EXTRAS := .[dev,documents,reports]
 
-.PHONY: install browser demo serve test lint template build openapi mutation bench clean
+.PHONY: install browser demo serve test lint template build openapi events-docs mutation bench clean
 # apt-get as root, or through sudo
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
@@ -81,6 +81,11 @@ build: $(SAM_VENV)/.installed $(VENDOR)/chart.umd.min.js
 # The whole suite: lint, the template through cfn-lint and `sam build`, then unit, integration and end-to-end tests.
 test: install browser lint template build
 	$(PY) -m pytest -n 2 --dist loadfile
+
+# The event catalog (docs/events.md) and each type's JSON Schema (docs/events/) are generated from billing/outbound/;
+# a test keeps them current.
+events-docs: $(VENV)/.installed
+	$(PY) -m billing.outbound.docs
 
 # The OpenAPI document is generated from the code; docs/openapi.json is a copy that a test keeps current.
 openapi: $(VENV)/.installed

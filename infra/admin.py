@@ -13,8 +13,11 @@ is printed once; only its SHA-256 is stored. ``reconcile`` also reads Stripe's k
 ``STRIPE_SECRET_KEY_PARAM`` (as the functions do) and prints what it repaired. ``replay-outbox`` hands the domain
 events of a window (or of each stream batch the relay gave up on, from its DLQ, deleting each message once
 replayed) to the queues again, named as the relay's environment names them (``NOTIFICATIONS_QUEUE_URL``,
-``COLLECTIONS_QUEUE_URL``, ``DOCUMENTS_QUEUE_URL``: the stack's outputs). ``backfill-customer-lists`` puts the
-customers saved before ``GET /v1/customers`` existed on its lists (a Scan; safe to run again).
+``COLLECTIONS_QUEUE_URL``, ``DOCUMENTS_QUEUE_URL``: the stack's outputs), and puts the public ones on the event bus
+again when ``EVENT_BUS_NAME`` names it (the ``EventBusName`` output; consumers dedupe on the event id).
+``backfill-customer-lists`` puts the customers saved before ``GET /v1/customers`` existed on its lists (a Scan; safe
+to run again). What a command writes is on the audit trail as done by ``{"type": "admin_command", "id": <the
+command>}``: ``add-key`` and ``create-tenant`` write ``api_key.created`` (the key's id, never the key).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from datetime import datetime
 from typing import Any
 
 from billing import bootstrap
+from billing.actor import acting
 from billing.domain.errors import DomainError
 from billing.observability import logger
 from billing.services import customers, outbox, reconciliation, tenants
@@ -62,13 +66,13 @@ def _replay(ctx: Context, args: argparse.Namespace) -> dict[str, Any]:
     deps = bootstrap.deps()
     if args.since:
         until = args.until or ctx.clock.now()
-        done = outbox.replay(ctx, args.since, until, dict(os.environ), deps.publisher)
+        done = outbox.replay(ctx, args.since, until, dict(os.environ), deps.publisher, deps.event_bus)
         return {"since": args.since.isoformat(), "until": until.isoformat(), **done}
-    sqs, batches, replayed = deps.client("sqs"), 0, {"events": 0, "messages": 0}
+    sqs, batches, replayed = deps.client("sqs"), 0, {"events": 0, "messages": 0, "published": 0}
     while messages := sqs.receive_message(QueueUrl=args.from_dlq, MaxNumberOfMessages=10).get("Messages", []):
         for message in messages:
             since, until = outbox.failed_batch_window(json.loads(message["Body"]))
-            done = outbox.replay(ctx, since, until, dict(os.environ), deps.publisher)
+            done = outbox.replay(ctx, since, until, dict(os.environ), deps.publisher, deps.event_bus)
             replayed = {k: replayed[k] + done[k] for k in replayed}
             sqs.delete_message(QueueUrl=args.from_dlq, ReceiptHandle=message["ReceiptHandle"])
             batches += 1
@@ -99,26 +103,38 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"set {', '.join(missing)} (the stack's queue URLs)")
     ctx = bootstrap.deps().context
     try:
-        if args.command == "create-tenant":
-            tenant, api_key = tenants.create_tenant(ctx, args.name, args.number_format, args.reply_to)
-            print(json.dumps({"tenant_id": tenant.id, "name": tenant.name, "api_key": api_key}, indent=2))
-        elif args.command == "reconcile":
-            with _logs_to_stderr():  # stdout is the report
-                report = reconciliation.reconcile_since(ctx, bootstrap.deps().stripe, args.since)
-            print(json.dumps({"since": args.since.isoformat(), **report}, indent=2))
-        elif args.command == "backfill-customer-lists":
-            print(json.dumps({"customers_listed": customers.backfill_lists(ctx)}, indent=2))
-        elif args.command == "replay-outbox":
-            with _logs_to_stderr():
-                print(json.dumps(_replay(ctx, args), indent=2))
-        else:
-            if ctx.repo.tenant(args.tenant) is None:
-                print(f"no tenant {args.tenant}", file=sys.stderr)
-                return 1
-            print(json.dumps({"tenant_id": args.tenant, "api_key": tenants.add_api_key(ctx, args.tenant)}, indent=2))
+        with acting("admin_command", args.command):  # what an operator's command writes, the command did
+            return _run(ctx, args)
     except DomainError as error:
         print(f"{error.code}: {error.detail}", file=sys.stderr)
         return 1
+
+
+def _key_id(api_key: str) -> str:
+    """The key's public id: how the audit trail names what was done with it."""
+    return tenants.key_id(tenants.hash_key(api_key))
+
+
+def _run(ctx: Context, args: argparse.Namespace) -> int:
+    if args.command == "create-tenant":
+        tenant, api_key = tenants.create_tenant(ctx, args.name, args.number_format, args.reply_to)
+        named = {"tenant_id": tenant.id, "name": tenant.name, "api_key": api_key, "key_id": _key_id(api_key)}
+        print(json.dumps(named, indent=2))
+    elif args.command == "reconcile":
+        with _logs_to_stderr():  # stdout is the report
+            report = reconciliation.reconcile_since(ctx, bootstrap.deps().stripe, args.since)
+        print(json.dumps({"since": args.since.isoformat(), **report}, indent=2))
+    elif args.command == "backfill-customer-lists":
+        print(json.dumps({"customers_listed": customers.backfill_lists(ctx)}, indent=2))
+    elif args.command == "replay-outbox":
+        with _logs_to_stderr():
+            print(json.dumps(_replay(ctx, args), indent=2))
+    else:
+        if ctx.repo.tenant(args.tenant) is None:
+            print(f"no tenant {args.tenant}", file=sys.stderr)
+            return 1
+        api_key = tenants.add_api_key(ctx, args.tenant)
+        print(json.dumps({"tenant_id": args.tenant, "api_key": api_key, "key_id": _key_id(api_key)}, indent=2))
     return 0
 
 

@@ -4,6 +4,7 @@ next export started."""
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from billing import bootstrap
+from billing.actor import acting_as_job
 from billing.observability import business_event, logger, metrics, tracer
 from billing.services import analytics
 from billing.services.commands import ScheduledRun
@@ -12,6 +13,7 @@ from billing.services.commands import ScheduledRun
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
+@acting_as_job("analytics_export")
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     run = ScheduledRun.model_validate(event)
     logger.set_correlation_id(f"{run.schedule}@{run.scheduled_time.isoformat()}")

@@ -3,6 +3,7 @@
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from billing import bootstrap
+from billing.actor import acting_as_job
 from billing.observability import business_event, logger, metrics, tracer
 from billing.services import subscriptions
 from billing.services.commands import ScheduledRun
@@ -11,6 +12,7 @@ from billing.services.commands import ScheduledRun
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
+@acting_as_job("billing_run")
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     run = ScheduledRun.model_validate(event)
     logger.set_correlation_id(f"{run.schedule}@{run.scheduled_time.isoformat()}")

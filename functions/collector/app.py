@@ -4,6 +4,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from billing import backoff, bootstrap
+from billing.actor import acting_as_job
 from billing.domain.models import DomainEvent
 from billing.observability import logger, metrics, tracer
 from billing.services import payments
@@ -28,5 +29,6 @@ def charge(record: SQSRecord) -> None:
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
+@acting_as_job("collector")
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     return backoff.process(bootstrap.deps().publisher.client, event, charge, processor, context)

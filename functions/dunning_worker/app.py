@@ -6,6 +6,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
 from billing import backoff, bootstrap
+from billing.actor import acting_as_job
 from billing.observability import logger, metrics, tracer
 from billing.services import dunning
 
@@ -32,5 +33,6 @@ def advance(record: DunningRecord) -> None:
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
+@acting_as_job("dunning_worker")
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     return backoff.process(bootstrap.deps().publisher.client, event, advance, processor, context)

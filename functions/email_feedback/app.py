@@ -4,6 +4,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from billing import backoff, bootstrap
+from billing.actor import acting_as_job
 from billing.observability import business_event, logger, metrics, tracer
 from billing.services import email_feedback
 
@@ -35,5 +36,6 @@ def take(record: SQSRecord) -> None:
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
+@acting_as_job("email_feedback")
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     return backoff.process(bootstrap.deps().publisher.client, event, take, processor, context)

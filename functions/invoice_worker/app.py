@@ -8,6 +8,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ValidationError
 
 from billing import backoff, bootstrap
+from billing.actor import acting_as_job
 from billing.observability import logger, metrics, tracer
 from billing.services import subscriptions
 
@@ -20,6 +21,7 @@ class DueSubscription(BaseModel):
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
+@acting_as_job("invoice_worker")
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     records = SqsModel.model_validate(event).Records
     failures: list[dict[str, str]] = []

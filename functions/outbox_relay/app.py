@@ -5,6 +5,7 @@ from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from billing import bootstrap
+from billing.actor import acting_as_job
 from billing.domain.models import DomainEvent
 from billing.observability import business_event, logger, metrics, tracer
 from billing.services import outbox
@@ -22,8 +23,23 @@ def relay_record(record: DynamoDBRecord) -> None:
     business_event(f"DomainEvent.{event.type}")
 
 
+def _events(event: dict) -> list[DomainEvent]:
+    """The batch's domain events (a record that does not parse fails on its own, in ``relay_record``)."""
+    found = []
+    for record in event.get("Records", []):
+        try:
+            found.append(DomainEvent.model_validate_json(record["dynamodb"]["NewImage"]["doc"]["S"]))
+        except (KeyError, TypeError, ValueError):
+            continue
+    return found
+
+
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
+@acting_as_job("outbox_relay")
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
+    # the batch on the event bus first, ten to a request: if the bus refuses, the whole batch is retried
+    published = outbox.publish(_events(event), bootstrap.deps().event_bus)
+    logger.info("published", extra={"events": published})
     return process_partial_response(event=event, record_handler=relay_record, processor=processor, context=context)

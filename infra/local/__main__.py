@@ -31,12 +31,14 @@ STATE = ROOT / ".local"
 
 
 def create_tenant(stack: LocalStack, name: str) -> tuple[str, str]:
+    from billing.actor import acting
     from billing.services.unit import Context
 
     deps = stack.runtime.deps["ApiFunction"]
     bootstrap.use(deps)
     ctx: Context = deps.context
-    tenant, api_key = tenants.create_tenant(ctx, name)
+    with acting("admin_command", "create-tenant"):  # as `python -m infra.admin create-tenant` would
+        tenant, api_key = tenants.create_tenant(ctx, name)
     return tenant.id, api_key
 
 

@@ -461,6 +461,12 @@ def provision(template: dict[str, Any], stage: str = "local") -> Provisioned:
             )
         out.refs[logical_id] = name
         out.attrs[(logical_id, "Arn")] = f"arn:aws:s3:::{name}"
+    events = boto3.client("events", region_name=REGION)
+    for logical_id, res in tpl.resources(template, "AWS::Events::EventBus").items():
+        name = tpl.resolve(res["Properties"]["Name"], out.refs, out.attrs)
+        out.refs[logical_id] = name
+        out.attrs[(logical_id, "Arn")] = events.create_event_bus(Name=name)["EventBusArn"]
+        out.attrs[(logical_id, "Name")] = name
     ses = boto3.client("ses", region_name=REGION)
     sender = out.refs.get("EmailFrom", "billing@example.com")
     ses.verify_domain_identity(Domain=sender.rpartition("@")[2])

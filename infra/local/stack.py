@@ -142,6 +142,7 @@ class LocalStack:
                 "secret_access_key": "local",
                 "table_name": rt.provisioned.refs["Table"],
                 "queues": rt.provisioned.queue_urls,
+                "event_bus": rt.provisioned.refs.get("BillingEventBus"),
             },
             "stripe": {
                 "api_base": self.stripe_url,

@@ -87,6 +87,7 @@ def test_only_operations_that_name_an_object_declare_not_found():
             "list_customers",
             "create_dashboard_session",
             "list_invoices",
+            "list_events",
             "list_plans",
             "create_plan",
             "list_subscriptions",

@@ -19,7 +19,7 @@ from billing.adapters.analytics import BucketFacts
 from billing.adapters.clock import OffsetFileClock, SystemClock
 from billing.adapters.document_store import DocumentStore
 from billing.adapters.dynamodb import DynamoStore
-from billing.adapters.messaging import SesMailer, SqsPublisher
+from billing.adapters.messaging import EventBridgeBus, SesMailer, SqsPublisher
 from billing.adapters.repository import Repository
 from billing.services.unit import Clock, Context
 
@@ -50,6 +50,12 @@ class Deps:
     @cached_property
     def publisher(self) -> SqsPublisher:
         return SqsPublisher(self.client("sqs"))
+
+    @cached_property
+    def event_bus(self) -> EventBridgeBus | None:
+        """The stack's event bus (``EVENT_BUS_NAME``: the outbox relay's); None where none is named."""
+        name = self.env.get("EVENT_BUS_NAME")
+        return EventBridgeBus(self.client("events"), name) if name else None
 
     @cached_property
     def stripe(self) -> StripeGateway:

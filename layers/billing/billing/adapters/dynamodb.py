@@ -175,9 +175,10 @@ class DynamoStore:
         allowed_prefix: str,
         filters: dict[str, str] | None = None,
         ascending: bool = False,
+        sort_between: tuple[str, str, str] | None = None,
     ) -> Page:
         """One page of an index partition, newest (highest sort key) first unless ``ascending``, with an opaque
-        cursor bound to ``allowed_prefix``."""
+        cursor bound to ``allowed_prefix``; ``sort_between``: (sort key name, low, high), the sort key's range."""
         kwargs: dict[str, Any] = {
             "TableName": self.table,
             "KeyConditionExpression": "#pk = :pk",
@@ -186,6 +187,11 @@ class DynamoStore:
             "ScanIndexForward": ascending,
             "Limit": limit,
         }
+        if sort_between:
+            name, low, high = sort_between
+            kwargs["KeyConditionExpression"] += " AND #sk BETWEEN :low AND :high"
+            kwargs["ExpressionAttributeNames"]["#sk"] = name
+            kwargs["ExpressionAttributeValues"].update({":low": {"S": low}, ":high": {"S": high}})
         if index:
             kwargs["IndexName"] = index
         if filters:
@@ -196,6 +202,8 @@ class DynamoStore:
                 clauses.append(f"#f{n} = :f{n}")
             kwargs["FilterExpression"] = " AND ".join(clauses)
         listing = f"{index or 'table'}:{pk_value}:{sorted((filters or {}).items())}" + (":asc" if ascending else "")
+        if sort_between:
+            listing += f":{sort_between}"
         if cursor:
             kwargs["ExclusiveStartKey"] = decode_cursor(cursor, allowed_prefix, listing)
         answer = self.client.query(**kwargs)

@@ -60,6 +60,22 @@ def event(aggregate_key: dict[str, str], occurred_iso: str, event_id: str) -> di
     return _k(aggregate_key[PK], f"EVT#{occurred_iso}#{event_id}")
 
 
+def event_index_attrs(tenant_id: str, occurred_iso: str, event_id: str) -> dict[str, str]:
+    """The audit trail (gsi3): all of a tenant's events, by time (``GET /v1/events``). One partition per tenant:
+    its write rate is the tenant's event rate (docs/data-model.md says where that stops scaling)."""
+    return {"gsi3pk": f"T#{tenant_id}#EVT", "gsi3sk": f"{occurred_iso}#{event_id}"}
+
+
+def events_partition(tenant_id: str, object_id: str) -> dict[str, str] | None:
+    """The partition where the events of ``object_id`` are (its aggregate's: the kind is the id's prefix,
+    billing.domain.ids), or None for an id of another kind (an API key: its events are on the audit trail index)."""
+    if object_id == tenant_id:
+        return tenant(tenant_id)
+    by_prefix = {"cus": customer, "in": invoice, "ord": order, "plan": plan, "sub": subscription}
+    build = by_prefix.get(object_id.partition("_")[0])
+    return build(tenant_id, object_id) if build and "_" in object_id else None
+
+
 def payment(tenant_id: str, invoice_id: str, payment_id: str) -> dict[str, str]:
     """A payment attempt lives in its invoice's partition: the invoice's payments are one Query."""
     return _k(f"T#{tenant_id}#INV#{invoice_id}", f"PAY#{payment_id}")

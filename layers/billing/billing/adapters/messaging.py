@@ -1,8 +1,9 @@
-"""Outbound messaging adapters: SQS for work, SES for email."""
+"""Outbound messaging adapters: SQS for work, SES for email, EventBridge for events out."""
 
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 from email.utils import formataddr
 from typing import Any
@@ -64,3 +65,50 @@ class SesMailer:
             },
         )
         return answer["MessageId"]
+
+
+# EventBridge's limits on one PutEvents request: ten entries, 256 KB in all.
+PUT_EVENTS_ENTRIES, PUT_EVENTS_BYTES = 10, 256 * 1024
+
+
+def entry_size(entry: dict[str, Any]) -> int:
+    """An entry's size as EventBridge counts it (its time as 14 bytes, then the UTF-8 of its text fields)."""
+    texts = [entry.get("Source", ""), entry.get("DetailType", ""), entry.get("Detail", ""), *entry.get("Resources", [])]
+    return 14 + sum(len(text.encode()) for text in texts)
+
+
+@dataclass
+class EventBridgeBus:
+    """Puts entries on one event bus; an entry it refuses is sent again, and what is still refused raises."""
+
+    client: Any
+    bus_name: str
+    attempts: int = 3
+
+    def put(self, entries: list[dict[str, Any]]) -> int:
+        batches: list[list[dict[str, Any]]] = []
+        size = 0
+        for entry in entries:
+            entry = {**entry, "EventBusName": self.bus_name}
+            grown = size + entry_size(entry)
+            if not batches or len(batches[-1]) == PUT_EVENTS_ENTRIES or grown > PUT_EVENTS_BYTES:
+                batches.append([])
+                grown = entry_size(entry)
+            batches[-1].append(entry)
+            size = grown
+        for batch in batches:
+            self._put_batch(batch)
+        return len(entries)
+
+    def _put_batch(self, batch: list[dict[str, Any]]) -> None:
+        for attempt in range(self.attempts):
+            answer = self.client.put_events(Entries=batch)
+            if not answer.get("FailedEntryCount"):
+                return
+            # the answer's entries are in the request's order; a failed one has an ErrorCode instead of an EventId
+            failed = [entry for entry, result in zip(batch, answer["Entries"], strict=True) if result.get("ErrorCode")]
+            errors = [r for r in answer["Entries"] if r.get("ErrorCode")]
+            batch = failed
+            if attempt < self.attempts - 1:
+                time.sleep(0.1 * 2**attempt)
+        raise RuntimeError(f"EventBridge refused {len(batch)} events: {errors[0]}")

@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
+from billing.actor import current_actor
 from billing.adapters import keys
 from billing.adapters.dynamodb import DynamoStore, Page, Transaction, from_item, to_item
 from billing.domain.collections import CollectionCase
@@ -58,6 +59,7 @@ class Repository:
         return self.store.transaction()
 
     def commit(self, tx: Transaction) -> None:
+        _stamp_events(tx)
         self.store.commit(tx)
 
     # --- tenants and keys -----------------------------------------------------------------------------------
@@ -491,8 +493,54 @@ class Repository:
 
     # --- events (audit record and outbox in one item) -------------------------------------------------------
     def add_event(self, tx: Transaction, aggregate_key: dict[str, str], event: DomainEvent) -> None:
-        key = keys.event(aggregate_key, event.occurred_at.isoformat(), event.id)
-        tx.put_new({**key, "type": "event", "event_type": event.type, "doc": event.model_dump_json()})
+        """Write ``event`` (audit record and outbox) in ``tx``, on the tenant's audit trail index. Who acts (the
+        door's actor) and the version its aggregate reaches in ``tx`` are stamped on it when ``tx`` commits."""
+        occurred = event.occurred_at.isoformat()
+        key = keys.event(aggregate_key, occurred, event.id)
+        tx.put_new(
+            {
+                **key,
+                **keys.event_index_attrs(event.tenant_id, occurred, event.id),
+                "type": "event",
+                "event_type": event.type,
+                "aggregate": event.aggregate,
+                "aggregate_id": event.aggregate_id,
+                "doc": event.model_dump_json(),
+            }
+        )
+
+    def event_page(
+        self,
+        tenant_id: str,
+        object_id: str | None,
+        event_type: str | None,
+        since: datetime | None,
+        until: datetime | None,
+        limit: int,
+        cursor: str | None,
+    ) -> tuple[list[DomainEvent], str | None]:
+        """One page of the tenant's events, newest first: one Query, on the object's own partition when the id
+        names one, else on the audit trail index; the type and the object id filter."""
+        low = since.astimezone(UTC).isoformat() if since else "0"  # every ISO time sorts after "0"
+        high = (until.astimezone(UTC).isoformat() if until else "") + "~"
+        partition = keys.events_partition(tenant_id, object_id) if object_id else None
+        filters = {"event_type": event_type} if event_type else {}
+        if partition is not None:
+            index, pk_name, pk_value, sk_name = None, "pk", partition["pk"], "sk"
+            low, high = f"EVT#{low}", f"EVT#{high}"
+        else:
+            index, pk_name, sk_name = INDEX_BY_TENANT, "gsi3pk", "gsi3sk"
+            pk_value = keys.event_index_attrs(tenant_id, "", "")["gsi3pk"]
+        # the index holds every object's events, and the tenant's partition its API keys' too; an aggregate's own
+        # partition only its own (also those written before events had these attributes)
+        if object_id and (partition is None or object_id == tenant_id):
+            filters["aggregate_id"] = object_id
+        # the cursor's keys are the tenant's: its own partition ``T#<tenant>`` (the tenant's events) or one under
+        # it (tenant ids are all of one length, so no other tenant's key starts with this one's)
+        page = self.store.query(
+            index, pk_name, pk_value, limit, cursor, f"T#{tenant_id}", filters or None, (sk_name, low, high)
+        )
+        return [DomainEvent.model_validate_json(item["doc"]) for item in page.items], page.cursor
 
     def events(self, aggregate_key: dict[str, str]) -> list[DomainEvent]:
         return [DomainEvent.model_validate_json(item["doc"]) for item in self._partition(aggregate_key, "EVT#")]
@@ -623,6 +671,31 @@ def _mrr_change(sub: Subscription) -> dict[str, Any]:
         "mrr": sub.monthly_recurring,
         "changed_at": changed_at.isoformat(),
     }
+
+
+def _stamp_events(tx: Transaction) -> None:
+    """Stamp each event of ``tx`` with who acts (the door's actor) and the version its aggregate reaches in ``tx``
+    (the aggregate's own item put in the same write: same partition, its ``type`` the event's aggregate; none when
+    the event changes no such item, as a payment attempt against an unchanged invoice)."""
+    actor = current_actor()
+    versions: dict[tuple[str, str], int] = {}
+    events: list[dict[str, Any]] = []
+    for op in tx.items:
+        item = op.get("Put", {}).get("Item")
+        if not item or "type" not in item:
+            continue
+        if item["type"]["S"] == "event":
+            events.append(item)
+        elif "version" in item:
+            versions[(item["pk"]["S"], item["type"]["S"])] = int(item["version"]["N"])
+    for item in events:
+        event = DomainEvent.model_validate_json(item["doc"]["S"])
+        stamped = {
+            "actor": event.actor or actor,
+            "object_version": event.object_version or versions.get((item["pk"]["S"], event.aggregate)),
+        }
+        if stamped != {"actor": event.actor, "object_version": event.object_version}:
+            item["doc"] = {"S": event.model_copy(update=stamped).model_dump_json()}
 
 
 def _item_attrs(key: dict[str, str], model: BaseModel) -> dict[str, Any]:

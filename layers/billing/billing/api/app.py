@@ -19,11 +19,12 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
 from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 
 from billing import bootstrap
-from billing.api import collections, customers, offline_payments, routes, webhooks
+from billing.actor import acting
+from billing.api import collections, customers, events, offline_payments, routes, webhooks
 from billing.api.openapi import complete as complete_openapi
 from billing.api.problems import from_domain, problem, problem_answer
 from billing.domain.errors import DomainError
-from billing.services.tenants import authenticate
+from billing.services.tenants import authenticated_key
 from billing.web import dashboard, hosted_page, portal
 
 logger = Logger(child=True)
@@ -36,14 +37,17 @@ resolver = APIGatewayHttpResolver(enable_validation=True)
 
 
 def require_tenant(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) -> Response:
+    """The tenant of the request's API key; the key (its id) is who acts. A page's door names its own actor."""
     if app.current_event.path in PUBLIC_PATHS or app.current_event.path.startswith(PUBLIC_PREFIXES):
-        return next_middleware(app)
+        with acting(None):
+            return next_middleware(app)
     headers = app.current_event.headers or {}
     auth = next((v for k, v in headers.items() if k.lower() == "authorization"), None)
-    tenant_id = authenticate(bootstrap.deps().context, auth)
+    tenant_id, key_id = authenticated_key(bootstrap.deps().context, auth)
     app.append_context(tenant_id=tenant_id)
-    logger.append_keys(tenant_id=tenant_id)
-    return next_middleware(app)
+    logger.append_keys(tenant_id=tenant_id, api_key_id=key_id)
+    with acting("api_key", key_id):
+        return next_middleware(app)
 
 
 def refuse_unknown_query(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) -> Response:
@@ -69,6 +73,7 @@ resolver.include_router(routes.router)
 resolver.include_router(collections.router)
 resolver.include_router(customers.router)
 resolver.include_router(offline_payments.router)
+resolver.include_router(events.router)
 resolver.include_router(hosted_page.router)
 resolver.include_router(portal.router)
 resolver.include_router(dashboard.router)

@@ -87,7 +87,8 @@ TYPES: dict[str, EventType] = _types(
     ("collection_case.promise_broken", "collection_case", "A promise to pay was broken; dunning resumes."),
     ("collection_case.resolved", "collection_case", "A collection case was resolved (by hand, or by the invoice)."),
     # the tenant's own settings
-    ("tenant.profile_updated", "tenant", "The seller profile was replaced."),
+    ("tenant.profile_updated", "tenant", "The seller profile was replaced (what changed, before and after)."),
+    ("tenant.dunning_policy_updated", "tenant", "The dunning policy was replaced (what changed, before and after)."),
     ("portal.sign_in_requested", "tenant", "A customer asked for a link to their portal."),
     # the tenant's webhook endpoints (billing.services.webhook_endpoints). Public: a tenant's other endpoints (or its
     # ops tooling) may want to hear that one was disabled or its secret rolled; they carry no secret, only ids, URLs
@@ -101,4 +102,16 @@ TYPES: dict[str, EventType] = _types(
         "webhook_endpoint",
         "A webhook endpoint was disabled: it answered 410 Gone, or every attempt to it failed for 3 days.",
     ),
+    # access
+    ("api_key.created", "api_key", "An API key was issued (its id; the key itself is shown once, to its maker)."),
 )
+
+# Types that stay inside: on the audit trail and to the queues that act on them, never on the event bus or to
+# tenant endpoints. A sign-in request carries an address someone typed (maybe no customer's) and is only the
+# notifier's trigger for the sign-in e-mail.
+INTERNAL: frozenset[str] = frozenset({"portal.sign_in_requested"})
+
+
+def is_public(event_type: str) -> bool:
+    """Whether events of this type go out (the event bus, tenant endpoints)."""
+    return event_type in TYPES and event_type not in INTERNAL

@@ -7,8 +7,12 @@ and the event's own data; a consumer that needs the whole object reads it from t
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
+from pydantic import BaseModel, Field
+
+from billing.actor import ACTOR_TYPES
 from billing.domain.models import DomainEvent
 
 SCHEMA_VERSION = 1
@@ -25,3 +29,38 @@ def envelope(event: DomainEvent) -> dict[str, Any]:
         "actor": event.actor,
         "data": event.data,
     }
+
+
+# The envelope as a model: the API's answer (GET /v1/events) and the base of each type's JSON Schema
+# (billing.outbound.schemas types its data).
+class EventObject(BaseModel):
+    type: str = Field(description="the kind of object the event is about")
+    id: str
+    version: int | None = Field(
+        description="the object's version after the change; null when the event changed no versioned object (a "
+        "payment attempt against an unchanged invoice, a seller profile). Drop an event older than what you hold."
+    )
+
+
+class Actor(BaseModel):
+    # a string with the kinds as the schema's enum: the API still lists an event of a kind added later
+    type: str = Field(
+        description="api_key: a storefront or finance call with that key; customer: the customer on the portal or "
+        "the hosted invoice page; job: a scheduled or queued function; stripe_event: a Stripe event applied; "
+        "admin_command: an operator's command (infra/admin.py)",
+        json_schema_extra={"enum": list(ACTOR_TYPES)},
+    )
+    id: str = Field(description="the key's id (key_…), customer id, function name, Stripe event id (evt_…) or command")
+
+
+class Envelope(BaseModel):
+    """A domain event as it goes out (billing.outbound.envelope) and as GET /v1/events lists it."""
+
+    id: str = Field(description="the event's id: deliveries repeat (at least once); dedupe on it")
+    type: str
+    schema_version: int = Field(description="the version of the type's schema")
+    created: datetime
+    tenant_id: str
+    object: EventObject
+    actor: Actor | None = Field(description="who made the change (null: written before actors were recorded)")
+    data: dict[str, Any]

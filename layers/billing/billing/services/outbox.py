@@ -1,4 +1,5 @@
-"""The outbox relay: domain events committed with their state change are handed to the queues that act on them.
+"""The outbox relay: domain events committed with their state change are handed to the queues that act on them,
+and every public one (billing.outbound.catalog) is put on the stack's event bus (docs/events.md).
 
 What the relay gave up on (its stream batches in ``OutboxRelayDLQ``) is replayed from the table, where every event
 stays: ``replay`` hands the events of a window to the queues again (their consumers are idempotent: an event
@@ -7,11 +8,13 @@ handled once is handled once more as nothing).
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
 from typing import Any
 
 from billing.domain.models import DomainEvent
 from billing.outbound import catalog
+from billing.outbound.envelope import envelope
 from billing.services import documents
 from billing.services.unit import Context
 
@@ -31,9 +34,9 @@ ROUTES: dict[str, frozenset[str]] = {
     ),
     "COLLECTIONS_QUEUE_URL": frozenset({"invoice.finalized"}),
     "DOCUMENTS_QUEUE_URL": documents.EVENTS,  # the events whose document is rendered to PDF
-    # every cataloged event, for the tenant's webhook endpoints (billing.services.webhook_delivery filters by each
+    # every public event, for the tenant's webhook endpoints (billing.services.webhook_delivery filters by each
     # endpoint's types)
-    "WEBHOOK_EVENTS_QUEUE_URL": frozenset(catalog.TYPES),
+    "WEBHOOK_EVENTS_QUEUE_URL": frozenset(name for name in catalog.TYPES if catalog.is_public(name)),
 }
 
 
@@ -52,6 +55,28 @@ def relay(events: list[DomainEvent], env: dict[str, str], publisher: Any) -> int
     return sum(len(m) for m in by_queue.values())
 
 
+# The ``Source`` of every entry the relay puts on the event bus (docs/events.md); its ``DetailType`` is the type.
+EVENT_SOURCE = "billing"
+
+
+def bus_entry(event: DomainEvent) -> dict[str, Any]:
+    """The event as an EventBridge entry: the public envelope as its detail."""
+    return {
+        "Source": EVENT_SOURCE,
+        "DetailType": event.type,
+        "Detail": json.dumps(envelope(event), default=str, separators=(",", ":")),
+        "Time": event.occurred_at,
+        "Resources": [f"urn:billing:{event.tenant_id}:{event.aggregate}:{event.aggregate_id}"],
+    }
+
+
+def publish(events: list[DomainEvent], bus: Any | None) -> int:
+    """Put the public ones of ``events`` on the event bus (none configured: nothing); raises when the bus refused
+    some even after retries, so the caller's batch is retried whole (consumers dedupe on the event id)."""
+    public = [bus_entry(event) for event in events if catalog.is_public(event.type)]
+    return bus.put(public) if bus is not None and public else 0
+
+
 # Lambda's failure record names a batch by its records' arrival in the stream, to the second; an event's time is
 # taken when its write began: a margin on each side covers the difference.
 MARGIN = timedelta(minutes=2)
@@ -65,7 +90,10 @@ def failed_batch_window(failure: dict[str, Any]) -> tuple[datetime, datetime]:
     return first - MARGIN, last + MARGIN
 
 
-def replay(ctx: Context, since: datetime, until: datetime, env: dict[str, str], publisher: Any) -> dict[str, int]:
-    """Relay again every event that occurred between ``since`` and ``until``."""
+def replay(
+    ctx: Context, since: datetime, until: datetime, env: dict[str, str], publisher: Any, bus: Any | None = None
+) -> dict[str, int]:
+    """Relay again every event that occurred between ``since`` and ``until`` (to the queues, and to the bus)."""
     events = list(ctx.repo.events_between(since, until))
-    return {"events": len(events), "messages": relay(events, env, publisher)}
+    published = publish(events, bus)
+    return {"events": len(events), "messages": relay(events, env, publisher), "published": published}

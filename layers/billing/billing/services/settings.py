@@ -3,12 +3,14 @@ an invoice before saving)."""
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel
 
 from billing.adapters import keys
+from billing.domain.changes import changes
 from billing.domain.dunning import Action, Anchor, DunningPolicy, timeline
 from billing.domain.errors import NotFound
 from billing.domain.models import DomainEvent, Tenant
@@ -40,15 +42,29 @@ def sender(ctx: Context, tenant: Tenant) -> tuple[str, str | None]:
 @retrying()
 def replace_profile(ctx: Context, tenant_id: str, new: SellerProfile, claim: Claim | None = None) -> SellerProfile:
     """Replace the seller profile. Documents already rendered keep the profile they were rendered with."""
-    _, version = ctx.repo.profile(tenant_id, consistent=True)
+    old, version = ctx.repo.profile(tenant_id, consistent=True)
     tx = ctx.repo.transaction()
     ctx.repo.save_profile(tx, tenant_id, new, version)
-    event = DomainEvent.new("tenant.profile_updated", tenant_id, "tenant", tenant_id, ctx.clock.now())
+    diff = changes(_audited(old), _audited(new))
+    event = DomainEvent.new("tenant.profile_updated", tenant_id, "tenant", tenant_id, ctx.clock.now(), changes=diff)
     ctx.repo.add_event(tx, keys.tenant(tenant_id), event)
     remember(ctx, tx, tenant_id, claim, new.model_dump(mode="json"))
     ctx.repo.commit(tx)
     business_event("ProfileChanged")
     return new
+
+
+def _audited(profile: SellerProfile | None) -> dict[str, Any] | None:
+    """The profile as the audit trail keeps it: its logo by type, size and digest (the image itself is up to
+    100 KB, more than an event is worth and than EventBridge takes)."""
+    if profile is None:
+        return None
+    fields = profile.model_dump(mode="json")
+    if profile.logo is not None:
+        logo = profile.logo
+        digest = hashlib.sha256(logo.data).hexdigest()
+        fields["logo"] = {"content_type": logo.content_type, "bytes": len(logo.data), "sha256": digest}
+    return fields
 
 
 def dunning_policy(ctx: Context, tenant_id: str) -> DunningPolicy:
@@ -67,6 +83,11 @@ def replace_dunning_policy(
         raise NotFound("tenant_not_found", f"no tenant {tenant_id}")
     tx = ctx.repo.transaction()
     saved = ctx.repo.save_tenant(tx, tenant.model_copy(update={"dunning_policy": policy}))
+    before, after = (p.model_dump(mode="json") for p in (tenant.dunning_policy, saved.dunning_policy))
+    event = DomainEvent.new(
+        "tenant.dunning_policy_updated", tenant_id, "tenant", tenant_id, ctx.clock.now(), changes=changes(before, after)
+    )
+    ctx.repo.add_event(tx, keys.tenant(tenant_id), event)
     remember(ctx, tx, tenant_id, claim, saved.dunning_policy.model_dump(mode="json"))
     ctx.repo.commit(tx)
     business_event("DunningPolicyChanged")

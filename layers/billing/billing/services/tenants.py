@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from datetime import datetime
 
+from billing.adapters import keys
+from billing.adapters.dynamodb import Transaction
 from billing.domain import numbering
 from billing.domain.errors import Unauthorized
 from billing.domain.ids import new_id
-from billing.domain.models import Tenant
+from billing.domain.models import DomainEvent, Tenant
 from billing.services.unit import Context
 
 KEY_PREFIX = "bk_"
@@ -36,7 +39,7 @@ def create_tenant(
     api_key = issue_key_text(tenant.id)
     tx = ctx.repo.transaction()
     tenant = ctx.repo.save_tenant(tx, tenant)
-    ctx.repo.add_api_key(tx, tenant.id, hash_key(api_key), now)
+    _add_key(ctx, tx, tenant.id, api_key, now)
     ctx.repo.commit(tx)
     return tenant, api_key
 
@@ -44,9 +47,22 @@ def create_tenant(
 def add_api_key(ctx: Context, tenant_id: str) -> str:
     api_key = issue_key_text(tenant_id)
     tx = ctx.repo.transaction()
-    ctx.repo.add_api_key(tx, tenant_id, hash_key(api_key), ctx.clock.now())
+    _add_key(ctx, tx, tenant_id, api_key, ctx.clock.now())
     ctx.repo.commit(tx)
     return api_key
+
+
+def key_id(key_hash: str) -> str:
+    """An API key's public name: stable, and no secret (a prefix of the stored hash of a 256-bit secret)."""
+    return f"key_{key_hash[:16]}"
+
+
+def _add_key(ctx: Context, tx: Transaction, tenant_id: str, api_key: str, now: datetime) -> None:
+    """Store the key's hash and say so on the audit trail (``api_key.created``: its id, never the key)."""
+    digest = hash_key(api_key)
+    ctx.repo.add_api_key(tx, tenant_id, digest, now)
+    event = DomainEvent.new("api_key.created", tenant_id, "api_key", key_id(digest), now, key_id=key_id(digest))
+    ctx.repo.add_event(tx, keys.tenant(tenant_id), event)
 
 
 def issue_key_text(tenant_id: str) -> str:
@@ -55,11 +71,17 @@ def issue_key_text(tenant_id: str) -> str:
 
 def authenticate(ctx: Context, authorization: str | None) -> str:
     """The tenant id a ``Bearer`` API key belongs to; anything else is refused. The lookup is by the key's hash
-    in the tenant's partition, so no secret is ever compared byte by byte."""
+    in the tenant's partition, so no secret is ever compared byte by byte. (``authenticated_key`` also names the
+    key.)"""
+    return authenticated_key(ctx, authorization)[0]
+
+
+def authenticated_key(ctx: Context, authorization: str | None) -> tuple[str, str]:
+    """The tenant id and the key id (``key_id``) of a valid ``Bearer`` API key; anything else is refused."""
     scheme, _, api_key = (authorization or "").strip().partition(" ")
     if scheme.lower() != "bearer" or not api_key.startswith(KEY_PREFIX):
         raise Unauthorized("missing_api_key", "send Authorization: Bearer <API key>")
     tenant_id, _, secret = api_key.strip()[len(KEY_PREFIX) :].partition(".")
     if not tenant_id or not secret or not ctx.repo.api_key_exists(tenant_id, hash_key(api_key.strip())):
         raise Unauthorized("invalid_api_key", "the API key is not valid")
-    return tenant_id
+    return tenant_id, key_id(hash_key(api_key.strip()))

@@ -10,6 +10,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from billing import bootstrap
+from billing.actor import set_actor
 from billing.domain.errors import NotFound
 from billing.domain.models import Invoice, Tenant
 from billing.i18n import language
@@ -80,6 +81,7 @@ def hosted_invoice(token: str) -> Response[str]:
     except NotFound:
         return message_page(404, accept_language(router.current_event.headers or {}), not_found=True)
     logger.append_keys(tenant_id=tenant.id, invoice_id=invoice.id)
+    set_actor("customer", invoice.customer_id)  # the page's link is the invoice's customer's
     checkout: Checkout | None = None
     publishable_key = deps.env.get("STRIPE_PUBLISHABLE_KEY")
     if invoice.payable:

@@ -17,6 +17,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from billing import bootstrap
+from billing.actor import set_actor
 from billing.domain.errors import NotFound
 from billing.i18n import BABEL_LOCALES, language
 from billing.services import hosted_page, payments, portal, settings
@@ -36,12 +37,14 @@ def _query(name: str) -> str | None:
 def _session(token: str) -> OpenSession | Response[str]:
     """The open session, or the page that says why there is none."""
     try:
-        return portal.open_session(bootstrap.deps().context, token)
+        session = portal.open_session(bootstrap.deps().context, token)
     except SessionExpired as expired:
         lang = accept_language(router.current_event.headers or {})
         return message_page(410, lang, return_url=expired.extra.get("return_url"))
     except NotFound:
         return _not_found()
+    set_actor("customer", session.customer_id)  # what the portal changes, its signed-in customer does
+    return session
 
 
 def _not_found() -> Response[str]:
