@@ -33,6 +33,7 @@ PROFILE = {
     },
     "tax_id": "DE123456789",
     "support_email": "billing@acme.example",
+    "finance_email": "finance@acme.example",
     "logo": {"content_type": "image/png", "data": base64.b64encode(PNG).decode()},
     "footer": "Registered in Berlin, HRB 12345.",
     "default_locale": "en",

@@ -248,10 +248,11 @@ def test_an_idempotent_create_replays_the_same_endpoint(deps, key):
 
 
 # --- delivering -------------------------------------------------------------------------------------------------
-def test_the_relay_routes_every_cataloged_event_to_the_webhook_queue():
+def test_the_relay_routes_every_public_event_to_the_webhook_queue():
     from billing.outbound import catalog
 
-    assert outbox.ROUTES["WEBHOOK_EVENTS_QUEUE_URL"] == frozenset(catalog.TYPES)
+    assert outbox.ROUTES["WEBHOOK_EVENTS_QUEUE_URL"] == frozenset(catalog.TYPES) - catalog.INTERNAL
+    assert "portal.sign_in_requested" not in outbox.ROUTES["WEBHOOK_EVENTS_QUEUE_URL"]
 
 
 def customer_event(deps: Deps, key: str) -> DomainEvent:
