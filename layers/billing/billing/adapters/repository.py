@@ -537,8 +537,8 @@ class Repository:
             filters["aggregate_id"] = object_id
         # the cursor's keys are the tenant's: its own partition ``T#<tenant>`` (the tenant's events) or one under
         # it (tenant ids are all of one length, so no other tenant's key starts with this one's)
-        within = (sk_name, low, high)
-        page = self.store.query(index, pk_name, pk_value, limit, cursor, f"T#{tenant_id}", filters or None, sort_between=within)
+        prefix, within = f"T#{tenant_id}", (sk_name, low, high)
+        page = self.store.query(index, pk_name, pk_value, limit, cursor, prefix, filters or None, sort_between=within)
         return [DomainEvent.model_validate_json(item["doc"]) for item in page.items], page.cursor
 
     def events(self, aggregate_key: dict[str, str]) -> list[DomainEvent]:
