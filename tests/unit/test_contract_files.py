@@ -18,4 +18,4 @@ def test_layer_requirements_pin_what_pyproject_pins():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
     layer = (ROOT / "layers" / "billing" / "requirements.txt").read_text().split()
     layer_pins = {line for line in layer if line and not line.startswith("#")}
-    assert layer_pins == {dep for dep in project if not dep.startswith("boto3")}  # boto3 is the runtime's
+    assert layer_pins == {dep for dep in project if not dep.startswith(("boto3", "botocore"))}  # the runtime's
