@@ -3,21 +3,20 @@ billing.services.collections, answer; POSTs take an Idempotency-Key."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from pydantic import BaseModel
 
-from billing import bootstrap
-from billing.api import idempotency
+from billing.api.door import Door, context
 from billing.domain.collections import AssignRequest, CaseStatus, NoteRequest, PromiseRequest, ResolveRequest
 from billing.services import collections
 from billing.services.collections import CollectionCaseResource, Sort
-from billing.services.unit import Context
 
 router = APIGatewayHttpRouter()
+door = Door(router)
 
 CaseId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_]+$")]
 TAGS = ["collection_cases"]
@@ -28,28 +27,6 @@ class CollectionCaseList(BaseModel):
     data: list[CollectionCaseResource]
     has_more: bool
     next_cursor: str | None
-
-
-def _ctx() -> Context:
-    return bootstrap.deps().context
-
-
-def _tenant() -> str:
-    return router.context["tenant_id"]
-
-
-def _post(action: Any) -> Response:
-    event = router.current_event
-    return idempotency.run(
-        _ctx(),
-        _tenant(),
-        event.headers or {},
-        event.http_method,
-        event.path,
-        event.body,
-        200,
-        lambda claim: action(claim).model_dump(mode="json"),
-    )
 
 
 @router.get(
@@ -66,7 +43,7 @@ def list_collection_cases(
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: Annotated[str | None, Query(max_length=2048)] = None,
 ) -> CollectionCaseList:
-    found, next_cursor = collections.list_cases(_ctx(), _tenant(), status, sort, limit, cursor)
+    found, next_cursor = collections.list_cases(context(), door.tenant(), status, sort, limit, cursor)
     return CollectionCaseList(data=found, has_more=next_cursor is not None, next_cursor=next_cursor)
 
 
@@ -74,19 +51,19 @@ def list_collection_cases(
     "/v1/collection_cases/<collection_case_id>", tags=TAGS, summary="A collection case, with its invoice's state now"
 )
 def get_collection_case(collection_case_id: CaseId) -> CollectionCaseResource:
-    return collections.get_case(_ctx(), _tenant(), collection_case_id)
+    return collections.get_case(context(), door.tenant(), collection_case_id)
 
 
 @router.post("/v1/collection_cases/<collection_case_id>/assign", tags=TAGS, summary="Assign the case to a person")
 def assign_collection_case(collection_case_id: CaseId, body: AssignRequest) -> Response[CollectionCaseResource]:
-    return _post(lambda claim: collections.assign(_ctx(), _tenant(), collection_case_id, body, claim))
+    return door.post(200, lambda claim: collections.assign(context(), door.tenant(), collection_case_id, body, claim))
 
 
 @router.post(
     "/v1/collection_cases/<collection_case_id>/notes", tags=TAGS, summary="Add a note to the case (notes are kept)"
 )
 def add_collection_case_note(collection_case_id: CaseId, body: NoteRequest) -> Response[CollectionCaseResource]:
-    return _post(lambda claim: collections.add_note(_ctx(), _tenant(), collection_case_id, body, claim))
+    return door.post(200, lambda claim: collections.add_note(context(), door.tenant(), collection_case_id, body, claim))
 
 
 @router.post(
@@ -95,7 +72,9 @@ def add_collection_case_note(collection_case_id: CaseId, body: NoteRequest) -> R
     summary="Record a promise to pay by a date: dunning pauses until then and resumes by itself if it is broken",
 )
 def record_promise_to_pay(collection_case_id: CaseId, body: PromiseRequest) -> Response[CollectionCaseResource]:
-    return _post(lambda claim: collections.record_promise(_ctx(), _tenant(), collection_case_id, body, claim))
+    return door.post(
+        200, lambda claim: collections.record_promise(context(), door.tenant(), collection_case_id, body, claim)
+    )
 
 
 @router.post(
@@ -104,4 +83,4 @@ def record_promise_to_pay(collection_case_id: CaseId, body: PromiseRequest) -> R
     summary="Resolve the case (paid, payment_plan, written_off, disputed, other)",
 )
 def resolve_collection_case(collection_case_id: CaseId, body: ResolveRequest) -> Response[CollectionCaseResource]:
-    return _post(lambda claim: collections.resolve(_ctx(), _tenant(), collection_case_id, body, claim))
+    return door.post(200, lambda claim: collections.resolve(context(), door.tenant(), collection_case_id, body, claim))

@@ -2,22 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from pydantic import BaseModel
 
-from billing import bootstrap
-from billing.api import idempotency
+from billing.api.door import Door, LazyStripe, context
 from billing.api.routes import Cursor, Id, Limit
 from billing.domain.models import Customer
 from billing.services import customers
 from billing.services.commands import UpdateCustomer
-from billing.services.unit import Context
 
 router = APIGatewayHttpRouter()
+door = Door(router)
 
 
 class CustomerList(BaseModel):
@@ -25,35 +24,6 @@ class CustomerList(BaseModel):
     data: list[Customer]
     has_more: bool
     next_cursor: str | None
-
-
-class _Stripe:
-    """The Stripe gateway, built (and the SDK imported) only if the use case calls it."""
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(bootstrap.deps().stripe, name)
-
-
-def _ctx() -> Context:
-    return bootstrap.deps().context
-
-
-def _tenant() -> str:
-    return router.context["tenant_id"]
-
-
-def _post(status: int, action: Any) -> Response:
-    event = router.current_event
-    return idempotency.run(
-        _ctx(),
-        _tenant(),
-        event.headers or {},
-        event.http_method,
-        event.path,
-        event.body,
-        status,
-        lambda claim: action(claim).model_dump(mode="json"),
-    )
 
 
 @router.get(
@@ -71,7 +41,7 @@ def list_customers(
     external_id: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
     archived: Annotated[bool | None, Query()] = None,
 ) -> CustomerList:
-    data, next_cursor = customers.list_customers(_ctx(), _tenant(), limit, cursor, email, external_id, archived)
+    data, next_cursor = customers.list_customers(context(), door.tenant(), limit, cursor, email, external_id, archived)
     return CustomerList(data=data, has_more=next_cursor is not None, next_cursor=next_cursor)
 
 
@@ -82,7 +52,7 @@ def list_customers(
     "currency while it has no invoice",
 )
 def update_customer(customer_id: Id, body: UpdateCustomer) -> Customer:
-    return customers.update_customer(_ctx(), _Stripe(), _tenant(), customer_id, body)
+    return customers.update_customer(context(), LazyStripe(), door.tenant(), customer_id, body)
 
 
 @router.post(
@@ -91,9 +61,9 @@ def update_customer(customer_id: Id, body: UpdateCustomer) -> Customer:
     summary="Archive a customer: no new orders or subscriptions; invoices, payments and dunning go on",
 )
 def archive_customer(customer_id: Id) -> Response[Customer]:
-    return _post(200, lambda claim: customers.archive_customer(_ctx(), _tenant(), customer_id, claim))
+    return door.post(200, lambda claim: customers.archive_customer(context(), door.tenant(), customer_id, claim))
 
 
 @router.post("/v1/customers/<customer_id>/unarchive", tags=["customers"], summary="Bring an archived customer back")
 def unarchive_customer(customer_id: Id) -> Response[Customer]:
-    return _post(200, lambda claim: customers.unarchive_customer(_ctx(), _tenant(), customer_id, claim))
+    return door.post(200, lambda claim: customers.unarchive_customer(context(), door.tenant(), customer_id, claim))

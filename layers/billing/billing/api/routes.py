@@ -10,7 +10,7 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from pydantic import BaseModel, Field
 
 from billing import bootstrap
-from billing.api import idempotency
+from billing.api.door import Door, context, stripe
 from billing.domain.dunning import DunningPolicy, PaymentPlan
 from billing.domain.models import CreditNote, Customer, Invoice, Order
 from billing.domain.payments import Payment
@@ -33,9 +33,9 @@ from billing.services import (
     subscriptions,
 )
 from billing.services.commands import CreateCustomer, PlaceOrder, SellerProfileIn
-from billing.services.unit import Context
 
 router = APIGatewayHttpRouter()
+door = Door(router)
 
 Id = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_]+$")]
 InvoiceStatus = Literal["draft", "open", "paid", "void", "uncollectible"]
@@ -108,41 +108,15 @@ CREATED: dict[int, Any] = {201: {"description": "Created"}}  # the routes that a
 Cursor = Annotated[str | None, Query(max_length=2048)]
 
 
-def _stripe() -> Any:
-    return bootstrap.deps().stripe
-
-
-def _ctx() -> Context:
-    return bootstrap.deps().context
-
-
-def _tenant() -> str:
-    return router.context["tenant_id"]
-
-
-def _post(status: int, action: Any) -> Response:
-    event = router.current_event
-    return idempotency.run(
-        _ctx(),
-        _tenant(),
-        event.headers or {},
-        event.http_method,
-        event.path,
-        event.body,
-        status,
-        lambda claim: action(claim).model_dump(mode="json"),
-    )
-
-
 # --- customers -------------------------------------------------------------------------------------------------
 @router.post("/v1/customers", tags=["customers"], summary="Register a customer", responses=CREATED)
 def create_customer(body: CreateCustomer) -> Response[Customer]:
-    return _post(201, lambda claim: customers.create_customer(_ctx(), _tenant(), body, claim))
+    return door.post(201, lambda claim: customers.create_customer(context(), door.tenant(), body, claim))
 
 
 @router.get("/v1/customers/<customer_id>", tags=["customers"], summary="Retrieve a customer")
 def get_customer(customer_id: Id) -> Customer:
-    return customers.get_customer(_ctx(), _tenant(), customer_id)
+    return customers.get_customer(context(), door.tenant(), customer_id)
 
 
 @router.post(
@@ -151,7 +125,9 @@ def get_customer(customer_id: Id) -> Customer:
     summary="A SetupIntent client secret for Stripe.js to save the customer's card",
 )
 def create_setup_intent(customer_id: Id) -> Response[payments.SetupIntent]:
-    return _post(200, lambda claim: payments.create_setup_intent(_ctx(), _stripe(), _tenant(), customer_id, claim))
+    return door.post(
+        200, lambda claim: payments.create_setup_intent(context(), stripe(), door.tenant(), customer_id, claim)
+    )
 
 
 # --- orders ----------------------------------------------------------------------------------------------------
@@ -163,7 +139,7 @@ def create_setup_intent(customer_id: Id) -> Response[payments.SetupIntent]:
 )
 def create_portal_session(customer_id: Id, body: portal.CreatePortalSession) -> Response[portal.PortalSession]:
     base = _public_base_url() or ""
-    return _post(201, lambda claim: portal.create_session(_ctx(), _tenant(), customer_id, body, base, claim))
+    return door.post(201, lambda claim: portal.create_session(context(), door.tenant(), customer_id, body, base, claim))
 
 
 @router.post(
@@ -178,10 +154,10 @@ def create_portal_session(customer_id: Id, body: portal.CreatePortalSession) -> 
 def create_dashboard_session(
     body: dashboard.CreateDashboardSession | None = None,
 ) -> Response[dashboard.DashboardSession]:
-    dashboard.check_access(_tenant(), router.context.get("scopes"))
+    dashboard.check_access(door.tenant(), router.context.get("scopes"))
     request = body or dashboard.CreateDashboardSession()
     base = _public_base_url() or ""
-    return _post(201, lambda claim: dashboard.create_session(_ctx(), _tenant(), request, base, claim))
+    return door.post(201, lambda claim: dashboard.create_session(context(), door.tenant(), request, base, claim))
 
 
 @router.post(
@@ -191,28 +167,28 @@ def create_dashboard_session(
     responses=CREATED,
 )
 def place_order(body: PlaceOrder) -> Response[Order]:
-    return _post(201, lambda claim: orders.place_order(_ctx(), _tenant(), body, claim))
+    return door.post(201, lambda claim: orders.place_order(context(), door.tenant(), body, claim))
 
 
 @router.get("/v1/orders/<order_id>", tags=["orders"], summary="Retrieve an order")
 def get_order(order_id: Id) -> Order:
-    return orders.get_order(_ctx(), _tenant(), order_id)
+    return orders.get_order(context(), door.tenant(), order_id)
 
 
 @router.post("/v1/orders/<order_id>/approve", tags=["orders"], summary="Approve an order held for review")
 def approve_order(order_id: Id) -> Response[Order]:
-    return _post(200, lambda claim: orders.approve_order(_ctx(), _tenant(), order_id, claim))
+    return door.post(200, lambda claim: orders.approve_order(context(), door.tenant(), order_id, claim))
 
 
 @router.post("/v1/orders/<order_id>/cancel", tags=["orders"], summary="Cancel an order held for review")
 def cancel_order(order_id: Id) -> Response[Order]:
-    return _post(200, lambda claim: orders.cancel_order(_ctx(), _tenant(), order_id, claim))
+    return door.post(200, lambda claim: orders.cancel_order(context(), door.tenant(), order_id, claim))
 
 
 # --- invoices --------------------------------------------------------------------------------------------------
 @router.get("/v1/invoices/<invoice_id>", tags=["invoices"], summary="Retrieve an invoice")
 def get_invoice(invoice_id: Id) -> InvoiceResource:
-    return _resource(invoicing.get_invoice(_ctx(), _tenant(), invoice_id))
+    return _resource(invoicing.get_invoice(context(), door.tenant(), invoice_id))
 
 
 def _pdf_responses(codes: list[str]) -> dict[int, Any]:
@@ -247,7 +223,7 @@ def _redirect(url: str) -> Response:
     responses=_pdf_responses(["pdf_not_ready", "invoice_not_issued"]),
 )
 def get_invoice_pdf(invoice_id: Id) -> Response[None]:
-    return _redirect(documents.invoice_link(_ctx(), bootstrap.deps().documents, _tenant(), invoice_id))
+    return _redirect(documents.invoice_link(context(), bootstrap.deps().documents, door.tenant(), invoice_id))
 
 
 @router.get(
@@ -257,7 +233,7 @@ def get_invoice_pdf(invoice_id: Id) -> Response[None]:
     responses=_pdf_responses(["pdf_not_ready"]),
 )
 def get_credit_note_pdf(credit_note_id: Id) -> Response[None]:
-    return _redirect(documents.credit_note_link(_ctx(), bootstrap.deps().documents, _tenant(), credit_note_id))
+    return _redirect(documents.credit_note_link(context(), bootstrap.deps().documents, door.tenant(), credit_note_id))
 
 
 @router.get("/v1/invoices", tags=["invoices"], summary="List invoices, newest first, by customer and/or status")
@@ -267,7 +243,7 @@ def list_invoices(
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: Annotated[str | None, Query(max_length=2048)] = None,
 ) -> InvoiceList:
-    data, next_cursor = invoicing.list_invoices(_ctx(), _tenant(), customer_id, status, limit, cursor)
+    data, next_cursor = invoicing.list_invoices(context(), door.tenant(), customer_id, status, limit, cursor)
     return InvoiceList(data=[_resource(i) for i in data], has_more=next_cursor is not None, next_cursor=next_cursor)
 
 
@@ -277,7 +253,7 @@ def list_invoices(
     summary="The invoice's payment attempts, with Stripe ids, outcomes and decline codes",
 )
 def list_payments(invoice_id: Id) -> PaymentList:
-    return PaymentList(data=payments.payments_of(_ctx(), _tenant(), invoice_id))
+    return PaymentList(data=payments.payments_of(context(), door.tenant(), invoice_id))
 
 
 @router.post(
@@ -286,7 +262,7 @@ def list_payments(invoice_id: Id) -> PaymentList:
     summary="Charge the invoice's amount due to the customer's saved card now",
 )
 def pay_invoice(invoice_id: Id) -> Response[Payment]:
-    return _post(200, lambda claim: payments.retry_now(_ctx(), _stripe(), _tenant(), invoice_id, claim))
+    return door.post(200, lambda claim: payments.retry_now(context(), stripe(), door.tenant(), invoice_id, claim))
 
 
 @router.post(
@@ -295,7 +271,9 @@ def pay_invoice(invoice_id: Id) -> Response[Payment]:
     summary="A PaymentIntent client secret to pay the invoice's amount due with Stripe.js",
 )
 def create_payment_intent(invoice_id: Id) -> Response[payments.PaymentIntentForInvoice]:
-    return _post(200, lambda claim: payments.payment_intent_for(_ctx(), _stripe(), _tenant(), invoice_id, claim))
+    return door.post(
+        200, lambda claim: payments.payment_intent_for(context(), stripe(), door.tenant(), invoice_id, claim)
+    )
 
 
 @router.post(
@@ -305,17 +283,17 @@ def create_payment_intent(invoice_id: Id) -> Response[payments.PaymentIntentForI
     responses=CREATED,
 )
 def refund_invoice(invoice_id: Id, body: refunds.RefundRequest) -> Response[CreditNote]:
-    return _post(201, lambda claim: refunds.refund(_ctx(), _stripe(), _tenant(), invoice_id, body, claim))
+    return door.post(201, lambda claim: refunds.refund(context(), stripe(), door.tenant(), invoice_id, body, claim))
 
 
 @router.get("/v1/invoices/<invoice_id>/credit_notes", tags=["invoices"], summary="The invoice's credit notes")
 def list_credit_notes(invoice_id: Id) -> CreditNoteList:
-    return CreditNoteList(data=refunds.credit_notes_of(_ctx(), _tenant(), invoice_id))
+    return CreditNoteList(data=refunds.credit_notes_of(context(), door.tenant(), invoice_id))
 
 
 @router.post("/v1/invoices/<invoice_id>/void", tags=["invoices"], summary="Void an open invoice; it keeps its number")
 def void_invoice(invoice_id: Id) -> Response[Invoice]:
-    return _post(200, lambda claim: payments.void_invoice(_ctx(), _stripe(), _tenant(), invoice_id, claim))
+    return door.post(200, lambda claim: payments.void_invoice(context(), stripe(), door.tenant(), invoice_id, claim))
 
 
 @router.get(
@@ -324,7 +302,7 @@ def void_invoice(invoice_id: Id) -> Response[Invoice]:
     summary="The invoice's dunning timeline: steps done and planned, emails sent, charges tried",
 )
 def get_dunning_timeline(invoice_id: Id) -> dunning.DunningTimeline:
-    return dunning.timeline_of(_ctx(), _tenant(), invoice_id)
+    return dunning.timeline_of(context(), door.tenant(), invoice_id)
 
 
 @router.post(
@@ -334,24 +312,24 @@ def get_dunning_timeline(invoice_id: Id) -> dunning.DunningTimeline:
     responses=CREATED,
 )
 def agree_payment_plan(invoice_id: Id, body: dunning.PaymentPlanRequest) -> Response[PaymentPlan]:
-    return _post(201, lambda claim: dunning.agree_payment_plan(_ctx(), _tenant(), invoice_id, body, claim))
+    return door.post(201, lambda claim: dunning.agree_payment_plan(context(), door.tenant(), invoice_id, body, claim))
 
 
 # --- plans and subscriptions ----------------------------------------------------------------------------------
 @router.post("/v1/plans", tags=["subscriptions"], summary="Add a plan to the catalogue", responses=CREATED)
 def create_plan(body: PlanRequest) -> Response[Plan]:
-    return _post(201, lambda claim: subscriptions.create_plan(_ctx(), _tenant(), body, claim))
+    return door.post(201, lambda claim: subscriptions.create_plan(context(), door.tenant(), body, claim))
 
 
 @router.get("/v1/plans", tags=["subscriptions"], summary="The plan catalogue, oldest first")
 def list_plans(limit: Limit = 20, cursor: Cursor = None) -> PlanList:
-    data, next_cursor = subscriptions.list_plans(_ctx(), _tenant(), limit, cursor)
+    data, next_cursor = subscriptions.list_plans(context(), door.tenant(), limit, cursor)
     return PlanList(data=data, has_more=next_cursor is not None, next_cursor=next_cursor)
 
 
 @router.get("/v1/plans/<plan_id>", tags=["subscriptions"], summary="Retrieve a plan")
 def get_plan(plan_id: Id) -> Plan:
-    return subscriptions.get_plan(_ctx(), _tenant(), plan_id)
+    return subscriptions.get_plan(context(), door.tenant(), plan_id)
 
 
 @router.post(
@@ -361,18 +339,18 @@ def get_plan(plan_id: Id) -> Plan:
     responses=CREATED,
 )
 def create_subscription(body: subscriptions.CreateSubscription) -> Response[Subscription]:
-    return _post(201, lambda claim: subscriptions.create_subscription(_ctx(), _tenant(), body, claim))
+    return door.post(201, lambda claim: subscriptions.create_subscription(context(), door.tenant(), body, claim))
 
 
 @router.get("/v1/subscriptions", tags=["subscriptions"], summary="The tenant's subscriptions")
 def list_subscriptions(limit: Limit = 20, cursor: Cursor = None) -> SubscriptionList:
-    data, next_cursor = subscriptions.list_subscriptions(_ctx(), _tenant(), limit, cursor)
+    data, next_cursor = subscriptions.list_subscriptions(context(), door.tenant(), limit, cursor)
     return SubscriptionList(data=data, has_more=next_cursor is not None, next_cursor=next_cursor)
 
 
 @router.get("/v1/subscriptions/<subscription_id>", tags=["subscriptions"], summary="Retrieve a subscription")
 def get_subscription(subscription_id: Id) -> Subscription:
-    return subscriptions.get_subscription(_ctx(), _tenant(), subscription_id)
+    return subscriptions.get_subscription(context(), door.tenant(), subscription_id)
 
 
 @router.post(
@@ -381,7 +359,9 @@ def get_subscription(subscription_id: Id) -> Subscription:
     summary="Change plans or quantities; prorated (by the second or the day) on the next invoice",
 )
 def change_subscription(subscription_id: Id, body: subscriptions.ChangeSubscription) -> Response[Subscription]:
-    return _post(200, lambda claim: subscriptions.change_subscription(_ctx(), _tenant(), subscription_id, body, claim))
+    return door.post(
+        200, lambda claim: subscriptions.change_subscription(context(), door.tenant(), subscription_id, body, claim)
+    )
 
 
 @router.post(
@@ -390,7 +370,9 @@ def change_subscription(subscription_id: Id, body: subscriptions.ChangeSubscript
     summary="Cancel at period end, or now with a prorated credit",
 )
 def cancel_subscription(subscription_id: Id, body: subscriptions.CancelSubscription) -> Response[Subscription]:
-    return _post(200, lambda claim: subscriptions.cancel_subscription(_ctx(), _tenant(), subscription_id, body, claim))
+    return door.post(
+        200, lambda claim: subscriptions.cancel_subscription(context(), door.tenant(), subscription_id, body, claim)
+    )
 
 
 @router.post(
@@ -399,7 +381,9 @@ def cancel_subscription(subscription_id: Id, body: subscriptions.CancelSubscript
     summary="Approve a subscription held for review: its trial or billing starts",
 )
 def approve_subscription(subscription_id: Id) -> Response[Subscription]:
-    return _post(200, lambda claim: subscriptions.approve_subscription(_ctx(), _tenant(), subscription_id, claim))
+    return door.post(
+        200, lambda claim: subscriptions.approve_subscription(context(), door.tenant(), subscription_id, claim)
+    )
 
 
 @router.post(
@@ -408,28 +392,28 @@ def approve_subscription(subscription_id: Id) -> Response[Subscription]:
     summary="Record metered usage, once per idempotency_key; up to an hour late lands in its own period",
 )
 def record_usage(body: subscriptions.RecordUsage) -> subscriptions.UsageRecord:
-    return subscriptions.record_usage(_ctx(), _tenant(), body)
+    return subscriptions.record_usage(context(), door.tenant(), body)
 
 
 # --- settings --------------------------------------------------------------------------------------------------
 @router.get("/v1/settings/profile", tags=["settings"], summary="The seller profile every invoice, PDF and page shows")
 def get_profile() -> SellerProfile:
-    return settings.profile(_ctx(), _tenant())
+    return settings.profile(context(), door.tenant())
 
 
 @router.put("/v1/settings/profile", tags=["settings"], summary="Replace the seller profile (logo: base64 PNG or SVG)")
 def put_profile(body: SellerProfileIn) -> Response[SellerProfile]:
-    return _post(200, lambda claim: settings.replace_profile(_ctx(), _tenant(), body, claim))
+    return door.post(200, lambda claim: settings.replace_profile(context(), door.tenant(), body, claim))
 
 
 @router.get("/v1/settings/dunning", tags=["settings"], summary="The tenant's dunning policy")
 def get_dunning_policy() -> DunningPolicy:
-    return settings.dunning_policy(_ctx(), _tenant())
+    return settings.dunning_policy(context(), door.tenant())
 
 
 @router.put("/v1/settings/dunning", tags=["settings"], summary="Replace the tenant's dunning policy")
 def put_dunning_policy(body: DunningPolicy) -> Response[DunningPolicy]:
-    return _post(200, lambda claim: settings.replace_dunning_policy(_ctx(), _tenant(), body, claim))
+    return door.post(200, lambda claim: settings.replace_dunning_policy(context(), door.tenant(), body, claim))
 
 
 @router.post(
@@ -438,7 +422,7 @@ def put_dunning_policy(body: DunningPolicy) -> Response[DunningPolicy]:
     summary="What a dunning policy (the current one by default) would do to an invoice; changes nothing",
 )
 def preview_dunning(body: settings.PreviewRequest) -> settings.Preview:
-    return settings.preview(_ctx(), _tenant(), body)
+    return settings.preview(context(), door.tenant(), body)
 
 
 # --- reports ---------------------------------------------------------------------------------------------------
@@ -488,9 +472,16 @@ def get_report(
     section: Annotated[str | None, Query(max_length=32, description="the section a CSV answer holds")] = None,
 ) -> Response[str]:
     question = reports.window(
-        _ctx(), _tenant(), report_name, from_=from_, to=to, as_of=as_of, currency=currency, customer_id=customer_id
+        context(),
+        door.tenant(),
+        report_name,
+        from_=from_,
+        to=to,
+        as_of=as_of,
+        currency=currency,
+        customer_id=customer_id,
     )
-    answer = reports.run(bootstrap.deps().facts.open(_tenant()), report_name, question)
+    answer = reports.run(bootstrap.deps().facts.open(door.tenant()), report_name, question)
     reports.section_of(answer, section)  # an unknown section is refused whichever way the answer goes
     accept = next((v for k, v in (router.current_event.headers or {}).items() if k.lower() == "accept"), "")
     if "text/csv" in accept:

@@ -10,11 +10,11 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from pydantic import BaseModel
 
 from billing import bootstrap
-from billing.api import idempotency
+from billing.api.door import Door, context
 from billing.services import webhook_endpoints as hooks
-from billing.services.unit import Context
 
 router = APIGatewayHttpRouter()
+door = Door(router)
 
 Id = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_]+$")]
 Limit = Annotated[int, Query(ge=1, le=100)]
@@ -39,30 +39,8 @@ class WebhookDeliveryList(BaseModel):
     next_cursor: str | None
 
 
-def _ctx() -> Context:
-    return bootstrap.deps().context
-
-
 def _hooks() -> hooks.Webhooks:
     return bootstrap.deps().webhooks
-
-
-def _tenant() -> str:
-    return router.context["tenant_id"]
-
-
-def _post(status: int, action: Any) -> Response:
-    event = router.current_event
-    return idempotency.run(
-        _ctx(),
-        _tenant(),
-        event.headers or {},
-        event.http_method,
-        event.path,
-        event.body,
-        status,
-        lambda claim: action(claim).model_dump(mode="json", by_alias=True),
-    )
 
 
 @router.post(
@@ -72,18 +50,18 @@ def _post(status: int, action: Any) -> Response:
     responses=CREATED,
 )
 def create_webhook_endpoint(body: hooks.CreateWebhookEndpoint) -> Response[hooks.WebhookEndpointWithSecret]:
-    return _post(201, lambda claim: hooks.create_endpoint(_ctx(), _hooks(), _tenant(), body, claim))
+    return door.post(201, lambda claim: hooks.create_endpoint(context(), _hooks(), door.tenant(), body, claim))
 
 
 @router.get("/v1/webhook_endpoints", tags=TAGS, summary="The tenant's webhook endpoints, newest first")
 def list_webhook_endpoints(limit: Limit = 20, cursor: Cursor = None) -> WebhookEndpointList:
-    data, next_cursor = hooks.list_endpoints(_ctx(), _hooks(), _tenant(), limit, cursor)
+    data, next_cursor = hooks.list_endpoints(context(), _hooks(), door.tenant(), limit, cursor)
     return WebhookEndpointList(data=data, has_more=next_cursor is not None, next_cursor=next_cursor)
 
 
 @router.get("/v1/webhook_endpoints/<webhook_endpoint_id>", tags=TAGS, summary="Retrieve a webhook endpoint")
 def get_webhook_endpoint(webhook_endpoint_id: Id) -> hooks.WebhookEndpointResource:
-    return hooks.get_endpoint(_ctx(), _hooks(), _tenant(), webhook_endpoint_id)
+    return hooks.get_endpoint(context(), _hooks(), door.tenant(), webhook_endpoint_id)
 
 
 @router.patch(
@@ -94,12 +72,12 @@ def get_webhook_endpoint(webhook_endpoint_id: Id) -> hooks.WebhookEndpointResour
 def update_webhook_endpoint(
     webhook_endpoint_id: Id, body: hooks.UpdateWebhookEndpoint
 ) -> hooks.WebhookEndpointResource:
-    return hooks.update_endpoint(_ctx(), _hooks(), _tenant(), webhook_endpoint_id, body)
+    return hooks.update_endpoint(context(), _hooks(), door.tenant(), webhook_endpoint_id, body)
 
 
 @router.delete("/v1/webhook_endpoints/<webhook_endpoint_id>", tags=TAGS, summary="Delete a webhook endpoint")
 def delete_webhook_endpoint(webhook_endpoint_id: Id) -> hooks.DeletedWebhookEndpoint:
-    return hooks.delete_endpoint(_ctx(), _hooks(), _tenant(), webhook_endpoint_id)
+    return hooks.delete_endpoint(context(), _hooks(), door.tenant(), webhook_endpoint_id)
 
 
 @router.post(
@@ -111,7 +89,9 @@ def roll_webhook_secret(
     webhook_endpoint_id: Id, body: hooks.RollSecret | None = None
 ) -> Response[hooks.WebhookEndpointWithSecret]:
     request = body or hooks.RollSecret()
-    return _post(200, lambda claim: hooks.roll_secret(_ctx(), _hooks(), _tenant(), webhook_endpoint_id, request, claim))
+    return door.post(
+        200, lambda claim: hooks.roll_secret(context(), _hooks(), door.tenant(), webhook_endpoint_id, request, claim)
+    )
 
 
 @router.get(
@@ -125,7 +105,9 @@ def list_webhook_deliveries(
     limit: Limit = 20,
     cursor: Cursor = None,
 ) -> WebhookDeliveryList:
-    data, next_cursor = hooks.list_deliveries(_ctx(), _hooks(), _tenant(), webhook_endpoint_id, status, limit, cursor)
+    data, next_cursor = hooks.list_deliveries(
+        context(), _hooks(), door.tenant(), webhook_endpoint_id, status, limit, cursor
+    )
     return WebhookDeliveryList(data=data, has_more=next_cursor is not None, next_cursor=next_cursor)
 
 
@@ -136,10 +118,10 @@ def list_webhook_deliveries(
     responses=ACCEPTED,
 )
 def retry_webhook_delivery(webhook_endpoint_id: Id, webhook_delivery_id: Id) -> Response[hooks.WebhookDeliveryResource]:
-    return _post(
+    return door.post(
         202,
         lambda claim: hooks.retry_delivery(
-            _ctx(), _hooks(), _tenant(), webhook_endpoint_id, webhook_delivery_id, claim
+            context(), _hooks(), door.tenant(), webhook_endpoint_id, webhook_delivery_id, claim
         ),
     )
 
@@ -151,4 +133,6 @@ def retry_webhook_delivery(webhook_endpoint_id: Id, webhook_delivery_id: Id) -> 
     responses=ACCEPTED,
 )
 def replay_webhooks(webhook_endpoint_id: Id, body: hooks.ReplayRequest) -> Response[hooks.ReplayAnswer]:
-    return _post(202, lambda claim: hooks.replay(_ctx(), _hooks(), _tenant(), webhook_endpoint_id, body, claim))
+    return door.post(
+        202, lambda claim: hooks.replay(context(), _hooks(), door.tenant(), webhook_endpoint_id, body, claim)
+    )
