@@ -152,4 +152,9 @@ def test_deliveries_retry_on_the_stacks_clock_and_dead_endpoints_are_disabled(sh
         figures["replayed_and_delivered"] = 2
         print("\nwebhook figures:", json.dumps(figures))
         (Path(stack["state_dir"]) / "webhook_figures.json").write_text(json.dumps(figures, indent=2))
-        assert figures["delivered"] == 2 and figures["given_up"] == 4 and figures["duplicates_seen"] == 2
+        # the gone endpoint gave up on each delivery made before it was disabled: one, or two when both customers'
+        # events reached the delivery function before its 410 did (the relay's batching decides)
+        gone_deliveries = len(deliveries(shop, endpoints["gone"]))
+        assert 1 <= gone_deliveries <= 2 and gone.count() == 1
+        assert figures["delivered"] == 2 and figures["given_up"] == 2 + gone_deliveries
+        assert figures["duplicates_seen"] == 2
