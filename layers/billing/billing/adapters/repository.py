@@ -538,7 +538,14 @@ class Repository:
         # the cursor's keys are the tenant's: its own partition ``T#<tenant>`` (the tenant's events) or one under
         # it (tenant ids are all of one length, so no other tenant's key starts with this one's)
         page = self.store.query(
-            index, pk_name, pk_value, limit, cursor, f"T#{tenant_id}", filters or None, (sk_name, low, high)
+            index,
+            pk_name,
+            pk_value,
+            limit,
+            cursor,
+            f"T#{tenant_id}",
+            filters or None,
+            sort_between=(sk_name, low, high),
         )
         return [DomainEvent.model_validate_json(item["doc"]) for item in page.items], page.cursor
 

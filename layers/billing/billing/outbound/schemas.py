@@ -128,6 +128,8 @@ class InvoicePaymentSucceeded(Data):
     amount_due: int = Field(description="still owed after it")
     amount_paid: int = Field(description="paid on the invoice so far")
     overpaid: int = Field(description="beyond what was owed: moved to the customer's credit")
+    method: str | None = Field(default=None, description="a payment received outside Stripe: how (bank_transfer, …)")
+    received_at: str | None = Field(default=None, description="a payment received outside Stripe: when it came")
     example: ClassVar = {
         "payment_id": "pay_in_01JE0000000000000000000000_a",
         "amount": 4900,
@@ -157,6 +159,9 @@ class InvoiceDunningStep(Data):
     write_off_on: str | None = Field(description="the day it is written off, if the policy does")
     service_paused: bool = Field(description="the step paused the service")
     amount_due: int = Field(description="owed after the step")
+    collection_case_id: str | None = Field(
+        default=None, description="an `escalate` step: the invoice's collection case (opened by it, or before)"
+    )
     example: ClassVar = {
         "step": 1,
         "step_id": "retry-3",
