@@ -549,6 +549,26 @@ class Repository:
         )
         return [DomainEvent.model_validate_json(item["doc"]) for item in page.items], page.cursor
 
+    def events_in_window(
+        self, tenant_id: str, since: datetime, until: datetime, limit: int, cursor: str | None
+    ) -> tuple[list[DomainEvent], str | None]:
+        """One page of the tenant's events that occurred in [since, until], oldest first: one Query on the audit
+        trail index (a webhook replay walks a window with it). Events written before the index existed are not on
+        it."""
+        low, high = since.astimezone(UTC).isoformat(), until.astimezone(UTC).isoformat() + "~"
+        pk_value = keys.event_index_attrs(tenant_id, "", "")["gsi3pk"]
+        page = self.store.query(
+            INDEX_BY_TENANT,
+            "gsi3pk",
+            pk_value,
+            limit,
+            cursor,
+            f"T#{tenant_id}",
+            ascending=True,
+            sort_between=("gsi3sk", low, high),
+        )
+        return [DomainEvent.model_validate_json(item["doc"]) for item in page.items], page.cursor
+
     def events(self, aggregate_key: dict[str, str]) -> list[DomainEvent]:
         return [DomainEvent.model_validate_json(item["doc"]) for item in self._partition(aggregate_key, "EVT#")]
 
