@@ -19,7 +19,7 @@ from billing.adapters.clock import FixedClock
 from billing.bootstrap import Deps
 from billing.domain.models import DomainEvent
 from billing.outbound import retry
-from billing.services import outbox
+from billing.services import outbox, tenants
 from functions.api import app as api
 from functions.webhook_delivery import app as delivery_function
 from tests.integration.conftest import FakeLambdaContext, http_event, sample_event
@@ -215,6 +215,7 @@ def test_patch_changes_what_it_names_and_records_the_changes(deps, key):
     assert update.data["changes"]["enabled_events"] == {"before": ["invoice.paid"], "after": ["*"]}
     assert update.data["changes"]["enabled"] == {"before": True, "after": False}
     assert update.object_version == 2
+    assert update.actor == {"type": "api_key", "id": tenants.key_id(tenants.hash_key(key))}
     assert len([e for e in events if e.type == "webhook_endpoint.updated"]) == 2  # refusals changed nothing
 
 
