@@ -4,6 +4,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from billing import backoff, bootstrap
+from billing.actor import acting_as_job
 from billing.observability import logger, metrics, tracer
 from billing.services import webhook_delivery
 
@@ -19,5 +20,6 @@ def deliver(record: SQSRecord) -> None:
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
+@acting_as_job("webhook_delivery")
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     return backoff.process(bootstrap.deps().publisher.client, event, deliver, processor, context)

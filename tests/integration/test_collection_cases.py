@@ -14,7 +14,7 @@ import pytest
 
 from billing.adapters import keys
 from billing.bootstrap import Deps
-from billing.services import payments
+from billing.services import payments, tenants
 from functions.dunning_sweep import app as sweep_handler
 from functions.dunning_worker import app as worker_handler
 from functions.notifier import app as notifier
@@ -232,6 +232,7 @@ def test_a_case_is_assigned_annotated_and_resolved_each_change_an_event(deps, cl
     assert resolved["resolved_at"] is not None
     key_of = keys.collection_case(tenant_id, case["id"])
     (assigned_event,) = [json.loads(i["doc"]["S"]) for i in outbox(key_of, "collection_case.assigned")]
+    assert assigned_event["actor"] == {"type": "api_key", "id": tenants.key_id(tenants.hash_key(key))}
     assert assigned_event["data"]["changes"] == {
         "status": {"before": "open", "after": "assigned"},
         "assignee": {"before": None, "after": "olga@acme.example"},

@@ -13,6 +13,7 @@ import pytest
 from billing import bootstrap
 from billing.adapters import keys
 from billing.adapters.dynamodb import from_item
+from billing.services import tenants
 from functions.api import app
 from tests.integration.conftest import TABLE, FakeLambdaContext, http_event
 
@@ -165,6 +166,7 @@ def test_a_patch_merges_the_fields_given_and_says_what_changed(key, tenant_id):
     assert body["metadata"] == {"b": "2"}
     assert body["email"] == "ana@example.com" and body["version"] == ana["version"] + 1
     (event,) = events(tenant_id, ana["id"], "customer.updated")
+    assert event["actor"] == {"type": "api_key", "id": tenants.key_id(tenants.hash_key(key))}
     changes = event["data"]["changes"]
     assert set(changes) == {"name", "locale", "timezone", "address", "metadata"}
     assert changes["name"] == {"before": "Ana Lima", "after": "Ana M. Lima"}

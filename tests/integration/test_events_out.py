@@ -23,9 +23,19 @@ from functions.outbox_relay import app as relay
 from infra import admin
 from tests.integration.conftest import TABLE, FakeLambdaContext, sample_event
 from tests.integration.test_collection import DECLINE, TOTAL, call, get_invoice, new_customer, place_invoice, save_card
+from tests.integration.test_collection_cases import ISSUED as CASE_ISSUED
+from tests.integration.test_collection_cases import POLICY as CASE_POLICY
+from tests.integration.test_collection_cases import escalated_case, sweep_on
 from tests.integration.test_dunning import on_day
+from tests.integration.test_offline_payments import CUSTOMER as OFFLINE_CUSTOMER
+from tests.integration.test_offline_payments import TOTAL as OFFLINE_TOTAL
+from tests.integration.test_offline_payments import new_invoice, wire
 from tests.integration.test_stripe_webhooks import FakeStripe
+from tests.integration.test_webhook_endpoints import create as create_endpoint
+from tests.integration.test_webhook_endpoints import deliver as deliver_event
+from tests.integration.test_webhook_endpoints import receive_all as receive_every
 from tests.integration.test_workers import NO_FAILURES, set_clock
+from tests.webhook_receiver import Receiver
 
 
 class Gateway(FakeStripe):
@@ -199,6 +209,113 @@ def test_subscription_and_dunning_events_are_valid_and_name_the_jobs(deps, clock
 
 
 # --- the audit trail's filters and refusals ----------------------------------------------------------------------
+def test_crm_offline_payment_and_webhook_endpoint_events_are_valid_and_carry_no_secret(deps, clock, key, tenant_id):
+    """A customer PATCHed, archived and brought back; a wire (overpaid) recorded and reversed; a webhook endpoint
+    created, changed, its secret rolled, disabled by a 410 and deleted: every event valid, none with a secret."""
+    customer = call("POST", "/v1/customers", key, OFFLINE_CUSTOMER)[1]
+    patched = call("PATCH", f"/v1/customers/{customer['id']}", key, {"name": "Buyer AG", "metadata": {"crm": "42"}})
+    assert patched[0] == 200, patched
+    assert call("POST", f"/v1/customers/{customer['id']}/archive", key)[0] == 200
+    assert call("POST", f"/v1/customers/{customer['id']}/unarchive", key)[0] == 200
+    invoice = new_invoice(key, customer["id"])
+    body = {**wire(OFFLINE_TOTAL + 500, "WIRE-7"), "recorded_by": "Grace (finance)"}
+    status, paid = call("POST", f"/v1/invoices/{invoice['id']}/payments", key, body)[:2]
+    assert status == 201, paid
+    status, reversed_ = call(
+        "POST",
+        f"/v1/invoices/{invoice['id']}/payments/{paid['id']}/reverse",
+        key,
+        {"reason": "recalled", "recorded_by": "Grace (finance)"},
+    )[:2]
+    assert status == 200, reversed_
+
+    deps.env["WEBHOOKS_ALLOW_LOCAL"] = "true"
+    deps.env["WEBHOOK_TIMEOUT_SECONDS"] = "1"
+    secrets = []
+    with Receiver() as receiver:
+        endpoint = create_endpoint(key, receiver.url, ["customer.created"])
+        secrets.append(endpoint["secret"])
+        path = f"/v1/webhook_endpoints/{endpoint['id']}"
+        widened = {"enabled_events": ["customer.created", "invoice.paid"], "description": "ERP"}
+        changed = call("PATCH", path, key, widened)
+        assert changed[0] == 200, changed
+        rolled = call("POST", f"{path}/roll_secret", key, {"expires_in_hours": 1})[1]
+        secrets.append(rolled["secret"])
+        receiver.secrets, receiver.mode = secrets, "gone"
+        buyer = new_customer(key)  # customer.created: the endpoint's one delivery, answered 410
+        (created,) = [e for e in deps.context.repo.events(keys.customer(tenant_id, buyer)) if e.type.endswith("ed")]
+        deliver_event(json.dumps(created.model_dump(mode="json")))
+        deliver_event(receive_every(deps.env["WEBHOOK_EVENTS_QUEUE_URL"])[0]["Body"])
+    assert call("GET", path, key)[1]["disabled_reason"] == "gone"
+    other = create_endpoint(key, "https://93.184.215.14/hooks")
+    assert call("DELETE", f"/v1/webhook_endpoints/{other['id']}", key)[0] == 200
+
+    events = trail(key)
+    seen = assert_valid(events)
+    assert {
+        "customer.updated",
+        "customer.archived",
+        "customer.unarchived",
+        "customer.credit_added",
+        "customer.credit_deducted",
+        "payment.succeeded",
+        "payment.reversed",
+        "invoice.reopened",
+        "webhook_endpoint.created",
+        "webhook_endpoint.updated",
+        "webhook_endpoint.secret_rolled",
+        "webhook_endpoint.disabled",
+        "webhook_endpoint.deleted",
+    } <= seen, seen
+    text = json.dumps(events)
+    assert all(secret not in text and secret.removeprefix("whsec_") not in text for secret in secrets)
+    by_type = {e["type"]: e for e in events}
+    # what the API did is the API key's; what the delivery function did is its job's
+    key_actor = {"type": "api_key", "id": tenants.key_id(tenants.hash_key(key))}
+    for name in ("customer.updated", "payment.reversed", "customer.credit_deducted", "webhook_endpoint.secret_rolled"):
+        assert by_type[name]["actor"] == key_actor, name
+    assert by_type["webhook_endpoint.disabled"]["actor"] == {"type": "job", "id": "webhook_delivery"}
+    # the free-text recorded_by stays beside the actor
+    offline = next(e for e in events if e["type"] == "payment.succeeded" and e["data"].get("method"))
+    assert offline["data"]["recorded_by"] == "Grace (finance)" and offline["actor"] == key_actor
+    assert by_type["payment.reversed"]["data"]["recorded_by"] == "Grace (finance)"
+    assert by_type["customer.credit_deducted"]["data"]["amount"] == 500
+
+
+def test_collection_case_events_are_valid_and_name_who_did_them(deps, clock, key, tenant_id):
+    """An invoice escalated by dunning, its case assigned, annotated, promised, the promise broken, the case
+    resolved: every event valid; the dunning worker's and the API key's each say so."""
+    call("PUT", "/v1/settings/dunning", key, CASE_POLICY)
+    call("PUT", "/v1/settings/profile", key, {"legal_name": "Acme GmbH", "finance_email": "finance@acme.example"})
+    invoice, case = escalated_case(deps, clock, key, tenant_id)
+    path = f"/v1/collection_cases/{case['id']}"
+    assert call("POST", f"{path}/assign", key, {"assignee": "olga@acme.example"})[0] == 200
+    assert call("POST", f"{path}/notes", key, {"text": "Called: pays next week."})[0] == 200
+    promised_on = CASE_ISSUED + timedelta(days=5)
+    status, promised = call("POST", f"{path}/promise_to_pay", key, {"date": promised_on.isoformat()})[:2]
+    assert status == 200, promised
+    sweep_on(deps, clock, promised_on + timedelta(days=1))  # nothing came in: broken
+    assert call("POST", f"{path}/resolve", key, {"resolution": "other", "note": "handed to a lawyer"})[0] == 200
+
+    events = trail(key, object_id=case["id"])
+    assert assert_valid(events) == {
+        "collection_case.opened",
+        "collection_case.assigned",
+        "collection_case.note_added",
+        "collection_case.promise_recorded",
+        "collection_case.promise_broken",
+        "collection_case.resolved",
+    }
+    by_type = {e["type"]: e for e in events}
+    key_actor = {"type": "api_key", "id": tenants.key_id(tenants.hash_key(key))}
+    for name in ("collection_case.assigned", "collection_case.note_added", "collection_case.resolved"):
+        assert by_type[name]["actor"] == key_actor, name
+    for name in ("collection_case.opened", "collection_case.promise_broken"):
+        assert by_type[name]["actor"] == {"type": "job", "id": "dunning_worker"}, name
+    assert all(e["data"]["invoice_id"] == invoice["id"] for e in events)
+    assert_valid(trail(key))  # the invoice's own events of the flow too
+
+
 def test_the_trail_filters_by_type_object_and_time_and_refuses_bad_filters(deps, clock, key, tenant_id):
     first = new_customer(key)
     middle = clock.advance(timedelta(hours=1))

@@ -13,6 +13,7 @@ import pytest
 
 from billing.adapters import keys
 from billing.domain.payments import offline_payment_id
+from billing.services import tenants
 from functions.api import app
 from tests.integration.conftest import FakeLambdaContext, http_event
 from tests.integration.test_workers import (
@@ -317,6 +318,7 @@ def test_a_bounced_check_reopens_the_paid_invoice_and_dunning_starts_over(key, t
     events = {e.type: e for e in repo.events(keys.invoice(tenant_id, invoice["id"]))}
     reversed_event = events["payment.reversed"]
     assert reversed_event.data["owed_again"] == 60_000 and reversed_event.data["from_credit"] == 0
+    assert reversed_event.actor == {"type": "api_key", "id": tenants.key_id(tenants.hash_key(key))}
     assert reversed_event.data["changes"]["status"] == {"before": "paid", "after": "open"}
     assert events["invoice.reopened"].data["reason"] == "payment_reversed"
     # the dunning sweep finds it again: it is on today's attention index

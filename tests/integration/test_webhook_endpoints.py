@@ -19,7 +19,7 @@ from billing.adapters.clock import FixedClock
 from billing.bootstrap import Deps
 from billing.domain.models import DomainEvent
 from billing.outbound import retry
-from billing.services import outbox
+from billing.services import outbox, tenants
 from functions.api import app as api
 from functions.webhook_delivery import app as delivery_function
 from tests.integration.conftest import FakeLambdaContext, http_event, sample_event
@@ -215,6 +215,7 @@ def test_patch_changes_what_it_names_and_records_the_changes(deps, key):
     assert update.data["changes"]["enabled_events"] == {"before": ["invoice.paid"], "after": ["*"]}
     assert update.data["changes"]["enabled"] == {"before": True, "after": False}
     assert update.object_version == 2
+    assert update.actor == {"type": "api_key", "id": tenants.key_id(tenants.hash_key(key))}
     assert len([e for e in events if e.type == "webhook_endpoint.updated"]) == 2  # refusals changed nothing
 
 
@@ -416,6 +417,94 @@ def test_replay_sends_the_windows_deliveries_again(local, key, clock: FixedClock
         assert call("POST", f"/v1/webhook_endpoints/{endpoint['id']}/replay", key, empty)[1]["replayed"] == 0
         backwards = {"from": window["to"], "to": window["from"]}
         assert call("POST", f"/v1/webhook_endpoints/{endpoint['id']}/replay", key, backwards)[0] == 422
+
+
+def new_customers(key: str, *names: str) -> list[str]:
+    made = []
+    for name in names:
+        body = {"email": f"{name}@example.com", "name": name.title(), "locale": "en", "currency": "usd"}
+        status, customer = call("POST", "/v1/customers", key, body)
+        assert status == 201, customer
+        made.append(customer["id"])
+    return made
+
+
+def replay_all(endpoint_id: str, key: str, window: dict[str, str]) -> list[dict[str, Any]]:
+    """Every answer of a replay of ``window``, cursor after cursor."""
+    answers, body = [], dict(window)
+    while True:
+        status, answer = call("POST", f"/v1/webhook_endpoints/{endpoint_id}/replay", key, body)
+        assert status == 202, answer
+        answers.append(answer)
+        if not answer["has_more"]:
+            return answers
+        body["cursor"] = answer["next_cursor"]
+
+
+def test_replay_delivers_the_windows_events_the_endpoint_never_had_once_each(local, key, clock, monkeypatch):
+    from billing.services import webhook_endpoints
+
+    tenant_id = _tenant(local, key)
+    clock.advance(timedelta(seconds=1))  # after the tenant's own events
+    start = clock.now()
+    ana, bea = new_customers(key, "ana", "bea")  # before the endpoint existed: no delivery of them was made
+    clock.advance(timedelta(minutes=1))
+    assert call("PATCH", f"/v1/customers/{ana}", key, {"name": "Ana Lima"})[0] == 200
+    tx = local.context.repo.transaction()  # an internal event: never sent to an endpoint, whatever it takes
+    inside = DomainEvent.new("portal.sign_in_requested", tenant_id, "tenant", tenant_id, clock.now(), locale="en")
+    local.context.repo.add_event(tx, keys.tenant(tenant_id), inside)
+    local.context.repo.commit(tx)
+    queue = local.env["WEBHOOK_EVENTS_QUEUE_URL"]
+    with Receiver() as receiver:
+        endpoint = create(key, receiver.url, ["customer.created"])
+        receiver.secrets = [endpoint["secret"]]
+        path = f"/v1/webhook_endpoints/{endpoint['id']}"
+        clock.advance(timedelta(minutes=1))
+        window = {"from": start.isoformat(), "to": clock.now().isoformat()}
+        (answer,) = replay_all(endpoint["id"], key, window)
+        assert (answer["queued"], answer["replayed"], answer["skipped_in_flight"]) == (2, 0, 0), answer
+        assert answer["events_read"] == 5 and answer["next_cursor"] is None  # 2 created, updated, sign-in, endpoint
+        messages = receive_all(queue)
+        assert len(messages) == 2 and deliver(*(m["Body"] for m in messages)) == NO_FAILURES
+        created = {e.id for c in (ana, bea) for e in local.context.repo.events(keys.customer(tenant_id, c))}
+        assert {r.webhook_id for r in receiver.received} <= created and len(receiver.received) == 2
+        assert all(r.verified and r.body["type"] == "customer.created" for r in receiver.received)
+        deliveries = table_items(keys.webhook_endpoint(tenant_id, endpoint["id"])["pk"], "WHD#")
+        assert sorted(d["status"] for d in deliveries) == ["succeeded", "succeeded"]
+
+        # again: the same deliveries, sent again through the retry path; no second delivery item
+        (again,) = replay_all(endpoint["id"], key, window)
+        assert (again["queued"], again["replayed"]) == (0, 2), again
+        assert deliver(*(m["Body"] for m in receive_all(queue))) == NO_FAILURES
+        assert len(receiver.received) == 4 and receiver.duplicates == 2
+        assert len(table_items(keys.webhook_endpoint(tenant_id, endpoint["id"])["pk"], "WHD#")) == 2
+
+    # the types widened to every one: what it did not take before is delivered now, the internal type still not
+    assert call("PATCH", path, key, {"enabled_events": ["*"]})[0] == 200
+    window["to"] = clock.now().isoformat()
+    (wider,) = replay_all(endpoint["id"], key, window)
+    assert (wider["queued"], wider["replayed"]) == (3, 2), wider
+    made = table_items(keys.webhook_endpoint(tenant_id, endpoint["id"])["pk"], "WHD#")
+    assert sorted(json.loads(d["doc"])["event_type"] for d in made) == [
+        "customer.created",
+        "customer.created",
+        "customer.updated",
+        "webhook_endpoint.created",
+        "webhook_endpoint.updated",
+    ]
+    receive_all(queue)
+
+    # bounded: a call reads at most MAX_REPLAY_EVENTS events and gives a cursor for the rest
+    monkeypatch.setattr(webhook_endpoints, "MAX_REPLAY_EVENTS", 2)
+    clock.advance(timedelta(seconds=1))  # (a delivery written again at the same instant is the same write)
+    pages = replay_all(endpoint["id"], key, window)
+    assert len(pages) >= 3 and all(p["events_read"] <= 2 for p in pages) and pages[-1]["next_cursor"] is None
+    assert sum(p["events_read"] for p in pages) == 6 and sum(p["skipped_in_flight"] for p in pages) == 5, pages
+    bad = call("POST", f"{path}/replay", key, {**window, "cursor": "bm90LWEtY3Vyc29y"})
+    assert bad[0] == 422 and bad[1]["code"] == "invalid_cursor"
+    elsewhere = {"from": window["from"], "to": (clock.now() + timedelta(hours=1)).isoformat()}
+    other = call("POST", f"{path}/replay", key, {**elsewhere, "cursor": pages[0]["next_cursor"]})
+    assert other[0] == 422 and other[1]["code"] == "invalid_cursor"  # a cursor of another window
 
 
 def test_an_attempts_message_redelivered_after_a_crash_queues_the_next_attempt_once(local, key, clock: FixedClock):

@@ -537,8 +537,36 @@ class Repository:
             filters["aggregate_id"] = object_id
         # the cursor's keys are the tenant's: its own partition ``T#<tenant>`` (the tenant's events) or one under
         # it (tenant ids are all of one length, so no other tenant's key starts with this one's)
-        prefix, within = f"T#{tenant_id}", (sk_name, low, high)
-        page = self.store.query(index, pk_name, pk_value, limit, cursor, prefix, filters or None, sort_between=within)
+        page = self.store.query(
+            index,
+            pk_name,
+            pk_value,
+            limit,
+            cursor,
+            f"T#{tenant_id}",
+            filters or None,
+            sort_between=(sk_name, low, high),
+        )
+        return [DomainEvent.model_validate_json(item["doc"]) for item in page.items], page.cursor
+
+    def events_in_window(
+        self, tenant_id: str, since: datetime, until: datetime, limit: int, cursor: str | None
+    ) -> tuple[list[DomainEvent], str | None]:
+        """One page of the tenant's events that occurred in [since, until], oldest first: one Query on the audit
+        trail index (a webhook replay walks a window with it). Events written before the index existed are not on
+        it."""
+        low, high = since.astimezone(UTC).isoformat(), until.astimezone(UTC).isoformat() + "~"
+        pk_value = keys.event_index_attrs(tenant_id, "", "")["gsi3pk"]
+        page = self.store.query(
+            INDEX_BY_TENANT,
+            "gsi3pk",
+            pk_value,
+            limit,
+            cursor,
+            f"T#{tenant_id}",
+            ascending=True,
+            sort_between=("gsi3sk", low, high),
+        )
         return [DomainEvent.model_validate_json(item["doc"]) for item in page.items], page.cursor
 
     def events(self, aggregate_key: dict[str, str]) -> list[DomainEvent]:

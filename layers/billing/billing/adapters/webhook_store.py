@@ -3,13 +3,12 @@ its deliveries beside it, and on gsi3 (a tenant's endpoints, one Query)."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from billing.adapters import keys
 from billing.adapters.dynamodb import DynamoStore, Transaction, decode_cursor, encode_cursor, from_item
 from billing.domain.errors import NotFound
-from billing.domain.webhooks import WebhookDelivery, WebhookEndpoint, id_bound
+from billing.domain.webhooks import WebhookDelivery, WebhookEndpoint
 
 INDEX_BY_TENANT = "gsi3"
 
@@ -124,27 +123,3 @@ class WebhookStore:
         items = [_load_delivery(from_item(i)) for i in answer.get("Items", [])]
         last = answer.get("LastEvaluatedKey")
         return items, encode_cursor(last, listing) if last else None
-
-    def deliveries_between(
-        self, tenant_id: str, endpoint_id: str, since: datetime, until: datetime, limit: int
-    ) -> list[WebhookDelivery]:
-        """The endpoint's deliveries of events that occurred in [since, until] (to the second), oldest first, at
-        most ``limit`` (one key-range Query, page after page)."""
-        found: list[WebhookDelivery] = []
-        query: dict[str, Any] = {
-            "TableName": self.store.table,
-            "KeyConditionExpression": "pk = :pk AND sk BETWEEN :from AND :to",
-            "ExpressionAttributeValues": {
-                ":pk": {"S": keys.webhook_endpoint(tenant_id, endpoint_id)["pk"]},
-                ":from": {"S": f"WHD#{id_bound(since)}"},
-                ":to": {"S": f"WHD#{id_bound(until)}~"},
-            },
-            "ConsistentRead": True,
-        }
-        while len(found) < limit:
-            answer = self.store.client.query(**query)
-            found += [_load_delivery(from_item(i)) for i in answer.get("Items", [])]
-            if "LastEvaluatedKey" not in answer:
-                break
-            query["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
-        return found[:limit]

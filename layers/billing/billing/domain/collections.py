@@ -221,8 +221,14 @@ def settle_promise(case: CollectionCase, amount_paid: int, now: datetime) -> tup
     notes = [*case.notes, CaseNote(author=SYSTEM, text=text, at=now)]
     moved, changes = case._moved("keep_promise" if kept else "break_promise", now, promises=promises, notes=notes)
     changes["promise"] = {"before": "pending", "after": settled.status}
-    type_ = "collection_case.promise_kept" if kept else "collection_case.promise_broken"
-    event = case._event(type_, now, on=promise.on.isoformat(), target=promise.target, paid=paid, changes=changes)
+    event = case._event(
+        "collection_case.promise_kept" if kept else "collection_case.promise_broken",
+        now,
+        on=promise.on.isoformat(),
+        target=promise.target,
+        paid=paid,
+        changes=changes,
+    )
     return moved, event
 
 

@@ -9,6 +9,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from billing.domain.models import DomainEvent
 from billing.domain.state_machine import WEBHOOK_DELIVERY
 from billing.outbound import retry
 
@@ -90,9 +91,20 @@ def delivery_id(endpoint_id: str, event_id: str, event_created: datetime) -> str
     return f"whd_{event_created:%Y%m%d%H%M%S}{digest}"
 
 
-def id_bound(at: datetime) -> str:
-    """The smallest delivery id of an event of ``at`` (to the second): a window of deliveries is a key range."""
-    return f"whd_{at:%Y%m%d%H%M%S}"
+def new_delivery(endpoint_id: str, event: DomainEvent, now: datetime) -> WebhookDelivery:
+    """The delivery of ``event`` to the endpoint, its first attempt due now (the relay's fan-out and a replay make
+    the same one: its id derives from both)."""
+    return WebhookDelivery(
+        id=delivery_id(endpoint_id, event.id, event.occurred_at),
+        tenant_id=event.tenant_id,
+        endpoint_id=endpoint_id,
+        event_id=event.id,
+        event_type=event.type,
+        event_created=event.occurred_at,
+        next_attempt_at=now,
+        created_at=now,
+        updated_at=now,
+    )
 
 
 class Outcome(BaseModel):

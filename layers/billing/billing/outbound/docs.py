@@ -58,7 +58,8 @@ unchanged invoice, the seller profile.
 stored SHA-256, never the key), `customer` (the customer, on the portal or the hosted invoice page), `job` (a
 queued or scheduled function, by name), `stripe_event` (a Stripe event being applied, `evt_…`) or `admin_command`
 (an operator's `python -m infra.admin` command). `actor` is `null` for an event written before actors were
-recorded, and for an anonymous portal sign-in request.
+recorded, and for an anonymous portal sign-in request. A `recorded_by` in a payment's data (money received outside
+Stripe) is free text the caller sent, kept beside the actor: the actor is the API key that made the call.
 
 **Versioning.** A field added to a type's `data` keeps its version (the schemas allow fields they do not name:
 ignore what you do not know); a field renamed, removed or retyped makes a new version, published beside the old.

@@ -7,6 +7,7 @@ and the event's own data; a consumer that needs the whole object reads it from t
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 
@@ -29,6 +30,11 @@ def envelope(event: DomainEvent) -> dict[str, Any]:
         "actor": event.actor,
         "data": event.data,
     }
+
+
+def webhook_body(event: DomainEvent) -> str:
+    """The exact body every attempt of a webhook delivery of ``event`` sends (kept with the delivery)."""
+    return json.dumps(envelope(event), separators=(",", ":"), sort_keys=True)
 
 
 # The envelope as a model: the API's answer (GET /v1/events) and the base of each type's JSON Schema

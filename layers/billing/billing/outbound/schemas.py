@@ -64,6 +64,51 @@ class CustomerEmailSuppressed(Data):
     }
 
 
+class CustomerUpdated(Data):
+    changes: Changes = Field(
+        description="each field the PATCH changed, before and after (name, email, phone, address, external_id, "
+        "tax ids, locale, currency, metadata, …; address and metadata as whole objects)"
+    )
+    example: ClassVar = {"changes": {"email": {"before": "ada@example.com", "after": "ada@lovelace.dev"}}}
+
+
+class CustomerArchived(Data):
+    archived_at: str = Field(description="when it was archived")
+    changes: Changes = Field(description="status (active to archived) and archived_at, before and after")
+    example: ClassVar = {
+        "archived_at": "2026-12-01T09:30:00+00:00",
+        "changes": {
+            "status": {"before": "active", "after": "archived"},
+            "archived_at": {"before": None, "after": "2026-12-01T09:30:00+00:00"},
+        },
+    }
+
+
+class CustomerUnarchived(Data):
+    changes: Changes = Field(description="status (archived to active) and archived_at (to null), before and after")
+    example: ClassVar = {
+        "changes": {
+            "status": {"before": "archived", "after": "active"},
+            "archived_at": {"before": "2026-12-01T09:30:00+00:00", "after": None},
+        }
+    }
+
+
+class CustomerCreditDeducted(Data):
+    amount: int = Field(description="taken off the credit balance, minor units (the balance may go below zero)")
+    changes: Changes = Field(description="credit_balance, before and after")
+    invoice_id: str | None = Field(default=None, description="the invoice of the reversed payment")
+    payment_id: str | None = Field(default=None, description="the reversed payment")
+    reason: str | None = Field(default=None, description="payment_reversed")
+    example: ClassVar = {
+        "amount": 500,
+        "changes": {"credit_balance": {"before": 500, "after": 0}},
+        "invoice_id": "in_01JE0000000000000000000000",
+        "payment_id": "pay_9f86d081884c7d65a1b2c3d4",
+        "reason": "payment_reversed",
+    }
+
+
 # --- orders -------------------------------------------------------------------------------------------------------
 class OrderChanged(Data):
     status: str = Field(description="the order's status after the change")
@@ -83,6 +128,8 @@ class InvoicePaymentSucceeded(Data):
     amount_due: int = Field(description="still owed after it")
     amount_paid: int = Field(description="paid on the invoice so far")
     overpaid: int = Field(description="beyond what was owed: moved to the customer's credit")
+    method: str | None = Field(default=None, description="a payment received outside Stripe: how (bank_transfer, …)")
+    received_at: str | None = Field(default=None, description="a payment received outside Stripe: when it came")
     example: ClassVar = {
         "payment_id": "pay_in_01JE0000000000000000000000_a",
         "amount": 4900,
@@ -112,6 +159,9 @@ class InvoiceDunningStep(Data):
     write_off_on: str | None = Field(description="the day it is written off, if the policy does")
     service_paused: bool = Field(description="the step paused the service")
     amount_due: int = Field(description="owed after the step")
+    collection_case_id: str | None = Field(
+        default=None, description="an `escalate` step: the invoice's collection case (opened by it, or before)"
+    )
     example: ClassVar = {
         "step": 1,
         "step_id": "retry-3",
@@ -157,9 +207,10 @@ class InvoiceMarkedUncollectible(Data):
 
 
 class InvoiceReopened(Data):
-    reason: str = Field(description="dispute_lost")
-    amount: int = Field(description="taken back")
-    amount_due: int = Field(description="owed again")
+    reason: str = Field(description="dispute_lost, or payment_reversed (a payment received outside Stripe)")
+    amount: int = Field(description="taken back: owed again")
+    amount_due: int = Field(description="owed after it")
+    payment_id: str | None = Field(default=None, description="the reversed payment (payment_reversed)")
     example: ClassVar = {"reason": "dispute_lost", "amount": 4900, "amount_due": 4900}
 
 
@@ -203,6 +254,58 @@ class PaymentChanged(Data):
     payment_id: str = Field(description="the payment (attempt) whose status this is")
     decline_code: str | None = Field(description="the card's decline code (a failed payment)")
     example: ClassVar = {"payment_id": "pay_in_01JE0000000000000000000000_a", "decline_code": None}
+
+
+class PaymentSucceeded(PaymentChanged):
+    """A Stripe payment succeeded (``payment_id``, no decline code), or one received outside Stripe was recorded
+    (POST /v1/invoices/{id}/payments: the fields below)."""
+
+    decline_code: str | None = Field(default=None, description="always null (kept for the shape of payment.*)")
+    method: str | None = Field(default=None, description="outside Stripe: bank_transfer, cash, check, other")
+    reference: str | None = Field(default=None, description="the tenant's reference of it (unique per method)")
+    amount: int | None = Field(default=None, description="received, minor units")
+    currency: str | None = Field(default=None, description="the invoice's currency")
+    received_at: str | None = Field(default=None, description="when the money was received (as the tenant says)")
+    recorded_by: str | None = Field(
+        default=None,
+        description="free text from the request (who at the tenant recorded it); the envelope's actor is the API key",
+    )
+    example: ClassVar = {
+        "payment_id": "pay_9f86d081884c7d65a1b2c3d4",
+        "method": "bank_transfer",
+        "reference": "WIRE-2026-1182",
+        "amount": 4900,
+        "currency": "eur",
+        "received_at": "2026-11-30T00:00:00+00:00",
+        "recorded_by": "Grace (finance)",
+    }
+
+
+class PaymentReversed(Data):
+    payment_id: str = Field(description="the payment received outside Stripe that did not stand")
+    amount: int = Field(description="the payment's amount, minor units")
+    reason: str = Field(description="the request's reason (free text: 'check bounced')")
+    owed_again: int = Field(description="owed again on the invoice")
+    from_credit: int = Field(description="taken off the customer's credit (the part that had gone there)")
+    amount_due: int = Field(description="the invoice's amount due after it")
+    amount_paid: int = Field(description="the invoice's amount paid after it")
+    changes: Changes = Field(description="the invoice's amount_paid, amount_due and status, before and after")
+    recorded_by: str | None = Field(default=None, description="free text from the request (who reversed it)")
+    example: ClassVar = {
+        "payment_id": "pay_9f86d081884c7d65a1b2c3d4",
+        "amount": 4900,
+        "reason": "check bounced",
+        "owed_again": 4900,
+        "from_credit": 0,
+        "amount_due": 4900,
+        "amount_paid": 0,
+        "changes": {
+            "amount_paid": {"before": 4900, "after": 0},
+            "amount_due": {"before": 0, "after": 4900},
+            "status": {"before": "paid", "after": "open"},
+        },
+        "recorded_by": "Grace (finance)",
+    }
 
 
 class PaymentUnapplied(Data):
@@ -284,6 +387,147 @@ class SubscriptionMoved(Data):
     """Nothing more than the object: its status says where it is."""
 
 
+# --- collection cases ---------------------------------------------------------------------------------------------
+class CaseEvent(Data):
+    invoice_id: str = Field(description="the invoice the case chases (one case per invoice)")
+    changes: Changes = Field(description="what changed on the case (status, assignee, notes, promise, …)")
+
+
+class CollectionCaseOpened(CaseEvent):
+    customer_id: str = Field(description="the invoice's customer")
+    invoice_number: str | None = Field(description="the invoice's number")
+    amount_due: int = Field(description="owed when the case opened, minor units")
+    currency: str = Field(description="the invoice's currency")
+    step_id: str = Field(description="the dunning step that escalated (`<anchor>:<day>`)")
+    example: ClassVar = {
+        "invoice_id": "in_01JE0000000000000000000000",
+        "customer_id": "cus_01JE0000000000000000000000",
+        "invoice_number": "INV-2026-000042",
+        "amount_due": 4900,
+        "currency": "eur",
+        "step_id": "due_date:10",
+        "changes": {"status": {"before": None, "after": "open"}},
+    }
+
+
+class CollectionCaseAssigned(CaseEvent):
+    assignee: str = Field(description="the person now chasing it (a name or e-mail address)")
+    example: ClassVar = {
+        "invoice_id": "in_01JE0000000000000000000000",
+        "assignee": "grace@seller.example",
+        "changes": {
+            "status": {"before": "open", "after": "assigned"},
+            "assignee": {"before": None, "after": "grace@seller.example"},
+        },
+    }
+
+
+class CollectionCaseNoteAdded(CaseEvent):
+    author: str = Field(description="who wrote it (the request's author, else the assignee, else `api`)")
+    text: str = Field(description="the note (1 to 2,000 characters)")
+    example: ClassVar = {
+        "invoice_id": "in_01JE0000000000000000000000",
+        "author": "grace@seller.example",
+        "text": "Called: pays on Friday.",
+        "changes": {"notes": {"before": 0, "after": 1}},
+    }
+
+
+class CollectionCasePromiseRecorded(CaseEvent):
+    on: str = Field(description="the last day the customer promised to pay by (YYYY-MM-DD): dunning waits")
+    amount: int | None = Field(description="the promised amount (null: all that was due)")
+    target: int = Field(description="what must come in by then, minor units")
+    example: ClassVar = {
+        "invoice_id": "in_01JE0000000000000000000000",
+        "on": "2026-12-11",
+        "amount": None,
+        "target": 4900,
+        "changes": {
+            "status": {"before": "assigned", "after": "promise_to_pay"},
+            "promise": {"before": None, "after": {"on": "2026-12-11", "amount": None}},
+        },
+    }
+
+
+class CollectionCasePromiseSettled(CaseEvent):
+    on: str = Field(description="the promise's date (YYYY-MM-DD)")
+    target: int = Field(description="what it promised, minor units")
+    paid: int = Field(description="what came in since it was made")
+    example: ClassVar = {
+        "invoice_id": "in_01JE0000000000000000000000",
+        "on": "2026-12-11",
+        "target": 4900,
+        "paid": 0,
+        "changes": {
+            "status": {"before": "promise_to_pay", "after": "assigned"},
+            "promise": {"before": "pending", "after": "broken"},
+        },
+    }
+
+
+class CollectionCaseResolved(CaseEvent):
+    resolution: str = Field(description="paid, payment_plan, written_off, disputed or other")
+    note: str | None = Field(description="the resolution's note")
+    by: Literal["user", "system"] = Field(description="user: by hand (the API); system: the invoice left collection")
+    example: ClassVar = {
+        "invoice_id": "in_01JE0000000000000000000000",
+        "resolution": "paid",
+        "note": "The invoice was paid.",
+        "by": "system",
+        "changes": {
+            "status": {"before": "assigned", "after": "resolved"},
+            "resolution": {"before": None, "after": "paid"},
+        },
+    }
+
+
+# --- the tenant's webhook endpoints (never a secret: ids, URLs, types and the changes) ------------------------------
+class WebhookEndpointCreated(Data):
+    url: str = Field(description="where it receives events")
+    enabled_events: list[str] = Field(description="the types it takes (`*`: every public type)")
+    example: ClassVar = {"url": "https://hooks.seller.example/billing", "enabled_events": ["invoice.paid"]}
+
+
+class WebhookEndpointUpdated(Data):
+    changes: Changes = Field(
+        description="each field that changed, before and after: url, enabled_events, description, enabled, "
+        "disabled_reason, disabled_at, failing_since (never a secret)"
+    )
+    example: ClassVar = {"changes": {"enabled_events": {"before": ["invoice.paid"], "after": ["*"]}}}
+
+
+class WebhookEndpointDeleted(Data):
+    url: str = Field(description="the URL it had")
+    example: ClassVar = {"url": "https://hooks.seller.example/billing"}
+
+
+class WebhookEndpointSecretRolled(Data):
+    previous_secret_expires_at: str = Field(
+        description="until when the previous secret signs beside the new one (the secrets themselves are never in "
+        "an event)"
+    )
+    example: ClassVar = {"previous_secret_expires_at": "2026-12-02T09:30:00+00:00"}
+
+
+class WebhookEndpointDisabled(Data):
+    reason: Literal["gone", "failing"] = Field(description="gone: it answered 410; failing: 3 days of failures")
+    url: str = Field(description="its URL")
+    failing_since: str | None = Field(description="the first failed attempt since its last success")
+    last_delivery_id: str = Field(description="the delivery whose attempt disabled it")
+    last_response_code: int | None = Field(description="that attempt's HTTP status (null: no answer)")
+    last_error: str | None = Field(description="that attempt's error (a timeout, a refused connection, …)")
+    changes: Changes = Field(description="enabled, before and after")
+    example: ClassVar = {
+        "reason": "gone",
+        "url": "https://hooks.seller.example/billing",
+        "failing_since": None,
+        "last_delivery_id": "wd_01JE0000000000000000000000",
+        "last_response_code": 410,
+        "last_error": None,
+        "changes": {"enabled": {"before": True, "after": False}},
+    }
+
+
 # --- the tenant's own -----------------------------------------------------------------------------------------------
 class TenantChanged(Data):
     changes: Changes = Field(description="each field that changed, before and after")
@@ -318,6 +562,10 @@ DATA: dict[str, type[Data]] = {
     "customer.credit_added": CustomerCreditAdded,
     "customer.payment_method_saved": CustomerPaymentMethodSaved,
     "customer.email_suppressed": CustomerEmailSuppressed,
+    "customer.updated": CustomerUpdated,
+    "customer.archived": CustomerArchived,
+    "customer.unarchived": CustomerUnarchived,
+    "customer.credit_deducted": CustomerCreditDeducted,
     "order.invoiced": OrderChanged,
     "order.pending_review": OrderChanged,
     "order.approved": OrderChanged,
@@ -338,6 +586,8 @@ DATA: dict[str, type[Data]] = {
     "invoice.dispute_closed": InvoiceDispute,
     "invoice.email_skipped": InvoiceEmailSkipped,
     **{f"payment.{status}": PaymentChanged for status in sorted(STATUSES)},
+    "payment.succeeded": PaymentSucceeded,
+    "payment.reversed": PaymentReversed,
     "payment.unapplied": PaymentUnapplied,
     "credit_note.issued": CreditNoteIssued,
     "plan.created": PlanCreated,
@@ -352,6 +602,18 @@ DATA: dict[str, type[Data]] = {
     "subscription.suspended": SubscriptionMoved,
     "subscription.resumed": SubscriptionMoved,
     "subscription.recovered": SubscriptionMoved,
+    "collection_case.opened": CollectionCaseOpened,
+    "collection_case.assigned": CollectionCaseAssigned,
+    "collection_case.note_added": CollectionCaseNoteAdded,
+    "collection_case.promise_recorded": CollectionCasePromiseRecorded,
+    "collection_case.promise_kept": CollectionCasePromiseSettled,
+    "collection_case.promise_broken": CollectionCasePromiseSettled,
+    "collection_case.resolved": CollectionCaseResolved,
+    "webhook_endpoint.created": WebhookEndpointCreated,
+    "webhook_endpoint.updated": WebhookEndpointUpdated,
+    "webhook_endpoint.deleted": WebhookEndpointDeleted,
+    "webhook_endpoint.secret_rolled": WebhookEndpointSecretRolled,
+    "webhook_endpoint.disabled": WebhookEndpointDisabled,
     "tenant.profile_updated": TenantChanged,
     "tenant.dunning_policy_updated": DunningPolicyChanged,
     "portal.sign_in_requested": PortalSignInRequested,
@@ -399,6 +661,10 @@ _EXAMPLE_ACTORS = {
     "customer.payment_method_saved": {"type": "customer", "id": "cus_01JE0000000000000000000000"},
     "portal.sign_in_requested": None,
     "api_key.created": {"type": "admin_command", "id": "add-key"},
+    "collection_case.opened": {"type": "job", "id": "dunning_worker"},
+    "collection_case.promise_kept": {"type": "job", "id": "dunning_worker"},
+    "collection_case.promise_broken": {"type": "job", "id": "dunning_worker"},
+    "webhook_endpoint.disabled": {"type": "job", "id": "webhook_delivery"},
 }
 
 
@@ -413,6 +679,8 @@ def example(event_type: str) -> dict[str, Any]:
         "subscription": "sub_01JE0000000000000000000000",
         "tenant": "ten_01je0000000000000000000000",
         "api_key": "key_3f9a0c1d2e4b5a69",
+        "collection_case": "case_01JE0000000000000000000000",
+        "webhook_endpoint": "we_01JE0000000000000000000000",
     }
     actor = _EXAMPLE_ACTORS.get(event_type.partition(".")[0] if event_type.startswith("payment.") else event_type)
     versioned = kind not in ("tenant", "api_key")

@@ -25,10 +25,10 @@ from billing.adapters.webhook_http import WebhookSender
 from billing.adapters.webhook_store import DeliveryExists
 from billing.domain.errors import NotFound
 from billing.domain.models import DomainEvent
-from billing.domain.webhooks import WebhookDelivery, WebhookEndpoint, abandon, delivery_id, record_attempt
+from billing.domain.webhooks import WebhookDelivery, WebhookEndpoint, abandon, new_delivery, record_attempt
 from billing.observability import business_event, logger
 from billing.outbound import signing
-from billing.outbound.envelope import envelope
+from billing.outbound.envelope import webhook_body
 from billing.services.unit import Context, retrying
 from billing.services.webhook_endpoints import Webhooks
 
@@ -65,21 +65,11 @@ def fan_out(ctx: Context, hooks: Webhooks, event: DomainEvent) -> int:
     taking = [e for e in endpoints if e.takes(event.type)]
     if not taking:
         return 0
-    payload = json.dumps(envelope(event), separators=(",", ":"), sort_keys=True)
+    payload = webhook_body(event)
     now = ctx.clock.now()
     queued = 0
     for endpoint in taking:
-        delivery = WebhookDelivery(
-            id=delivery_id(endpoint.id, event.id, event.occurred_at),
-            tenant_id=event.tenant_id,
-            endpoint_id=endpoint.id,
-            event_id=event.id,
-            event_type=event.type,
-            event_created=event.occurred_at,
-            next_attempt_at=now,
-            created_at=now,
-            updated_at=now,
-        )
+        delivery = new_delivery(endpoint.id, event, now)
         try:
             hooks.store.add_delivery(delivery, payload)
         except DeliveryExists:

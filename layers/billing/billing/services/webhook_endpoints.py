@@ -15,7 +15,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from billing.adapters import keys
 from billing.adapters.webhook_http import Resolver, checked_address
-from billing.adapters.webhook_store import WebhookStore
+from billing.adapters.webhook_store import DeliveryExists, WebhookStore
 from billing.domain.errors import Conflict, DomainError, ValidationFailed
 from billing.domain.ids import new_id
 from billing.domain.models import DomainEvent
@@ -27,14 +27,20 @@ from billing.domain.webhooks import (
     EndpointSecret,
     WebhookDelivery,
     WebhookEndpoint,
+    new_delivery,
     retried,
 )
 from billing.observability import business_event
 from billing.outbound import catalog, signing, ssrf
+from billing.outbound.envelope import webhook_body
 from billing.services.unit import Claim, Context, remember, retrying
 
 MAX_OVERLAP_HOURS = 7 * 24
-MAX_REPLAY = 1000  # deliveries one replay sends again
+# What one replay call does at most (the API function has 10 seconds): events read from the audit trail index, and
+# deliveries made or sent again (a write and a message each). ``next_cursor`` goes on from there.
+MAX_REPLAY_EVENTS = 10_000
+MAX_REPLAY = 500
+REPLAY_PAGE = 500  # events per Query
 
 
 class UrlNotAllowed(DomainError):
@@ -112,6 +118,9 @@ class RollSecret(_Strict):
 class ReplayRequest(_Strict):
     from_: AwareDatetime = Field(alias="from", description="events that occurred at or after this instant")
     to: AwareDatetime = Field(description="... and at or before this one")
+    cursor: str | None = Field(
+        default=None, max_length=2000, description="a previous answer's `next_cursor` (the same window): go on"
+    )
 
 
 class WebhookEndpointResource(BaseModel):
@@ -161,8 +170,12 @@ class ReplayAnswer(BaseModel):
     endpoint_id: str
     from_: datetime = Field(alias="from")
     to: datetime
-    replayed: int = Field(description="deliveries sent again")
+    events_read: int = Field(description="events of the window read (of every type) by this call")
+    queued: int = Field(description="deliveries made now: events the endpoint never had (before it, or its types)")
+    replayed: int = Field(description="deliveries it had, sent again (one more attempt each)")
     skipped_in_flight: int = Field(description="deliveries of the window already waiting for an attempt")
+    has_more: bool = Field(description="the window holds more events: call again with `next_cursor`")
+    next_cursor: str | None
 
     model_config = ConfigDict(populate_by_name=True)
 
@@ -365,20 +378,54 @@ def retry_delivery(
 def replay(
     ctx: Context, hooks: Webhooks, tenant_id: str, endpoint_id: str, body: ReplayRequest, claim: Claim | None = None
 ) -> ReplayAnswer:
-    """Send again the endpoint's deliveries of the events that occurred in [from, to] (at most ``MAX_REPLAY``).
+    """Deliver again, to this endpoint, the tenant's public events of the types it takes that occurred in [from, to]:
+    one paged Query on the audit trail index (gsi3 ``T#<tenant>#EVT``), oldest first.
 
-    Bounded to the deliveries made for this endpoint: an event from before the endpoint existed, or of a type it
-    did not take then, is not in its history (the tenant-wide events index will widen it)."""
+    An event the endpoint never had (it came before the endpoint, or before its types took it) gets its delivery
+    now, the one the relay would have made (its id derives from the endpoint and the event); one it had is sent
+    again through the retry path (``retried``: one more attempt), so replaying twice never makes a second delivery
+    item. A delivery waiting for an attempt is left to it (``skipped_in_flight``). Bounded per call: at most
+    ``MAX_REPLAY_EVENTS`` events read and ``MAX_REPLAY`` deliveries sent; ``next_cursor`` (same body, plus the
+    cursor) goes on from there. Events written before the index existed are not on it, so not replayed."""
     if body.to < body.from_:
         raise ValidationFailed("invalid_window", "`to` is before `from`")
-    _takes_deliveries(hooks.store.endpoint(tenant_id, endpoint_id))
-    replayed = skipped = 0
-    for delivery in hooks.store.deliveries_between(tenant_id, endpoint_id, body.from_, body.to, MAX_REPLAY):
-        if delivery.status == "pending":
-            skipped += 1
-            continue
-        hooks.send_attempt(_retry_one(ctx, hooks, tenant_id, endpoint_id, delivery.id))
-        replayed += 1
+    endpoint = hooks.store.endpoint(tenant_id, endpoint_id)
+    _takes_deliveries(endpoint)
+    now = ctx.clock.now()
+    queued = replayed = skipped = read = 0
+    cursor = body.cursor
+    while True:
+        # a page never holds more events than may still be sent: each page is done whole, so the cursor is exact
+        size = min(REPLAY_PAGE, MAX_REPLAY_EVENTS - read, MAX_REPLAY - queued - replayed)
+        events, cursor = ctx.repo.events_in_window(tenant_id, body.from_, body.to, size, cursor)
+        read += len(events)
+        for event in events:
+            if not (catalog.is_public(event.type) and endpoint.takes(event.type)):
+                continue
+            delivery = new_delivery(endpoint.id, event, now)
+            try:
+                hooks.store.add_delivery(delivery, webhook_body(event))
+            except DeliveryExists:
+                made = hooks.store.delivery(tenant_id, endpoint_id, delivery.id)
+                if made.status == "pending":
+                    skipped += 1
+                    continue
+                hooks.send_attempt(_retry_one(ctx, hooks, tenant_id, endpoint_id, made.id))
+                replayed += 1
+                continue
+            hooks.send_attempt(delivery)
+            queued += 1
+        if cursor is None or read >= MAX_REPLAY_EVENTS or queued + replayed >= MAX_REPLAY:
+            break
+    business_event("WebhookReplay")
     return ReplayAnswer(
-        endpoint_id=endpoint_id, from_=body.from_, to=body.to, replayed=replayed, skipped_in_flight=skipped
+        endpoint_id=endpoint_id,
+        from_=body.from_,
+        to=body.to,
+        events_read=read,
+        queued=queued,
+        replayed=replayed,
+        skipped_in_flight=skipped,
+        has_more=cursor is not None,
+        next_cursor=cursor,
     )
