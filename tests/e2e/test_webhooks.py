@@ -24,6 +24,10 @@ from tests.webhook_receiver import Receiver
 # How late an attempt may start after its due instant: the queues settle first, and the local runtime makes one
 # invocation at a time, so another delivery's attempt due at the same instant may time out first (3 s locally).
 TOLERANCE = timedelta(seconds=2 + LOCAL_WEBHOOK_TIMEOUT_SECONDS)
+# The first retry (5 s) comes while the test waits, on the stack's clock running at the real pace: on a busy machine
+# (the suite runs two workers on two cores) the runtime's one-at-a-time invocations may start it later still. Never
+# earlier: the lower bound holds for every attempt.
+REAL_TIME_TOLERANCE = timedelta(seconds=30)
 
 
 def wait_for(condition: Any, timeout: float = 30.0) -> None:
@@ -61,7 +65,8 @@ def assert_on_schedule(delivery: dict[str, Any]) -> None:
     for before, after in zip(attempts, attempts[1:], strict=False):
         low, high = retry.bounds_after(before["number"])
         gap = at(after["at"]) - at(before["at"])
-        assert low <= gap <= high + TOLERANCE, (before["number"], gap, low, high)
+        late = REAL_TIME_TOLERANCE if before["number"] == 1 else TOLERANCE
+        assert low <= gap <= high + late, (before["number"], gap, low, high)
 
 
 def test_deliveries_retry_on_the_stacks_clock_and_dead_endpoints_are_disabled(shop, stack):
