@@ -714,3 +714,19 @@ def test_payment_receipt_in_yen_and_rubles():
 
 def test_payment_receipt_falls_back_to_english():
     assert render_receipt("fr-FR") == render_receipt("en")
+
+
+@pytest.mark.parametrize("locale", SUPPORTED_LOCALES)
+def test_a_seller_name_ending_in_a_period_ends_a_sentence_once(locale):
+    email = render(locale, tenant_name="Acme Cloud Inc.")
+    for part in (email.subject, email.text, email.html):
+        assert "Inc.." not in part
+    assert "Acme Cloud Inc." in email.text and "Acme Cloud Inc." in email.html
+    # a name without one keeps the sentence's own period
+    plain = render(locale, tenant_name="Acme Cloud")
+    assert "Acme Cloud." in plain.text or locale == "zh"
+
+
+def test_a_period_that_is_not_the_seller_names_own_is_left_alone():
+    email = render("en", tenant_name="Acme Cloud Inc.", customer_name="J. R. R. Tolkien..")
+    assert "J. R. R. Tolkien.." in email.text

@@ -18,6 +18,7 @@ from typing import Any, NoReturn
 from urllib.parse import urlsplit
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateNotFound, Undefined, select_autoescape
+from markupsafe import escape
 
 from billing.i18n import format_date, format_money, format_number, language, messages
 
@@ -93,4 +94,15 @@ def render_email(kind: str, locale: str, context: dict[str, Any]) -> RenderedEma
     except TemplateNotFound as exc:
         raise ValueError(f"e-mail kind {kind!r} has no {lang!r} template: {exc.name}") from exc
     text = text.rstrip("\n") + "\n" + env.get_template("_parts/links.txt").render(context)
+    subject, text, html = (_one_period(part, context.get("tenant_name")) for part in (subject, text, html))
     return RenderedEmail(subject=_one_line(subject), text=text, html=html)
+
+
+def _one_period(part: str, seller: Any) -> str:
+    """A sentence that ends on the seller's name ("… from {tenant}.") ends once when the name itself ends in a
+    period ("Acme Cloud Inc."), in the text and in the HTML (where the name is escaped)."""
+    if not isinstance(seller, str) or not seller.endswith("."):
+        return part
+    for name in {seller, str(escape(seller))}:
+        part = part.replace(f"{name}.", name)
+    return part
