@@ -417,6 +417,19 @@ def test_an_invoice_paid_before_the_promised_day_resolves_its_case_as_paid(deps,
 
 
 @pytest.mark.usefixtures("escalating")
+def test_a_wire_that_pays_the_invoice_resolves_its_case_as_a_stripe_payment_does(deps, clock, key, tenant_id):
+    invoice, case = escalated_case(deps, clock, key, tenant_id, amount=12000)
+    received = clock.now().isoformat()
+    wire = {"amount": invoice["amount_due"], "method": "bank_transfer", "reference": "WIRE-77", "received_at": received}
+    ok("POST", f"/v1/invoices/{invoice['id']}/payments", key, wire, expect=201)
+    assert ok("GET", f"/v1/invoices/{invoice['id']}", key)["status"] == "paid"
+    resolved = ok("GET", f"/v1/collection_cases/{case['id']}", key)
+    assert resolved["status"] == "resolved" and resolved["resolution"]["code"] == "paid"
+    (event,) = case_events(tenant_id, case["id"], "collection_case.resolved")
+    assert event["data"]["resolution"] == "paid"
+
+
+@pytest.mark.usefixtures("escalating")
 def test_a_voided_or_written_off_invoice_resolves_its_case(deps, clock, key, tenant_id):
     voided, voided_case = escalated_case(deps, clock, key, tenant_id)
     ok("POST", f"/v1/invoices/{voided['id']}/void", key)

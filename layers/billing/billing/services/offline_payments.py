@@ -20,7 +20,6 @@ from billing.domain.payments import Payment, offline_payment_id
 from billing.observability import business_event
 from billing.services import customers, payments
 from billing.services.commands import RecordPayment, ReversePayment
-from billing.services.subscriptions import follow_invoice
 from billing.services.unit import Claim, Context, remember, retrying
 
 
@@ -47,10 +46,11 @@ def _record(ctx: Context, tenant_id: str, invoice_id: str, cmd: RecordPayment, c
     _check(ctx, invoice, cmd)
     now = ctx.clock.now()
     pay_id = offline_payment_id(tenant_id, cmd.method, cmd.reference)
-    updated, events = invoice.apply_payment(cmd.amount, pay_id, now)
+    tx = ctx.repo.transaction()
+    ctx.repo.claim_payment_reference(tx, tenant_id, cmd.method, cmd.reference, pay_id, invoice_id, ReferenceTaken)
     # the receipt says how and when the money came (billing.services.notifications)
-    events[0].data |= {"method": cmd.method, "received_at": cmd.received_at.isoformat()}
-    overpaid = int(events[0].data["overpaid"])
+    receipt = {"method": cmd.method, "received_at": cmd.received_at.isoformat()}
+    overpaid = payments.count_against(ctx, tx, invoice, cmd.amount, pay_id, now, **receipt)
     payment = Payment(
         id=pay_id,
         tenant_id=tenant_id,
@@ -67,11 +67,7 @@ def _record(ctx: Context, tenant_id: str, invoice_id: str, cmd: RecordPayment, c
         created_at=now,
         updated_at=now,
     )
-    tx = ctx.repo.transaction()
-    ctx.repo.claim_payment_reference(tx, tenant_id, cmd.method, cmd.reference, pay_id, invoice_id, ReferenceTaken)
     saved = ctx.repo.save_payment(tx, payment)
-    ctx.repo.save_invoice(tx, updated)
-    invoice_key = keys.invoice(tenant_id, invoice_id)
     recorded = DomainEvent.new(
         "payment.succeeded",
         tenant_id,
@@ -86,15 +82,7 @@ def _record(ctx: Context, tenant_id: str, invoice_id: str, cmd: RecordPayment, c
         received_at=cmd.received_at.isoformat(),
         recorded_by=cmd.recorded_by,
     )
-    ctx.repo.add_event(tx, invoice_key, recorded)
-    for event in events:
-        ctx.repo.add_event(tx, invoice_key, event)
-    if updated.status == "paid":  # a subscription held back by this invoice's dunning is back in service
-        follow_invoice(ctx, tx, updated, "paid", now)
-    if overpaid:  # kept as the customer's credit for the next invoice, as a Stripe overpayment is
-        customers.add_credit(
-            ctx, tx, tenant_id, invoice.customer_id, overpaid, now, invoice_id=invoice_id, reason="overpaid"
-        )
+    ctx.repo.add_event(tx, keys.invoice(tenant_id, invoice_id), recorded)
     remember(ctx, tx, tenant_id, claim, saved.model_dump(mode="json"))
     try:
         ctx.repo.commit(tx)

@@ -324,20 +324,33 @@ def apply_payment_intent(
                 ctx, tx, tenant_id, invoice.customer_id, credited, now, invoice_id=invoice_id, reason=unapplied_reason
             )
     elif received:
-        updated, events = invoice.apply_payment(received, pay_id, now)
-        ctx.repo.save_invoice(tx, updated)
-        if updated.status == "paid":  # a subscription held back by this invoice's dunning is back in service
-            follow_invoice(ctx, tx, updated, "paid", now)
-            collections.follow_invoice(ctx, tx, updated, now)  # and its collection case, if open, resolves as paid
-        for event in events:
-            ctx.repo.add_event(tx, invoice_key, event)
-        if overpaid := events[0].data["overpaid"]:  # kept as the customer's credit for the next invoice
-            customers.add_credit(
-                ctx, tx, tenant_id, invoice.customer_id, overpaid, now, invoice_id=invoice_id, reason="overpaid"
-            )
+        count_against(ctx, tx, invoice, received, pay_id, now)
     ctx.repo.commit(tx)
     business_event(f"Payment{status.title().replace('_', '')}")
     return saved
+
+
+def count_against(
+    ctx: Context, tx: Any, invoice: Invoice, amount: int, pay_id: str, now: datetime, **receipt: Any
+) -> int:
+    """Money received for ``invoice`` (through Stripe or outside it), counted in ``tx``: the invoice's new amounts
+    and its events (``receipt``: what the receipt also says of the money), a paid invoice's subscription back in
+    service and its collection case resolved, an overpayment kept as the customer's credit. Returns the overpaid
+    part."""
+    updated, events = invoice.apply_payment(amount, pay_id, now)
+    events[0].data |= receipt
+    ctx.repo.save_invoice(tx, updated)
+    if updated.status == "paid":  # a subscription held back by this invoice's dunning is back in service
+        follow_invoice(ctx, tx, updated, "paid", now)
+        collections.follow_invoice(ctx, tx, updated, now)  # and its collection case, if open, resolves as paid
+    for event in events:
+        ctx.repo.add_event(tx, keys.invoice(invoice.tenant_id, invoice.id), event)
+    overpaid = int(events[0].data["overpaid"])
+    if overpaid:  # kept as the customer's credit for the next invoice
+        customers.add_credit(
+            ctx, tx, invoice.tenant_id, invoice.customer_id, overpaid, now, invoice_id=invoice.id, reason="overpaid"
+        )
+    return overpaid
 
 
 @retrying()
