@@ -65,6 +65,16 @@ def test_a_reversal_reopens_a_paid_invoice_due_today_and_dunning_starts_over():
     assert events[0].data["changes"]["status"] == {"before": "paid", "after": "open"}
 
 
+def test_a_reopened_invoice_keeps_its_collection_case_whether_a_reversal_or_a_lost_dispute_reopened_it():
+    invoice = paid_with(issued(), 1000)
+    invoice = invoice.model_copy(update={"dunning": invoice.dunning.model_copy(update={"case_id": "case_01ABC"})})
+    reversed_, _, _ = invoice.reverse_payment(1000, "pay_0", "wire recalled", LATER)
+    disputed, _ = invoice.take_back(1000, "dispute_lost", LATER)
+    for reopened in (reversed_, disputed):
+        assert reopened.status == "open" and reopened.dunning.case_id == "case_01ABC"
+        assert reopened.dunning.first_failure_at == LATER and reopened.dunning.attention_on == LATER.date()
+
+
 @pytest.mark.parametrize(
     "payments, reversed_, owed_again, from_credit",
     [

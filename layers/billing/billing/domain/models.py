@@ -463,8 +463,6 @@ class Invoice(BaseModel):
         paid = self.amount_paid - amount
         due = self.amount_due + amount
         status = INVOICE.next_state(self.status, "reopen") if self.status == "paid" else self.status
-        # chased again from the start; its collection case, if any, stays its one case
-        dunning = DunningProgress(first_failure_at=now, attention_on=now.date(), case_id=self.dunning.case_id)
         invoice = self.model_copy(
             update={
                 "amount_paid": paid,
@@ -472,7 +470,7 @@ class Invoice(BaseModel):
                 "status": status,
                 "due_date": now.date(),
                 "past_due": False,
-                "dunning": dunning,
+                "dunning": self._chased_again(now),
                 "updated_at": now,
             }
         )
@@ -480,6 +478,11 @@ class Invoice(BaseModel):
             "invoice.reopened", self.tenant_id, "invoice", self.id, now, reason=reason, amount=amount, amount_due=due
         )
         return invoice, event
+
+    def _chased_again(self, now: datetime) -> DunningProgress:
+        """Dunning of an invoice owed again (a lost dispute, a payment reversed): from the start, counted from now
+        as from a first failure; its collection case, if any, stays its one case."""
+        return DunningProgress(first_failure_at=now, attention_on=now.date(), case_id=self.dunning.case_id)
 
     def reverse_payment(
         self, amount: int, payment_id: str, reason: str, now: datetime
@@ -509,7 +512,7 @@ class Invoice(BaseModel):
                 "status": INVOICE.next_state(self.status, "reopen"),
                 "due_date": now.date(),
                 "past_due": False,
-                "dunning": DunningProgress(first_failure_at=now, attention_on=now.date()),
+                "dunning": self._chased_again(now),
             }
         invoice = self.model_copy(update=update)
         events = [self._reversal_event(now, payment_id, amount, reason, owed_again, from_credit, invoice)]
