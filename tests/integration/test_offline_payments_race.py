@@ -25,10 +25,10 @@ def endpoint():
     server.start()
     host, port = server.get_host_and_port()
     url = f"http://{host}:{port}"
-    boto3.client("dynamodb", endpoint_url=url, region_name="us-east-1").create_table(
-        **tpl.table_definition(tpl.load(), "Table", TABLE)
-    )
+    client = boto3.client("dynamodb", endpoint_url=url, region_name="us-east-1")
+    client.create_table(**tpl.table_definition(tpl.load(), "Table", TABLE))
     yield url
+    client.delete_table(TableName=TABLE)  # moto's backends outlive the server: test_concurrency makes it again
     server.stop()
 
 
