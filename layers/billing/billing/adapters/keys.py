@@ -71,7 +71,7 @@ def events_partition(tenant_id: str, object_id: str) -> dict[str, str] | None:
     billing.domain.ids), or None for an id of another kind (an API key: its events are on the audit trail index)."""
     if object_id == tenant_id:
         return tenant(tenant_id)
-    by_prefix = {"cus": customer, "in": invoice, "ord": order, "plan": plan, "sub": subscription}
+    by_prefix = {"cus": customer, "in": invoice, "ord": order, "plan": plan, "sub": subscription, "ii": invoice_item}
     build = by_prefix.get(object_id.partition("_")[0])
     return build(tenant_id, object_id) if build and "_" in object_id else None
 
@@ -255,3 +255,32 @@ def webhook_delivery(tenant_id: str, endpoint_id: str, delivery_id: str) -> dict
 def webhook_endpoints_attrs(tenant_id: str, endpoint_id: str) -> dict[str, str]:
     """gsi3: a tenant's webhook endpoints (the delivery function reads them all in one Query per event)."""
     return tenant_list_attrs(tenant_id, "WHE", endpoint_id)
+
+
+# --- invoice items and the customer's balance ledger (issue 16) -------------------------------------------------
+def invoice_item(tenant_id: str, item_id: str) -> dict[str, str]:
+    """An invoice item (billing.domain.invoice_items), in its own partition with its events."""
+    return _k(f"T#{tenant_id}#II#{item_id}", "INVOICE_ITEM")
+
+
+def invoice_item_index_attrs(tenant_id: str, customer_id: str, item_id: str, pending: bool) -> dict[str, str]:
+    """An invoice item on its customer's list (gsi1), on the tenant's (gsi3), and while pending on its customer's
+    pending list (gsi2, sparse: the attributes go when an invoice takes it or it is deleted): the next invoice finds
+    the customer's pending items in one Query."""
+    attrs = {
+        "gsi1pk": f"T#{tenant_id}#CUS#{customer_id}#II",
+        "gsi1sk": item_id,
+        **tenant_list_attrs(tenant_id, "II", item_id),
+    }
+    if pending:
+        attrs |= {"gsi2pk": f"T#{tenant_id}#CUS#{customer_id}#IIPEND", "gsi2sk": item_id}
+    return attrs
+
+
+BALANCE_PREFIX = "CBT#"
+
+
+def balance_transaction(tenant_id: str, customer_id: str, transaction_id: str) -> dict[str, str]:
+    """One movement of a customer's credit balance, in the customer's partition, sorted by its (time-sorted) id:
+    the ledger is one Query of the partition's ``CBT#`` range."""
+    return _k(f"T#{tenant_id}#CUS#{customer_id}", f"{BALANCE_PREFIX}{transaction_id}")

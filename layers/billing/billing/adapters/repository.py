@@ -14,8 +14,10 @@ from pydantic import BaseModel
 from billing.actor import current_actor
 from billing.adapters import keys
 from billing.adapters.dynamodb import DynamoStore, Page, Transaction, from_item, to_item
+from billing.domain.balance import BalanceTransaction
 from billing.domain.collections import CollectionCase
 from billing.domain.errors import NotFound
+from billing.domain.invoice_items import InvoiceItem
 from billing.domain.models import CreditNote, Customer, DomainEvent, Invoice, Order, RefundIntent, Tenant
 from billing.domain.payments import Payment
 from billing.domain.plans import Plan
@@ -449,6 +451,68 @@ class Repository:
             ConsistentRead=True,
         )
         return [from_item(i) for i in items]
+
+    # --- invoice items (issue 16) ------------------------------------------------------------------------------
+    def invoice_item(self, tenant_id: str, item_id: str) -> InvoiceItem:
+        found = _load(InvoiceItem, self.store.get(keys.invoice_item(tenant_id, item_id)))
+        if found is None:
+            raise NotFound("invoice_item_not_found", f"no invoice item {item_id}")
+        return found
+
+    def save_invoice_item(self, tx: Transaction, item: InvoiceItem) -> InvoiceItem:
+        saved = item.model_copy(update={"version": item.version + 1})
+        attrs = {
+            **_item_attrs(keys.invoice_item(item.tenant_id, item.id), saved),
+            **keys.invoice_item_index_attrs(item.tenant_id, item.customer_id, item.id, item.status == "pending"),
+            "type": "invoice_item",
+            "status": item.status,
+        }
+        tx.put_versioned(attrs, item.version)
+        return saved
+
+    def pending_invoice_item_ids(self, tenant_id: str, customer_id: str, limit: int) -> list[str]:
+        """The customer's pending items' ids, oldest first: one Query of the sparse pending list (gsi2). An index is
+        read eventually consistent: the caller reads each item itself before it bills it."""
+        pk = keys.invoice_item_index_attrs(tenant_id, customer_id, "", True)["gsi2pk"]
+        page = self.store.query(INDEX_BY_STATUS, "gsi2pk", pk, limit, None, f"T#{tenant_id}#", ascending=True)
+        return [InvoiceItem.model_validate_json(item["doc"]).id for item in page.items]
+
+    def invoice_items(
+        self, tenant_id: str, customer_id: str | None, pending: bool | None, limit: int, cursor: str | None
+    ) -> tuple[list[InvoiceItem], str | None]:
+        """A page of invoice items, newest first: a customer's pending ones (gsi2), a customer's (gsi1, ``pending``
+        false: the ones no longer pending), or the tenant's (gsi3)."""
+        prefix = f"T#{tenant_id}#"
+        if customer_id and pending:
+            pk = keys.invoice_item_index_attrs(tenant_id, customer_id, "", True)["gsi2pk"]
+            return _page(InvoiceItem, self.store.query(INDEX_BY_STATUS, "gsi2pk", pk, limit, cursor, prefix))
+        filters = {"status": "pending"} if pending else None
+        if customer_id:
+            pk = keys.invoice_item_index_attrs(tenant_id, customer_id, "", False)["gsi1pk"]
+            page = self.store.query(INDEX_BY_CUSTOMER, "gsi1pk", pk, limit, cursor, prefix, filters)
+        else:
+            pk = keys.tenant_list_attrs(tenant_id, "II", "")["gsi3pk"]
+            page = self.store.query(INDEX_BY_TENANT, "gsi3pk", pk, limit, cursor, prefix, filters)
+        items, next_cursor = _page(InvoiceItem, page)
+        if pending is False:
+            items = [i for i in items if i.status != "pending"]
+        return items, next_cursor
+
+    # --- the customer's balance ledger (issue 16) ---------------------------------------------------------------
+    def add_balance_transaction(self, tx: Transaction, entry: BalanceTransaction) -> None:
+        key = keys.balance_transaction(entry.tenant_id, entry.customer_id, entry.id)
+        tx.put_new({**key, "type": "balance_transaction", "doc": _doc(entry), "amount": entry.amount})
+
+    def balance_transactions(
+        self, tenant_id: str, customer_id: str, limit: int, cursor: str | None
+    ) -> tuple[list[BalanceTransaction], str | None]:
+        """A page of the customer's ledger, newest first: one Query of its partition's ``CBT#`` range."""
+        key = keys.customer(tenant_id, customer_id)
+        low = keys.BALANCE_PREFIX
+        page = self.store.query(
+            None, "pk", key["pk"], limit, cursor, f"T#{tenant_id}#", sort_between=("sk", low, low + "~")
+        )
+        return _page(BalanceTransaction, page)
 
     # --- Stripe events ----------------------------------------------------------------------------------------
     def stripe_event(self, tenant_id: str, event_id: str) -> dict[str, Any] | None:

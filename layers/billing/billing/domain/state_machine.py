@@ -103,3 +103,13 @@ WEBHOOK_DELIVERY = StateMachine(
         ("succeeded", "retry"): "pending",
     },
 )
+
+# A pending invoice item (billing.domain.invoice_items): the customer's next invoice takes it exactly once, or it is
+# deleted before; once on an invoice it stays there (a correction is a credit note).
+INVOICE_ITEM = StateMachine(
+    "invoice_item",
+    {
+        ("pending", "invoice"): "invoiced",
+        ("pending", "delete"): "deleted",
+    },
+)

@@ -31,6 +31,11 @@ TYPES: dict[str, EventType] = _types(
     ("customer.archived", "customer", "The customer was archived: no new orders or subscriptions; history kept."),
     ("customer.unarchived", "customer", "An archived customer was brought back."),
     ("customer.credit_deducted", "customer", "Credit was taken back (a reversed payment had brought it)."),
+    (
+        "customer.balance_transaction_created",
+        "customer",
+        "The customer's balance was credited or debited through the API (data.changes: credit_balance).",
+    ),
     # orders
     ("order.invoiced", "order", "An order became a finalized invoice."),
     ("order.pending_review", "order", "An order is held for review before it is invoiced."),
@@ -65,6 +70,10 @@ TYPES: dict[str, EventType] = _types(
     ("payment.unapplied", "invoice", "Money arrived that the invoice does not take: credited, or held for refund."),
     # credit notes
     ("credit_note.issued", "invoice", "A numbered credit note was issued against the invoice."),
+    # invoice items (one-off charges and credits: billing.domain.invoice_items)
+    ("invoice_item.created", "invoice_item", "A one-off charge or credit was added for the customer's next invoice."),
+    ("invoice_item.invoiced", "invoice_item", "An invoice took a pending invoice item (data.invoice_id)."),
+    ("invoice_item.deleted", "invoice_item", "A pending invoice item was deleted before any invoice took it."),
     # plans and subscriptions
     ("plan.created", "plan", "A plan was added to the catalogue."),
     ("subscription.created", "subscription", "A subscription started (trialing, active, or held for review)."),
@@ -72,6 +81,9 @@ TYPES: dict[str, EventType] = _types(
     ("subscription.trial_ended", "subscription", "A subscription's trial ended."),
     ("subscription.period_billed", "subscription", "A subscription period was invoiced."),
     ("subscription.changed", "subscription", "A subscription's plans or quantities changed (prorated)."),
+    ("subscription.item_added", "subscription", "An add-on plan was attached to a subscription (prorated)."),
+    ("subscription.item_removed", "subscription", "An add-on plan was removed from a subscription (prorated)."),
+    ("subscription.item_updated", "subscription", "The quantity of one of a subscription's plans changed (prorated)."),
     ("subscription.cancel_scheduled", "subscription", "A subscription will cancel at its period's end."),
     ("subscription.canceled", "subscription", "A subscription was canceled."),
     ("subscription.past_due", "subscription", "A subscription's invoice is past due."),

@@ -331,11 +331,76 @@ class CreditNoteIssued(Data):
     number: str = Field(description="its number (gapless, per tenant)")
     amount: int = Field(description="credited, minor units")
     amount_refunded_total: int = Field(description="refunded on the invoice so far, this note included")
+    kind: Literal["refund", "credit"] = Field(
+        default="refund", description="refund: money given back; credit: no refund (issue 16)"
+    )
+    credit_to: Literal["invoice", "balance"] | None = Field(
+        default=None, description="a credit's: what the invoice owes goes down, or the customer's balance up"
+    )
     example: ClassVar = {
         "credit_note_id": "cn_in_01JE_1",
         "number": "CN-2026-000007",
         "amount": 1000,
         "amount_refunded_total": 1000,
+        "kind": "refund",
+    }
+
+
+# --- invoice items and the customer's balance (issue 16) ----------------------------------------------------------
+class InvoiceItemCreated(Data):
+    customer_id: str = Field(description="whose next invoice takes it")
+    amount: int = Field(description="minor units; negative: a credit line")
+    currency: str = Field(description="the customer's currency")
+    example: ClassVar = {"customer_id": "cus_01JE0000000000000000000000", "amount": 2500, "currency": "usd"}
+
+
+class InvoiceItemInvoiced(Data):
+    invoice_id: str = Field(description="the invoice that took it")
+    amount: int = Field(description="minor units")
+    changes: Changes = Field(description="status and invoice_id, before and after")
+    example: ClassVar = {
+        "invoice_id": "in_01JE0000000000000000000000",
+        "amount": 2500,
+        "changes": {
+            "status": {"before": "pending", "after": "invoiced"},
+            "invoice_id": {"before": None, "after": "in_01JE0000000000000000000000"},
+        },
+    }
+
+
+class InvoiceItemDeleted(Data):
+    amount: int = Field(description="minor units")
+    changes: Changes = Field(description="status, before and after")
+    example: ClassVar = {"amount": 2500, "changes": {"status": {"before": "pending", "after": "deleted"}}}
+
+
+class CustomerBalanceTransactionCreated(Data):
+    balance_transaction_id: str = Field(description="the ledger entry")
+    amount: int = Field(description="positive: credit to the customer; negative: a debit they owe")
+    currency: str = Field(description="the customer's currency")
+    reason: str | None = Field(default=None, description="the tenant's reason, if given")
+    changes: Changes = Field(description="credit_balance, before and after")
+    example: ClassVar = {
+        "balance_transaction_id": "cbtxn_01JE0000000000000000000000",
+        "amount": 1500,
+        "currency": "usd",
+        "reason": "goodwill",
+        "changes": {"credit_balance": {"before": 0, "after": 1500}},
+    }
+
+
+class SubscriptionItemChanged(Data):
+    plan_id: str = Field(description="the plan attached, removed or requantified")
+    quantity: int | None = Field(default=None, description="its quantity after the change (null: removed)")
+    proration: int = Field(description="the change's proration, minor units, on the next invoice")
+    changes: Changes = Field(description="items, before and after")
+    example: ClassVar = {
+        "plan_id": "plan_01JE0000000000000000000000",
+        "quantity": 1,
+        "proration": 1250,
+        "changes": {"items": {"before": [{"plan_id": "plan_A", "quantity": 1}], "after": [
+            {"plan_id": "plan_A", "quantity": 1}, {"plan_id": "plan_01JE0000000000000000000000", "quantity": 1}
+        ]}},
     }
 
 
@@ -566,6 +631,13 @@ DATA: dict[str, type[Data]] = {
     "customer.archived": CustomerArchived,
     "customer.unarchived": CustomerUnarchived,
     "customer.credit_deducted": CustomerCreditDeducted,
+    "customer.balance_transaction_created": CustomerBalanceTransactionCreated,
+    "invoice_item.created": InvoiceItemCreated,
+    "invoice_item.invoiced": InvoiceItemInvoiced,
+    "invoice_item.deleted": InvoiceItemDeleted,
+    "subscription.item_added": SubscriptionItemChanged,
+    "subscription.item_removed": SubscriptionItemChanged,
+    "subscription.item_updated": SubscriptionItemChanged,
     "order.invoiced": OrderChanged,
     "order.pending_review": OrderChanged,
     "order.approved": OrderChanged,

@@ -6,9 +6,10 @@ from datetime import datetime
 from typing import Any
 
 from billing.adapters import keys
+from billing.domain.balance import BalanceTransaction, entry_type
 from billing.domain.errors import ConcurrentModification, Conflict
 from billing.domain.ids import new_id
-from billing.domain.models import Customer, DomainEvent
+from billing.domain.models import Customer, DomainEvent, Invoice
 from billing.observability import business_event, logger
 from billing.services.commands import CreateCustomer, UpdateCustomer
 from billing.services.unit import Claim, Context, remember, retrying
@@ -173,9 +174,10 @@ def backfill_lists(ctx: Context) -> int:
 
 def add_credit(ctx: Context, tx: Any, tenant_id: str, customer_id: str, amount: int, now: datetime, **why: Any) -> None:
     """Add ``amount`` to the customer's credit (taken off their next invoices) inside ``tx``, with the event saying
-    why (``invoice_id``, ``reason``)."""
+    why (``invoice_id``, ``reason``) and its entry in the balance ledger."""
     customer = ctx.repo.customer(tenant_id, customer_id)
-    ctx.repo.save_customer(tx, customer.model_copy(update={"credit_balance": customer.credit_balance + amount}))
+    moved, _ = ledger(ctx, tx, customer, amount, now, entry_type(why.get("reason")), **_refs(why))
+    ctx.repo.save_customer(tx, moved)
     ctx.repo.add_event(
         tx,
         keys.customer(tenant_id, customer_id),
@@ -190,7 +192,8 @@ def deduct_credit(
     spent leaves the balance below zero: a debit, added to the customer's next invoice."""
     customer = ctx.repo.customer(tenant_id, customer_id)
     after = customer.credit_balance - amount
-    ctx.repo.save_customer(tx, customer.model_copy(update={"credit_balance": after}))
+    moved, _ = ledger(ctx, tx, customer, -amount, now, entry_type(why.get("reason")), **_refs(why))
+    ctx.repo.save_customer(tx, moved)
     ctx.repo.add_event(
         tx,
         keys.customer(tenant_id, customer_id),
@@ -205,3 +208,38 @@ def deduct_credit(
             **why,
         ),
     )
+
+
+def _refs(why: dict[str, Any]) -> dict[str, Any]:
+    return {k: why[k] for k in ("invoice_id", "credit_note_id", "description", "reason") if why.get(k)}
+
+
+def ledger(
+    ctx: Context, tx: Any, customer: Customer, amount: int, now: datetime, type_: str, **refs: Any
+) -> tuple[Customer, BalanceTransaction | None]:
+    """The one place a customer's credit balance moves: ``customer`` with ``amount`` added to its balance (the
+    caller saves it, once per transaction) and the movement's entry in its ledger, written inside ``tx`` (none for
+    nothing). So the ledger's entries sum to the balance."""
+    after = customer.credit_balance + amount
+    entry = None
+    if amount:
+        entry = BalanceTransaction(
+            id=new_id("cbtxn", now),
+            tenant_id=customer.tenant_id,
+            customer_id=customer.id,
+            currency=customer.currency,
+            amount=amount,
+            ending_balance=after,
+            type=type_,
+            created_at=now,
+            **refs,
+        )
+        ctx.repo.add_balance_transaction(tx, entry)
+    return customer.model_copy(update={"credit_balance": after}), entry
+
+
+def invoice_credit(ctx: Context, tx: Any, customer: Customer, invoice: Invoice, now: datetime) -> Customer:
+    """``customer`` as an invoice just drafted for them leaves it (unsaved; the caller saves it once): the credit it
+    took off, and a credit-heavy invoice's excess kept as credit, each an entry of the ledger in ``tx``."""
+    moved, _ = ledger(ctx, tx, customer, -invoice.credit_applied, now, "applied_to_invoice", invoice_id=invoice.id)
+    return ledger(ctx, tx, moved, invoice.excess_credit, now, "invoice_excess_credit", invoice_id=invoice.id)[0]

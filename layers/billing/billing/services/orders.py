@@ -7,7 +7,9 @@ from billing.adapters.dynamodb import Transaction
 from billing.domain.errors import Conflict, NotFound, ValidationFailed
 from billing.domain.ids import new_id
 from billing.domain.models import Customer, DomainEvent, Invoice, Order, Tenant
+from billing.domain.pricing import LineInput
 from billing.observability import business_event
+from billing.services import customers, invoice_items
 from billing.services.commands import PlaceOrder
 from billing.services.invoicing import finalize_into
 from billing.services.unit import Claim, Context, remember, retrying
@@ -37,11 +39,16 @@ def _invoice(
         raise ValidationFailed(
             "currency_mismatch", f"customer {customer.id} is billed in {customer.currency}, not {order.currency}"
         )
-    invoice = finalize_into(ctx, tx, tenant, Invoice.draft_for(order, customer, ctx.clock.now()))
-    if invoice.credit_applied:  # the customer's credit is used up by this invoice, in the same transaction
-        ctx.repo.save_customer(
-            tx, customer.model_copy(update={"credit_balance": customer.credit_balance - invoice.credit_applied})
-        )
+    now = ctx.clock.now()
+
+    def draft(pending: list[LineInput]) -> Invoice:  # the customer's pending invoice items come along
+        return Invoice.draft_for(order.model_copy(update={"lines": [*order.lines, *pending]}), customer, now)
+
+    invoice = finalize_into(ctx, tx, tenant, invoice_items.take_pending(ctx, tx, customer, draft))
+    # the customer's credit is used up by this invoice (or its excess credit kept), in the same transaction
+    moved_credit = customers.invoice_credit(ctx, tx, customer, invoice, now)
+    if moved_credit.credit_balance != customer.credit_balance:
+        ctx.repo.save_customer(tx, moved_credit)
     return moved.model_copy(update={"invoice_id": invoice.id})
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -20,9 +21,12 @@ from billing.adapters.dynamodb import Transaction
 from billing.domain.errors import Conflict, DomainError, NotFound, ValidationFailed
 from billing.domain.models import CollectionMethod, Customer, DomainEvent, Invoice
 from billing.domain.plans import Plan, PlanRequest
+from billing.domain.pricing import LineInput
 from billing.domain.proration import Granularity
 from billing.domain.subscriptions import Subscription, SubscriptionItem
 from billing.observability import business_event, logger
+from billing.services import invoice_items
+from billing.services.customers import invoice_credit
 from billing.services.invoicing import take_numbers
 from billing.services.unit import Claim, Context, fan_out_once, remember, retrying
 
@@ -313,6 +317,7 @@ def bill_subscriptions(ctx: Context, tenant_id: str, subscription_ids: list[str]
     originals: dict[str, Customer] = {}
     customers: dict[str, Customer] = {}  # as this batch leaves them: credit used and credit left over
     runs: list[tuple[Subscription, Subscription, list[DomainEvent], Invoice | None]] = []
+    tx = ctx.repo.transaction()
     for subscription_id in dict.fromkeys(subscription_ids):
         try:
             sub = ctx.repo.subscription(tenant_id, subscription_id)
@@ -332,17 +337,14 @@ def bill_subscriptions(ctx: Context, tenant_id: str, subscription_ids: list[str]
                         tenant_id, sub.customer_id
                     )
                 customer = customers[sub.customer_id]
-                draft = Invoice.draft(
+                draft = invoice_items.take_pending(  # the customer's pending invoice items come along
+                    ctx,
+                    tx,
                     customer,
-                    lines,
-                    now,
-                    collection_method=sub.collection_method,
-                    days_until_due=sub.days_until_due,
-                    subscription_id=sub.id,
-                    period_index=index,
+                    partial(_draft, customer, lines, now, sub, index),
+                    invoice_items.room(tx, reserved=_WRITES_PER_RUN * len(subscription_ids) + 1),
                 )
-                credit = customer.credit_balance - draft.credit_applied + draft.excess_credit
-                customers[customer.id] = customer.model_copy(update={"credit_balance": credit})
+                customers[customer.id] = invoice_credit(ctx, tx, customer, draft, now)
         except DomainError as error:  # this one cannot be billed (a bad price, say): the rest of the batch can
             logger.exception("subscription not billed", extra={"subscription_id": sub.id, "code": error.code})
             failed.append(sub.id)
@@ -350,7 +352,6 @@ def bill_subscriptions(ctx: Context, tenant_id: str, subscription_ids: list[str]
         runs.append((sub, billed, events, draft))
     if not runs:
         return BillingOutcome(billed=[], failed=failed)
-    tx = ctx.repo.transaction()
     drafts = [d for *_, d in runs if d is not None]
     numbers = iter(take_numbers(ctx, tx, tenant_id, "default", tenant.invoice_number_format, len(drafts)))
     answer = []
@@ -376,6 +377,25 @@ def bill_subscriptions(ctx: Context, tenant_id: str, subscription_ids: list[str]
     ctx.repo.commit(tx)
     business_event("SubscriptionPeriodsBilled", len(answer))
     return BillingOutcome(billed=answer, failed=failed)
+
+
+# The most a subscription's run writes besides its invoice items: its invoice and event, the subscription, its MRR
+# item and up to two events, its customer, a ledger entry (the billing run keeps a batch inside 100 writes).
+_WRITES_PER_RUN = 8
+
+
+def _draft(
+    customer: Customer, lines: list[LineInput], now: datetime, sub: Subscription, index: int, pending: list[LineInput]
+) -> Invoice:
+    return Invoice.draft(
+        customer,
+        [*lines, *pending],
+        now,
+        collection_method=sub.collection_method,
+        days_until_due=sub.days_until_due,
+        subscription_id=sub.id,
+        period_index=index,
+    )
 
 
 def _usage_window(sub: Subscription, index: int) -> tuple[str, str]:
