@@ -14,7 +14,8 @@ from billing.api.door import Door, context
 from billing.api.routes import CREATED, Cursor, Id, Limit
 from billing.domain.balance import BalanceTransaction
 from billing.domain.invoice_items import InvoiceItem
-from billing.services import balance, invoice_items
+from billing.domain.models import CreditNote
+from billing.services import balance, credit_notes, invoice_items
 
 router = APIGatewayHttpRouter()
 door = Door(router)
@@ -102,3 +103,20 @@ def create_balance_transaction(customer_id: Id, body: balance.CreateBalanceTrans
 def list_balance_transactions(customer_id: Id, limit: Limit = 20, cursor: Cursor = None) -> BalanceTransactionList:
     data, next_cursor = balance.list_balance_transactions(context(), door.tenant(), customer_id, limit, cursor)
     return BalanceTransactionList(data=data, has_more=next_cursor is not None, next_cursor=next_cursor)
+
+
+# --- credit notes without refund -----------------------------------------------------------------------------------
+@router.post(
+    "/v1/invoices/<invoice_id>/credit_notes",
+    tags=["invoices"],
+    summary="A credit note without refund: lowers what an open invoice owes, or credits the customer's balance",
+    description="`credit_to: invoice` (an open invoice): the amount due goes down, never below nothing (422 "
+    "`credit_exceeds_amount_due`); credited in full, the invoice is paid by the credit note and dunning stops. "
+    "`credit_to: balance` (any finalized invoice, open or paid): the customer's balance takes the amount, for the "
+    "next invoices. Numbered in the credit note series; the credit notes of an invoice, refunds included, never "
+    "exceed its total (422 `credit_exceeds_invoice_total`). A taxed invoice's credit is split into net and tax in "
+    "the invoice's proportions.",
+    responses=CREATED,
+)
+def issue_credit_note(invoice_id: Id, body: credit_notes.IssueCredit) -> Response[CreditNote]:
+    return door.post(201, lambda claim: credit_notes.issue_credit(context(), door.tenant(), invoice_id, body, claim))

@@ -127,6 +127,19 @@ def render_credit_note_pdf(
         [text["original_invoice"], invoice.number],
         [text["reason"], text["reasons"].get(note.reason, note.reason)],
     ]
+    credit = note.kind == "credit"
+    line = text["credit_line_no_refund" if credit else "credit_line"].format(number=invoice.number, date=issued)
+    rows = [[li.description, money(li.amount)] for li in note.lines] or [[line, money(note.amount)]]
+    totals = [[text["invoice_total"], format_money(invoice.total, invoice.currency, lang), False]]
+    if note.tax_amount:  # a taxed invoice's credit: net and tax in the invoice's proportions
+        totals += [[text["net_amount"], money(note.amount - note.tax_amount), False]]
+        totals += [[inv["tax"], money(note.tax_amount), False]]
+    totals += [[text["amount_credited"], money(note.amount), True]]
+    notes = [[None, text["refunded_to"]]] if note.refunds else []
+    if credit:
+        where = "credited_to_balance" if note.credit_to == "balance" else "credited_to_invoice"
+        notes += [[None, text[where].format(number=invoice.number)]]
+    notes += [[None, note.memo]] if note.memo else []
     data = _document(
         lang,
         seller,
@@ -136,13 +149,10 @@ def render_credit_note_pdf(
         meta=meta,
         buyer=_buyer(invoice, lang),
         columns=[[inv["description"], "left"], [inv["amount"], "right"]],
-        rows=[[text["credit_line"].format(number=invoice.number, date=issued), money(note.amount)]],
+        rows=rows,
         taxes=None,
-        totals=[
-            [text["invoice_total"], format_money(invoice.total, invoice.currency, lang), False],
-            [text["amount_credited"], money(note.amount), True],
-        ],
-        notes=[[None, text["refunded_to"]]] if note.refunds else [],
+        totals=totals,
+        notes=notes,
         paid=None,
         headline=None,
         pay=None,

@@ -208,8 +208,15 @@ class RefundIntent(BaseModel):
     version: int = 0
 
 
+class CreditNoteLine(BaseModel):
+    description: str
+    amount: int
+
+
 class CreditNote(BaseModel):
-    """A correction to a finalized invoice, numbered in its own gapless series. Here: money refunded."""
+    """A correction to a finalized invoice, numbered in its own gapless series: money refunded (``kind`` refund),
+    or a credit without refund (``kind`` credit) that lowers what the invoice owes (``credit_to`` invoice) or goes to
+    the customer's balance (``credit_to`` balance)."""
 
     id: str
     tenant_id: str
@@ -221,6 +228,13 @@ class CreditNote(BaseModel):
     reason: str
     refunds: list[RefundPart]
     created_at: datetime
+    kind: Literal["refund", "credit"] = "refund"
+    credit_to: Literal["invoice", "balance"] | None = None
+    lines: list[CreditNoteLine] = Field(default_factory=list)
+    memo: str | None = None
+    # the amount split in the invoice's proportions of net and tax (largest remainder: they sum to ``amount``)
+    net_amount: int | None = None
+    tax_amount: int = 0
     pdf_key: str | None = None  # its PDF in the documents bucket, once rendered (it never changes after)
     version: int = 0
 
@@ -252,6 +266,9 @@ class Invoice(BaseModel):
     amount_paid: int = 0
     amount_refunded: int = 0
     credit_applied: int = 0  # the customer's credit taken off this invoice when it was issued
+    # credit notes without refund: taken off what it owes (credit_to=invoice), or put on the customer's balance
+    amount_credited: int = 0
+    amount_credited_to_balance: int = 0
     amount_due: int
     issued_at: datetime | None = None
     due_date: date | None = None
@@ -361,6 +378,8 @@ class Invoice(BaseModel):
                 "status": "open" if due > 0 else "paid",
                 "amount_paid": 0,
                 "amount_refunded": 0,
+                "amount_credited": 0,
+                "amount_credited_to_balance": 0,
                 "amount_due": due,
                 "past_due": False,
                 "dispute_open": False,
@@ -413,7 +432,7 @@ class Invoice(BaseModel):
         if not self.takes_payments:
             return self, []
         paid = self.amount_paid + amount
-        owed = self.total - self.credit_applied
+        owed = self.owed
         due = max(0, owed - paid)
         overpaid = max(0, paid - owed) - max(0, self.amount_paid - owed)
         status = INVOICE.next_state(self.status, "pay") if due == 0 else self.status
@@ -436,10 +455,65 @@ class Invoice(BaseModel):
             events.append(DomainEvent.new("invoice.paid", self.tenant_id, "invoice", self.id, now, number=self.number))
         return invoice, events
 
+    @property
+    def owed(self) -> int:
+        """What the customer owes on it in all, before payments: its total less the credit taken off at issue and
+        the credit notes that lowered it."""
+        return self.total - self.credit_applied - self.amount_credited
+
+    @property
+    def creditable(self) -> int:
+        """What credit notes (refunds and credits) may still correct: together they never exceed its total."""
+        return max(self.total, 0) - self.amount_refunded - self.amount_credited - self.amount_credited_to_balance
+
     def refundable(self) -> int:
         """What a refund may give back: the payments this invoice kept. An overpayment went to the customer's
-        credit (``apply_payment``) and is not refundable again from here."""
-        return min(self.amount_paid, self.total - self.credit_applied) - self.amount_refunded
+        credit (``apply_payment``) and is not refundable again from here; credit notes to the balance count
+        against it (the credit notes of an invoice never exceed its total)."""
+        kept = min(self.amount_paid, self.owed) - self.amount_refunded
+        return max(0, min(kept, self.creditable))
+
+    def credit(self, note: CreditNote, now: datetime) -> tuple[Invoice, list[DomainEvent]]:
+        """A credit note without refund against this finalized invoice: ``credit_to`` invoice lowers what it owes
+        (never below nothing: an open invoice credited in full is paid by it, and no longer chased); ``credit_to``
+        balance leaves what it owes as it is (the customer's balance takes the money). Never more than is
+        creditable."""
+        if self.status not in ("open", "paid", "uncollectible"):
+            raise Conflict("invoice_not_creditable", f"invoice {self.id} is {self.status}", invoice_status=self.status)
+        if note.credit_to == "invoice":
+            if not self.takes_payments:
+                raise Conflict("invoice_not_open", f"invoice {self.id} is {self.status}: credit the balance instead")
+            if note.amount > self.amount_due:
+                raise ValidationFailed(
+                    "credit_exceeds_amount_due",
+                    f"{note.amount} asked, invoice {self.id} owes {self.amount_due}",
+                    amount_due=self.amount_due,
+                )
+        if note.amount > self.creditable:
+            raise ValidationFailed(
+                "credit_exceeds_invoice_total",
+                f"{note.amount} asked; the credit notes of invoice {self.id} may add up to {self.creditable} more",
+                creditable=self.creditable,
+            )
+        if note.credit_to == "balance":
+            invoice = self.model_copy(
+                update={"amount_credited_to_balance": self.amount_credited_to_balance + note.amount, "updated_at": now}
+            )
+            return invoice, []
+        due = self.amount_due - note.amount
+        status = INVOICE.next_state(self.status, "pay") if due == 0 else self.status
+        invoice = self.model_copy(
+            update={
+                "amount_credited": self.amount_credited + note.amount,
+                "amount_due": due,
+                "status": status,
+                "updated_at": now,
+            }
+        )
+        events = []
+        if status == "paid":
+            events.append(DomainEvent.new("invoice.paid", self.tenant_id, "invoice", self.id, now, number=self.number))
+        return invoice, events
 
     def record_refund(self, credit_note: CreditNote, now: datetime) -> tuple[Invoice, DomainEvent]:
         invoice = self.model_copy(
@@ -497,7 +571,7 @@ class Invoice(BaseModel):
         if self.status == "void":  # voiding gave what was paid back as credit: the credit gives it back
             event = self._reversal_event(now, payment_id, amount, reason, owed_again=0, from_credit=amount)
             return self, [event], amount
-        owed = self.total - self.credit_applied
+        owed = self.owed
         paid = self.amount_paid - amount
         if paid < self.amount_refunded:
             raise Conflict(

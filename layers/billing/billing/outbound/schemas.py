@@ -337,6 +337,10 @@ class CreditNoteIssued(Data):
     credit_to: Literal["invoice", "balance"] | None = Field(
         default=None, description="a credit's: what the invoice owes goes down, or the customer's balance up"
     )
+    net_amount: int | None = Field(default=None, description="a credit's amount before tax (the invoice's share)")
+    tax_amount: int | None = Field(default=None, description="a credit's tax (the invoice's share)")
+    reason: str | None = Field(default=None, description="why: duplicate, product_unsatisfactory, order_change, other")
+    memo: str | None = Field(default=None, description="the tenant's note on the credit")
     example: ClassVar = {
         "credit_note_id": "cn_in_01JE_1",
         "number": "CN-2026-000007",

@@ -77,6 +77,8 @@ TABLES: dict[str, dict[str, str]] = {
         "amount": "BIGINT",
         "reason": "VARCHAR",
         "created_at": "TIMESTAMP",
+        "kind": "VARCHAR",  # refund (money given back) or credit (no refund: issue 16)
+        "credit_to": "VARCHAR",  # a credit's: invoice (what it owes went down) or balance (the customer's credit)
     },
     "mrr_changes": {
         "subscription_id": "VARCHAR",
@@ -99,6 +101,7 @@ _MONEY_EVENTS = {
     "invoice.refunded",
     "invoice.voided",
     "payment.reversed",  # a payment received outside Stripe taken back: collected goes down by its amount
+    "credit_note.issued",  # a credit without refund against what the invoice owes: receivables go down by it
 }
 
 Row = dict[str, Any]
@@ -207,6 +210,8 @@ def _credit_note(doc: dict[str, Any]) -> Iterable[tuple[str, Row]]:
             "credit_note_id": doc["id"],
             **{k: doc[k] for k in ("number", "invoice_id", "customer_id", "currency", "amount", "reason")},
             "created_at": _ts(doc["created_at"]),
+            "kind": doc.get("kind", "refund"),
+            "credit_to": doc.get("credit_to"),
             "month": _month(doc["created_at"]),
         },
     )
@@ -244,6 +249,8 @@ def _applied(event_type: str, data: dict[str, Any]) -> int | None:
         return data["amount"] - data.get("overpaid", 0)
     if event_type == "payment.reversed":
         return data.get("owed_again")
+    if event_type == "credit_note.issued":  # what a credit note took off what the invoice owes (a refund: nothing)
+        return data["amount"] if data.get("kind") == "credit" and data.get("credit_to") == "invoice" else 0
     return None
 
 

@@ -46,6 +46,8 @@ def kind_of(event: DomainEvent, invoice: Invoice) -> str | None:
         kind = event.data.get("email")
         return kind if kind in DUNNING_KINDS else None
     kind = KIND_OF_EVENT.get(event.type)
+    if kind == "refund_issued" and event.data.get("kind") == "credit":  # a credit note without refund
+        return "credit_issued"
     if kind == "payment_receipt" and invoice.past_due and int(event.data.get("amount_due", 1)) == 0:
         return "payment_thank_you"
     return kind
@@ -81,7 +83,7 @@ def email_context(tenant: Tenant, invoice: Invoice, seller_name: str | None = No
 
 
 def _still_true(kind: str, invoice: Invoice) -> bool:
-    if kind in ("payment_receipt", "payment_thank_you", "refund_issued"):
+    if kind in ("payment_receipt", "payment_thank_you", "refund_issued", "credit_issued"):
         return True  # the payment (or refund) happened, whatever the invoice has become since
     if kind in DUNNING_KINDS:  # chasing an invoice that was paid or voided since would be false
         return invoice.status in ("open", "uncollectible") and invoice.amount_due > 0
@@ -146,6 +148,18 @@ def notify(ctx: Context, mailer: Any, event: DomainEvent) -> str | None:
             "amount_refunded_total": int(event.data.get("amount_refunded_total", invoice.amount_refunded)),
             "credit_note_number": event.data["number"],
             "refunded_at": event.occurred_at,
+        }
+    if kind == "credit_issued":
+        context |= {
+            "amount_credited": int(event.data["amount"]),
+            "credit_to": event.data.get("credit_to"),
+            "credit_net": int(event.data.get("net_amount") or event.data["amount"]),
+            "credit_tax": int(event.data.get("tax_amount") or 0),
+            # as this credit left the invoice: a later payment or credit does not rewrite this email
+            "amount_due_after": int((event.data.get("changes") or {}).get("amount_due", {}).get("after", 0)),
+            "credit_note_number": event.data["number"],
+            "credited_at": event.occurred_at,
+            "memo": event.data.get("memo"),
         }
     email = render_email(kind, invoice.customer_locale, context)
     logged = {"kind": kind, "to": invoice.customer_email, "subject": email.subject, "locale": invoice.customer_locale}

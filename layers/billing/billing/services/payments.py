@@ -340,9 +340,8 @@ def count_against(
     updated, events = invoice.apply_payment(amount, pay_id, now)
     events[0].data |= receipt
     ctx.repo.save_invoice(tx, updated)
-    if updated.status == "paid":  # a subscription held back by this invoice's dunning is back in service
-        follow_invoice(ctx, tx, updated, "paid", now)
-        collections.follow_invoice(ctx, tx, updated, now)  # and its collection case, if open, resolves as paid
+    if updated.status == "paid":
+        settled(ctx, tx, updated, now)
     for event in events:
         ctx.repo.add_event(tx, keys.invoice(invoice.tenant_id, invoice.id), event)
     overpaid = int(events[0].data["overpaid"])
@@ -351,6 +350,13 @@ def count_against(
             ctx, tx, invoice.tenant_id, invoice.customer_id, overpaid, now, invoice_id=invoice.id, reason="overpaid"
         )
     return overpaid
+
+
+def settled(ctx: Context, tx: Any, invoice: Invoice, now: datetime) -> None:
+    """An invoice just paid (by money, or by a credit note), inside ``tx``: a subscription held back by its dunning
+    is back in service, and its collection case, if open, resolves as paid."""
+    follow_invoice(ctx, tx, invoice, "paid", now)
+    collections.follow_invoice(ctx, tx, invoice, now)
 
 
 @retrying()

@@ -13,6 +13,7 @@ moves AS (
     SELECT e.invoice_id,
            SUM(CASE WHEN e.type = 'invoice.payment_succeeded' THEN -e.applied
                     WHEN e.type = 'invoice.reopened' THEN e.amount
+                    WHEN e.type = 'credit_note.issued' THEN -e.applied
                     ELSE 0 END) AS moved,
            MAX(CASE WHEN e.type = 'invoice.marked_uncollectible' THEN 1 ELSE 0 END) AS written_off
     FROM invoice_events e

@@ -34,6 +34,7 @@ open_at_end AS (
            SUM(CASE WHEN e.occurred_at >= m.month_end THEN 0
                     WHEN e.type = 'invoice.payment_succeeded' THEN -e.applied
                     WHEN e.type = 'invoice.reopened' THEN e.amount
+                    WHEN e.type = 'credit_note.issued' THEN -e.applied
                     ELSE 0 END) AS moved,
            MAX(CASE WHEN e.occurred_at < m.month_end AND e.type = 'invoice.marked_uncollectible' THEN 1 ELSE 0 END)
                AS written_off

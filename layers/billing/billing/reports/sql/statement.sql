@@ -38,7 +38,7 @@ entries AS (
     UNION ALL
     SELECT n.created_at, 'refund', n.number, i.number, n.amount, n.currency
     FROM credit_notes n JOIN own_invoices i ON i.invoice_id = n.invoice_id
-    WHERE n.tenant_id = :tenant_id
+    WHERE n.tenant_id = :tenant_id AND COALESCE(n.kind, 'refund') = 'refund'  -- a credit gives no money back
 ),
 opening AS (
     SELECT CAST(:from_date AS TIMESTAMP) AS at, 'opening_balance' AS entry, CAST(NULL AS VARCHAR) AS reference,
