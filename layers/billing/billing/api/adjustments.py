@@ -15,7 +15,9 @@ from billing.api.routes import CREATED, Cursor, Id, Limit
 from billing.domain.balance import BalanceTransaction
 from billing.domain.invoice_items import InvoiceItem
 from billing.domain.models import CreditNote
-from billing.services import balance, credit_notes, invoice_items
+from billing.domain.proration import Granularity
+from billing.domain.subscriptions import Subscription
+from billing.services import addons, balance, credit_notes, invoice_items
 
 router = APIGatewayHttpRouter()
 door = Door(router)
@@ -120,3 +122,40 @@ def list_balance_transactions(customer_id: Id, limit: Limit = 20, cursor: Cursor
 )
 def issue_credit_note(invoice_id: Id, body: credit_notes.IssueCredit) -> Response[CreditNote]:
     return door.post(201, lambda claim: credit_notes.issue_credit(context(), door.tenant(), invoice_id, body, claim))
+
+
+# --- add-ons: a subscription's items one at a time ----------------------------------------------------------------
+@router.post(
+    "/v1/subscriptions/<subscription_id>/items",
+    tags=["subscriptions"],
+    summary="Attach an add-on plan (same interval, priced in the subscription's currency); prorated",
+    description="The other items stay as they are; in a paid period the add-on's share of the period's rest waits "
+    "on the next invoice (`proration`: by the second, the default, or by the day).",
+)
+def add_subscription_item(subscription_id: Id, body: addons.AddItem) -> Response[Subscription]:
+    return door.post(200, lambda claim: addons.add_item(context(), door.tenant(), subscription_id, body, claim))
+
+
+@router.post(
+    "/v1/subscriptions/<subscription_id>/items/<plan_id>",
+    tags=["subscriptions"],
+    summary="Change the quantity of one of the subscription's plans, the others kept; prorated",
+)
+def update_subscription_item(subscription_id: Id, plan_id: Id, body: addons.UpdateItem) -> Response[Subscription]:
+    return door.post(
+        200, lambda claim: addons.update_item(context(), door.tenant(), subscription_id, plan_id, body, claim)
+    )
+
+
+@router.delete(
+    "/v1/subscriptions/<subscription_id>/items/<plan_id>",
+    tags=["subscriptions"],
+    summary="Remove one plan from the subscription (409 `last_item` for its last); prorated",
+)
+def remove_subscription_item(
+    subscription_id: Id, plan_id: Id, proration: Annotated[Granularity, Query()] = "second"
+) -> Response[Subscription]:
+    return door.post(
+        200,
+        lambda claim: addons.remove_item(context(), door.tenant(), subscription_id, plan_id, proration, claim),
+    )

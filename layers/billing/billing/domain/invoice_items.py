@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 from billing.domain.errors import Conflict, ValidationFailed
 from billing.domain.ids import new_id
 from billing.domain.models import DomainEvent
-from billing.domain.pricing import MAX_AMOUNT, LineInput
+from billing.domain.pricing import MAX_AMOUNT, LineInput, TaxRateRef
 from billing.domain.state_machine import INVOICE_ITEM
 
 # An invoice takes at most this many pending items (the rest wait for the next one): its transaction writes the
@@ -100,18 +100,18 @@ class InvoiceItem(BaseModel):
         )
         return item, event
 
-    def line(self) -> LineInput:
-        """The invoice line that bills it (the tax rate, if any, is the caller's to resolve)."""
-        fields: dict[str, Any] = {
-            "description": self.description,
-            "quantity": self.quantity,
-            "unit_amount": self.unit_amount,
-        }
-        named = {"invoice_item_id": self.id, "plan_id": self.plan_id, "discountable": self.discountable}
-        for name, value in named.items():
-            if name in LineInput.model_fields:  # the pricing core's line names its item (issue 16)
-                fields[name] = value
-        return LineInput(**fields)
+    def line(self, tax_rate: TaxRateRef | None = None) -> LineInput:
+        """The invoice line that bills it, naming it; ``tax_rate``: the rate its ``tax_rate_id`` resolves to (a
+        snapshot, the pricing core's), if any."""
+        return LineInput(
+            description=self.description,
+            quantity=self.quantity,
+            unit_amount=self.unit_amount,
+            tax_rate=tax_rate,
+            plan_id=self.plan_id,
+            invoice_item_id=self.id,
+            discountable=self.discountable,
+        )
 
     def invoiced(self, invoice_id: str, now: datetime) -> tuple[InvoiceItem, DomainEvent]:
         status = INVOICE_ITEM.next_state(self.status, "invoice")
