@@ -151,7 +151,7 @@ def test_invoice_now_makes_a_one_off_invoice_of_the_item_alone(key, cus):
         "POST",
         "/v1/invoice_items",
         key,
-        {"customer": cus, "currency": "usd", "amount": 15_000, "description": "Data migration", "invoice_now": True},
+        {"customer_id": cus, "currency": "usd", "amount": 15_000, "description": "Data migration", "invoice_now": True},
     )
     assert status == 201, made
     assert made["status"] == "invoiced" and made["invoice_id"]

@@ -44,6 +44,11 @@ BODIES = {
     "reverse_payment": {"reason": "check bounced"},
     "update_webhook_endpoint": {"description": "x"},
     "replay_webhooks": {"from": "2026-01-01T00:00:00Z", "to": "2026-01-02T00:00:00Z"},
+    "create_invoice_item": {"customer_id": MISSING, "currency": "usd", "amount": 100, "description": "x"},
+    "create_balance_transaction": {"amount": 100, "currency": "usd", "description": "x"},
+    "issue_credit_note": {"amount": 100, "reason": "other", "credit_to": "balance"},
+    "add_subscription_item": {"plan_id": MISSING},
+    "update_subscription_item": {"quantity": 1},
 }
 
 
@@ -87,6 +92,7 @@ def test_only_operations_that_name_an_object_declare_not_found():
             "list_customers",
             "create_dashboard_session",
             "list_invoices",
+            "list_invoice_items",
             "list_events",
             "list_plans",
             "create_plan",

@@ -58,27 +58,31 @@ def create_invoice_item(body: invoice_items.CreateInvoiceItem) -> Response[Invoi
     summary="Invoice items, newest first: a customer's (pending ones, or the others), or the tenant's",
 )
 def list_invoice_items(
-    customer: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
+    customer_id: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
+    customer: Annotated[str | None, Query(min_length=1, max_length=64, description="the same as customer_id")] = None,
     pending: Annotated[bool | None, Query()] = None,
     limit: Limit = 20,
     cursor: Cursor = None,
 ) -> InvoiceItemList:
-    data, next_cursor = invoice_items.list_invoice_items(context(), door.tenant(), customer, pending, limit, cursor)
+    whose = customer_id or customer
+    data, next_cursor = invoice_items.list_invoice_items(context(), door.tenant(), whose, pending, limit, cursor)
     return InvoiceItemList(data=data, has_more=next_cursor is not None, next_cursor=next_cursor)
 
 
-@router.get("/v1/invoice_items/<item_id>", tags=["invoice items"], summary="Retrieve an invoice item")
-def get_invoice_item(item_id: Id) -> InvoiceItem:
-    return invoice_items.get_invoice_item(context(), door.tenant(), item_id)
+@router.get("/v1/invoice_items/<invoice_item_id>", tags=["invoice items"], summary="Retrieve an invoice item")
+def get_invoice_item(invoice_item_id: Id) -> InvoiceItem:
+    return invoice_items.get_invoice_item(context(), door.tenant(), invoice_item_id)
 
 
 @router.delete(
-    "/v1/invoice_items/<item_id>",
+    "/v1/invoice_items/<invoice_item_id>",
     tags=["invoice items"],
     summary="Delete a pending invoice item (409 `invoice_item_invoiced` once an invoice took it)",
 )
-def delete_invoice_item(item_id: Id) -> Response[InvoiceItem]:
-    return door.post(200, lambda claim: invoice_items.delete_invoice_item(context(), door.tenant(), item_id, claim))
+def delete_invoice_item(invoice_item_id: Id) -> Response[InvoiceItem]:
+    return door.post(
+        200, lambda claim: invoice_items.delete_invoice_item(context(), door.tenant(), invoice_item_id, claim)
+    )
 
 
 # --- the customer's balance --------------------------------------------------------------------------------------

@@ -41,6 +41,7 @@ NAMED_OBJECTS = (
     "collection_case",
     "webhook_endpoint",
     "webhook_delivery",
+    "invoice_item",
 )
 IDEMPOTENCY_KEY = {
     "name": "Idempotency-Key",

@@ -17,7 +17,7 @@ from billing.domain.models import DomainEvent
 from billing.domain.proration import Granularity
 from billing.domain.subscriptions import Subscription, SubscriptionItem
 from billing.observability import business_event
-from billing.services.subscriptions import _save
+from billing.services.subscriptions import _save as save_subscription
 from billing.services.unit import Claim, Context, retrying
 
 
@@ -40,7 +40,7 @@ def _snapshot(items: list[SubscriptionItem]) -> list[dict[str, Any]]:
     return [{"plan_id": i.plan_id, "quantity": i.quantity} for i in items]
 
 
-def _apply(
+def _save(
     ctx: Context,
     sub: Subscription,
     items: list[SubscriptionItem],
@@ -64,7 +64,7 @@ def _apply(
         proration=proration,
         changes={"items": {"before": _snapshot(sub.items), "after": _snapshot(changed.items)}},
     )
-    saved = _save(ctx, changed, [event, *events[1:]], claim)
+    saved = save_subscription(ctx, changed, [event, *events[1:]], claim)
     business_event("SubscriptionChanged")
     return saved
 
@@ -85,7 +85,7 @@ def add_item(
     if any(i.plan_id == cmd.plan_id for i in sub.items):
         raise Conflict("item_exists", f"plan {cmd.plan_id} is on subscription {sub.id}: change its quantity")
     added = SubscriptionItem.of(ctx.repo.plan(tenant_id, cmd.plan_id), sub.currency, cmd.quantity)
-    return _apply(
+    return _save(
         ctx, sub, [*sub.items, added], cmd.proration, "subscription.item_added", added.plan_id, added.quantity, claim
     )
 
@@ -100,7 +100,7 @@ def update_item(
     plan = ctx.repo.plan(tenant_id, plan_id)
     updated = SubscriptionItem.of(plan, sub.currency, cmd.quantity)
     items = [updated if i.plan_id == current.plan_id else i for i in sub.items]
-    return _apply(ctx, sub, items, cmd.proration, "subscription.item_updated", plan_id, cmd.quantity, claim)
+    return _save(ctx, sub, items, cmd.proration, "subscription.item_updated", plan_id, cmd.quantity, claim)
 
 
 @retrying()
@@ -119,4 +119,4 @@ def remove_item(
     if len(sub.items) == 1:
         raise Conflict("last_item", f"plan {plan_id} is subscription {sub.id}'s last: cancel the subscription")
     items = [i for i in sub.items if i.plan_id != plan_id]
-    return _apply(ctx, sub, items, granularity, "subscription.item_removed", plan_id, None, claim)
+    return _save(ctx, sub, items, granularity, "subscription.item_removed", plan_id, None, claim)

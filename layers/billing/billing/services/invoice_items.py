@@ -14,7 +14,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, model_validator
 
 from billing.adapters import keys
 from billing.adapters.dynamodb import Transaction
@@ -57,7 +57,12 @@ class PeriodIn(_Strict):
 
 
 class CreateInvoiceItem(_Strict):
-    customer: str = Field(min_length=1, max_length=64)
+    customer_id: str = Field(
+        min_length=1,
+        max_length=64,
+        validation_alias=AliasChoices("customer_id", "customer"),
+        description="the customer (also accepted as `customer`)",
+    )
     amount: int | None = Field(
         default=None, ge=-MAX_AMOUNT, le=MAX_AMOUNT, strict=True, description="minor units; negative: a credit line"
     )
@@ -130,7 +135,7 @@ def create_invoice_item(
     ctx: Context, tenant_id: str, cmd: CreateInvoiceItem, claim: Claim | None = None
 ) -> InvoiceItem:
     """A pending item for the customer's next invoice; with ``invoice_now``, invoiced at once on its own invoice."""
-    customer = ctx.repo.customer(tenant_id, cmd.customer).ensure_active()
+    customer = ctx.repo.customer(tenant_id, cmd.customer_id).ensure_active()
     if customer.currency != cmd.currency:
         raise ValidationFailed(
             "currency_mismatch", f"customer {customer.id} is billed in {customer.currency}, not {cmd.currency}"
