@@ -15,7 +15,7 @@ from billing.domain.credit_notes import split_tax
 from billing.domain.errors import Conflict, IllegalTransition, ValidationFailed
 from billing.domain.invoice_items import InvoiceItem
 from billing.domain.models import CreditNote, Customer, Invoice
-from billing.domain.pricing import Discount, LineInput, price
+from billing.domain.pricing import Discount, DiscountInput, LineInput, price
 
 NOW = datetime(2026, 12, 2, 10, 30, tzinfo=UTC)
 
@@ -53,7 +53,7 @@ def test_an_items_line_names_it_and_a_discount_leaves_a_credit_line_alone():
     charge, credit = item(10_000), item(-2_000)
     lines = [LineInput(description="Setup", quantity=1, unit_amount=10_000), charge.line(), credit.line()]
     assert [ln.invoice_item_id for ln in lines] == [None, charge.id, credit.id]
-    totals = price(lines, Discount(percent_off=Decimal(10)))
+    totals = price(lines, discounts=[DiscountInput(id="di_1", name="10 % off", percent_off=Decimal(10))])
     assert [ln.discount_amount for ln in totals.lines] == [1_000, 1_000, 0]
     assert totals.total == 20_000 - 2_000 - 2_000
 
@@ -134,3 +134,9 @@ def test_a_payment_after_a_credit_owes_only_the_rest():
     invoice, _ = issued_with(10_000, 0).credit(note(4_000, "invoice"), NOW)
     paid, events = invoice.apply_payment(6_500, "pay_1", NOW)
     assert (paid.status, paid.amount_due, events[0].data["overpaid"]) == ("paid", 0, 500)
+
+
+def test_an_orders_own_discount_is_of_its_lines_whatever_credit_items_come_along():
+    lines = [LineInput(description="Setup", quantity=1, unit_amount=10_000), item(-2_000).line()]
+    assert price(lines, Discount(amount_off=10_000)).total == -2_000  # not refused: the credit is not its base
+    assert price(lines, Discount(percent_off=Decimal(10))).discount == 1_000

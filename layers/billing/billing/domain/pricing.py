@@ -183,7 +183,9 @@ def _discount_shares(
     """Each discount's share of each line (as quoted), applied in order on what the lines still owe."""
     applied: list[DiscountInput] = []
     if order_discount is not None and (order_discount.percent_off is not None or order_discount.amount_off):
-        subtotal = sum(amounts)
+        # its base is what its lines owe: a pending invoice item the invoice took along (a credit line, a line
+        # marked not discountable) neither lowers nor raises an order's own discount
+        subtotal = sum(a for line, a in zip(lines, amounts, strict=True) if line.discountable and a > 0)
         amount = discount_amount(subtotal, order_discount)  # refuses an amount off above the subtotal
         applied.append(DiscountInput(id=ORDER_DISCOUNT_ID, name="Discount", amount_off=amount))
     applied += list(discounts)

@@ -142,7 +142,8 @@ def overview(ctx: Context, gateway: Any, session: OpenSession, year: int | None)
     issued = [i for i in _invoices(ctx, session) if i.issued_at is not None]
     years = sorted({i.issued_at.year for i in issued if i.issued_at}, reverse=True)
     shown = [i for i in issued if year is None or (i.issued_at and i.issued_at.year == year)]
-    notes = {i.id: ctx.repo.credit_notes(session.tenant_id, i.id) for i in shown if i.amount_refunded > 0}
+    corrected = [i for i in shown if i.amount_refunded or i.amount_credited or i.amount_credited_to_balance]
+    notes = {i.id: ctx.repo.credit_notes(session.tenant_id, i.id) for i in corrected}
     plans = [(i, i.dunning.plan) for i in issued if i.dunning.plan and i.dunning.plan.status == "active"]
     subscriptions = ctx.repo.customer_subscriptions(session.tenant_id, customer.id)
     card, unavailable = _card(gateway, customer)
