@@ -81,6 +81,16 @@ class Address(BaseModel):
     country: str | None = None
 
 
+TaxExempt = Literal["none", "exempt", "reverse"]
+
+
+class TaxId(BaseModel):
+    """A customer's tax id (billing.domain.tax validates it and keeps it compact: ``DE136695976``)."""
+
+    type: str
+    value: str
+
+
 class Customer(BaseModel):
     id: str
     tenant_id: str
@@ -97,6 +107,8 @@ class Customer(BaseModel):
     # that a reversed payment had brought), added to the next invoice as Stripe's customer balance is
     credit_balance: int = 0
     metadata: dict[str, str] = Field(default_factory=dict)  # the tenant's own (a CRM's ids, segments), as Stripe's
+    tax_exempt: TaxExempt = "none"  # exempt / reverse: no tax on its lines (billing.domain.tax.resolve)
+    tax_ids: list[TaxId] = Field(default_factory=list)
     status: str = "active"  # active | archived (billing.domain.state_machine.CUSTOMER)
     archived_at: datetime | None = None  # archived: no new orders or subscriptions; its history and invoices stay
     created_at: datetime
@@ -148,6 +160,8 @@ class Customer(BaseModel):
                     merged_address = {**base, **value}
                     empty = all(v is None for v in merged_address.values())
                     update[name] = None if empty else Address(**merged_address)
+            elif name == "tax_ids":
+                update[name] = [TaxId(**t) if isinstance(t, dict) else t for t in value or []]
             else:
                 update[name] = value
         changes: dict[str, dict[str, Any]] = {}
@@ -159,7 +173,16 @@ class Customer(BaseModel):
 
 
 def _json(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_json(v) for v in value]
     return value.model_dump(mode="json") if isinstance(value, BaseModel) else value
+
+
+class OrderLine(LineInput):
+    """An order's line as placed: the tax rate it names (``tax_rate_id``) is resolved when the order is invoiced,
+    at placing or at approval (billing.services.taxes)."""
+
+    tax_rate_id: str | None = None
 
 
 class Order(BaseModel):
@@ -167,7 +190,7 @@ class Order(BaseModel):
     tenant_id: str
     customer_id: str
     currency: str
-    lines: list[LineInput]
+    lines: list[OrderLine]
     discount: Discount | None = None
     collection_method: CollectionMethod
     days_until_due: int | None = None

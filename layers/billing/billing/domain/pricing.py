@@ -21,11 +21,23 @@ from billing.domain.money import allocate, percent_of
 MAX_AMOUNT = 99_999_999_999  # Stripe's ceiling for one amount, in minor units (and well inside 2**53 for JSON)
 
 
+class TaxRateRef(BaseModel):
+    """A tax rate as it applied to a line: a snapshot, never a live reference."""
+
+    id: str | None = None  # "txr_…"; None for the storefront's free-form tax_rate_percent
+    display_name: str
+    percentage: Decimal
+    inclusive: bool = False
+    jurisdiction: str | None = None
+
+
 class LineInput(BaseModel):
     description: str
     quantity: int
     unit_amount: int
     tax_rate_percent: Decimal = Decimal(0)
+    tax_rate: TaxRateRef | None = None  # wins over tax_rate_percent
+    plan_id: str | None = None
 
 
 class Discount(BaseModel):
