@@ -62,7 +62,7 @@ def test_a_valid_tax_id_is_kept_compact(type_, given, stored):
 def test_an_invalid_tax_id_is_refused_naming_its_type(type_, given):
     with pytest.raises(ValidationFailed) as refused:
         validated_tax_id(type_, given)
-    assert refused.value.code == "invalid_tax_id" and refused.value.extra["type"] == type_
+    assert refused.value.code == "invalid_tax_id" and refused.value.extra["tax_id_type"] == type_
 
 
 def test_at_most_five_tax_ids_and_none_twice():

@@ -255,3 +255,17 @@ def webhook_delivery(tenant_id: str, endpoint_id: str, delivery_id: str) -> dict
 def webhook_endpoints_attrs(tenant_id: str, endpoint_id: str) -> dict[str, str]:
     """gsi3: a tenant's webhook endpoints (the delivery function reads them all in one Query per event)."""
     return tenant_list_attrs(tenant_id, "WHE", endpoint_id)
+
+
+# --- taxes (billing.domain.tax) --------------------------------------------------------------------------------
+TAX_PREFIX = "TAX#"  # the tenant's rates and its tax settings: one Query of the tenant's partition reads them all
+
+
+def tax_rate(tenant_id: str, tax_rate_id: str) -> dict[str, str]:
+    """A tax rate, in the tenant's partition: the tenant's rates (and its tax settings) are one Query."""
+    return _k(f"T#{tenant_id}", f"{TAX_PREFIX}RATE#{tax_rate_id}")
+
+
+def tax_settings(tenant_id: str) -> dict[str, str]:
+    """The tenant's tax settings (default rate, rules by place), beside its rates."""
+    return _k(f"T#{tenant_id}", f"{TAX_PREFIX}SETTINGS")

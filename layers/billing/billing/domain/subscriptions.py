@@ -89,6 +89,7 @@ class SubscriptionItem(BaseModel):
     interval: Interval
     usage: Usage
     basis: Granularity | None = None  # how its charge for the open period was measured; None: the whole period
+    tax_rate_id: str | None = None  # the plan's tax rate when the item was made: it bills on at it (a snapshot)
 
     @classmethod
     def of(cls, plan: Plan, currency: str, quantity: int = 1) -> SubscriptionItem:
@@ -104,6 +105,7 @@ class SubscriptionItem(BaseModel):
             price=price,
             interval=plan.interval,
             usage=plan.usage,
+            tax_rate_id=plan.tax_rate_id,
         )
 
     @property
@@ -156,6 +158,10 @@ class Subscription(BaseModel):
         per_interval = sum(amount_for(i.price, i.quantity) for i in self.items if i.usage == "licensed")
         times, over = _PER_MONTH[self.interval.unit]
         return round_minor(Decimal(per_interval * times) / (over * self.interval.count))
+
+    def plan_tax_rates(self) -> dict[str, str | None]:
+        """Each plan's tax rate id as its item keeps it (the rate its lines bill at; None: the tenant's settings)."""
+        return {item.plan_id: item.tax_rate_id for item in [*self.retired_items, *self.items]}
 
     def period(self, index: int) -> tuple[datetime, datetime]:
         """Period ``index`` as (start, end) in UTC."""

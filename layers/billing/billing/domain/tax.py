@@ -208,13 +208,13 @@ def validated_tax_id(type_: str, value: str) -> TaxId:
 
     module_name = TAX_ID_TYPES.get(type_)
     if module_name is None:
-        raise ValidationFailed("invalid_tax_id", f"unknown tax id type {type_!r}", type=type_)
+        raise ValidationFailed("invalid_tax_id", f"unknown tax id type {type_!r}", tax_id_type=type_)
     module = importlib.import_module(module_name)
     try:
         compact = module.validate(value)
     except ValidationError as error:
         raise ValidationFailed(
-            "invalid_tax_id", f"{value!r} is not a valid {type_} ({error.message})", type=type_
+            "invalid_tax_id", f"{value!r} is not a valid {type_} ({error.message})", tax_id_type=type_
         ) from None
     return TaxId(type=type_, value=compact)
 

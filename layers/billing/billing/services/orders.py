@@ -8,6 +8,7 @@ from billing.domain.errors import Conflict, NotFound, ValidationFailed
 from billing.domain.ids import new_id
 from billing.domain.models import Customer, DomainEvent, Invoice, Order, Tenant
 from billing.observability import business_event
+from billing.services import taxes
 from billing.services.commands import PlaceOrder
 from billing.services.invoicing import finalize_into
 from billing.services.unit import Claim, Context, remember, retrying
@@ -37,7 +38,10 @@ def _invoice(
         raise ValidationFailed(
             "currency_mismatch", f"customer {customer.id} is billed in {customer.currency}, not {order.currency}"
         )
-    invoice = finalize_into(ctx, tx, tenant, Invoice.draft_for(order, customer, ctx.clock.now()))
+    lines = taxes.apply_taxes(ctx, tenant.id, customer, order.lines)  # each line's rate, as it stands now
+    invoice = finalize_into(
+        ctx, tx, tenant, Invoice.draft_for(order.model_copy(update={"lines": lines}), customer, ctx.clock.now())
+    )
     if invoice.credit_applied:  # the customer's credit is used up by this invoice, in the same transaction
         ctx.repo.save_customer(
             tx, customer.model_copy(update={"credit_balance": customer.credit_balance - invoice.credit_applied})
@@ -76,6 +80,8 @@ def place_order(ctx: Context, tenant_id: str, cmd: PlaceOrder, claim: Claim | No
         raise Conflict(
             "duplicate_external_id", f"order {owner} already has external_id {cmd.external_id}", existing_id=owner
         )
+    for rate_id in sorted(taxes.rate_ids_of(cmd.lines)):  # refused at once, even for an order held for review
+        taxes.usable_rate(ctx, tenant_id, rate_id)
     now = ctx.clock.now()
     order = Order(id=new_id("ord", now), tenant_id=tenant_id, created_at=now, updated_at=now, **cmd.model_dump())
     tx = ctx.repo.transaction()

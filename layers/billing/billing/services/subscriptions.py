@@ -23,6 +23,7 @@ from billing.domain.plans import Plan, PlanRequest
 from billing.domain.proration import Granularity
 from billing.domain.subscriptions import Subscription, SubscriptionItem
 from billing.observability import business_event, logger
+from billing.services import taxes
 from billing.services.invoicing import take_numbers
 from billing.services.unit import Claim, Context, fan_out_once, remember, retrying
 
@@ -42,6 +43,8 @@ def _events(ctx: Context, tx: Transaction, tenant_id: str, key: dict[str, str], 
 # --- plans -----------------------------------------------------------------------------------------------------
 @retrying()
 def create_plan(ctx: Context, tenant_id: str, request: PlanRequest, claim: Claim | None = None) -> Plan:
+    if request.tax_rate_id:
+        taxes.usable_rate(ctx, tenant_id, request.tax_rate_id)  # 422 if none or archived
     plan, events = Plan.create(tenant_id, request, ctx.clock.now())
     tx = ctx.repo.transaction()
     saved = ctx.repo.save_plan(tx, plan)
@@ -332,6 +335,7 @@ def bill_subscriptions(ctx: Context, tenant_id: str, subscription_ids: list[str]
                         tenant_id, sub.customer_id
                     )
                 customer = customers[sub.customer_id]
+                lines = taxes.apply_taxes(ctx, tenant_id, customer, lines, sub.plan_tax_rates(), archived_ok=True)
                 draft = Invoice.draft(
                     customer,
                     lines,
