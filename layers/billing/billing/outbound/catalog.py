@@ -93,7 +93,7 @@ TYPES: dict[str, EventType] = _types(
     # taxes (billing.domain.tax)
     ("tax_rate.created", "tax_rate", "A tax rate was created (percentage, inclusive, jurisdiction never change)."),
     ("tax_rate.updated", "tax_rate", "A tax rate was renamed, archived or unarchived (data.changes)."),
-    ("tenant.tax_settings_updated", "tenant", "The tax settings (default rate, rules by place) were replaced (data.changes)."),
+    ("tenant.tax_settings_updated", "tenant", "The tax settings (default rate, place rules) were replaced."),
     # the tenant's webhook endpoints (billing.services.webhook_endpoints). Public: a tenant's other endpoints (or its
     # ops tooling) may want to hear that one was disabled or its secret rolled; they carry no secret, only ids, URLs
     # and the changes.
