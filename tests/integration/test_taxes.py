@@ -40,9 +40,10 @@ def customer(key, **fields):
     return created
 
 
-def test_a_rate_is_created_listed_renamed_and_archived_but_never_changes_its_percentage(tenant):
+def test_a_rate_is_created_listed_renamed_and_archived_but_never_changes_its_percentage(tenant, clock):
     key = tenant[1]
     vat = rate(key, jurisdiction="GB", description="UK standard rate")
+    clock.advance(timedelta(seconds=1))  # ids sort by creation time
     assert (vat["percentage"], vat["inclusive"], vat["active"], vat["id"][:4]) == ("20", False, True, "txr_")
     ny = rate(key, display_name="Sales tax", percentage="8.875", jurisdiction="US-NY")
     assert call("GET", f"/v1/tax_rates/{ny['id']}", key)[1]["percentage"] == "8.875"

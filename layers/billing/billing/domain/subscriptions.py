@@ -117,6 +117,11 @@ class SubscriptionItem(BaseModel):
         return ProrationItem(key=self.plan_id, description=self.description, amount=amount, basis=self.basis)
 
 
+def _of_plan(item: SubscriptionItem, lines: list[LineInput]) -> list[LineInput]:
+    """The item's lines, naming its plan (its tax rate and the discounts that apply to listed plans find them)."""
+    return [line.model_copy(update={"plan_id": item.plan_id}) for line in lines]
+
+
 class Subscription(BaseModel):
     id: str
     tenant_id: str
@@ -294,9 +299,10 @@ class Subscription(BaseModel):
                 end = min(end, self.canceled_at)
             for item in metered:
                 usage = usage_by_plan.get(item.plan_id, 0)
-                lines += lines_for(item.plan_name, item.price, usage, start, end, tz=self.timezone)
+                lines += _of_plan(item, lines_for(item.plan_name, item.price, usage, start, end, tz=self.timezone))
             lines += [
-                LineInput(description=p.description, quantity=1, unit_amount=p.amount) for p in self.pending_proration
+                LineInput(description=p.description, quantity=1, unit_amount=p.amount, plan_id=p.key)
+                for p in self.pending_proration
             ]
         update: dict[str, Any] = {
             "status": status,
@@ -311,7 +317,8 @@ class Subscription(BaseModel):
             start, end = self.period(index)
             for item in self.items:
                 if item.usage == "licensed" and self.status != "suspended":  # no service, no charge in advance
-                    lines += lines_for(item.plan_name, item.price, item.quantity, start, end, tz=self.timezone)
+                    billed = lines_for(item.plan_name, item.price, item.quantity, start, end, tz=self.timezone)
+                    lines += _of_plan(item, billed)
             update["next_billing_at"] = end
             if action == "start":
                 events.append(self._event("subscription.trial_ended", now, trial_end=self.next_billing_at.isoformat()))
