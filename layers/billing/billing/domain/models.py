@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from billing.domain import numbering
 from billing.domain.dunning import DEFAULT_POLICY, DunningPolicy, DunningProgress
@@ -211,6 +211,12 @@ class Order(BaseModel):
     created_at: datetime
     updated_at: datetime
     version: int = 0
+
+    @field_validator("lines", mode="before")
+    @classmethod
+    def _lines(cls, lines: Any) -> Any:
+        """A line given as a plain ``LineInput`` is an order line naming no rate object."""
+        return [line.model_dump() if isinstance(line, BaseModel) else line for line in lines or []]
 
     def transition(self, action: str, now: datetime, **changes: Any) -> Order:
         status = ORDER.next_state(self.status, action)
