@@ -12,6 +12,7 @@ from billing import bootstrap
 from billing.services import subscriptions
 from functions.api import app
 from tests.integration.conftest import FakeLambdaContext, http_event
+from tests.integration.test_events_out import assert_valid, trail
 
 
 def call(method, path, key, body=None, query=None, headers=None):
@@ -140,6 +141,10 @@ def test_the_tax_settings_name_active_rates_and_keep_them_so(tenant):
         assert (answer, problem["code"]) == (status, code), bad
     assert call("GET", "/v1/settings/tax", key)[1] == saved
     assert len(events(key, tenant[0], "tenant.tax_settings_updated")) == 1
+    # the events of the flow, as they go out, against their published schemas
+    call("POST", f"/v1/tax_rates/{archived['id']}", key, {"display_name": "Old VAT"})
+    seen = assert_valid(trail(key))
+    assert {"tax_rate.created", "tax_rate.updated", "tenant.tax_settings_updated"} <= seen
 
 
 def test_a_customer_has_a_tax_status_and_tax_ids_kept_compact(tenant):
@@ -269,3 +274,54 @@ def test_a_plan_names_an_active_rate_and_its_subscription_is_taxed_at_it(tenant,
     (invoice,) = call("GET", "/v1/invoices", key, query={"customer_id": ada["id"]})[1]["data"]
     assert (invoice["subtotal"], invoice["tax"], invoice["total"]) == (10000, 2000, 12000)
     assert invoice["lines"][0]["tax_rate"]["id"] == vat["id"]
+
+
+def test_a_held_order_is_taxed_at_approval_and_refused_if_its_rate_was_archived_meanwhile(tenant):
+    key = tenant[1]
+    vat = rate(key, percentage="20")
+    ada = customer(key)
+    body = {
+        "customer_id": ada["id"],
+        "currency": "usd",
+        "collection_method": "send_invoice",
+        "metadata": {"order_type": "enterprise"},
+        "lines": [{"description": "Seats", "quantity": 1, "unit_amount": 1000, "tax_rate_id": vat["id"]}],
+    }
+    first, second = (call("POST", "/v1/orders", key, body)[1] for _ in range(2))
+    assert first["status"] == second["status"] == "pending_review"
+    status, approved = call("POST", f"/v1/orders/{first['id']}/approve", key, {})
+    assert status == 200
+    invoice = call("GET", f"/v1/invoices/{approved['invoice_id']}", key)[1]
+    assert (invoice["tax"], invoice["total"]) == (200, 1200)
+    call("POST", f"/v1/tax_rates/{vat['id']}", key, {"active": False})
+    status, problem = call("POST", f"/v1/orders/{second['id']}/approve", key, {})
+    assert (status, problem["code"]) == (422, "tax_rate_inactive")
+    assert call("GET", f"/v1/orders/{second['id']}", key)[1]["status"] == "pending_review"
+
+
+def test_a_jpy_order_at_an_inclusive_rate_splits_the_tax_out_of_the_price(tenant):
+    key = tenant[1]
+    consumption = rate(key, display_name="消费税", percentage="10", inclusive=True, jurisdiction="JP")
+    taro = customer(key, currency="jpy", locale="zh")
+    body = {
+        "customer_id": taro["id"],
+        "currency": "jpy",
+        "collection_method": "send_invoice",
+        "lines": [
+            {"description": "Plan", "quantity": 1, "unit_amount": 11000, "tax_rate_id": consumption["id"]},
+            {"description": "Extra", "quantity": 3, "unit_amount": 333, "tax_rate_id": consumption["id"]},
+        ],
+    }
+    status, order = call("POST", "/v1/orders", key, body)
+    assert status == 201, order
+    invoice = call("GET", f"/v1/invoices/{order['invoice_id']}", key)[1]
+    # 11000 x 10/110 = 1000; 999 x 10/110 = 90.8 -> 91: the prices are what is paid
+    assert [line["tax_amount"] for line in invoice["lines"]] == [1000, 91]
+    assert (invoice["subtotal"], invoice["tax"], invoice["total"]) == (10908, 1091, 11999)
+    (row,) = invoice["tax_summary"]
+    assert (row["tax_rate_id"], row["inclusive"], row["taxable_amount"], row["tax_amount"]) == (
+        consumption["id"],
+        True,
+        10908,
+        1091,
+    )
