@@ -269,6 +269,11 @@ def test_a_plan_names_an_active_rate_and_its_subscription_is_taxed_at_it(tenant,
     assert status == 201 and sub["items"][0]["tax_rate_id"] == vat["id"]
     # the rate is archived: the subscription bills on at the rate its item was made with
     call("POST", f"/v1/tax_rates/{vat['id']}", key, {"active": False})
+    bob = customer(key, email="bob@example.com")
+    status, problem = call(
+        "POST", "/v1/subscriptions", key, {"customer_id": bob["id"], "items": [{"plan_id": pro["id"]}]}
+    )
+    assert (status, problem["code"]) == (422, "tax_rate_inactive")  # a new subscription needs the rate active
     clock.advance(subscriptions.RUN_DELAY + timedelta(seconds=1))
     subscriptions.bill_subscriptions(bootstrap.deps().context, tenant[0], [sub["id"]])
     (invoice,) = call("GET", "/v1/invoices", key, query={"customer_id": ada["id"]})[1]["data"]

@@ -119,6 +119,8 @@ def create_subscription(
         raise NotFound("tenant_not_found", f"no tenant {tenant_id}")
     customer = ctx.repo.customer(tenant_id, cmd.customer_id).ensure_active()
     plans = [ctx.repo.plan(tenant_id, i.plan_id) for i in cmd.items]
+    for rate_id in sorted({p.tax_rate_id for p in plans if p.tax_rate_id}):  # a new subscription: rates in use
+        taxes.usable_rate(ctx, tenant_id, rate_id)
     items = [SubscriptionItem.of(plan, customer.currency, i.quantity) for plan, i in zip(plans, cmd.items, strict=True)]
     trial_days = cmd.trial_days if cmd.trial_days is not None else max(p.trial_days for p in plans)
     sub, events = Subscription.create(
