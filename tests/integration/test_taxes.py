@@ -330,3 +330,29 @@ def test_a_jpy_order_at_an_inclusive_rate_splits_the_tax_out_of_the_price(tenant
         10908,
         1091,
     )
+
+
+def test_a_reverse_charge_invoice_states_it_on_its_hosted_page(tenant, deps):
+    from billing.services import hosted_page
+    from tests.integration.test_hosted_page import text_of
+
+    key = tenant[1]
+    vat = rate(key, percentage="19", jurisdiction="DE")
+    business = customer(
+        key, locale="ru", currency="eur", tax_exempt="reverse", tax_ids=[{"type": "eu_vat", "value": "DE136695976"}]
+    )
+    body = {
+        "customer_id": business["id"],
+        "currency": "eur",
+        "collection_method": "send_invoice",
+        "lines": [{"description": "Consulting", "quantity": 1, "unit_amount": 50000, "tax_rate_id": vat["id"]}],
+    }
+    order = call("POST", "/v1/orders", key, body)[1]
+    invoice = call("GET", f"/v1/invoices/{order['invoice_id']}", key)[1]
+    assert (invoice["tax"], invoice["total"], invoice["tax_exempt"]) == (0, 50000, "reverse")
+    assert invoice["customer_tax_ids"] == [{"type": "eu_vat", "value": "DE136695976"}]
+    path = hosted_page.pay_link(deps.context, tenant[0], invoice["id"])
+    answer = app.lambda_handler(http_event("GET", path), FakeLambdaContext())
+    shown = text_of(answer["body"])
+    assert "Обратное начисление: НДС уплачивает получатель (ст. 196 Директивы 2006/112/ЕС)." in shown
+    assert "НДС ЕС DE136695976" in shown
