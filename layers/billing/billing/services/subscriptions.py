@@ -318,6 +318,7 @@ def bill_subscriptions(ctx: Context, tenant_id: str, subscription_ids: list[str]
     originals: dict[str, Customer] = {}
     customers: dict[str, Customer] = {}  # as this batch leaves them: credit used and credit left over
     runs: list[tuple[Subscription, Subscription, list[DomainEvent], Invoice | None]] = []
+    book = None
     for subscription_id in dict.fromkeys(subscription_ids):
         try:
             sub = ctx.repo.subscription(tenant_id, subscription_id)
@@ -337,7 +338,10 @@ def bill_subscriptions(ctx: Context, tenant_id: str, subscription_ids: list[str]
                         tenant_id, sub.customer_id
                     )
                 customer = customers[sub.customer_id]
-                lines = taxes.apply_taxes(ctx, tenant_id, customer, lines, sub.plan_tax_rates(), archived_ok=True)
+                book = book or ctx.repo.tax_book(tenant_id)  # the tenant's rates and settings, once a batch
+                lines = taxes.apply_taxes(
+                    ctx, tenant_id, customer, lines, sub.plan_tax_rates(), archived_ok=True, book=book
+                )
                 draft = Invoice.draft(
                     customer,
                     lines,

@@ -169,13 +169,15 @@ def apply_taxes(
     plan_rates: dict[str, str | None] | None = None,
     *,
     archived_ok: bool = False,
+    book: tuple[TaxSettings, int, dict[str, TaxRate]] | None = None,
 ) -> list[LineInput]:
     """Every line with the tax rate it gets (billing.domain.tax.resolve), from ONE Query of the tenant's rates and
     settings. A line's own rate is its ``tax_rate_id`` (an order line's, an invoice item's), else its free-form
     ``tax_rate_percent``; its plan's is ``plan_rates[line.plan_id]`` (a subscription item's snapshot).
-    ``archived_ok``: the line's and plan's rates were chosen before (a subscription bills on at them)."""
+    ``archived_ok``: the line's and plan's rates were chosen before (a subscription bills on at them). ``book``:
+    the tenant's ``tax_book`` read already (a billing run reads it once for its batch)."""
     plan_rates = plan_rates or {}
-    settings, _, rates = ctx.repo.tax_book(tenant_id)
+    settings, _, rates = book or ctx.repo.tax_book(tenant_id)
     resolved = []
     for line in lines:
         line_rate_id = getattr(line, "tax_rate_id", None)
