@@ -43,6 +43,7 @@ BODIES = {
     "record_payment": {"amount": 1, "method": "cash", "reference": "r1", "received_at": "2026-01-01T00:00:00Z"},
     "reverse_payment": {"reason": "check bounced"},
     "update_webhook_endpoint": {"description": "x"},
+    "update_tax_rate": {"active": False},
     "replay_webhooks": {"from": "2026-01-01T00:00:00Z", "to": "2026-01-02T00:00:00Z"},
     "create_invoice_item": {"customer_id": MISSING, "currency": "usd", "amount": 100, "description": "x"},
     "create_balance_transaction": {"amount": 100, "currency": "usd", "description": "x"},
@@ -104,5 +105,9 @@ def test_only_operations_that_name_an_object_declare_not_found():
             "put_profile",
             "create_webhook_endpoint",
             "list_webhook_endpoints",
+            "create_tax_rate",
+            "list_tax_rates",
+            "get_tax_settings",
+            "put_tax_settings",
         ]
     )

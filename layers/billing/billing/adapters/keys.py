@@ -284,3 +284,17 @@ def balance_transaction(tenant_id: str, customer_id: str, transaction_id: str) -
     """One movement of a customer's credit balance, in the customer's partition, sorted by its (time-sorted) id:
     the ledger is one Query of the partition's ``CBT#`` range."""
     return _k(f"T#{tenant_id}#CUS#{customer_id}", f"{BALANCE_PREFIX}{transaction_id}")
+
+
+# --- taxes (billing.domain.tax) --------------------------------------------------------------------------------
+TAX_PREFIX = "TAX#"  # the tenant's rates and its tax settings: one Query of the tenant's partition reads them all
+
+
+def tax_rate(tenant_id: str, tax_rate_id: str) -> dict[str, str]:
+    """A tax rate, in the tenant's partition: the tenant's rates (and its tax settings) are one Query."""
+    return _k(f"T#{tenant_id}", f"{TAX_PREFIX}RATE#{tax_rate_id}")
+
+
+def tax_settings(tenant_id: str) -> dict[str, str]:
+    """The tenant's tax settings (default rate, rules by place), beside its rates."""
+    return _k(f"T#{tenant_id}", f"{TAX_PREFIX}SETTINGS")

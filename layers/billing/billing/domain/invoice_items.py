@@ -15,13 +15,20 @@ from pydantic import BaseModel, Field
 from billing.domain.errors import Conflict, ValidationFailed
 from billing.domain.ids import new_id
 from billing.domain.models import DomainEvent
-from billing.domain.pricing import MAX_AMOUNT, LineInput, TaxRateRef
+from billing.domain.pricing import MAX_AMOUNT, LineInput
 from billing.domain.state_machine import INVOICE_ITEM
 
 # An invoice takes at most this many pending items (the rest wait for the next one): its transaction writes the
 # item and its event for each, inside DynamoDB's 100 writes.
 MAX_PER_INVOICE = 10
 MAX_PENDING = 50  # pending items per customer: a customer's pending list is one Query, one page
+
+
+class ItemLine(LineInput):
+    """An item's line before its rate is resolved: ``tax_rate_id`` is the rate it names (billing.services.taxes
+    resolves it, as an order line's)."""
+
+    tax_rate_id: str | None = None
 
 
 class ItemPeriod(BaseModel):
@@ -100,14 +107,13 @@ class InvoiceItem(BaseModel):
         )
         return item, event
 
-    def line(self, tax_rate: TaxRateRef | None = None) -> LineInput:
-        """The invoice line that bills it, naming it; ``tax_rate``: the rate its ``tax_rate_id`` resolves to (a
-        snapshot, the pricing core's), if any."""
-        return LineInput(
+    def line(self) -> ItemLine:
+        """The invoice line that bills it, naming it and the rate it names (resolved with the invoice's lines)."""
+        return ItemLine(
             description=self.description,
             quantity=self.quantity,
             unit_amount=self.unit_amount,
-            tax_rate=tax_rate,
+            tax_rate_id=self.tax_rate_id,
             plan_id=self.plan_id,
             invoice_item_id=self.id,
             discountable=self.discountable,

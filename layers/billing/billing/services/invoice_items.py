@@ -24,7 +24,7 @@ from billing.domain.models import Customer, Invoice
 from billing.domain.plans import amount_for
 from billing.domain.pricing import MAX_AMOUNT, LineInput
 from billing.observability import business_event
-from billing.services import customers
+from billing.services import customers, taxes
 from billing.services.commands import Currency
 from billing.services.invoicing import finalize_into
 from billing.services.unit import Claim, Context, remember, retrying
@@ -141,6 +141,8 @@ def create_invoice_item(
             "currency_mismatch", f"customer {customer.id} is billed in {customer.currency}, not {cmd.currency}"
         )
     unit_amount, quantity, plan_id = _amounts(ctx, tenant_id, cmd)
+    if cmd.tax_rate_id:
+        taxes.usable_rate(ctx, tenant_id, cmd.tax_rate_id)  # 422 unless it exists and is active
     now = ctx.clock.now()
     item, created = InvoiceItem.create(
         tenant_id,
@@ -201,7 +203,7 @@ def _invoice_now(
     card = customer.default_payment_method is not None
     draft = Invoice.draft(
         customer,
-        [item.line()],
+        taxes.apply_taxes(ctx, tenant_id, customer, [item.line()]),
         now,
         collection_method="charge_automatically" if card else "send_invoice",
         days_until_due=None if card else DEFAULT_DAYS_UNTIL_DUE,

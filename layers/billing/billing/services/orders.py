@@ -9,7 +9,7 @@ from billing.domain.ids import new_id
 from billing.domain.models import Customer, DomainEvent, Invoice, Order, Tenant
 from billing.domain.pricing import LineInput
 from billing.observability import business_event
-from billing.services import customers, invoice_items
+from billing.services import customers, invoice_items, taxes
 from billing.services.commands import PlaceOrder
 from billing.services.invoicing import finalize_into
 from billing.services.unit import Claim, Context, remember, retrying
@@ -40,9 +40,12 @@ def _invoice(
             "currency_mismatch", f"customer {customer.id} is billed in {customer.currency}, not {order.currency}"
         )
     now = ctx.clock.now()
+    lines = taxes.apply_taxes(ctx, tenant.id, customer, order.lines)  # each line's rate, as it stands now
 
     def draft(pending: list[LineInput]) -> Invoice:  # the customer's pending invoice items come along
-        return Invoice.draft_for(order.model_copy(update={"lines": [*order.lines, *pending]}), customer, now)
+        # an item's rate was chosen when it was made: it bills at it, as a subscription bills at its plans'
+        taxed = taxes.apply_taxes(ctx, tenant.id, customer, pending, archived_ok=True) if pending else []
+        return Invoice.draft_for(order.model_copy(update={"lines": [*lines, *taxed]}), customer, now)
 
     invoice = finalize_into(ctx, tx, tenant, invoice_items.take_pending(ctx, tx, customer, draft))
     # the customer's credit is used up by this invoice (or its excess credit kept), in the same transaction
@@ -83,6 +86,8 @@ def place_order(ctx: Context, tenant_id: str, cmd: PlaceOrder, claim: Claim | No
         raise Conflict(
             "duplicate_external_id", f"order {owner} already has external_id {cmd.external_id}", existing_id=owner
         )
+    for rate_id in sorted(taxes.rate_ids_of(cmd.lines)):  # refused at once, even for an order held for review
+        taxes.usable_rate(ctx, tenant_id, rate_id)
     now = ctx.clock.now()
     order = Order(id=new_id("ord", now), tenant_id=tenant_id, created_at=now, updated_at=now, **cmd.model_dump())
     tx = ctx.repo.transaction()
