@@ -289,3 +289,22 @@ def test_a_bad_balance_transaction_is_refused_and_writes_nothing(key, cus, body,
         404,
         422,
     )
+
+
+def test_an_items_tax_rate_taxes_its_line_on_the_invoice_that_takes_it(key, cus):
+    status, rate = call(
+        "POST", "/v1/tax_rates", key, {"display_name": "Sales tax", "jurisdiction": "US-NY", "percentage": "8.875"}
+    )
+    assert status == 201, rate
+    item(key, cus, amount=10_000, description="Installation", tax_rate_id=rate["id"])
+    invoice = order(key, cus, 5_000)
+    setup, installation = invoice["lines"]
+    assert (setup["tax_amount"], installation["tax_amount"]) == (0, 888)  # 10,000 x 8.875 % = 887.5, half up
+    assert installation["tax_rate"]["id"] == rate["id"] and invoice["total"] == 15_888
+    status, refused = call(
+        "POST",
+        "/v1/invoice_items",
+        key,
+        {"customer_id": cus, "currency": "usd", "amount": 1, "description": "x", "tax_rate_id": "txr_nope"},
+    )
+    assert (status, refused["code"]) == (422, "tax_rate_not_found")
