@@ -14,8 +14,9 @@ from hypothesis import strategies as st
 from billing.domain.credit_notes import split_tax
 from billing.domain.errors import Conflict, IllegalTransition, ValidationFailed
 from billing.domain.invoice_items import InvoiceItem
-from billing.domain.models import CreditNote, Customer, Invoice
+from billing.domain.models import CreditNote, Customer, DomainEvent, Invoice
 from billing.domain.pricing import Discount, DiscountInput, LineInput, price
+from billing.reports.facts import facts_from_items
 
 NOW = datetime(2026, 12, 2, 10, 30, tzinfo=UTC)
 
@@ -140,3 +141,19 @@ def test_an_orders_own_discount_is_of_its_lines_whatever_credit_items_come_along
     lines = [LineInput(description="Setup", quantity=1, unit_amount=10_000), item(-2_000).line()]
     assert price(lines, Discount(amount_off=10_000)).total == -2_000  # not refused: the credit is not its base
     assert price(lines, Discount(percent_off=Decimal(10))).discount == 1_000
+
+
+def test_a_credit_to_the_invoice_is_a_receivables_move_in_the_facts_and_a_refund_note_is_not():
+    def event(**data):
+        made = DomainEvent.new("credit_note.issued", "ten_1", "invoice", "in_1", NOW, credit_note_id="cn_1", **data)
+        return {"type": "event", "event_type": "credit_note.issued", "doc": made.model_dump_json()}
+
+    rows = facts_from_items(
+        [
+            event(amount=4_000, kind="credit", credit_to="invoice"),
+            event(amount=1_000, kind="credit", credit_to="balance"),
+            event(amount=500),  # a refund's credit note
+        ]
+    )["invoice_events"]
+    assert [r["applied"] for r in rows] == [4_000, 0, 0]
+
