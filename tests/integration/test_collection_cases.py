@@ -502,3 +502,14 @@ def test_a_promise_and_a_payment_plan_do_not_hold_dunning_at_once(deps, clock, k
     ok("POST", f"/v1/invoices/{other['id']}/payment_plan", key, plan, expect=201)
     ok("POST", f"{other_path}/assign", key, {"assignee": "olga"})
     refused("POST", f"{other_path}/promise_to_pay", key, {"date": promise_on}, 409, "dunning_paused")
+
+
+@pytest.mark.usefixtures("escalating")
+def test_a_credit_note_that_credits_what_is_due_resolves_its_case_as_a_payment_does(deps, clock, key, tenant_id):
+    invoice, case = escalated_case(deps, clock, key, tenant_id, amount=12000)
+    body = {"amount": 12000, "reason": "product_unsatisfactory", "credit_to": "invoice"}
+    ok("POST", f"/v1/invoices/{invoice['id']}/credit_notes", key, body, expect=201)
+    paid = ok("GET", f"/v1/invoices/{invoice['id']}", key)
+    assert (paid["status"], paid["amount_due"], paid["amount_paid"]) == ("paid", 0, 0)
+    resolved = ok("GET", f"/v1/collection_cases/{case['id']}", key)
+    assert resolved["status"] == "resolved" and resolved["resolution"]["code"] == "paid"
