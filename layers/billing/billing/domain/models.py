@@ -6,6 +6,7 @@ both in one transaction (the event doubles as the audit record and as the outbox
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
@@ -15,7 +16,15 @@ from billing.domain import numbering
 from billing.domain.dunning import DEFAULT_POLICY, DunningPolicy, DunningProgress
 from billing.domain.errors import Conflict, IllegalTransition, ValidationFailed
 from billing.domain.ids import new_id, new_secret
-from billing.domain.pricing import Discount, LineInput, PricedLine, price
+from billing.domain.pricing import (
+    Discount,
+    DiscountInput,
+    DiscountLine,
+    LineInput,
+    PricedLine,
+    TaxSummaryLine,
+    price,
+)
 from billing.domain.state_machine import CUSTOMER, INVOICE, ORDER
 
 CollectionMethod = Literal["charge_automatically", "send_invoice"]
@@ -81,6 +90,16 @@ class Address(BaseModel):
     country: str | None = None
 
 
+TaxExempt = Literal["none", "exempt", "reverse"]  # taxed / exempt / reverse charge (the buyer accounts for the tax)
+
+
+class TaxId(BaseModel):
+    """A customer's tax id, by type (``eu_vat``, ``ru_inn``, ``cn_uscc``, …), stored compact (``DE136695976``)."""
+
+    type: str
+    value: str
+
+
 class Customer(BaseModel):
     id: str
     tenant_id: str
@@ -97,6 +116,8 @@ class Customer(BaseModel):
     # that a reversed payment had brought), added to the next invoice as Stripe's customer balance is
     credit_balance: int = 0
     metadata: dict[str, str] = Field(default_factory=dict)  # the tenant's own (a CRM's ids, segments), as Stripe's
+    tax_exempt: TaxExempt = "none"
+    tax_ids: list[TaxId] = Field(default_factory=list)
     status: str = "active"  # active | archived (billing.domain.state_machine.CUSTOMER)
     archived_at: datetime | None = None  # archived: no new orders or subscriptions; its history and invoices stay
     created_at: datetime
@@ -245,10 +266,14 @@ class Invoice(BaseModel):
     collection_method: CollectionMethod
     days_until_due: int | None = None
     lines: list[PricedLine]
-    subtotal: int
+    subtotal: int  # without tax, as are the discount and the discount lines (billing.domain.pricing)
     discount: int
     tax: int
     total: int
+    discounts: list[DiscountLine] = Field(default_factory=list)
+    tax_summary: list[TaxSummaryLine] = Field(default_factory=list)
+    tax_exempt: TaxExempt = "none"  # the customer's tax status when it was issued
+    customer_tax_ids: list[TaxId] = Field(default_factory=list)
     amount_paid: int = 0
     amount_refunded: int = 0
     credit_applied: int = 0  # the customer's credit taken off this invoice when it was issued
@@ -294,11 +319,13 @@ class Invoice(BaseModel):
         collection_method: CollectionMethod,
         days_until_due: int | None,
         discount: Discount | None = None,
+        discounts: Sequence[DiscountInput] = (),
         **source: Any,
     ) -> Invoice:
-        """A draft of ``lines`` for ``customer``, the customer's credit taken off what is due. ``source`` names what
-        it bills (``order_id``, or ``subscription_id`` and ``period_index``)."""
-        totals = price(lines, discount)
+        """A draft of ``lines`` for ``customer``, with an order's own ``discount`` and the ``discounts`` in effect,
+        the customer's credit taken off what is due. ``source`` names what it bills (``order_id``, or
+        ``subscription_id`` and ``period_index``)."""
+        totals = price(lines, discount, discounts)
         # a subscription's credits can outweigh its charges: nothing is due and the rest becomes the customer's
         # credit (``excess_credit``), taken care of by whoever saves the customer
         credit = min(customer.credit_balance, max(totals.total, 0))
@@ -315,6 +342,10 @@ class Invoice(BaseModel):
             discount=totals.discount,
             tax=totals.tax,
             total=totals.total,
+            discounts=totals.discounts,
+            tax_summary=totals.tax_summary,
+            tax_exempt=customer.tax_exempt,
+            customer_tax_ids=customer.tax_ids,
             credit_applied=credit,
             amount_due=max(totals.total, 0) - credit,
             customer_email=customer.email,
