@@ -8,8 +8,6 @@ order, subscription or customer it applies to (sort key ``DISCOUNT``), so it is 
 
 from __future__ import annotations
 
-from typing import Any
-
 from billing.adapters import keys
 from billing.adapters.dynamodb import DynamoStore, Transaction
 from billing.domain.coupons import Coupon, Discount, PaidShare, PromotionCode
@@ -70,7 +68,9 @@ class CouponStore:
         if item is None:
             raise NotFound("promotion_code_not_found", f"no promotion code {promotion_code_id}")
         count = self._count(keys.promotion_code_redemptions(tenant_id, promotion_code_id))
-        mine = self._count(keys.promotion_code_customer(tenant_id, promotion_code_id, customer_id)) if customer_id else 0
+        mine = 0
+        if customer_id:
+            mine = self._count(keys.promotion_code_customer(tenant_id, promotion_code_id, customer_id))
         promo = PromotionCode.model_validate_json(item["doc"]).model_copy(
             update={"version": int(item["version"]), "times_redeemed": count}
         )

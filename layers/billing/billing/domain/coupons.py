@@ -316,7 +316,7 @@ class PromotionCode(BaseModel):
         if not self.active:
             raise Conflict("promotion_code_inactive", f"promotion code {self.code} is not active")
         if self.expires_at is not None and now >= self.expires_at:
-            raise Conflict("promotion_code_expired", f"promotion code {self.code} expired {self.expires_at.isoformat()}")
+            raise Conflict("promotion_code_expired", f"promotion code {self.code} expired at {self.expires_at}")
         if self.max_redemptions is not None and self.times_redeemed >= self.max_redemptions:
             raise Conflict("promotion_code_max_redemptions", f"promotion code {self.code} is used up")
         limit = self.restrictions.per_customer_limit
@@ -327,7 +327,9 @@ class PromotionCode(BaseModel):
         minimum = (self.restrictions.minimum_amount or {}).get(currency)
         if self.restrictions.minimum_amount is not None:
             if minimum is None:
-                raise Conflict("promotion_code_minimum_amount", f"promotion code {self.code} has no minimum in {currency}")
+                raise Conflict(
+                    "promotion_code_minimum_amount", f"promotion code {self.code} has no minimum in {currency}"
+                )
             if amount is not None and amount < minimum:
                 raise Conflict(
                     "promotion_code_minimum_amount",
@@ -374,6 +376,7 @@ class Discount(BaseModel):
         order_id: str | None = None,
         promotion_code_id: str | None = None,
     ) -> Discount:
+        now = now.replace(microsecond=0)  # as periods are counted: a discount applied at a period's start is in it
         end = None
         periods_left = None
         if coupon.duration == "repeating":
@@ -490,7 +493,8 @@ def paid_shares(lines: list[Any]) -> dict[str, PaidShare]:
         if plan_id is None or line.amount <= 0:
             continue
         was = shares.get(plan_id, PaidShare(paid=0, charged=0))
-        shares[plan_id] = PaidShare(paid=was.paid + line.amount - line.discount_amount, charged=was.charged + line.amount)
+        paid = was.paid + line.amount - line.discount_amount
+        shares[plan_id] = PaidShare(paid=paid, charged=was.charged + line.amount, label=was.label)
     return shares
 
 

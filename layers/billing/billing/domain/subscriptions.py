@@ -288,9 +288,16 @@ class Subscription(BaseModel):
                 end = min(end, self.canceled_at)
             for item in metered:
                 usage = usage_by_plan.get(item.plan_id, 0)
-                lines += lines_for(item.plan_name, item.price, usage, start, end, tz=self.timezone)
+                lines += _of_plan(item, lines_for(item.plan_name, item.price, usage, start, end, tz=self.timezone))
             lines += [
-                LineInput(description=p.description, quantity=1, unit_amount=p.amount) for p in self.pending_proration
+                LineInput(
+                    description=p.description,
+                    quantity=1,
+                    unit_amount=p.amount,
+                    plan_id=p.key,
+                    discountable=p.discountable,
+                )
+                for p in self.pending_proration
             ]
         update: dict[str, Any] = {
             "status": status,
@@ -305,7 +312,9 @@ class Subscription(BaseModel):
             start, end = self.period(index)
             for item in self.items:
                 if item.usage == "licensed" and self.status != "suspended":  # no service, no charge in advance
-                    lines += lines_for(item.plan_name, item.price, item.quantity, start, end, tz=self.timezone)
+                    lines += _of_plan(
+                        item, lines_for(item.plan_name, item.price, item.quantity, start, end, tz=self.timezone)
+                    )
             update["next_billing_at"] = end
             if action == "start":
                 events.append(self._event("subscription.trial_ended", now, trial_end=self.next_billing_at.isoformat()))
@@ -400,6 +409,11 @@ class Subscription(BaseModel):
 
     def resume(self, now: datetime) -> tuple[Subscription, list[DomainEvent]]:
         return self._moved("resume", "subscription.resumed", now)
+
+
+def _of_plan(item: SubscriptionItem, lines: list[LineInput]) -> list[LineInput]:
+    """An item's invoice lines, naming its plan (a coupon may apply to listed plans only)."""
+    return [line.model_copy(update={"plan_id": item.plan_id}) for line in lines]
 
 
 def _second(instant: datetime) -> datetime:

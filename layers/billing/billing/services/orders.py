@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from billing.adapters import keys
 from billing.adapters.dynamodb import Transaction
+from billing.domain.coupons import Discount
 from billing.domain.errors import Conflict, NotFound, ValidationFailed
 from billing.domain.ids import new_id
 from billing.domain.models import Customer, DomainEvent, Invoice, Order, Tenant
 from billing.observability import business_event
+from billing.services import coupons
 from billing.services.commands import PlaceOrder
 from billing.services.invoicing import finalize_into
 from billing.services.unit import Claim, Context, remember, retrying
@@ -27,8 +31,31 @@ def _tenant(ctx: Context, tenant_id: str) -> Tenant:
     return tenant
 
 
+def _discount_in_effect(
+    ctx: Context, order: Order, customer: Customer, now: datetime, own: tuple[Discount | None, int] | None
+) -> tuple[Discount | None, int, dict[str, str]]:
+    """The discount on the order's invoice: its own coupon's (``own``: redeemed in this transaction, else read),
+    else its customer's in effect now; with its version and where it is."""
+    store = coupons.store(ctx)
+    order_key = keys.order(order.tenant_id, order.id)
+    mine, version = own if own is not None else store.discount(order_key)
+    if mine is not None:
+        return mine, version, order_key
+    customer_key = keys.customer(order.tenant_id, customer.id)
+    theirs, version = store.discount(customer_key)
+    if theirs is not None and theirs.in_effect(now):
+        return theirs, version, customer_key
+    return None, 0, order_key
+
+
 def _invoice(
-    ctx: Context, tx: Transaction, tenant: Tenant, order: Order, action: str, customer: Customer | None = None
+    ctx: Context,
+    tx: Transaction,
+    tenant: Tenant,
+    order: Order,
+    action: str,
+    customer: Customer | None = None,
+    own: tuple[Discount | None, int] | None = None,
 ) -> Order:
     """Draft and finalize the order's invoice, and move the order to invoiced, all inside ``tx``."""
     moved = order.transition(action, ctx.clock.now())  # refuses an illegal action before any work
@@ -37,7 +64,16 @@ def _invoice(
         raise ValidationFailed(
             "currency_mismatch", f"customer {customer.id} is billed in {customer.currency}, not {order.currency}"
         )
-    invoice = finalize_into(ctx, tx, tenant, Invoice.draft_for(order, customer, ctx.clock.now()))
+    now = ctx.clock.now()
+    discount, version, key = _discount_in_effect(ctx, order, customer, now, own)
+    discounts = [discount.as_input(order.currency)] if discount else []
+    invoice = finalize_into(ctx, tx, tenant, Invoice.draft_for(order, customer, now, discounts=discounts))
+    if discount is not None:  # an order's coupon discounts its one invoice; a customer's goes on unless once
+        moved, ended = discount.after_invoice(None, now)
+        if discount.order_id or ended:
+            coupons.store(ctx).save_discount(tx, key, moved, version)
+            ended_event = moved.event("discount.ended", now, invoices=moved.invoices, invoice_id=invoice.id)
+            ctx.repo.add_event(tx, key, ended_event)
     if invoice.credit_applied:  # the customer's credit is used up by this invoice, in the same transaction
         ctx.repo.save_customer(
             tx, customer.model_copy(update={"credit_balance": customer.credit_balance - invoice.credit_applied})
@@ -77,14 +113,32 @@ def place_order(ctx: Context, tenant_id: str, cmd: PlaceOrder, claim: Claim | No
             "duplicate_external_id", f"order {owner} already has external_id {cmd.external_id}", existing_id=owner
         )
     now = ctx.clock.now()
-    order = Order(id=new_id("ord", now), tenant_id=tenant_id, created_at=now, updated_at=now, **cmd.model_dump())
+    order = Order(
+        id=new_id("ord", now),
+        tenant_id=tenant_id,
+        created_at=now,
+        updated_at=now,
+        **cmd.model_dump(exclude={"coupon", "promotion_code"}),
+    )
     tx = ctx.repo.transaction()
     if cmd.external_id:
         ctx.repo.claim_external_id(tx, tenant_id, "order", cmd.external_id, order.id)
+    own = None
+    if cmd.coupon is not None or cmd.promotion_code is not None:  # redeemed in the order's own transaction
+        ref = coupons.ApplyDiscount(coupon=cmd.coupon, promotion_code=cmd.promotion_code)
+        key = keys.order(tenant_id, order.id)
+        subtotal = sum(line.quantity * line.unit_amount for line in cmd.lines)
+        plans = [line.plan_id for line in cmd.lines]
+        discount = coupons.redeem(
+            ctx, tx, customer, ref, target_key=key, order_id=order.id, amount=subtotal, plan_ids=plans
+        )
+        own = (discount, 0)
     if reason := tenant.review_rule.reason(order.metadata):
         order = order.transition("hold_for_review", now, review_reason=reason)
+        if own is not None:  # kept for the invoice the approval makes
+            coupons.store(ctx).save_discount(tx, keys.order(tenant_id, order.id), own[0], 0)
         return _save(ctx, tx, order, "order.pending_review", claim)
-    return _save(ctx, tx, _invoice(ctx, tx, tenant, order, "place", customer), "order.invoiced", claim)
+    return _save(ctx, tx, _invoice(ctx, tx, tenant, order, "place", customer, own), "order.invoiced", claim)
 
 
 @retrying()
