@@ -498,19 +498,11 @@ def paid_shares(lines: list[Any]) -> dict[str, PaidShare]:
     return shares
 
 
-class DiscountedLine(BaseModel):
-    key: str
-    kind: Literal["credit", "charge"]
-    description: str
-    amount: int
-    discountable: bool = True
-
-
 def discount_proration(
     lines: list[ProrationLine],
     paid: dict[str, PaidShare],
     at_change: CouponTerms | None,
-) -> tuple[list[DiscountedLine], dict[str, PaidShare]]:
+) -> tuple[list[ProrationLine], dict[str, PaidShare]]:
     """The proration lines of a change with the discounts taken: (the lines, what is paid per plan after it).
 
     - A credit gives back what was paid for the unused time: ``round_half_up(credit x paid / charged)`` of the
@@ -520,19 +512,19 @@ def discount_proration(
       taken once per invoice, on the invoice's own lines, never on a proration.
     Discounted lines are not discountable again (``discountable=False``) and say so in their description.
     """
-    out: list[DiscountedLine] = []
+    out: list[ProrationLine] = []
     after = dict(paid)
     for line in lines:
         if line.kind == "credit":
             share = paid.get(line.key)
             if share is None or share.paid == share.charged:
-                out.append(DiscountedLine(**line.model_dump(), discountable=False))
+                out.append(line.model_copy(update={"discountable": False}))
                 continue
             ratio = share.ratio()
             amount = -round_minor(Decimal(-line.amount * ratio.numerator) / Decimal(ratio.denominator))
             label = share.label or "discount taken"
             out.append(
-                DiscountedLine(
+                ProrationLine(
                     key=line.key,
                     kind="credit",
                     description=f"{line.description} ({label})",
@@ -545,7 +537,7 @@ def discount_proration(
             off = percent_of(line.amount, at_change.percent_off)
             label = at_change.label("")
             out.append(
-                DiscountedLine(
+                ProrationLine(
                     key=line.key,
                     kind="charge",
                     description=f"{line.description} ({label})",
@@ -555,6 +547,6 @@ def discount_proration(
             )
             after[line.key] = PaidShare(paid=line.amount - off, charged=line.amount, label=label)
         else:
-            out.append(DiscountedLine(**line.model_dump(), discountable=False))
+            out.append(line.model_copy(update={"discountable": False}))
             after[line.key] = PaidShare(paid=line.amount, charged=line.amount)
     return out, after

@@ -22,7 +22,7 @@ from billing.domain.coupons import effective as effective_discount
 from billing.domain.errors import Conflict, DomainError, NotFound, ValidationFailed
 from billing.domain.models import CollectionMethod, Customer, DomainEvent, Invoice
 from billing.domain.plans import Plan, PlanRequest
-from billing.domain.proration import Granularity, ProrationLine
+from billing.domain.proration import Granularity
 from billing.domain.subscriptions import Subscription, SubscriptionItem
 from billing.observability import business_event, logger
 from billing.services import coupons
@@ -200,8 +200,7 @@ def _discounted_proration(ctx: Context, tx: Transaction, before: Subscription, a
     lines, paid = discount_proration(added, shares, in_effect.coupon if in_effect else None)
     if paid != shares:
         store.save_paid_shares(tx, before.tenant_id, before.id, before.current_period_index - 1, paid, version)
-    discounted = [ProrationLine(**line.model_dump()) for line in lines]
-    return after.model_copy(update={"pending_proration": [*before.pending_proration, *discounted]})
+    return after.model_copy(update={"pending_proration": [*before.pending_proration, *lines]})
 
 
 @retrying()
