@@ -69,10 +69,10 @@ def _invoice(
     discounts = [discount.as_input(order.currency)] if discount else []
     invoice = finalize_into(ctx, tx, tenant, Invoice.draft_for(order, customer, now, discounts=discounts))
     if discount is not None:  # an order's coupon discounts its one invoice; a customer's goes on unless once
-        moved, ended = discount.after_invoice(None, now)
+        used, ended = discount.after_invoice(None, now)
         if discount.order_id or ended:
-            coupons.store(ctx).save_discount(tx, key, moved, version)
-            ended_event = moved.event("discount.ended", now, invoices=moved.invoices, invoice_id=invoice.id)
+            coupons.store(ctx).save_discount(tx, key, used, version)
+            ended_event = used.event("discount.ended", now, invoices=used.invoices, invoice_id=invoice.id)
             ctx.repo.add_event(tx, key, ended_event)
     if invoice.credit_applied:  # the customer's credit is used up by this invoice, in the same transaction
         ctx.repo.save_customer(
