@@ -55,7 +55,7 @@ def coupon(key: str, **terms: Any) -> dict[str, Any]:
 
 
 def code(key: str, coupon_id: str, text: str = "Spring20", **terms: Any) -> dict[str, Any]:
-    return created(call("POST", "/v1/promotion_codes", key, {"coupon": coupon_id, "code": text, **terms}))
+    return created(call("POST", "/v1/promotion_codes", key, {"coupon_id": coupon_id, "code": text, **terms}))
 
 
 def order(key: str, customer_id: str, amount: int = 10_000, **extra: Any) -> tuple[int, Any]:
@@ -101,7 +101,8 @@ def test_promotion_codes_are_unique_in_any_case_and_found_by_code(key):
     c = coupon(key)
     made = code(key, c["id"], "Spring20", max_redemptions=3)
     assert made["id"].startswith("promo_") and made["times_redeemed"] == 0
-    refused(call("POST", "/v1/promotion_codes", key, {"coupon": c["id"], "code": "SPRING20"}), "promotion_code_exists")
+    again = {"coupon_id": c["id"], "code": "SPRING20"}
+    refused(call("POST", "/v1/promotion_codes", key, again), "promotion_code_exists")
     found = ok(call("GET", "/v1/promotion_codes", key, query={"code": "spring20"}))["data"]
     assert [p["id"] for p in found] == [made["id"]]
     assert ok(call("GET", "/v1/promotion_codes", key, query={"code": "other"}))["data"] == []

@@ -44,6 +44,10 @@ BODIES = {
     "reverse_payment": {"reason": "check bounced"},
     "update_webhook_endpoint": {"description": "x"},
     "replay_webhooks": {"from": "2026-01-01T00:00:00Z", "to": "2026-01-02T00:00:00Z"},
+    "create_promotion_code": {"coupon_id": MISSING, "code": "SPRING"},
+    "update_promotion_code": {"active": False},
+    "apply_subscription_discount": {"coupon": MISSING},
+    "apply_customer_discount": {"coupon": MISSING},
 }
 
 
@@ -98,5 +102,8 @@ def test_only_operations_that_name_an_object_declare_not_found():
             "put_profile",
             "create_webhook_endpoint",
             "list_webhook_endpoints",
+            "create_coupon",
+            "list_coupons",
+            "list_promotion_codes",
         ]
     )

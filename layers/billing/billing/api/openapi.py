@@ -41,6 +41,8 @@ NAMED_OBJECTS = (
     "collection_case",
     "webhook_endpoint",
     "webhook_delivery",
+    "coupon",
+    "promotion_code",
 )
 IDEMPOTENCY_KEY = {
     "name": "Idempotency-Key",

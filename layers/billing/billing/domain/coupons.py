@@ -441,7 +441,7 @@ class Discount(BaseModel):
     def removed(self, now: datetime) -> Discount:
         return self.model_copy(update={"removed_at": now, "end": now if self.end is None else min(self.end, now)})
 
-    def event(self, type_: str, now: datetime, **data: Any) -> DomainEvent:
+    def _event(self, type_: str, now: datetime, **data: Any) -> DomainEvent:
         return DomainEvent.new(
             type_,
             self.tenant_id,

@@ -79,7 +79,7 @@ class RestrictionsIn(_Strict):
 
 
 class CreatePromotionCode(_Strict):
-    coupon: str = Field(min_length=1, max_length=64, description="the coupon's id")
+    coupon_id: str = Field(min_length=1, max_length=64, description="the coupon it redeems")
     code: str = Field(pattern=r"^[A-Za-z0-9_-]{3,64}$", description="what customers type; unique, any case")
     active: bool = True
     expires_at: AwareDatetime | None = None
@@ -182,7 +182,7 @@ def create_promotion_code(
     ctx: Context, tenant_id: str, cmd: CreatePromotionCode, claim: Claim | None = None
 ) -> PromotionCode:
     coupons = store(ctx)
-    coupon = coupons.coupon(tenant_id, cmd.coupon)
+    coupon = coupons.coupon(tenant_id, cmd.coupon_id)
     if owner := coupons.promotion_code_id_by_code(tenant_id, normalize_code(cmd.code)):
         raise_taken(cmd.code, owner)
     promo, events = PromotionCode.create(
@@ -306,7 +306,7 @@ def redeem(
     ctx.repo.add_event(
         tx,
         target_key,
-        discount.event(
+        discount._event(
             "discount.applied",
             now,
             target=discount.target,
@@ -324,7 +324,7 @@ def replace(
     old, version = store(ctx).discount(target_key)
     if old is not None and old.in_effect(now) and (new is None or old.id != new.id):
         ctx.repo.add_event(
-            tx, target_key, old.event("discount.removed", now, changes={"discount": {"before": old.id, "after": None}})
+            tx, target_key, old._event("discount.removed", now, changes={"discount": {"before": old.id, "after": None}})
         )
     store(ctx).save_discount(tx, target_key, new, version)
     return old
@@ -383,7 +383,7 @@ def _remove(ctx: Context, tenant_id: str, key: dict[str, str], claim: Claim | No
     removed = old.removed(now)
     store(ctx).save_discount(tx, key, removed, version)
     ctx.repo.add_event(
-        tx, key, old.event("discount.removed", now, changes={"discount": {"before": old.id, "after": None}})
+        tx, key, old._event("discount.removed", now, changes={"discount": {"before": old.id, "after": None}})
     )
     answer = Removed(deleted=True, discount=removed)
     _commit(ctx, tx, tenant_id, claim, answer)

@@ -72,7 +72,7 @@ def _invoice(
         used, ended = discount.after_invoice(None, now)
         if discount.order_id or ended:
             coupons.store(ctx).save_discount(tx, key, used, version)
-            ended_event = used.event("discount.ended", now, invoices=used.invoices, invoice_id=invoice.id)
+            ended_event = used._event("discount.ended", now, invoices=used.invoices, invoice_id=invoice.id)
             ctx.repo.add_event(tx, key, ended_event)
     if invoice.credit_applied:  # the customer's credit is used up by this invoice, in the same transaction
         ctx.repo.save_customer(

@@ -503,7 +503,7 @@ class _Discounting:
             key = keys.subscription(tenant_id, self.sub.id)
             store.save_discount(tx, key, self.moved, self.own_version)
             if self.ended:
-                ctx.repo.add_event(tx, key, self.moved.event("discount.ended", now, invoices=self.moved.invoices))
+                ctx.repo.add_event(tx, key, self.moved._event("discount.ended", now, invoices=self.moved.invoices))
         if self.shares is not None:
             store.save_paid_shares(tx, tenant_id, self.sub.id, self.index, self.shares, self.shares_version)
 
@@ -512,7 +512,7 @@ class _Discounting:
         assert self.customer_moved is not None
         key = keys.customer(self.sub.tenant_id, self.sub.customer_id)
         coupons.store(ctx).save_discount(tx, key, self.customer_moved, version)
-        event = self.customer_moved.event("discount.ended", self.now or ctx.clock.now(), invoices=1)
+        event = self.customer_moved._event("discount.ended", self.now or ctx.clock.now(), invoices=1)
         ctx.repo.add_event(tx, key, event)
 
 
