@@ -72,14 +72,17 @@ def order(key: str, customer_id: str, amount: int = 10_000, **extra: Any) -> tup
 def test_coupon_routes_create_read_list_rename_archive(key):
     made = coupon(key, id="LAUNCH-2026", metadata={"campaign": "launch"}, max_redemptions=5)
     assert (made["id"], made["percent_off"], made["times_redeemed"], made["valid"]) == ("LAUNCH-2026", "20", 0, True)
-    refused(call("POST", "/v1/coupons", key, {"id": "LAUNCH-2026", "name": "x", "percent_off": 5, "duration": "once"}),
-            "coupon_exists")
+    refused(
+        call("POST", "/v1/coupons", key, {"id": "LAUNCH-2026", "name": "x", "percent_off": 5, "duration": "once"}),
+        "coupon_exists",
+    )
     assert ok(call("GET", "/v1/coupons/LAUNCH-2026", key))["name"] == "20 % off"
     renamed = ok(call("POST", "/v1/coupons/LAUNCH-2026", key, {"name": "Launch", "metadata": {"campaign": None}}))
     assert (renamed["name"], renamed["metadata"], renamed["percent_off"]) == ("Launch", {}, "20")
     refused(call("POST", "/v1/coupons/LAUNCH-2026", key, {"percent_off": "50"}), "invalid_request", 422)
-    amount = coupon(key, percent_off=None, amount_off={"usd": 500, "EUR": 450}, duration="repeating",
-                    duration_in_periods=3)
+    amount = coupon(
+        key, percent_off=None, amount_off={"usd": 500, "EUR": 450}, duration="repeating", duration_in_periods=3
+    )
     assert amount["amount_off"] == {"usd": 500, "eur": 450}
     listed = ok(call("GET", "/v1/coupons", key))["data"]
     assert {c["id"] for c in listed} == {amount["id"], "LAUNCH-2026"}
