@@ -247,3 +247,28 @@ def test_a_discount_put_on_a_subscription_mid_period_starts_with_the_next_period
     assert ok(call("DELETE", f"/v1/subscriptions/{sub['id']}/discount", key))["deleted"] is True
     types = [e["type"] for e in ok(call("GET", "/v1/events", key, query={"object_id": sub["id"]}))["data"]]
     assert {"discount.applied", "discount.removed"} <= set(types)
+
+
+def test_a_customers_once_discount_is_used_by_their_first_invoice_only(deps, clock, key):
+    cus = customer(key)
+    once = coupon(key, percent_off="50")
+    ok(call("POST", f"/v1/customers/{cus}/discount", key, {"coupon": once["id"]}))
+    sub = subscribe(key, cus, [{"plan_id": plan(key, FLAT)}])
+    billing_run(deps, clock, after(sub["next_billing_at"]))  # the subscription's first period: 50 % off
+    placed = ok(order(key, cus, amount=1000), 201)  # then an order: the discount is used up
+    assert ok(call("GET", f"/v1/invoices/{placed['invoice_id']}", key))["discount"] == 0
+    assert [i["discount"] for i in invoices_of(key, cus)] == [2450, 0]
+    state = ok(call("GET", f"/v1/customers/{cus}/discount", key))
+    assert state["in_effect"] is False and state["discount"]["end"] is not None
+    ended = ok(call("GET", "/v1/events", key, query={"type": "discount.ended"}))["data"]
+    assert [e["object"]["id"] for e in ended] == [state["discount"]["id"]]
+
+
+def test_an_order_held_for_review_keeps_its_coupon_for_the_approval(key):
+    cus = customer(key)
+    c = coupon(key, percent_off="10")
+    held = ok(order(key, cus, amount=2000, coupon=c["id"], metadata={"order_type": "enterprise"}), 201)
+    assert held["status"] == "pending_review" and held["invoice_id"] is None
+    assert ok(call("GET", f"/v1/coupons/{c['id']}", key))["times_redeemed"] == 1
+    approved = ok(call("POST", f"/v1/orders/{held['id']}/approve", key))
+    assert ok(call("GET", f"/v1/invoices/{approved['invoice_id']}", key))["discount"] == 200
