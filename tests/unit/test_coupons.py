@@ -138,6 +138,7 @@ def test_promotion_code_refusals():
     assert refusal(minimum, amount=4999) == "promotion_code_minimum_amount"
     assert refusal(minimum, amount=5000) is None
     assert refusal(minimum, currency="eur", amount=9999) == "promotion_code_minimum_amount"  # no minimum in eur
+    assert refusal(promo(restrictions=Restrictions(minimum_amount={})), amount=1) is None  # {}: no minimum
     with pytest.raises(Conflict):
         promo(coupon().archive(NOW)[0])  # no new code for an archived coupon
     with pytest.raises(ValidationFailed):

@@ -281,6 +281,8 @@ class PromotionCode(BaseModel):
         restrictions = restrictions or Restrictions()
         if restrictions.per_customer_limit is not None and restrictions.per_customer_limit < 1:
             raise ValidationFailed("promotion_code_terms", "per_customer_limit is at least 1")
+        if restrictions.minimum_amount == {}:  # no minimum in any currency: none
+            restrictions = restrictions.model_copy(update={"minimum_amount": None})
         if restrictions.minimum_amount is not None:
             minimum = {normalize_currency(c): a for c, a in restrictions.minimum_amount.items()}
             if any(a < 1 for a in minimum.values()):
