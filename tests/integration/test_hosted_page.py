@@ -190,7 +190,8 @@ def test_the_english_page_reads_as_a_customer_sees_it(deps, gateway, key):
     assert "Subtotal $2,505.00" in shown and "Tax $203.69" in shown and "Total $2,708.69" in shown
     assert "Amount paid $0.00" in shown and "Amount due $2,708.69" in shown
     assert "Issued November 23, 2026" in shown and "Due date December 7, 2026" in shown
-    assert "Pro plan 2 $1,234.50 $2,469.00" in shown
+    assert "Pro plan 2 $1,234.50 Tax 8.25% $2,469.00" in shown and "Extra seats 3 $12.00 0% $36.00" in shown
+    assert "Tax summary Tax 8.25% on $2,469.00: $203.69" in shown
     assert "Pay $2,708.69" in shown and "Open" in shown
 
 

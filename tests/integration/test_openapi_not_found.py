@@ -43,6 +43,7 @@ BODIES = {
     "record_payment": {"amount": 1, "method": "cash", "reference": "r1", "received_at": "2026-01-01T00:00:00Z"},
     "reverse_payment": {"reason": "check bounced"},
     "update_webhook_endpoint": {"description": "x"},
+    "update_tax_rate": {"active": False},
     "replay_webhooks": {"from": "2026-01-01T00:00:00Z", "to": "2026-01-02T00:00:00Z"},
     "create_promotion_code": {"coupon_id": MISSING, "code": "SPRING"},
     "update_promotion_code": {"active": False},
@@ -105,5 +106,9 @@ def test_only_operations_that_name_an_object_declare_not_found():
             "create_coupon",
             "list_coupons",
             "list_promotion_codes",
+            "create_tax_rate",
+            "list_tax_rates",
+            "get_tax_settings",
+            "put_tax_settings",
         ]
     )

@@ -294,3 +294,15 @@ def discount(aggregate_key: dict[str, str]) -> dict[str, str]:
 def period_discount(tenant_id: str, subscription_id: str) -> dict[str, str]:
     """What was paid per plan in a subscription's open period after its discount (proration credits give it back)."""
     return _k(f"T#{tenant_id}#SUB#{subscription_id}", "PAID_SHARES")
+# --- taxes (billing.domain.tax) --------------------------------------------------------------------------------
+TAX_PREFIX = "TAX#"  # the tenant's rates and its tax settings: one Query of the tenant's partition reads them all
+
+
+def tax_rate(tenant_id: str, tax_rate_id: str) -> dict[str, str]:
+    """A tax rate, in the tenant's partition: the tenant's rates (and its tax settings) are one Query."""
+    return _k(f"T#{tenant_id}", f"{TAX_PREFIX}RATE#{tax_rate_id}")
+
+
+def tax_settings(tenant_id: str) -> dict[str, str]:
+    """The tenant's tax settings (default rate, rules by place), beside its rates."""
+    return _k(f"T#{tenant_id}", f"{TAX_PREFIX}SETTINGS")

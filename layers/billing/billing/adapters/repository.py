@@ -14,6 +14,7 @@ from pydantic import BaseModel
 from billing.actor import current_actor
 from billing.adapters import keys
 from billing.adapters.dynamodb import DynamoStore, Page, Transaction, from_item, to_item
+from billing.adapters.tax_repository import TaxRepository
 from billing.domain.collections import CollectionCase
 from billing.domain.errors import NotFound
 from billing.domain.models import CreditNote, Customer, DomainEvent, Invoice, Order, RefundIntent, Tenant
@@ -51,7 +52,7 @@ def _load[M: BaseModel](model: type[M], item: dict[str, Any] | None) -> M | None
     return obj
 
 
-class Repository:
+class Repository(TaxRepository):
     def __init__(self, store: DynamoStore) -> None:
         self.store = store
 

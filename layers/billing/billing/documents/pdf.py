@@ -28,7 +28,7 @@ from babel.numbers import format_percent
 
 from billing.domain.models import Address, CreditNote, Invoice
 from billing.domain.profile import SellerProfile
-from billing.i18n import BABEL_LOCALES, format_date, format_money, format_number, language, messages
+from billing.i18n import BABEL_LOCALES, format_date, format_money, format_number, language, messages, taxes
 
 TEMPLATE = Path(__file__).resolve().parent / "templates" / "document.typ"
 # Archival PDF (ISO 19005-2, level b): fonts embedded, colours device-independent, metadata in XMP; Typst refuses to
@@ -77,7 +77,7 @@ def render_invoice_pdf(
     for line in invoice.lines:
         row = [line.description, format_number(line.quantity, lang), money(line.unit_amount)]
         row += [money(-line.discount_amount) if line.discount_amount else "—"] if discounted else []
-        rows.append(row + [_rate(line.tax_rate_percent, lang), money(line.amount)])
+        rows.append(row + [taxes.line_rate(line, lang), money(line.amount)])
     totals = [[inv["subtotal"], money(invoice.subtotal), False]]
     totals += [[inv["discount"], money(-invoice.discount), False]] if invoice.discount else []
     totals += [[inv["tax"], money(invoice.tax), False], [inv["total"], money(invoice.total), True]]
@@ -95,9 +95,9 @@ def render_invoice_pdf(
         buyer=_buyer(invoice, lang),
         columns=columns,
         rows=rows,
-        taxes=_taxes(invoice, lang),
+        taxes=_taxes(invoice, lang) if invoice.tax_exempt == "none" else None,  # no tax: the note says why
         totals=totals,
-        notes=[[text["payment_terms"], _terms(invoice, due_on, lang)]],
+        notes=[[text["payment_terms"], _terms(invoice, due_on, lang)]] + _tax_note(invoice, lang),
         paid=messages(lang)["invoice"]["status"]["paid"] if paid else None,
         headline=None if paid else text["amount_due_on"].format(amount=money(invoice.amount_due), date=due_on),
         pay={"label": text["pay_online"], "url": pay_url} if pay_url and not paid else None,
@@ -180,17 +180,35 @@ def _document(lang: str, seller: SellerProfile, *, heading: str, reference: str,
 
 def _buyer(invoice: Invoice, lang: str) -> dict[str, Any]:
     lines = _address_lines(invoice.customer_address, lang) + [invoice.customer_email]
+    lines += taxes.tax_id_lines(invoice.customer_tax_ids, lang)
     return {"label": messages(lang)["invoice"]["billed_to"], "name": invoice.customer_name, "lines": lines}
 
 
+def _tax_note(invoice: Invoice, lang: str) -> list[list[str | None]]:
+    """A reverse-charge invoice's legal note (or a tax-exempt one's), under the payment terms."""
+    said = taxes.note(invoice.tax_exempt, lang)
+    return [[None, said]] if said else []
+
+
 def _taxes(invoice: Invoice, lang: str) -> dict[str, Any]:
-    """Tax by rate: the taxable amount (after discount) and the tax of the lines at each rate, lowest rate first."""
+    """Tax by rate: the invoice's tax summary (each rate, its taxable amount after discount and without tax, its
+    tax); an invoice from before the summary existed: its lines summed by percentage, lowest rate first."""
+    text, inv = messages(lang)["pdf"], messages(lang)["invoice"]
+    if invoice.tax_summary:
+        rows = [
+            [
+                taxes.rate_label(row, lang),
+                format_money(row.taxable_amount, invoice.currency, lang),
+                format_money(row.tax_amount, invoice.currency, lang),
+            ]
+            for row in invoice.tax_summary
+        ]
+        return {"columns": [text["tax_rate"], text["taxable_amount"], inv["tax"]], "rows": rows}
     base: dict[Decimal, int] = defaultdict(int)
     tax: dict[Decimal, int] = defaultdict(int)
     for line in invoice.lines:
         base[line.tax_rate_percent] += line.amount - line.discount_amount
         tax[line.tax_rate_percent] += line.tax_amount
-    text, inv = messages(lang)["pdf"], messages(lang)["invoice"]
     rows = [
         [
             _rate(rate, lang),

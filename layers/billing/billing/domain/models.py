@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from billing.domain import numbering
 from billing.domain.dunning import DEFAULT_POLICY, DunningPolicy, DunningProgress
@@ -116,7 +116,7 @@ class Customer(BaseModel):
     # that a reversed payment had brought), added to the next invoice as Stripe's customer balance is
     credit_balance: int = 0
     metadata: dict[str, str] = Field(default_factory=dict)  # the tenant's own (a CRM's ids, segments), as Stripe's
-    tax_exempt: TaxExempt = "none"
+    tax_exempt: TaxExempt = "none"  # exempt / reverse: no tax on its lines (billing.domain.tax.resolve)
     tax_ids: list[TaxId] = Field(default_factory=list)
     status: str = "active"  # active | archived (billing.domain.state_machine.CUSTOMER)
     archived_at: datetime | None = None  # archived: no new orders or subscriptions; its history and invoices stay
@@ -169,6 +169,8 @@ class Customer(BaseModel):
                     merged_address = {**base, **value}
                     empty = all(v is None for v in merged_address.values())
                     update[name] = None if empty else Address(**merged_address)
+            elif name == "tax_ids":
+                update[name] = [TaxId(**t) if isinstance(t, dict) else t for t in value or []]
             else:
                 update[name] = value
         changes: dict[str, dict[str, Any]] = {}
@@ -180,7 +182,16 @@ class Customer(BaseModel):
 
 
 def _json(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_json(v) for v in value]
     return value.model_dump(mode="json") if isinstance(value, BaseModel) else value
+
+
+class OrderLine(LineInput):
+    """An order's line as placed: the tax rate it names (``tax_rate_id``) is resolved when the order is invoiced,
+    at placing or at approval (billing.services.taxes)."""
+
+    tax_rate_id: str | None = None
 
 
 class Order(BaseModel):
@@ -188,7 +199,7 @@ class Order(BaseModel):
     tenant_id: str
     customer_id: str
     currency: str
-    lines: list[LineInput]
+    lines: list[OrderLine]
     discount: Discount | None = None
     collection_method: CollectionMethod
     days_until_due: int | None = None
@@ -200,6 +211,12 @@ class Order(BaseModel):
     created_at: datetime
     updated_at: datetime
     version: int = 0
+
+    @field_validator("lines", mode="before")
+    @classmethod
+    def _lines(cls, lines: Any) -> Any:
+        """A line given as a plain ``LineInput`` is an order line naming no rate object."""
+        return [line.model_dump() if isinstance(line, BaseModel) else line for line in lines or []]
 
     def transition(self, action: str, now: datetime, **changes: Any) -> Order:
         status = ORDER.next_state(self.status, action)

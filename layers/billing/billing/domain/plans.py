@@ -83,6 +83,7 @@ class Plan(BaseModel):
     usage: Usage
     prices: dict[str, PlanPrice]  # keyed by currency
     trial_days: int = 0
+    tax_rate_id: str | None = None  # the tax rate its lines get (billing.domain.tax.resolve); None: the settings'
     created_at: datetime
     version: int = 0
 
@@ -103,6 +104,7 @@ class Plan(BaseModel):
             usage=request.usage,
             prices={p.currency: p for p in request.prices},
             trial_days=request.trial_days,
+            tax_rate_id=request.tax_rate_id,
             created_at=now,
         )
         event = DomainEvent.new("plan.created", tenant_id, "plan", plan.id, now, name=plan.name)
@@ -123,6 +125,12 @@ class PlanRequest(_Forbid):
     usage: Usage = "licensed"
     prices: list[PlanPrice] = Field(min_length=1, max_length=50)
     trial_days: int = Field(default=0, ge=0, le=730, strict=True)
+    tax_rate_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        description="the tax rate of its lines (an active rate of the tenant); none: the tenant's tax settings",
+    )
 
     @model_validator(mode="after")
     def _rules(self) -> PlanRequest:

@@ -89,6 +89,7 @@ class SubscriptionItem(BaseModel):
     interval: Interval
     usage: Usage
     basis: Granularity | None = None  # how its charge for the open period was measured; None: the whole period
+    tax_rate_id: str | None = None  # the plan's tax rate when the item was made: it bills on at it (a snapshot)
 
     @classmethod
     def of(cls, plan: Plan, currency: str, quantity: int = 1) -> SubscriptionItem:
@@ -104,6 +105,7 @@ class SubscriptionItem(BaseModel):
             price=price,
             interval=plan.interval,
             usage=plan.usage,
+            tax_rate_id=plan.tax_rate_id,
         )
 
     @property
@@ -113,6 +115,11 @@ class SubscriptionItem(BaseModel):
     def proration_item(self) -> ProrationItem:
         amount = amount_for(self.price, self.quantity)
         return ProrationItem(key=self.plan_id, description=self.description, amount=amount, basis=self.basis)
+
+
+def _of_plan(item: SubscriptionItem, lines: list[LineInput]) -> list[LineInput]:
+    """The item's lines, naming its plan (its tax rate and the discounts that apply to listed plans find them)."""
+    return [line.model_copy(update={"plan_id": item.plan_id}) for line in lines]
 
 
 class Subscription(BaseModel):
@@ -156,6 +163,10 @@ class Subscription(BaseModel):
         per_interval = sum(amount_for(i.price, i.quantity) for i in self.items if i.usage == "licensed")
         times, over = _PER_MONTH[self.interval.unit]
         return round_minor(Decimal(per_interval * times) / (over * self.interval.count))
+
+    def plan_tax_rates(self) -> dict[str, str | None]:
+        """Each plan's tax rate id as its item keeps it (the rate its lines bill at; None: the tenant's settings)."""
+        return {item.plan_id: item.tax_rate_id for item in [*self.retired_items, *self.items]}
 
     def period(self, index: int) -> tuple[datetime, datetime]:
         """Period ``index`` as (start, end) in UTC."""
@@ -312,9 +323,8 @@ class Subscription(BaseModel):
             start, end = self.period(index)
             for item in self.items:
                 if item.usage == "licensed" and self.status != "suspended":  # no service, no charge in advance
-                    lines += _of_plan(
-                        item, lines_for(item.plan_name, item.price, item.quantity, start, end, tz=self.timezone)
-                    )
+                    billed = lines_for(item.plan_name, item.price, item.quantity, start, end, tz=self.timezone)
+                    lines += _of_plan(item, billed)
             update["next_billing_at"] = end
             if action == "start":
                 events.append(self._event("subscription.trial_ended", now, trial_end=self.next_billing_at.isoformat()))
@@ -409,11 +419,6 @@ class Subscription(BaseModel):
 
     def resume(self, now: datetime) -> tuple[Subscription, list[DomainEvent]]:
         return self._moved("resume", "subscription.resumed", now)
-
-
-def _of_plan(item: SubscriptionItem, lines: list[LineInput]) -> list[LineInput]:
-    """An item's invoice lines, naming its plan (a coupon may apply to listed plans only)."""
-    return [line.model_copy(update={"plan_id": item.plan_id}) for line in lines]
 
 
 def _second(instant: datetime) -> datetime:

@@ -100,6 +100,10 @@ TYPES: dict[str, EventType] = _types(
     ("tenant.profile_updated", "tenant", "The seller profile was replaced (what changed, before and after)."),
     ("tenant.dunning_policy_updated", "tenant", "The dunning policy was replaced (what changed, before and after)."),
     ("portal.sign_in_requested", "tenant", "A customer asked for a link to their portal."),
+    # taxes (billing.domain.tax)
+    ("tax_rate.created", "tax_rate", "A tax rate was created (percentage, inclusive, jurisdiction never change)."),
+    ("tax_rate.updated", "tax_rate", "A tax rate was renamed, archived or unarchived (data.changes)."),
+    ("tenant.tax_settings_updated", "tenant", "The tax settings (default rate, place rules) were replaced."),
     # the tenant's webhook endpoints (billing.services.webhook_endpoints). Public: a tenant's other endpoints (or its
     # ops tooling) may want to hear that one was disabled or its secret rolled; they carry no secret, only ids, URLs
     # and the changes.

@@ -611,6 +611,26 @@ class DunningPolicyChanged(Data):
     }
 
 
+class TaxRateCreated(Data):
+    display_name: str = Field(description="what invoices call it")
+    percentage: str = Field(description="the percentage, an exact decimal string")
+    inclusive: bool = Field(description="prices billed at it include the tax")
+    jurisdiction: str | None = Field(description='where it applies ("DE", "US-NY"), if said')
+    example: ClassVar = {"display_name": "VAT", "percentage": "20", "inclusive": False, "jurisdiction": "GB"}
+
+
+class TaxRateUpdated(Data):
+    changes: Changes = Field(description="display_name or active, before and after")
+    example: ClassVar = {"changes": {"active": {"before": True, "after": False}}}
+
+
+class TaxSettingsChanged(Data):
+    changes: Changes = Field(description="default_tax_rate_id or rules, before and after")
+    example: ClassVar = {
+        "changes": {"default_tax_rate_id": {"before": None, "after": "txr_01JE0000000000000000000000"}}
+    }
+
+
 class PortalSignInRequested(Data):
     email: str = Field(description="the address given on the portal's sign-in page")
     locale: str = Field(description="the language of the sign-in e-mail")
@@ -690,6 +710,9 @@ DATA: dict[str, type[Data]] = {
     "tenant.profile_updated": TenantChanged,
     "tenant.dunning_policy_updated": DunningPolicyChanged,
     "portal.sign_in_requested": PortalSignInRequested,
+    "tax_rate.created": TaxRateCreated,
+    "tax_rate.updated": TaxRateUpdated,
+    "tenant.tax_settings_updated": TaxSettingsChanged,
     "api_key.created": ApiKeyCreated,
 }
 
@@ -754,6 +777,7 @@ def example(event_type: str) -> dict[str, Any]:
         "api_key": "key_3f9a0c1d2e4b5a69",
         "collection_case": "case_01JE0000000000000000000000",
         "webhook_endpoint": "we_01JE0000000000000000000000",
+        "tax_rate": "txr_01JE0000000000000000000000",
     }
     actor = _EXAMPLE_ACTORS.get(event_type.partition(".")[0] if event_type.startswith("payment.") else event_type)
     versioned = kind not in ("tenant", "api_key")

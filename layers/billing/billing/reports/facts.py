@@ -42,8 +42,12 @@ TABLES: dict[str, dict[str, str]] = {
         "currency": "VARCHAR",
         "issued_at": "TIMESTAMP",
         "tax_rate": "VARCHAR",  # the rate in percent as written on the invoice ("20", "7.5")
-        "taxable": "BIGINT",
+        "taxable": "BIGINT",  # without tax, after discounts (an inclusive price's tax split out)
         "tax": "BIGINT",
+        "tax_rate_id": "VARCHAR",  # the tax rate object ("txr_…"); null: a free-form percent or no rate
+        "tax_name": "VARCHAR",  # its display name as the invoice states it ("VAT")
+        "jurisdiction": "VARCHAR",  # where it applies ("DE", "US-NY"), if the rate says
+        "kind": "VARCHAR",  # exclusive | inclusive
     },
     "invoice_events": {
         "event_id": "VARCHAR",
@@ -175,13 +179,29 @@ def _invoice(doc: dict[str, Any]) -> Iterable[tuple[str, Row]]:
             "month": _month(issued),
         },
     )
-    by_rate: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    month = _month(issued)
+    if doc.get("tax_summary"):  # one row per rate object of the invoice's own summary (billing.domain.pricing)
+        for row in doc["tax_summary"]:
+            yield "invoice_taxes", {
+                **common,
+                "tax_rate": _rate(row["percentage"]),
+                "taxable": row["taxable_amount"],
+                "tax": row["tax_amount"],
+                "tax_rate_id": row.get("tax_rate_id"),
+                "tax_name": row.get("display_name"),
+                "jurisdiction": row.get("jurisdiction"),
+                "kind": "inclusive" if row.get("inclusive") else "exclusive",
+                "month": month,
+            }
+        return
+    by_rate: dict[str, list[int]] = defaultdict(lambda: [0, 0])  # an invoice from before the summary
     for line in doc["lines"]:
         rate = _rate(line["tax_rate_percent"])
         by_rate[rate][0] += line["amount"] - line["discount_amount"]
         by_rate[rate][1] += line["tax_amount"]
     for rate, (taxable, tax) in sorted(by_rate.items()):
-        yield "invoice_taxes", {**common, "tax_rate": rate, "taxable": taxable, "tax": tax, "month": _month(issued)}
+        row = {"tax_rate": rate, "taxable": taxable, "tax": tax, "tax_rate_id": None, "tax_name": None}
+        yield "invoice_taxes", {**common, **row, "jurisdiction": None, "kind": "exclusive", "month": month}
 
 
 def _payment(doc: dict[str, Any]) -> Iterable[tuple[str, Row]]:

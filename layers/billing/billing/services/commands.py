@@ -17,12 +17,14 @@ from pydantic import (
     model_validator,
 )
 
-from billing.domain.models import METADATA_MAX_KEYS, SUPPORTED_LOCALES, Address, CollectionMethod
+from billing.domain.errors import ValidationFailed
+from billing.domain.models import METADATA_MAX_KEYS, SUPPORTED_LOCALES, Address, CollectionMethod, TaxExempt
 from billing.domain.money import normalize_currency
 from billing.domain.payments import OfflineMethod
 from billing.domain.periods import validate_timezone
-from billing.domain.pricing import MAX_AMOUNT, Discount, LineInput
+from billing.domain.pricing import MAX_AMOUNT, Discount
 from billing.domain.profile import SellerProfile
+from billing.domain.tax import TaxIdType, validated_tax_id, validated_tax_ids
 
 Currency = Annotated[str, Field(min_length=3, max_length=3, examples=["usd"]), AfterValidator(normalize_currency)]
 
@@ -81,6 +83,28 @@ MetadataKey = Annotated[str, Field(min_length=1, max_length=40)]
 MetadataValue = Annotated[str, Field(max_length=500)]
 
 
+class TaxIdIn(_Strict):
+    """A customer's tax id: its format and check digits are checked (python-stdnum) and it is kept compact
+    (``"DE 136 695 976"`` -> ``DE136695976``); an invalid one is 422 ``invalid_tax_id`` naming the type."""
+
+    type: TaxIdType
+    value: str = Field(min_length=1, max_length=64, examples=["DE136695976"])
+
+    @model_validator(mode="after")
+    def _valid(self) -> TaxIdIn:
+        self.value = validated_tax_id(self.type, self.value).value
+        return self
+
+
+def _tax_ids(ids: list[TaxIdIn] | None) -> list[TaxIdIn] | None:
+    if ids is not None:
+        validated_tax_ids(ids)  # at most 5, none twice
+    return ids
+
+
+TaxIds = Annotated[list[TaxIdIn], AfterValidator(_tax_ids)]
+
+
 class CreateCustomer(_Strict):
     email: Email
     name: Name
@@ -90,6 +114,10 @@ class CreateCustomer(_Strict):
     address: AddressIn | None = None
     timezone: Timezone = "UTC"
     metadata: dict[MetadataKey, MetadataValue] = Field(default_factory=dict, max_length=METADATA_MAX_KEYS)
+    tax_exempt: TaxExempt = Field(
+        default="none", description="exempt or reverse: no tax on its invoices (reverse charge needs a tax id)"
+    )
+    tax_ids: TaxIds = Field(default_factory=list, description="at most 5, e.g. [{type: eu_vat, value: DE136695976}]")
 
 
 class AddressPatch(AddressIn):
@@ -110,12 +138,14 @@ class UpdateCustomer(_Strict):
     external_id: ExternalId | None = None
     address: AddressPatch | None = None
     metadata: dict[MetadataKey, MetadataValue | None] | None = Field(default=None, max_length=METADATA_MAX_KEYS)
+    tax_exempt: TaxExempt | None = None
+    tax_ids: TaxIds | None = Field(default=None, description="replaces the list (null or []: none)")
 
     @model_validator(mode="after")
     def _no_null_for_required(self) -> UpdateCustomer:
         cleared = sorted(
             n
-            for n in ("email", "name", "locale", "timezone", "currency")
+            for n in ("email", "name", "locale", "timezone", "currency", "tax_exempt")
             if n in self.model_fields_set and getattr(self, n) is None
         )
         if cleared:
@@ -151,11 +181,31 @@ class ReversePayment(_Strict):
     recorded_by: str | None = Field(default=None, max_length=200)
 
 
-class OrderLineIn(_Strict, LineInput):
+class OrderLineIn(_Strict):
+    """An order line: its tax is a tax rate object of the tenant (``tax_rate_id``), or the compatibility path, a
+    free-form exclusive ``tax_rate_percent`` without an object; both at once is 422 ``tax_rate_ambiguous``.
+    Neither: the tenant's tax settings decide (billing.domain.tax.resolve)."""
+
     description: str = Field(min_length=1, max_length=500)
     quantity: int = Field(ge=1, le=1_000_000, strict=True)
     unit_amount: int = Field(ge=0, le=MAX_AMOUNT, strict=True)
-    tax_rate_percent: Percent = Field(default=Decimal(0), ge=0, le=100, decimal_places=4, examples=["8.25"])
+    tax_rate_percent: Percent = Field(
+        default=Decimal(0),
+        ge=0,
+        le=100,
+        decimal_places=4,
+        examples=["8.25"],
+        description="compatibility: an exclusive rate without a tax rate object (prefer tax_rate_id)",
+    )
+    tax_rate_id: str | None = Field(default=None, min_length=1, max_length=64, examples=["txr_01JE…"])
+
+    @model_validator(mode="after")
+    def _one_rate(self) -> OrderLineIn:
+        if self.tax_rate_id is not None and "tax_rate_percent" in self.model_fields_set:
+            raise ValidationFailed(
+                "tax_rate_ambiguous", "give a line tax_rate_id or tax_rate_percent (the compatibility path), not both"
+            )
+        return self
 
 
 class DiscountIn(_Strict, Discount):

@@ -9,6 +9,7 @@ from billing.adapters import keys
 from billing.domain.errors import ConcurrentModification, Conflict
 from billing.domain.ids import new_id
 from billing.domain.models import Customer, DomainEvent
+from billing.domain.tax import check_tax_status
 from billing.observability import business_event, logger
 from billing.services.commands import CreateCustomer, UpdateCustomer
 from billing.services.unit import Claim, Context, remember, retrying
@@ -20,6 +21,7 @@ def create_customer(ctx: Context, tenant_id: str, cmd: CreateCustomer, claim: Cl
         raise Conflict(
             "duplicate_external_id", f"customer {owner} already has external_id {cmd.external_id}", existing_id=owner
         )
+    check_tax_status(cmd.tax_exempt, cmd.tax_ids)  # reverse charge needs a tax id (422)
     now = ctx.clock.now()
     customer = Customer(id=new_id("cus", now), tenant_id=tenant_id, created_at=now, **cmd.model_dump())
     tx = ctx.repo.transaction()
@@ -73,6 +75,7 @@ def update_customer(ctx: Context, gateway: Any, tenant_id: str, customer_id: str
     updated, changes = customer.patched(cmd.patch())
     if not changes:
         return customer
+    check_tax_status(updated.tax_exempt, updated.tax_ids)  # reverse charge needs a tax id (422)
     if "currency" in changes and (
         customer.credit_balance
         or ctx.repo.customer_has_invoice(tenant_id, customer_id)

@@ -17,6 +17,7 @@ from typing import Any
 
 from billing.adapters import keys
 from billing.domain.models import DomainEvent, Invoice, Tenant
+from billing.i18n import taxes
 from billing.notifications.render import render_email
 from billing.observability import logger
 from billing.services import hosted_page, portal, settings
@@ -70,8 +71,18 @@ def email_context(tenant: Tenant, invoice: Invoice, seller_name: str | None = No
         "due_date": invoice.due_date,
         "collection_method": invoice.collection_method,
         "lines": [
-            {"description": li.description, "quantity": li.quantity, "amount": li.amount} for li in invoice.lines
+            {
+                "description": li.description,
+                "quantity": li.quantity,
+                "amount": li.amount,
+                "tax_rate": taxes.rate_label(li.tax_rate, invoice.customer_locale) if li.tax_rate else None,
+            }
+            for li in invoice.lines
         ],
+        # the tax by rate, the customer's tax ids, a reverse-charge or tax-exempt note (billing.i18n.taxes)
+        "tax_summary": taxes.summary_rows(invoice, invoice.customer_locale),
+        "customer_tax_ids": taxes.tax_id_lines(invoice.customer_tax_ids, invoice.customer_locale),
+        "tax_note": taxes.note(invoice.tax_exempt, invoice.customer_locale),
         # the hosted invoice page while something is to pay: for invoices paid by link, and for automatic charges
         # only once they are past due (before that the saved card is charged; a link would invite paying twice)
         "pay_url": hosted_page.pay_url(invoice)

@@ -11,7 +11,7 @@ from billing.domain.errors import Conflict, NotFound, ValidationFailed
 from billing.domain.ids import new_id
 from billing.domain.models import Customer, DomainEvent, Invoice, Order, Tenant
 from billing.observability import business_event
-from billing.services import coupons
+from billing.services import coupons, taxes
 from billing.services.commands import PlaceOrder
 from billing.services.invoicing import finalize_into
 from billing.services.unit import Claim, Context, remember, retrying
@@ -65,9 +65,11 @@ def _invoice(
             "currency_mismatch", f"customer {customer.id} is billed in {customer.currency}, not {order.currency}"
         )
     now = ctx.clock.now()
+    lines = taxes.apply_taxes(ctx, tenant.id, customer, order.lines)  # each line's rate, as it stands now
     discount, version, key = _discount_in_effect(ctx, order, customer, now, own)
     discounts = [discount.as_input(order.currency)] if discount else []
-    invoice = finalize_into(ctx, tx, tenant, Invoice.draft_for(order, customer, now, discounts=discounts))
+    taxed = order.model_copy(update={"lines": lines})
+    invoice = finalize_into(ctx, tx, tenant, Invoice.draft_for(taxed, customer, now, discounts=discounts))
     if discount is not None:  # an order's coupon discounts its one invoice; a customer's goes on unless once
         used, ended = discount.after_invoice(None, now)
         if discount.order_id or ended:
@@ -112,6 +114,8 @@ def place_order(ctx: Context, tenant_id: str, cmd: PlaceOrder, claim: Claim | No
         raise Conflict(
             "duplicate_external_id", f"order {owner} already has external_id {cmd.external_id}", existing_id=owner
         )
+    for rate_id in sorted(taxes.rate_ids_of(cmd.lines)):  # refused at once, even for an order held for review
+        taxes.usable_rate(ctx, tenant_id, rate_id)
     now = ctx.clock.now()
     order = Order(
         id=new_id("ord", now),

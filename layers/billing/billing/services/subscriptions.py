@@ -25,7 +25,7 @@ from billing.domain.plans import Plan, PlanRequest
 from billing.domain.proration import Granularity
 from billing.domain.subscriptions import Subscription, SubscriptionItem
 from billing.observability import business_event, logger
-from billing.services import coupons
+from billing.services import coupons, taxes
 from billing.services.invoicing import take_numbers
 from billing.services.unit import Claim, Context, fan_out_once, remember, retrying
 
@@ -45,6 +45,8 @@ def _events(ctx: Context, tx: Transaction, tenant_id: str, key: dict[str, str], 
 # --- plans -----------------------------------------------------------------------------------------------------
 @retrying()
 def create_plan(ctx: Context, tenant_id: str, request: PlanRequest, claim: Claim | None = None) -> Plan:
+    if request.tax_rate_id:
+        taxes.usable_rate(ctx, tenant_id, request.tax_rate_id)  # 422 if none or archived
     plan, events = Plan.create(tenant_id, request, ctx.clock.now())
     tx = ctx.repo.transaction()
     saved = ctx.repo.save_plan(tx, plan)
@@ -123,6 +125,8 @@ def create_subscription(
         raise NotFound("tenant_not_found", f"no tenant {tenant_id}")
     customer = ctx.repo.customer(tenant_id, cmd.customer_id).ensure_active()
     plans = [ctx.repo.plan(tenant_id, i.plan_id) for i in cmd.items]
+    for rate_id in sorted({p.tax_rate_id for p in plans if p.tax_rate_id}):  # a new subscription: rates in use
+        taxes.usable_rate(ctx, tenant_id, rate_id)
     items = [SubscriptionItem.of(plan, customer.currency, i.quantity) for plan, i in zip(plans, cmd.items, strict=True)]
     trial_days = cmd.trial_days if cmd.trial_days is not None else max(p.trial_days for p in plans)
     sub, events = Subscription.create(
@@ -354,6 +358,7 @@ def bill_subscriptions(ctx: Context, tenant_id: str, subscription_ids: list[str]
     customer_discounts: dict[str, tuple[Discount | None, int]] = {}  # as this batch leaves them, with their version
     own_discounts: list[_Discounting] = []
     ended_customer_discounts: dict[str, _Discounting] = {}
+    book = None
     for subscription_id in dict.fromkeys(subscription_ids):
         try:
             sub = ctx.repo.subscription(tenant_id, subscription_id)
@@ -377,6 +382,10 @@ def bill_subscriptions(ctx: Context, tenant_id: str, subscription_ids: list[str]
                         tenant_id, sub.customer_id
                     )
                 customer = customers[sub.customer_id]
+                book = book or ctx.repo.tax_book(tenant_id)  # the tenant's rates and settings, once a batch
+                lines = taxes.apply_taxes(
+                    ctx, tenant_id, customer, lines, sub.plan_tax_rates(), archived_ok=True, book=book
+                )
                 draft = Invoice.draft(
                     customer,
                     lines,

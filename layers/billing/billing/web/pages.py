@@ -34,7 +34,7 @@ STRIPE_HOSTED = {
 def environment(lang: str) -> Environment:
     from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-    from billing.i18n import format_date, format_money, format_month, format_number, format_percent, messages
+    from billing.i18n import format_date, format_money, format_month, format_number, format_percent, messages, taxes
 
     env = Environment(
         loader=FileSystemLoader(TEMPLATES_DIR),
@@ -51,6 +51,7 @@ def environment(lang: str) -> Environment:
     env.filters["number"] = lambda value: format_number(value, lang)
     env.globals["t"] = messages(lang)
     env.globals["lang"] = lang
+    env.globals["taxes"] = lambda invoice: taxes.texts(invoice, lang)  # an invoice's tax texts (billing.i18n.taxes)
     return env
 
 
