@@ -132,7 +132,7 @@ def place_order(ctx: Context, tenant_id: str, cmd: PlaceOrder, claim: Claim | No
         ref = coupons.ApplyDiscount(coupon=cmd.coupon, promotion_code=cmd.promotion_code)
         key = keys.order(tenant_id, order.id)
         subtotal = sum(line.quantity * line.unit_amount for line in cmd.lines)
-        plans = [line.plan_id for line in cmd.lines]
+        plans = [getattr(line, "plan_id", None) for line in cmd.lines]  # an order line names no plan (yet)
         discount = coupons.redeem(
             ctx, tx, customer, ref, target_key=key, order_id=order.id, amount=subtotal, plan_ids=plans
         )
