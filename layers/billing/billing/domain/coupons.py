@@ -60,8 +60,8 @@ class CouponTerms(BaseModel):
     duration_in_periods: int | None = None
     applies_to_plans: list[str] | None = None
 
-    def label(self, currency: str) -> str:
-        """How a line says the discount was taken: "20 % off", "5.00 usd off" is left to the invoice's line."""
+    def label(self) -> str:
+        """How a proration line says the discount was taken: "20 % off" (an amount off: "discount taken")."""
         if self.percent_off is not None:
             return f"{_plain(self.percent_off)} % off"
         return "discount taken"
@@ -537,7 +537,7 @@ def discount_proration(
             continue
         if at_change is not None and at_change.percent_off is not None and at_change.applies_to(line.key):
             off = percent_of(line.amount, at_change.percent_off)
-            label = at_change.label("")
+            label = at_change.label()
             out.append(
                 ProrationLine(
                     key=line.key,

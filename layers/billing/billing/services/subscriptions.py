@@ -496,7 +496,7 @@ class _Discounting:
         if self.opens and (self.applied is not None or self.shares_kept):
             advance = [priced for line, priced in zip(lines, draft.lines, strict=True) if line.discountable]
             shares = paid_shares(advance)
-            label = self.applied.coupon.label(self.sub.currency) if self.applied else None
+            label = self.applied.coupon.label() if self.applied else None
             self.shares = {
                 plan: share.model_copy(update={"label": label if share.paid != share.charged else None})
                 for plan, share in shares.items()
