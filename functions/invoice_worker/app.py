@@ -35,7 +35,13 @@ def lambda_handler(event: dict, context: LambdaContext) -> dict:
             continue
         groups.setdefault(due.tenant_id, []).append((record.messageId, due.subscription_id))
     ctx = bootstrap.deps().context
-    for tenant_id, group in groups.items():
+    # one billing transaction per tenant and chunk (a transaction holds at most 100 writes)
+    chunks = [
+        (tenant_id, group[start : start + subscriptions.PER_TRANSACTION])
+        for tenant_id, group in groups.items()
+        for start in range(0, len(group), subscriptions.PER_TRANSACTION)
+    ]
+    for tenant_id, group in chunks:
         try:
             outcome = subscriptions.bill_subscriptions(ctx, tenant_id, [s for _, s in group])
         except Exception:

@@ -43,14 +43,21 @@ def lines_of(invoice: dict) -> list[tuple[int, int, int]]:
 
 
 def summary_of(invoice: dict) -> list[tuple[str | None, str, int, int]]:
-    return [(s["tax_rate_id"], str(s["percentage"]), s["taxable_amount"], s["tax_amount"]) for s in invoice["tax_summary"]]
+    return [
+        (s["tax_rate_id"], str(s["percentage"]), s["taxable_amount"], s["tax_amount"]) for s in invoice["tax_summary"]
+    ]
 
 
 def test_a_new_york_subscriber_with_a_three_month_coupon_and_an_add_on_attached_mid_period(shop):
     ny = rate(shop, display_name="Sales tax", jurisdiction="US-NY", percentage="8.875")
-    assert shop.http.put(
-        f"{shop.base}/v1/settings/tax", json={"rules": [{"country": "US", "region": "NY", "tax_rate_id": ny}]}, timeout=30
-    ).status_code == 200
+    assert (
+        shop.http.put(
+            f"{shop.base}/v1/settings/tax",
+            json={"rules": [{"country": "US", "region": "NY", "tax_rate_id": ny}]},
+            timeout=30,
+        ).status_code
+        == 200
+    )
     customer = created(
         shop.post(
             "/v1/customers",
@@ -66,16 +73,30 @@ def test_a_new_york_subscriber_with_a_three_month_coupon_and_an_add_on_attached_
     )
     monthly = {"unit": "month", "count": 1}
     seats = created(
-        shop.post("/v1/plans", {"name": "Pro seats", "interval": monthly,
-                                "prices": [{"currency": "usd", "scheme": "per_unit", "amount": 2000}]})
+        shop.post(
+            "/v1/plans",
+            {
+                "name": "Pro seats",
+                "interval": monthly,
+                "prices": [{"currency": "usd", "scheme": "per_unit", "amount": 2000}],
+            },
+        )
     )
     support = created(
-        shop.post("/v1/plans", {"name": "Priority support", "interval": monthly,
-                                "prices": [{"currency": "usd", "scheme": "flat", "amount": 3000}]})
+        shop.post(
+            "/v1/plans",
+            {
+                "name": "Priority support",
+                "interval": monthly,
+                "prices": [{"currency": "usd", "scheme": "flat", "amount": 3000}],
+            },
+        )
     )
     coupon = created(
-        shop.post("/v1/coupons", {"name": "Launch 20 % off", "percent_off": "20", "duration": "repeating",
-                                  "duration_in_periods": 3})
+        shop.post(
+            "/v1/coupons",
+            {"name": "Launch 20 % off", "percent_off": "20", "duration": "repeating", "duration_in_periods": 3},
+        )
     )
     sub = created(
         shop.post(
@@ -110,8 +131,7 @@ def test_a_new_york_subscriber_with_a_three_month_coupon_and_an_add_on_attached_
     # discounted by the coupon in effect: 1600, taxed on the next invoice at 1600 x 8.875 % = 142
     period_start = datetime.fromisoformat(sub["next_billing_at"])
     advance(shop, to=(period_start + timedelta(days=10)).isoformat())
-    created(shop.post(f"/v1/subscriptions/{sub['id']}/items",
-                      {"plan_id": support["id"], "proration": "day"}))
+    created(shop.post(f"/v1/subscriptions/{sub['id']}/items", {"plan_id": support["id"], "proration": "day"}))
 
     # period 1: the proration line, then 6000 and 3000 less 20 % (1200 + 600); tax 142 + 426 + 213
     second = bill_next()
@@ -132,10 +152,21 @@ def test_a_new_york_subscriber_with_a_three_month_coupon_and_an_add_on_attached_
 
 def test_an_eu_business_on_reverse_charge_with_a_pending_one_off_item(shop, tmp_path):
     vat = rate(shop, display_name="MwSt", jurisdiction="DE", percentage="19")
-    assert shop.http.put(f"{shop.base}/v1/settings/tax", json={"default_tax_rate_id": vat}, timeout=30).status_code == 200
+    assert (
+        shop.http.put(f"{shop.base}/v1/settings/tax", json={"default_tax_rate_id": vat}, timeout=30).status_code == 200
+    )
     # an invalid VAT id is refused (the check digit), a valid one is kept compact
-    refused = shop.post("/v1/customers", {"email": "ap@bad.example", "name": "Bad", "locale": "en", "currency": "eur",
-                                          "tax_exempt": "reverse", "tax_ids": [{"type": "eu_vat", "value": "DE136695977"}]})
+    refused = shop.post(
+        "/v1/customers",
+        {
+            "email": "ap@bad.example",
+            "name": "Bad",
+            "locale": "en",
+            "currency": "eur",
+            "tax_exempt": "reverse",
+            "tax_ids": [{"type": "eu_vat", "value": "DE136695977"}],
+        },
+    )
     assert refused.status_code == 422 and refused.json()["code"] == "invalid_tax_id", refused.text
     buyer = created(
         shop.post(
@@ -152,8 +183,12 @@ def test_an_eu_business_on_reverse_charge_with_a_pending_one_off_item(shop, tmp_
         )
     )
     assert buyer["tax_ids"] == [{"type": "eu_vat", "value": "FR40303265045"}]
-    created(shop.post("/v1/invoice_items", {"customer_id": buyer["id"], "currency": "eur", "amount": 12000,
-                                            "description": "Onboarding workshop"}))
+    created(
+        shop.post(
+            "/v1/invoice_items",
+            {"customer_id": buyer["id"], "currency": "eur", "amount": 12000, "description": "Onboarding workshop"},
+        )
+    )
     placed = created(
         shop.post(
             "/v1/orders",
@@ -184,17 +219,37 @@ def test_a_jpy_order_at_inclusive_rates_with_a_promotion_code(shop):
     standard = rate(shop, display_name="消費税", jurisdiction="JP", percentage="10", inclusive=True)
     reduced = rate(shop, display_name="消費税 (軽減)", jurisdiction="JP", percentage="8", inclusive=True)
     coupon = created(shop.post("/v1/coupons", {"name": "¥500 off", "amount_off": {"jpy": 500}, "duration": "once"}))
-    created(shop.post("/v1/promotion_codes", {"coupon_id": coupon["id"], "code": "HAJIME500",
-                                              "restrictions": {"first_time_transaction": True}}))
-    buyer = created(shop.post("/v1/customers", {"email": "keiri@sakura.example", "name": "さくら商店", "locale": "en",
-                                                "currency": "jpy", "address": {"country": "JP"}}))
+    created(
+        shop.post(
+            "/v1/promotion_codes",
+            {"coupon_id": coupon["id"], "code": "HAJIME500", "restrictions": {"first_time_transaction": True}},
+        )
+    )
+    buyer = created(
+        shop.post(
+            "/v1/customers",
+            {
+                "email": "keiri@sakura.example",
+                "name": "さくら商店",
+                "locale": "en",
+                "currency": "jpy",
+                "address": {"country": "JP"},
+            },
+        )
+    )
     lines = [
         {"description": "Starter kit", "quantity": 3, "unit_amount": 980, "tax_rate_id": standard},
         {"description": "Tea (reduced rate)", "quantity": 1, "unit_amount": 1080, "tax_rate_id": reduced},
         {"description": "Setup", "quantity": 1, "unit_amount": 5500, "tax_rate_id": standard},
     ]
-    body = {"customer_id": buyer["id"], "currency": "jpy", "lines": lines, "collection_method": "send_invoice",
-            "days_until_due": 14, "promotion_code": "hajime500"}
+    body = {
+        "customer_id": buyer["id"],
+        "currency": "jpy",
+        "lines": lines,
+        "collection_method": "send_invoice",
+        "days_until_due": 14,
+        "promotion_code": "hajime500",
+    }
     invoice = shop.get(f"/v1/invoices/{created(shop.post('/v1/orders', body))['invoice_id']}").json()
     # ¥500 off 2940 / 1080 / 5500 (9520): floors 154 / 56 / 288, the two units left to the largest remainders
     # (.87 then .72): 154 / 57 / 289. Tax included, rounded half up per line:

@@ -50,6 +50,10 @@ BODIES = {
     "issue_credit_note": {"amount": 100, "reason": "other", "credit_to": "balance"},
     "add_subscription_item": {"plan_id": MISSING},
     "update_subscription_item": {"quantity": 1},
+    "create_promotion_code": {"coupon_id": MISSING, "code": "SPRING"},
+    "update_promotion_code": {"active": False},
+    "apply_subscription_discount": {"coupon": MISSING},
+    "apply_customer_discount": {"coupon": MISSING},
 }
 
 
@@ -105,6 +109,9 @@ def test_only_operations_that_name_an_object_declare_not_found():
             "put_profile",
             "create_webhook_endpoint",
             "list_webhook_endpoints",
+            "create_coupon",
+            "list_coupons",
+            "list_promotion_codes",
             "create_tax_rate",
             "list_tax_rates",
             "get_tax_settings",

@@ -80,6 +80,41 @@ class Transaction:
             op["ExpressionAttributeValues"][":expected"] = {"N": str(expected)}
         self._add({"Update": op}, None)
 
+    def add_one(self, key: dict[str, str], limit: int | None, on_conflict: OnConflict, **attrs: Any) -> None:
+        """Count one more on the counter item ``key`` (created at 1), refused with ``on_conflict`` if it is at
+        ``limit`` already: an ``ADD`` with a condition, never a read-modify-write, so concurrent counts are exact."""
+        values: dict[str, Any] = {":one": {"N": "1"}}
+        names = {"#n": "n"}
+        expression = "ADD #n :one"
+        if attrs:
+            sets = []
+            for i, (name, value) in enumerate(sorted(attrs.items())):
+                names[f"#a{i}"] = name
+                values[f":a{i}"] = _ser.serialize(value)
+                sets.append(f"#a{i} = :a{i}")
+            expression += " SET " + ", ".join(sets)
+        op: dict[str, Any] = {
+            "TableName": self.table,
+            "Key": to_item(key),
+            "UpdateExpression": expression,
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": values,
+        }
+        if limit is not None:
+            op["ConditionExpression"] = "attribute_not_exists(#n) OR #n < :limit"
+            values[":limit"] = {"N": str(limit)}
+        self._add({"Update": op}, on_conflict)
+
+    def check_version(self, key: dict[str, str], version: int, on_conflict: OnConflict | None = None) -> None:
+        """Commit only if the item at ``key`` is still at ``version`` (it is read, not written)."""
+        op = {
+            "TableName": self.table,
+            "Key": to_item(key),
+            "ConditionExpression": "version = :v",
+            "ExpressionAttributeValues": {":v": {"N": str(version)}},
+        }
+        self._add({"ConditionCheck": op}, on_conflict)
+
 
 _ALL_OLD = {"ReturnValuesOnConditionCheckFailure": "ALL_OLD"}
 
@@ -95,7 +130,7 @@ def _written_already(kind: str, op: dict[str, Any], stored: dict[str, Any] | Non
         return False
     if kind == "Put":
         return from_item(stored) == from_item(op["Item"])
-    if kind == "Update":  # the only update is a counter's move (Transaction.set_counter)
+    if kind == "Update" and ":new" in op["ExpressionAttributeValues"]:  # a sequence counter's move (set_counter)
         seq = stored.get("seq")
         return seq is not None and _de.deserialize(seq) == _de.deserialize(op["ExpressionAttributeValues"][":new"])
     return False

@@ -286,6 +286,43 @@ def balance_transaction(tenant_id: str, customer_id: str, transaction_id: str) -
     return _k(f"T#{tenant_id}#CUS#{customer_id}", f"{BALANCE_PREFIX}{transaction_id}")
 
 
+# --- coupons, promotion codes and discounts (billing.domain.coupons) ------------------------------------------
+def coupon(tenant_id: str, coupon_id: str) -> dict[str, str]:
+    """A coupon, in its own partition with its events and its redemption counter (``coupon_redemptions``)."""
+    return _k(f"T#{tenant_id}#COUPON#{coupon_id}", "COUPON")
+
+
+def coupon_redemptions(tenant_id: str, coupon_id: str) -> dict[str, str]:
+    """How many times a coupon was redeemed: a counter moved only by ``ADD`` with a condition, never rewritten."""
+    return _k(f"T#{tenant_id}#COUPON#{coupon_id}", "REDEMPTIONS")
+
+
+def promotion_code(tenant_id: str, promotion_code_id: str) -> dict[str, str]:
+    return _k(f"T#{tenant_id}#PROMO#{promotion_code_id}", "PROMOTION_CODE")
+
+
+def promotion_code_redemptions(tenant_id: str, promotion_code_id: str) -> dict[str, str]:
+    return _k(f"T#{tenant_id}#PROMO#{promotion_code_id}", "REDEMPTIONS")
+
+
+def promotion_code_customer(tenant_id: str, promotion_code_id: str, customer_id: str) -> dict[str, str]:
+    """A customer's redemptions of a promotion code (its per-customer limit), in the code's partition."""
+    return _k(f"T#{tenant_id}#PROMO#{promotion_code_id}", f"CUS#{customer_id}")
+
+
+def promotion_code_by_code(tenant_id: str, normalized_code: str) -> dict[str, str]:
+    """The code's uniqueness guard and lookup (upper-cased: unique case-insensitively), naming the promotion code."""
+    return external_id(tenant_id, "promotion_code", normalized_code)
+
+
+def discount(aggregate_key: dict[str, str]) -> dict[str, str]:
+    """The discount applied to an order, a subscription or a customer, in that object's partition (one at a time)."""
+    return _k(aggregate_key[PK], "DISCOUNT")
+
+
+def period_discount(tenant_id: str, subscription_id: str) -> dict[str, str]:
+    """What was paid per plan in a subscription's open period after its discount (proration credits give it back)."""
+    return _k(f"T#{tenant_id}#SUB#{subscription_id}", "PAID_SHARES")
 # --- taxes (billing.domain.tax) --------------------------------------------------------------------------------
 TAX_PREFIX = "TAX#"  # the tenant's rates and its tax settings: one Query of the tenant's partition reads them all
 

@@ -20,7 +20,7 @@ from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 
 from billing import bootstrap
 from billing.actor import acting
-from billing.api import adjustments, collections, customers, events, offline_payments, routes, tax, webhooks
+from billing.api import adjustments, collections, coupons, customers, events, offline_payments, routes, tax, webhooks
 from billing.api.openapi import complete as complete_openapi
 from billing.api.problems import from_domain, problem, problem_answer
 from billing.domain.errors import DomainError
@@ -79,6 +79,7 @@ resolver.include_router(portal.router)
 resolver.include_router(dashboard.router)
 resolver.include_router(webhooks.router)
 resolver.include_router(adjustments.router)
+resolver.include_router(coupons.router)
 resolver.include_router(tax.router)
 
 

@@ -42,6 +42,8 @@ NAMED_OBJECTS = (
     "webhook_endpoint",
     "webhook_delivery",
     "invoice_item",
+    "coupon",
+    "promotion_code",
     "tax_rate",
 )
 # Objects whose id in a body is a reference to check, not the object acted on: a missing one is 422 (a tax rate a
@@ -69,7 +71,9 @@ def _not_found_codes(path: str, operation: dict[str, Any], schemas: dict[str, An
     object in its path) its query names."""
     named = re.findall(r"\{(\w+?)_(?:id|name)\}", path)
     body = operation.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema", {})
-    named += [n for n in re.findall(r'"(\w+)_id"', json.dumps(_resolved(body, schemas))) if n not in REFERENCED_ONLY]
+    resolved = _resolved(body, schemas)
+    named += [n for n in re.findall(r'"(\w+)_id"', json.dumps(resolved)) if n not in REFERENCED_ONLY]
+    named += [name for name in _property_names(resolved) if name in BY_NAME]  # {"coupon": "SPRING"}
     if "{" in path:  # a list's query filters (GET /v1/invoices?customer_id=) find nothing rather than 404
         query = [p["name"] for p in operation.get("parameters", []) if p.get("in") == "query"]
         named += [m[1] for name in query if (m := re.fullmatch(r"(\w+)_id", name))]
@@ -77,6 +81,24 @@ def _not_found_codes(path: str, operation: dict[str, Any], schemas: dict[str, An
     if "{" in path:
         codes.append("no_such_route")  # a path segment with characters no id has matches no route
     return codes
+
+
+# Objects a body may name by their bare kind rather than ``<kind>_id`` (a coupon's id, a promotion code's text)
+BY_NAME = ("coupon", "promotion_code")
+
+
+def _property_names(schema: Any) -> set[str]:
+    """Every property name declared anywhere in a (resolved) schema."""
+    found: set[str] = set()
+    if isinstance(schema, dict):
+        if isinstance(schema.get("properties"), dict):
+            found |= set(schema["properties"])
+        for value in schema.values():
+            found |= _property_names(value)
+    elif isinstance(schema, list):
+        for value in schema:
+            found |= _property_names(value)
+    return found
 
 
 def _resolved(schema: Any, schemas: dict[str, Any], seen: frozenset[str] = frozenset()) -> Any:

@@ -332,12 +332,15 @@ class Invoice(BaseModel):
     version: int = 0
 
     @classmethod
-    def draft_for(cls, order: Order, customer: Customer, now: datetime) -> Invoice:
+    def draft_for(
+        cls, order: Order, customer: Customer, now: datetime, discounts: Sequence[DiscountInput] = ()
+    ) -> Invoice:
         return cls.draft(
             customer,
             order.lines,
             now,
             discount=order.discount,
+            discounts=discounts,
             collection_method=order.collection_method,
             days_until_due=order.days_until_due,
             order_id=order.id,

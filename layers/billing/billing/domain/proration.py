@@ -48,6 +48,7 @@ class ProrationLine(BaseModel):
     kind: Literal["credit", "charge"]
     description: str
     amount: int  # negative for a credit
+    discountable: bool = True  # False: its discount is taken already (billing.domain.coupons.discount_proration)
 
 
 def remaining_fraction(

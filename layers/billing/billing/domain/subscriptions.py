@@ -301,7 +301,13 @@ class Subscription(BaseModel):
                 usage = usage_by_plan.get(item.plan_id, 0)
                 lines += _of_plan(item, lines_for(item.plan_name, item.price, usage, start, end, tz=self.timezone))
             lines += [
-                LineInput(description=p.description, quantity=1, unit_amount=p.amount, plan_id=p.key)
+                LineInput(
+                    description=p.description,
+                    quantity=1,
+                    unit_amount=p.amount,
+                    plan_id=p.key,
+                    discountable=p.discountable,
+                )
                 for p in self.pending_proration
             ]
         update: dict[str, Any] = {

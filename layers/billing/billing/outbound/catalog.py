@@ -90,6 +90,16 @@ TYPES: dict[str, EventType] = _types(
     ("subscription.suspended", "subscription", "A subscription's service was paused by dunning."),
     ("subscription.resumed", "subscription", "A suspended subscription is back in service."),
     ("subscription.recovered", "subscription", "A past-due subscription was paid up."),
+    # coupons, promotion codes and the discounts they apply (billing.domain.coupons); a discount's events are in the
+    # partition of the order, subscription or customer it applies to
+    ("coupon.created", "coupon", "A coupon was created (its terms never change)."),
+    ("coupon.updated", "coupon", "A coupon's name or metadata changed (data.changes)."),
+    ("coupon.archived", "coupon", "A coupon was archived: no new redemptions; the discounts it applied go on."),
+    ("promotion_code.created", "promotion_code", "A customer-facing code was created for a coupon."),
+    ("promotion_code.updated", "promotion_code", "A promotion code was activated or deactivated (data.changes)."),
+    ("discount.applied", "discount", "A coupon was redeemed onto an order, a subscription or a customer."),
+    ("discount.removed", "discount", "A discount was taken off (or replaced): later periods are not discounted."),
+    ("discount.ended", "discount", "A discount discounted its last invoice (once, or its N periods)."),
     # collection cases (a dunning step escalated the invoice to a person: billing.domain.collections)
     ("collection_case.opened", "collection_case", "A dunning step opened a collection case for a person to chase."),
     ("collection_case.assigned", "collection_case", "A collection case was assigned to a person."),

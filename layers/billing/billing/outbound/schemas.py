@@ -408,6 +408,71 @@ class SubscriptionItemChanged(Data):
     }
 
 
+# --- coupons, promotion codes and discounts -------------------------------------------------------------------------
+class CouponCreated(Data):
+    duration: str = Field(description="once, repeating or forever")
+    example: ClassVar = {"duration": "repeating"}
+
+
+class CouponChanged(Data):
+    changes: Changes = Field(description="name and metadata (updated), or status and archived_at (archived)")
+    example: ClassVar = {"changes": {"name": {"before": "Launch", "after": "Launch 2026"}}}
+
+
+class PromotionCodeCreated(Data):
+    code: str = Field(description="the code customers type (unique in any case)")
+    coupon_id: str = Field(description="the coupon it redeems")
+    example: ClassVar = {"code": "SPRING20", "coupon_id": "co_01JE0000000000000000000000"}
+
+
+class PromotionCodeUpdated(Data):
+    changes: Changes = Field(description="active, before and after")
+    example: ClassVar = {"changes": {"active": {"before": True, "after": False}}}
+
+
+_DISCOUNT_EXAMPLE = {
+    "coupon_id": "co_01JE0000000000000000000000",
+    "promotion_code_id": None,
+    "customer_id": "cus_01JE0000000000000000000000",
+    "subscription_id": "sub_01JE0000000000000000000000",
+    "order_id": None,
+}
+
+
+class DiscountData(Data):
+    coupon_id: str = Field(description="the coupon applied")
+    promotion_code_id: str | None = Field(description="the promotion code redeemed (null: the coupon itself)")
+    customer_id: str
+    subscription_id: str | None = Field(description="the subscription it applies to (null: an order or a customer)")
+    order_id: str | None = Field(description="the order it applies to (null: a subscription or a customer)")
+
+
+class DiscountApplied(DiscountData):
+    target: str = Field(description="order, subscription or customer")
+    start: str = Field(description="from when it is in effect")
+    end: str | None = Field(description="until when (null: until used up, removed, or forever)")
+    example: ClassVar = {
+        **_DISCOUNT_EXAMPLE,
+        "target": "subscription",
+        "start": "2026-12-01T09:30:00+00:00",
+        "end": None,
+    }
+
+
+class DiscountRemoved(DiscountData):
+    changes: Changes = Field(description="discount: its id before, null after")
+    example: ClassVar = {
+        **_DISCOUNT_EXAMPLE,
+        "changes": {"discount": {"before": "di_01JE0000000000000000000000", "after": None}},
+    }
+
+
+class DiscountEnded(DiscountData):
+    invoices: int = Field(description="how many invoices it discounted")
+    invoice_id: str | None = Field(default=None, description="the last invoice it discounted (an order's)")
+    example: ClassVar = {**_DISCOUNT_EXAMPLE, "invoices": 3}
+
+
 # --- plans and subscriptions --------------------------------------------------------------------------------------
 class PlanCreated(Data):
     name: str = Field(description="the plan's name")
@@ -686,6 +751,14 @@ DATA: dict[str, type[Data]] = {
     "payment.reversed": PaymentReversed,
     "payment.unapplied": PaymentUnapplied,
     "credit_note.issued": CreditNoteIssued,
+    "coupon.created": CouponCreated,
+    "coupon.updated": CouponChanged,
+    "coupon.archived": CouponChanged,
+    "promotion_code.created": PromotionCodeCreated,
+    "promotion_code.updated": PromotionCodeUpdated,
+    "discount.applied": DiscountApplied,
+    "discount.removed": DiscountRemoved,
+    "discount.ended": DiscountEnded,
     "plan.created": PlanCreated,
     "subscription.created": SubscriptionCreated,
     "subscription.approved": SubscriptionApproved,

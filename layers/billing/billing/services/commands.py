@@ -224,6 +224,10 @@ class PlaceOrder(_Strict):
     currency: Currency
     lines: list[OrderLineIn] = Field(min_length=1, max_length=50)
     discount: DiscountIn | None = None
+    coupon: str | None = Field(default=None, min_length=1, max_length=64, description="a coupon's id to apply")
+    promotion_code: str | None = Field(
+        default=None, min_length=1, max_length=64, description="a promotion code to apply (its text, any case)"
+    )
     collection_method: CollectionMethod
     days_until_due: int | None = Field(default=None, ge=0, le=365, strict=True)
     external_id: ExternalId | None = None

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from billing.adapters import keys
 from billing.adapters.dynamodb import Transaction
+from billing.domain.coupons import Discount
 from billing.domain.errors import Conflict, NotFound, ValidationFailed
 from billing.domain.ids import new_id
 from billing.domain.models import Customer, DomainEvent, Invoice, Order, Tenant
 from billing.domain.pricing import LineInput
 from billing.observability import business_event
-from billing.services import customers, invoice_items, taxes
+from billing.services import coupons, customers, invoice_items, taxes
 from billing.services.commands import PlaceOrder
 from billing.services.invoicing import finalize_into
 from billing.services.unit import Claim, Context, remember, retrying
@@ -29,8 +32,31 @@ def _tenant(ctx: Context, tenant_id: str) -> Tenant:
     return tenant
 
 
+def _discount_in_effect(
+    ctx: Context, order: Order, customer: Customer, now: datetime, own: tuple[Discount | None, int] | None
+) -> tuple[Discount | None, int, dict[str, str]]:
+    """The discount on the order's invoice: its own coupon's (``own``: redeemed in this transaction, else read),
+    else its customer's in effect now; with its version and where it is."""
+    store = coupons.store(ctx)
+    order_key = keys.order(order.tenant_id, order.id)
+    mine, version = own if own is not None else store.discount(order_key)
+    if mine is not None:
+        return mine, version, order_key
+    customer_key = keys.customer(order.tenant_id, customer.id)
+    theirs, version = store.discount(customer_key)
+    if theirs is not None and theirs.in_effect(now):
+        return theirs, version, customer_key
+    return None, 0, order_key
+
+
 def _invoice(
-    ctx: Context, tx: Transaction, tenant: Tenant, order: Order, action: str, customer: Customer | None = None
+    ctx: Context,
+    tx: Transaction,
+    tenant: Tenant,
+    order: Order,
+    action: str,
+    customer: Customer | None = None,
+    own: tuple[Discount | None, int] | None = None,
 ) -> Order:
     """Draft and finalize the order's invoice, and move the order to invoiced, all inside ``tx``."""
     moved = order.transition(action, ctx.clock.now())  # refuses an illegal action before any work
@@ -41,13 +67,22 @@ def _invoice(
         )
     now = ctx.clock.now()
     lines = taxes.apply_taxes(ctx, tenant.id, customer, order.lines)  # each line's rate, as it stands now
+    discount, version, key = _discount_in_effect(ctx, order, customer, now, own)
+    discounts = [discount.as_input(order.currency)] if discount else []
 
     def draft(pending: list[LineInput]) -> Invoice:  # the customer's pending invoice items come along
         # an item's rate was chosen when it was made: it bills at it, as a subscription bills at its plans'
         taxed = taxes.apply_taxes(ctx, tenant.id, customer, pending, archived_ok=True) if pending else []
-        return Invoice.draft_for(order.model_copy(update={"lines": [*lines, *taxed]}), customer, now)
+        billed = order.model_copy(update={"lines": [*lines, *taxed]})
+        return Invoice.draft_for(billed, customer, now, discounts=discounts)
 
     invoice = finalize_into(ctx, tx, tenant, invoice_items.take_pending(ctx, tx, customer, draft))
+    if discount is not None:  # an order's coupon discounts its one invoice; a customer's goes on unless once
+        used, ended = discount.after_invoice(None, now)
+        if discount.order_id or ended:
+            coupons.store(ctx).save_discount(tx, key, used, version)
+            ended_event = used._event("discount.ended", now, invoices=used.invoices, invoice_id=invoice.id)
+            ctx.repo.add_event(tx, key, ended_event)
     # the customer's credit is used up by this invoice (or its excess credit kept), in the same transaction
     moved_credit = customers.invoice_credit(ctx, tx, customer, invoice, now)
     if moved_credit.credit_balance != customer.credit_balance:
@@ -89,14 +124,32 @@ def place_order(ctx: Context, tenant_id: str, cmd: PlaceOrder, claim: Claim | No
     for rate_id in sorted(taxes.rate_ids_of(cmd.lines)):  # refused at once, even for an order held for review
         taxes.usable_rate(ctx, tenant_id, rate_id)
     now = ctx.clock.now()
-    order = Order(id=new_id("ord", now), tenant_id=tenant_id, created_at=now, updated_at=now, **cmd.model_dump())
+    order = Order(
+        id=new_id("ord", now),
+        tenant_id=tenant_id,
+        created_at=now,
+        updated_at=now,
+        **cmd.model_dump(exclude={"coupon", "promotion_code"}),
+    )
     tx = ctx.repo.transaction()
     if cmd.external_id:
         ctx.repo.claim_external_id(tx, tenant_id, "order", cmd.external_id, order.id)
+    own = None
+    if cmd.coupon is not None or cmd.promotion_code is not None:  # redeemed in the order's own transaction
+        ref = coupons.ApplyDiscount(coupon=cmd.coupon, promotion_code=cmd.promotion_code)
+        key = keys.order(tenant_id, order.id)
+        subtotal = sum(line.quantity * line.unit_amount for line in cmd.lines)
+        plans = [getattr(line, "plan_id", None) for line in cmd.lines]  # an order line names no plan (yet)
+        discount = coupons.redeem(
+            ctx, tx, customer, ref, target_key=key, order_id=order.id, amount=subtotal, plan_ids=plans
+        )
+        own = (discount, 0)
     if reason := tenant.review_rule.reason(order.metadata):
         order = order.transition("hold_for_review", now, review_reason=reason)
+        if own is not None:  # kept for the invoice the approval makes
+            coupons.store(ctx).save_discount(tx, keys.order(tenant_id, order.id), own[0], 0)
         return _save(ctx, tx, order, "order.pending_review", claim)
-    return _save(ctx, tx, _invoice(ctx, tx, tenant, order, "place", customer), "order.invoiced", claim)
+    return _save(ctx, tx, _invoice(ctx, tx, tenant, order, "place", customer, own), "order.invoiced", claim)
 
 
 @retrying()

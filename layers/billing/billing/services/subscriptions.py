@@ -18,14 +18,16 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from billing.adapters import keys
 from billing.adapters.dynamodb import Transaction
+from billing.domain.coupons import Discount, discount_proration, paid_shares
+from billing.domain.coupons import effective as effective_discount
 from billing.domain.errors import Conflict, DomainError, NotFound, ValidationFailed
 from billing.domain.models import CollectionMethod, Customer, DomainEvent, Invoice
 from billing.domain.plans import Plan, PlanRequest
-from billing.domain.pricing import LineInput
+from billing.domain.pricing import DiscountInput, LineInput
 from billing.domain.proration import Granularity
 from billing.domain.subscriptions import Subscription, SubscriptionItem
 from billing.observability import business_event, logger
-from billing.services import invoice_items, taxes
+from billing.services import coupons, invoice_items, taxes
 from billing.services.customers import invoice_credit
 from billing.services.invoicing import take_numbers
 from billing.services.unit import Claim, Context, fan_out_once, remember, retrying
@@ -86,6 +88,10 @@ class CreateSubscription(_Strict):
     metadata: dict[Annotated[str, Field(max_length=40)], Annotated[str, Field(max_length=500)]] = Field(
         default_factory=dict, max_length=50
     )
+    coupon: str | None = Field(default=None, min_length=1, max_length=64, description="a coupon's id to apply")
+    promotion_code: str | None = Field(
+        default=None, min_length=1, max_length=64, description="a promotion code to apply (its text, any case)"
+    )
 
 
 class ChangeSubscription(_Strict):
@@ -140,7 +146,15 @@ def create_subscription(
         metadata=cmd.metadata,
         review_reason=tenant.review_rule.reason(cmd.metadata),
     )
-    saved = _save(ctx, sub, events, claim)
+    tx = ctx.repo.transaction()
+    if cmd.coupon is not None or cmd.promotion_code is not None:  # redeemed in the subscription's own transaction
+        ref = coupons.ApplyDiscount(coupon=cmd.coupon, promotion_code=cmd.promotion_code)
+        key = keys.subscription(tenant_id, sub.id)
+        discount = coupons.redeem(
+            ctx, tx, customer, ref, target_key=key, subscription_id=sub.id, plan_ids=[i.plan_id for i in items]
+        )
+        coupons.store(ctx).save_discount(tx, key, discount, 0)
+    saved = _save(ctx, sub, events, claim, tx)
     business_event("SubscriptionCreated")
     return saved
 
@@ -161,7 +175,8 @@ def change_subscription(
 ) -> Subscription:
     sub = ctx.repo.subscription(tenant_id, subscription_id)
     changed, events = sub.change(_items(ctx, tenant_id, sub.currency, cmd.items), ctx.clock.now(), cmd.proration)
-    return _save(ctx, changed, events, claim)
+    tx = ctx.repo.transaction()
+    return _save(ctx, _discounted_proration(ctx, tx, sub, changed), events, claim, tx)
 
 
 @retrying()
@@ -170,7 +185,29 @@ def cancel_subscription(
 ) -> Subscription:
     sub = ctx.repo.subscription(tenant_id, subscription_id)
     canceled, events = sub.cancel(cmd.at_period_end, ctx.clock.now(), cmd.proration)
-    return _save(ctx, canceled, events, claim)
+    tx = ctx.repo.transaction()
+    return _save(ctx, _discounted_proration(ctx, tx, sub, canceled), events, claim, tx)
+
+
+def _discounted_proration(ctx: Context, tx: Transaction, before: Subscription, after: Subscription) -> Subscription:
+    """``after`` with the proration lines its change added discounted (billing.domain.coupons.discount_proration):
+    credits give back what was paid, charges take the discount in effect now. What is paid per plan in the period
+    after the change is written in ``tx``."""
+    added = after.pending_proration[len(before.pending_proration) :]
+    if not added:
+        return after
+    store = coupons.store(ctx)
+    index, shares, version = store.paid_shares(before.tenant_id, before.id)
+    if index != before.current_period_index - 1:
+        shares = {}  # what was paid in another period (or nothing discounted in this one)
+    now = ctx.clock.now()
+    own, _ = store.discount(keys.subscription(before.tenant_id, before.id))
+    theirs, _ = store.discount(keys.customer(before.tenant_id, before.customer_id))
+    in_effect = effective_discount(own, theirs, now)
+    lines, paid = discount_proration(added, shares, in_effect.coupon if in_effect else None)
+    if paid != shares:
+        store.save_paid_shares(tx, before.tenant_id, before.id, before.current_period_index - 1, paid, version)
+    return after.model_copy(update={"pending_proration": [*before.pending_proration, *lines]})
 
 
 @retrying()
@@ -322,6 +359,9 @@ def bill_subscriptions(ctx: Context, tenant_id: str, subscription_ids: list[str]
     customers: dict[str, Customer] = {}  # as this batch leaves them: credit used and credit left over
     runs: list[tuple[Subscription, Subscription, list[DomainEvent], Invoice | None]] = []
     tx = ctx.repo.transaction()
+    customer_discounts: dict[str, tuple[Discount | None, int]] = {}  # as this batch leaves them, with their version
+    own_discounts: list[_Discounting] = []
+    ended_customer_discounts: dict[str, _Discounting] = {}
     book = None
     for subscription_id in dict.fromkeys(subscription_ids):
         try:
@@ -336,6 +376,10 @@ def bill_subscriptions(ctx: Context, tenant_id: str, subscription_ids: list[str]
         try:
             billed, lines, events = sub.bill_period(index, usage, now)
             draft = None
+            if sub.customer_id not in customer_discounts:
+                customer_key = keys.customer(tenant_id, sub.customer_id)
+                customer_discounts[sub.customer_id] = coupons.store(ctx).discount(customer_key)
+            discounting = _Discounting.of(ctx, sub, billed, index, customer_discounts[sub.customer_id][0])
             if lines:
                 if sub.customer_id not in originals:
                     originals[sub.customer_id] = customers[sub.customer_id] = ctx.repo.customer(
@@ -350,14 +394,20 @@ def bill_subscriptions(ctx: Context, tenant_id: str, subscription_ids: list[str]
                     ctx,
                     tx,
                     customer,
-                    partial(_draft, ctx, book, customer, lines, now, sub, index),
+                    partial(_draft, ctx, book, customer, lines, now, sub, index, discounting.inputs(sub.currency)),
                     invoice_items.room(tx, reserved=_WRITES_PER_RUN * len(subscription_ids) + 1),
                 )
                 customers[customer.id] = invoice_credit(ctx, tx, customer, draft, now)
+                discounting.invoiced(lines, draft, now)
         except DomainError as error:  # this one cannot be billed (a bad price, say): the rest of the batch can
             logger.exception("subscription not billed", extra={"subscription_id": sub.id, "code": error.code})
             failed.append(sub.id)
             continue
+        if discounting.customer_moved is not None:  # a customer's discount used up (once): the next sub sees it
+            customer_discounts[sub.customer_id] = (discounting.customer_moved, customer_discounts[sub.customer_id][1])
+            ended_customer_discounts[sub.customer_id] = discounting
+        if discounting.writes_own():
+            own_discounts.append(discounting)
         runs.append((sub, billed, events, draft))
     if not runs:
         return BillingOutcome(billed=[], failed=failed)
@@ -383,14 +433,21 @@ def bill_subscriptions(ctx: Context, tenant_id: str, subscription_ids: list[str]
     for customer_id, customer in customers.items():
         if customer.credit_balance != originals[customer_id].credit_balance:
             ctx.repo.save_customer(tx, customer)
+    for discounting in own_discounts:
+        discounting.write_own(ctx, tx)
+    for customer_id, discounting in ended_customer_discounts.items():
+        discounting.write_customer(ctx, tx, customer_discounts[customer_id][1])
     ctx.repo.commit(tx)
     business_event("SubscriptionPeriodsBilled", len(answer))
     return BillingOutcome(billed=answer, failed=failed)
 
 
 # The most a subscription's run writes besides its invoice items: its invoice and event, the subscription, its MRR
-# item and up to two events, its customer, a ledger entry (the billing run keeps a batch inside 100 writes).
-_WRITES_PER_RUN = 8
+# item and up to two events, its customer, a ledger entry, its own discount with its event and the period's paid
+# shares, its customer's discount with its event (the billing run keeps a batch inside 100 writes).
+_WRITES_PER_RUN = 13
+# How many subscriptions one billing transaction takes at most (the worker splits a bigger batch)
+PER_TRANSACTION = 5
 
 
 def _draft(
@@ -401,9 +458,11 @@ def _draft(
     now: datetime,
     sub: Subscription,
     index: int,
+    discounts: list[DiscountInput],
     pending: list[LineInput],
 ) -> Invoice:
-    """The period's invoice, with the customer's pending items (each at the rate it was made with)."""
+    """The period's invoice, with the discount in effect and the customer's pending items (each at the rate it was
+    made with)."""
     if pending:
         pending = taxes.apply_taxes(ctx, sub.tenant_id, customer, pending, archived_ok=True, book=book)
     return Invoice.draft(
@@ -412,9 +471,92 @@ def _draft(
         now,
         collection_method=sub.collection_method,
         days_until_due=sub.days_until_due,
+        discounts=discounts,
         subscription_id=sub.id,
         period_index=index,
     )
+
+
+class _Discounting:
+    """One billing run's discount: the one in effect when the period it opens starts (the subscription's own, else
+    its customer's), what it becomes after discounting the invoice (periods left, ended), and what was paid per
+    plan in the period opened (for the proration of a change in it). Written in the run's transaction."""
+
+    def __init__(
+        self,
+        sub: Subscription,
+        index: int,
+        opens: bool,
+        own: Discount | None,
+        own_version: int,
+        applied: Discount | None,
+        shares_version: int,
+        shares_kept: bool,
+    ) -> None:
+        self.sub, self.index, self.opens = sub, index, opens
+        self.own, self.own_version, self.applied = own, own_version, applied
+        self.shares_version, self.shares_kept = shares_version, shares_kept
+        self.moved: Discount | None = None
+        self.ended = False
+        self.customer_moved: Discount | None = None
+        self.shares: dict | None = None
+        self.now: datetime | None = None
+
+    @classmethod
+    def of(
+        cls, ctx: Context, sub: Subscription, billed: Subscription, index: int, customer_discount: Discount | None
+    ) -> _Discounting:
+        store = coupons.store(ctx)
+        own, own_version = store.discount(keys.subscription(sub.tenant_id, sub.id))
+        opens = billed.next_billing_at is not None and billed.current_period_index == index + 1
+        if opens:
+            at = sub.period(index)[0]
+        else:  # a last run (canceled): what it closes
+            at = sub.period(index - 1)[0] if index >= 1 else sub.billing_anchor
+        applied = effective_discount(own, customer_discount, at)
+        _, _, shares_version = store.paid_shares(sub.tenant_id, sub.id)
+        return cls(sub, index, opens, own, own_version, applied, shares_version, shares_version > 0)
+
+    def inputs(self, currency: str) -> list:
+        return [self.applied.as_input(currency)] if self.applied else []
+
+    def invoiced(self, lines: list, draft: Invoice, now: datetime) -> None:
+        self.now = now
+        if self.applied is not None:
+            period_end = self.sub.period(self.index)[1] if self.opens else None
+            self.moved, self.ended = self.applied.after_invoice(period_end, now)
+            if self.applied is not self.own:
+                self.customer_moved = self.moved if self.ended else None
+        if self.opens and (self.applied is not None or self.shares_kept):
+            advance = [priced for line, priced in zip(lines, draft.lines, strict=True) if line.discountable]
+            shares = paid_shares(advance)
+            label = self.applied.coupon.label() if self.applied else None
+            self.shares = {
+                plan: share.model_copy(update={"label": label if share.paid != share.charged else None})
+                for plan, share in shares.items()
+            }
+
+    def writes_own(self) -> bool:
+        return (self.moved is not None and self.applied is self.own) or self.shares is not None
+
+    def write_own(self, ctx: Context, tx: Transaction) -> None:
+        store = coupons.store(ctx)
+        tenant_id, now = self.sub.tenant_id, self.now or ctx.clock.now()
+        if self.moved is not None and self.applied is self.own:
+            key = keys.subscription(tenant_id, self.sub.id)
+            store.save_discount(tx, key, self.moved, self.own_version)
+            if self.ended:
+                ctx.repo.add_event(tx, key, self.moved._event("discount.ended", now, invoices=self.moved.invoices))
+        if self.shares is not None:
+            store.save_paid_shares(tx, tenant_id, self.sub.id, self.index, self.shares, self.shares_version)
+
+    def write_customer(self, ctx: Context, tx: Transaction, version: int) -> None:
+        """The customer's discount, used up by this run's invoice (once), ends."""
+        assert self.customer_moved is not None
+        key = keys.customer(self.sub.tenant_id, self.sub.customer_id)
+        coupons.store(ctx).save_discount(tx, key, self.customer_moved, version)
+        event = self.customer_moved._event("discount.ended", self.now or ctx.clock.now(), invoices=1)
+        ctx.repo.add_event(tx, key, event)
 
 
 def _usage_window(sub: Subscription, index: int) -> tuple[str, str]:
