@@ -17,7 +17,7 @@ from billing.domain.models import DomainEvent
 from billing.domain.proration import Granularity
 from billing.domain.subscriptions import Subscription, SubscriptionItem
 from billing.observability import business_event
-from billing.services.subscriptions import _save as save_subscription
+from billing.services.subscriptions import save_change
 from billing.services.unit import Claim, Context, retrying
 
 
@@ -64,7 +64,7 @@ def _save(
         proration=proration,
         changes={"items": {"before": _snapshot(sub.items), "after": _snapshot(changed.items)}},
     )
-    saved = save_subscription(ctx, changed, [event, *events[1:]], claim)
+    saved = save_change(ctx, sub, changed, [event, *events[1:]], claim)
     business_event("SubscriptionChanged")
     return saved
 

@@ -175,8 +175,7 @@ def change_subscription(
 ) -> Subscription:
     sub = ctx.repo.subscription(tenant_id, subscription_id)
     changed, events = sub.change(_items(ctx, tenant_id, sub.currency, cmd.items), ctx.clock.now(), cmd.proration)
-    tx = ctx.repo.transaction()
-    return _save(ctx, _discounted_proration(ctx, tx, sub, changed), events, claim, tx)
+    return save_change(ctx, sub, changed, events, claim)
 
 
 @retrying()
@@ -185,8 +184,15 @@ def cancel_subscription(
 ) -> Subscription:
     sub = ctx.repo.subscription(tenant_id, subscription_id)
     canceled, events = sub.cancel(cmd.at_period_end, ctx.clock.now(), cmd.proration)
+    return save_change(ctx, sub, canceled, events, claim)
+
+
+def save_change(
+    ctx: Context, before: Subscription, after: Subscription, events: list[DomainEvent], claim: Claim | None
+) -> Subscription:
+    """Save a change of the subscription (its items, a cancellation) with its proration lines discounted."""
     tx = ctx.repo.transaction()
-    return _save(ctx, _discounted_proration(ctx, tx, sub, canceled), events, claim, tx)
+    return _save(ctx, _discounted_proration(ctx, tx, before, after), events, claim, tx)
 
 
 def _discounted_proration(ctx: Context, tx: Transaction, before: Subscription, after: Subscription) -> Subscription:
