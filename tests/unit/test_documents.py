@@ -22,7 +22,7 @@ import pytest
 
 from billing.documents import render_credit_note_pdf, render_invoice_pdf
 from billing.domain.models import Address, CollectionMethod, CreditNote, Invoice, RefundPart
-from billing.domain.pricing import Discount, LineInput, price
+from billing.domain.pricing import Discount, DiscountInput, LineInput, price
 from billing.domain.profile import Logo, SellerProfile
 from billing.i18n import format_date, format_money, format_number, messages
 
@@ -82,6 +82,7 @@ def invoice(
     *,
     lines: list[LineInput] | None = None,
     discount: Discount | None = None,
+    coupons: tuple[DiscountInput, ...] = (),
     paid: bool = False,
     method: CollectionMethod = "send_invoice",
     days: int | None = 30,
@@ -92,7 +93,7 @@ def invoice(
         LineInput(description="Pro plan", quantity=3, unit_amount=4900, tax_rate_percent=Decimal("20")),
         LineInput(description="Support", quantity=1, unit_amount=15000, tax_rate_percent=Decimal("7.5")),
     ]
-    totals = price(lines, discount)
+    totals = price(lines, discount, coupons)
     due = totals.total - credit
     return Invoice(
         id="in_1",
@@ -106,6 +107,7 @@ def invoice(
         lines=totals.lines,
         subtotal=totals.subtotal,
         discount=totals.discount,
+        discounts=totals.discounts,
         tax=totals.tax,
         total=totals.total,
         credit_applied=credit,
@@ -284,6 +286,20 @@ def test_without_a_discount_there_is_no_discount_column_nor_row(tmp_path):
     text = text_of(render_invoice_pdf(invoice(), seller()), tmp_path)
     assert "Discount" not in text
     assert "Discount" in text_of(rendered("en", "usd"), tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("lang", "order_label", "coupon_label"),
+    [("en", "Discount", "Discount (Launch)"), ("ru", "Скидка", "Скидка (Launch)"), ("zh", "折扣", "折扣（Launch）")],
+)
+def test_each_discount_has_its_own_row_under_its_name(tmp_path, lang, order_label, coupon_label):
+    launch = DiscountInput(id="di_1", coupon_id="co_1", name="Launch", percent_off=Decimal("20"))
+    doc = invoice(lang, discount=Discount(amount_off=1000), coupons=(launch,))
+    (order, coupon) = doc.discounts
+    assert (order.amount, coupon.amount) == (1000, round((doc.subtotal - 1000) * 0.2))
+    text = text_of(render_invoice_pdf(doc, seller()), tmp_path)
+    assert f"{order_label} {plain(format_money(-1000, 'usd', lang))}" in plain(text)
+    assert f"{coupon_label} {plain(format_money(-coupon.amount, 'usd', lang))}" in plain(text)
 
 
 def test_a_long_description_wraps_inside_its_column(tmp_path):

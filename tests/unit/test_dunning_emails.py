@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime
 import pytest
 from jinja2 import UndefinedError
 
-from billing.i18n import format_date, format_money
+from billing.i18n import format_date, format_money, language, messages
 from billing.notifications import RenderedEmail, render_email
 from billing.notifications import render as render_module
 
@@ -43,7 +43,7 @@ def invoice_context(**overrides):
         "invoice_number": "INV-2026-000001",
         "currency": "usd",
         "subtotal": 120000,
-        "discount": 10000,
+        "discounts": [("Discount", 10000)],
         "tax": 13450,
         "total": 123450,
         "amount_due": 123450,
@@ -92,7 +92,8 @@ def context(kind, **overrides):
 
 
 def render(kind, locale="en", **overrides) -> RenderedEmail:
-    return render_email(kind, locale, context(kind, **overrides))
+    discounted = {"discounts": [(messages(language(locale))["invoice"]["discount"], 10000)], **overrides}
+    return render_email(kind, locale, context(kind, **discounted))
 
 
 def money(amount, locale="en", currency="usd"):
@@ -360,7 +361,7 @@ def test_yen_and_rubles(kind):
         "en",
         currency="jpy",
         subtotal=1500,
-        discount=0,
+        discounts=[],
         tax=0,
         total=1500,
         lines=[{"description": "Plan", "quantity": 1, "amount": 1500}],
@@ -410,7 +411,9 @@ def test_thank_you_never_shows_a_pay_link(locale):
     assert "https://" not in email.text and "pay.example.com" not in email.html and "<a " not in email.html
     assert PAY_LINK[locale] not in email.text and PAY_LINK[locale] not in email.html
     # it does not need a pay_url at all
-    context_without = context("payment_thank_you")
+    context_without = context(
+        "payment_thank_you", discounts=[(messages(language(locale))["invoice"]["discount"], 10000)]
+    )
     del context_without["pay_url"]
     assert render_email("payment_thank_you", locale, context_without) == email
 

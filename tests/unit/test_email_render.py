@@ -15,7 +15,7 @@ from jinja2 import UndefinedError
 
 from billing.domain.models import SUPPORTED_LOCALES
 from billing.domain.money import minor_unit_exponent, to_major
-from billing.i18n import BABEL_LOCALES, format_date, format_money
+from billing.i18n import BABEL_LOCALES, format_date, format_money, language, messages
 from billing.notifications import RenderedEmail, render_email
 from billing.notifications import render as render_module
 
@@ -37,7 +37,7 @@ def invoice_context(**overrides):
         "invoice_number": "INV-2026-000001",
         "currency": "usd",
         "subtotal": 120000,
-        "discount": 10000,
+        "discounts": [("Discount", 10000)],
         "tax": 13450,
         "total": 123450,
         "amount_due": 123450,
@@ -54,8 +54,13 @@ def invoice_context(**overrides):
     return context
 
 
+def with_discount(locale: str, overrides: dict) -> dict:
+    """A discount of 100.00 as the customer's language names it (billing.i18n.discounts), unless told otherwise."""
+    return {"discounts": [(messages(language(locale))["invoice"]["discount"], 10000)], **overrides}
+
+
 def render(locale="en", **overrides) -> RenderedEmail:
-    return render_email("invoice_issued", locale, invoice_context(**overrides))
+    return render_email("invoice_issued", locale, invoice_context(**with_discount(locale, overrides)))
 
 
 # --- format_money -------------------------------------------------------------------------------------------------
@@ -247,7 +252,7 @@ def test_jpy_has_no_decimals():
         "en",
         currency="jpy",
         subtotal=1500,
-        discount=0,
+        discounts=[],
         tax=0,
         total=1500,
         amount_due=1500,
@@ -263,7 +268,7 @@ def test_kwd_has_three_decimals():
         "en",
         currency="kwd",
         subtotal=1234,
-        discount=0,
+        discounts=[],
         tax=0,
         total=1234,
         amount_due=1234,
@@ -316,7 +321,7 @@ def test_text_part_has_no_html(locale):
 def test_discount_row_only_when_there_is_a_discount(locale, label):
     with_discount = render(locale)
     assert label in with_discount.text and label in with_discount.html
-    without = render(locale, discount=0, subtotal=110000, tax=13450, total=123450, amount_due=123450)
+    without = render(locale, discounts=[], subtotal=110000, tax=13450, total=123450, amount_due=123450)
     assert label not in without.text
     assert label not in without.html
     zero_row = re.compile(r"[:：] ?-?" + re.escape(format_money(0, "usd", locale)) + "$", re.MULTILINE)
@@ -472,7 +477,7 @@ PARTIAL = {"amount_paid_now": 100000, "amount_paid": 100000, "amount_due": 23450
 
 
 def render_receipt(locale="en", **overrides) -> RenderedEmail:
-    return render_email("payment_receipt", locale, receipt_context(**overrides))
+    return render_email("payment_receipt", locale, receipt_context(**with_discount(locale, overrides)))
 
 
 RECEIPT = {
@@ -695,7 +700,7 @@ def test_payment_receipt_in_yen_and_rubles():
         "en",
         currency="jpy",
         subtotal=1500,
-        discount=0,
+        discounts=[],
         tax=0,
         total=1500,
         amount_paid_now=1000,

@@ -28,7 +28,7 @@ from babel.numbers import format_percent
 
 from billing.domain.models import Address, CreditNote, Invoice
 from billing.domain.profile import SellerProfile
-from billing.i18n import BABEL_LOCALES, format_date, format_money, format_number, language, messages, taxes
+from billing.i18n import BABEL_LOCALES, discounts, format_date, format_money, format_number, language, messages, taxes
 
 TEMPLATE = Path(__file__).resolve().parent / "templates" / "document.typ"
 # Archival PDF (ISO 19005-2, level b): fonts embedded, colours device-independent, metadata in XMP; Typst refuses to
@@ -79,7 +79,7 @@ def render_invoice_pdf(
         row += [money(-line.discount_amount) if line.discount_amount else "—"] if discounted else []
         rows.append(row + [taxes.line_rate(line, lang), money(line.amount)])
     totals = [[inv["subtotal"], money(invoice.subtotal), False]]
-    totals += [[inv["discount"], money(-invoice.discount), False]] if invoice.discount else []
+    totals += [[label, money(-amount), False] for label, amount in discounts.rows(invoice, lang)]
     totals += [[inv["tax"], money(invoice.tax), False], [inv["total"], money(invoice.total), True]]
     totals += [[text["credit_applied"], money(-invoice.credit_applied), False]] if invoice.credit_applied else []
     totals += [[inv["amount_paid"], money(invoice.amount_paid), False]]

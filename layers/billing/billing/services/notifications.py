@@ -17,7 +17,7 @@ from typing import Any
 
 from billing.adapters import keys
 from billing.domain.models import DomainEvent, Invoice, Tenant
-from billing.i18n import taxes
+from billing.i18n import discounts, taxes
 from billing.notifications.render import render_email
 from billing.observability import logger
 from billing.services import hosted_page, portal, settings
@@ -67,7 +67,7 @@ def email_context(tenant: Tenant, invoice: Invoice, seller_name: str | None = No
         "total": invoice.total,
         "amount_due": invoice.amount_due,
         "subtotal": invoice.subtotal,
-        "discount": invoice.discount,
+        "discounts": discounts.rows(invoice, invoice.customer_locale),  # each discount line, named
         "tax": invoice.tax,
         "issued_at": invoice.issued_at,
         "due_date": invoice.due_date,

@@ -34,7 +34,16 @@ STRIPE_HOSTED = {
 def environment(lang: str) -> Environment:
     from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-    from billing.i18n import format_date, format_money, format_month, format_number, format_percent, messages, taxes
+    from billing.i18n import (
+        discounts,
+        format_date,
+        format_money,
+        format_month,
+        format_number,
+        format_percent,
+        messages,
+        taxes,
+    )
 
     env = Environment(
         loader=FileSystemLoader(TEMPLATES_DIR),
@@ -52,6 +61,7 @@ def environment(lang: str) -> Environment:
     env.globals["t"] = messages(lang)
     env.globals["lang"] = lang
     env.globals["taxes"] = lambda invoice: taxes.texts(invoice, lang)  # an invoice's tax texts (billing.i18n.taxes)
+    env.globals["discounts"] = lambda invoice: discounts.rows(invoice, lang)  # its discount lines, named
     return env
 
 
