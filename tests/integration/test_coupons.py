@@ -272,3 +272,20 @@ def test_an_order_held_for_review_keeps_its_coupon_for_the_approval(key):
     assert ok(call("GET", f"/v1/coupons/{c['id']}", key))["times_redeemed"] == 1
     approved = ok(call("POST", f"/v1/orders/{held['id']}/approve", key))
     assert ok(call("GET", f"/v1/invoices/{approved['invoice_id']}", key))["discount"] == 200
+
+
+ORDER = {
+    "currency": "usd",
+    "collection_method": "send_invoice",
+    "lines": [{"description": "x", "quantity": 1, "unit_amount": 100}],
+}
+
+
+@pytest.mark.parametrize(
+    ("path", "body"), [("/v1/orders", ORDER), ("/v1/subscriptions", {"items": [{"plan_id": "p"}]})]
+)
+def test_a_coupon_and_a_promotion_code_at_once_are_refused_before_anything(key, path, body):
+    both = {**body, "customer_id": "cus_x", "coupon": "co_x", "promotion_code": "SPRING"}
+    status, body = call("POST", path, key, both)
+    assert (status, body["code"]) == (422, "invalid_request"), body
+    assert "not both" in json.dumps(body)

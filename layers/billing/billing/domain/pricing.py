@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from billing.domain.errors import ValidationFailed
 from billing.domain.money import HUNDRED, allocate, percent_of, round_minor
@@ -66,6 +66,8 @@ class LineInput(BaseModel):
 
 class Discount(BaseModel):
     """An order's own discount: ``percent_off`` (0-100) or ``amount_off`` in the invoice currency's minor unit."""
+
+    model_config = ConfigDict(title="OrderDiscount")  # not a coupon's Discount (billing.domain.coupons)
 
     percent_off: Decimal | None = None
     amount_off: int | None = None

@@ -209,6 +209,7 @@ class OrderLineIn(_Strict):
 
 
 class DiscountIn(_Strict, Discount):
+    model_config = ConfigDict(title="DiscountIn")  # its own name, not the stored OrderDiscount's
     percent_off: Percent | None = Field(default=None, gt=0, le=100, decimal_places=4, examples=["10"])
     amount_off: int | None = Field(default=None, gt=0, le=MAX_AMOUNT, strict=True)
 
@@ -219,15 +220,26 @@ class DiscountIn(_Strict, Discount):
         return self
 
 
-class PlaceOrder(_Strict):
-    customer_id: str = Field(min_length=1, max_length=64)
-    currency: Currency
-    lines: list[OrderLineIn] = Field(min_length=1, max_length=50)
-    discount: DiscountIn | None = None
+class Redeeming(_Strict):
+    """What an order or a new subscription redeems: a coupon or a promotion code, at most one of the two."""
+
     coupon: str | None = Field(default=None, min_length=1, max_length=64, description="a coupon's id to apply")
     promotion_code: str | None = Field(
         default=None, min_length=1, max_length=64, description="a promotion code to apply (its text, any case)"
     )
+
+    @model_validator(mode="after")
+    def _at_most_one(self) -> Redeeming:
+        if self.coupon is not None and self.promotion_code is not None:
+            raise ValueError("give a coupon or a promotion_code, not both")
+        return self
+
+
+class PlaceOrder(Redeeming):
+    customer_id: str = Field(min_length=1, max_length=64)
+    currency: Currency
+    lines: list[OrderLineIn] = Field(min_length=1, max_length=50)
+    discount: DiscountIn | None = None
     collection_method: CollectionMethod
     days_until_due: int | None = Field(default=None, ge=0, le=365, strict=True)
     external_id: ExternalId | None = None

@@ -28,6 +28,7 @@ from billing.domain.proration import Granularity
 from billing.domain.subscriptions import Subscription, SubscriptionItem
 from billing.observability import business_event, logger
 from billing.services import coupons, invoice_items, taxes
+from billing.services.commands import Redeeming
 from billing.services.customers import invoice_credit
 from billing.services.invoicing import take_numbers
 from billing.services.unit import Claim, Context, fan_out_once, remember, retrying
@@ -78,7 +79,7 @@ class ItemIn(_Strict):
     quantity: int = Field(default=1, ge=1, le=1_000_000, strict=True)
 
 
-class CreateSubscription(_Strict):
+class CreateSubscription(Redeeming):
     customer_id: str = Field(min_length=1, max_length=64)
     items: list[ItemIn] = Field(min_length=1, max_length=20)
     trial_days: int | None = Field(default=None, ge=0, le=730, strict=True)  # None: the longest of the plans'
@@ -87,10 +88,6 @@ class CreateSubscription(_Strict):
     days_until_due: int | None = Field(default=None, ge=0, le=365, strict=True)
     metadata: dict[Annotated[str, Field(max_length=40)], Annotated[str, Field(max_length=500)]] = Field(
         default_factory=dict, max_length=50
-    )
-    coupon: str | None = Field(default=None, min_length=1, max_length=64, description="a coupon's id to apply")
-    promotion_code: str | None = Field(
-        default=None, min_length=1, max_length=64, description="a promotion code to apply (its text, any case)"
     )
 
 
