@@ -8,16 +8,21 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextvars
 import hashlib
 import json
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from billing.domain.errors import ConcurrentModification, ValidationFailed
+
+if TYPE_CHECKING:
+    from concurrent.futures import ThreadPoolExecutor
 
 _ser = TypeSerializer()
 _de = TypeDeserializer()
@@ -244,6 +249,86 @@ class DynamoStore:
         answer = self.client.query(**kwargs)
         last = answer.get("LastEvaluatedKey")
         return Page([from_item(i) for i in answer.get("Items", [])], encode_cursor(last, listing) if last else None)
+
+
+    def query_shards(
+        self, index: str, pk_name: str, sk_name: str, partitions: list[str], limit: int, cursor: str | None
+    ) -> Page:
+        """One page of a write-sharded list (billing.adapters.keys.LIST_SHARDS), newest (highest sort key) first:
+        one Query of at most ``limit`` per shard, all in parallel (one round trip), merged by sort key. The sort keys
+        are unique ids, so one of them is every shard's position: the cursor is the last one given, bound to this
+        listing, and the next page reads each shard below it. ``has_more`` is exact where a shard tells it (a shard
+        still holding items, or one whose Query stopped at ``limit``)."""
+        listing = f"{index}:{pk_name}:{','.join(partitions)}:desc"
+        after = decode_position(cursor, listing) if cursor else None
+
+        def one(partition: str) -> tuple[list[dict[str, Any]], bool]:
+            kwargs: dict[str, Any] = {
+                "TableName": self.table,
+                "IndexName": index,
+                "KeyConditionExpression": "#pk = :pk",
+                "ExpressionAttributeNames": {"#pk": pk_name},
+                "ExpressionAttributeValues": {":pk": {"S": partition}},
+                "ScanIndexForward": False,
+                "Limit": limit,
+            }
+            if after is not None:
+                kwargs["KeyConditionExpression"] += " AND #sk < :after"
+                kwargs["ExpressionAttributeNames"]["#sk"] = sk_name
+                kwargs["ExpressionAttributeValues"][":after"] = {"S": after}
+            answer = self.client.query(**kwargs)
+            return [from_item(i) for i in answer.get("Items", [])], "LastEvaluatedKey" in answer
+
+        shards = in_parallel(one, partitions)
+        merged = sorted((item for items, _ in shards for item in items), key=lambda i: i[sk_name], reverse=True)
+        page = merged[:limit]
+        more = len(merged) > limit or any(stopped for _, stopped in shards)
+        return Page(page, encode_position(page[-1][sk_name], listing) if more and page else None)
+
+
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+PARALLEL_CALLS = 16  # threads for one request's parallel reads (boto3 clients are thread-safe)
+
+
+def in_parallel[T, R](call: Callable[[T], R], args: Iterable[T]) -> list[R]:
+    """``call`` on each of ``args`` on a pool of threads made at first use (not in INIT, not in a snapshot), in
+    order; each runs in a copy of the caller's context (its actor, its logger's keys). An error is raised here."""
+    global _pool
+    args = list(args)
+    if len(args) <= 1:
+        return [call(arg) for arg in args]
+    with _pool_lock:
+        if _pool is None:
+            from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415  (not in INIT: the first listing's)
+
+            _pool = ThreadPoolExecutor(max_workers=PARALLEL_CALLS, thread_name_prefix="dynamodb")
+    contexts = [contextvars.copy_context() for _ in args]
+    return list(_pool.map(lambda context, arg: context.run(call, arg), contexts, args))
+
+
+POSITION_LENGTH = 512  # longer than any sort key a sharded list holds (ids, ``<tenant>#<invoice>``)
+
+
+def encode_position(sort_key: str, listing: str) -> str:
+    """The cursor of a sharded list: the last sort key given, bound to the listing (its partitions) it continues."""
+    body = {"a": sort_key, "l": _listing_tag(listing)}
+    return base64.urlsafe_b64encode(json.dumps(body, sort_keys=True).encode()).decode().rstrip("=")
+
+
+def decode_position(cursor: str, listing: str) -> str:
+    """The sort key a sharded list's cursor names; refused unless this listing gave it out. The listing names the
+    tenant's own partitions, so a cursor can only move within the caller's list."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        body = json.loads(raw)
+        if isinstance(body, dict) and body.get("l") == _listing_tag(listing):
+            after = body.get("a")
+            if isinstance(after, str) and 0 < len(after.encode()) <= POSITION_LENGTH:
+                return after
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        pass
+    raise ValidationFailed("invalid_cursor", "the cursor is not one this API gave out")
 
 
 def _listing_tag(listing: str) -> str:
