@@ -409,12 +409,17 @@ def bus(deps):
 
 def stream_records(tenant_id: str) -> list[dict[str, Any]]:
     """Every event item of the tenant, as the table's stream gives them to the relay."""
-    items = boto3.client("dynamodb").query(
-        TableName=TABLE,
-        IndexName="gsi3",
-        KeyConditionExpression="gsi3pk = :pk",
-        ExpressionAttributeValues={":pk": {"S": keys.event_index_attrs(tenant_id, "", "")["gsi3pk"]}},
-    )["Items"]
+    client = boto3.client("dynamodb")
+    shards = [
+        client.query(
+            TableName=TABLE,
+            IndexName="gsi3",
+            KeyConditionExpression="gsi3pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": shard}},
+        )["Items"]
+        for shard in keys.event_lists(tenant_id)
+    ]
+    items = sorted((item for shard in shards for item in shard), key=lambda item: item["gsi3sk"]["S"])
     records = []
     for image in items:
         record = copy.deepcopy(sample_event("dynamodb_stream_event_item.json")["Records"][0])

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import base64
 import json
+import random
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from billing.adapters import keys
+from billing.adapters.dynamodb import to_item
 from billing.services import tenants
 from functions.dunning_sweep import app as sweep_handler
 from tests.integration.conftest import FakeLambdaContext, sample_event
@@ -154,3 +156,51 @@ def test_the_dunning_sweep_finds_the_invoices_of_every_shard_of_a_day(deps, cloc
     assert swept["fanned_out"] == len(invoice_ids)
     sent = [json.loads(m["Body"])["invoice_id"] for m in receive_all(deps.env["DUNNING_QUEUE_URL"])]
     assert sorted(sent) == sorted(invoice_ids)
+
+
+def test_a_merged_walk_gives_every_item_once_in_order_whatever_the_filter_range_and_page(deps):
+    """``DynamoStore.query_shards`` against the plain answer (the items, filtered, in range, sorted), for pages of
+    every size, both directions, with and without a range and a filter that leaves shards stopping at ``Limit``
+    with few matches: nothing skipped, nothing twice, pages never longer than ``limit``."""
+    store = deps.context.repo.store
+    shuffled = random.Random(17)
+    partitions = [f"T#syn#LIST#{k}" for k in range(4)]
+    items = []
+    for n in range(90):
+        item = {"pk": f"T#syn#X#{n}", "sk": "X", "gsi3pk": shuffled.choice(partitions), "gsi3sk": f"{n:04d}"}
+        item["kind"] = "rare" if shuffled.random() < 0.15 else "common"
+        items.append(item)
+    for item in items:
+        store.client.put_item(TableName=store.table, Item=to_item(item))
+    for limit, ascending, filters, between in [
+        (1, False, None, None),
+        (4, False, None, None),
+        (7, True, None, None),
+        (3, False, {"kind": "rare"}, None),
+        (2, True, {"kind": "rare"}, None),
+        (5, False, None, ("0010", "0070")),
+        (2, True, {"kind": "rare"}, ("0005", "0080")),
+        (3, False, {"kind": "common"}, ("0020", "0060~")),
+    ]:
+        expected = sorted(
+            (i["gsi3sk"] for i in items if not filters or i["kind"] == filters["kind"])
+            if between is None
+            else (
+                i["gsi3sk"]
+                for i in items
+                if between[0] <= i["gsi3sk"] <= between[1] and (not filters or i["kind"] == filters["kind"])
+            ),
+            reverse=not ascending,
+        )
+        seen, cursor, pages = [], None, 0
+        while True:
+            page = store.query_shards(
+                "gsi3", "gsi3pk", "gsi3sk", partitions, limit, cursor, filters, ascending, between
+            )
+            assert len(page.items) <= limit
+            seen += [i["gsi3sk"] for i in page.items]
+            cursor, pages = page.cursor, pages + 1
+            if cursor is None:
+                break
+            assert pages < 200
+        assert seen == expected, (limit, ascending, filters, between)

@@ -235,12 +235,7 @@ class DynamoStore:
         if index:
             kwargs["IndexName"] = index
         if filters:
-            clauses = []
-            for n, (name, value) in enumerate(sorted(filters.items())):
-                kwargs["ExpressionAttributeNames"][f"#f{n}"] = name
-                kwargs["ExpressionAttributeValues"][f":f{n}"] = {"S": value}
-                clauses.append(f"#f{n} = :f{n}")
-            kwargs["FilterExpression"] = " AND ".join(clauses)
+            _filter(kwargs, filters)
         listing = f"{index or 'table'}:{pk_value}:{sorted((filters or {}).items())}" + (":asc" if ascending else "")
         if sort_between:
             listing += f":{sort_between}"
@@ -252,38 +247,83 @@ class DynamoStore:
 
 
     def query_shards(
-        self, index: str, pk_name: str, sk_name: str, partitions: list[str], limit: int, cursor: str | None
+        self,
+        index: str,
+        pk_name: str,
+        sk_name: str,
+        partitions: list[str],
+        limit: int,
+        cursor: str | None,
+        filters: dict[str, str] | None = None,
+        ascending: bool = False,
+        sort_between: tuple[str, str] | None = None,
     ) -> Page:
-        """One page of a write-sharded list (billing.adapters.keys.LIST_SHARDS), newest (highest sort key) first:
-        one Query of at most ``limit`` per shard, all in parallel (one round trip), merged by sort key. The sort keys
-        are unique ids, so one of them is every shard's position: the cursor is the last one given, bound to this
-        listing, and the next page reads each shard below it. ``has_more`` is exact where a shard tells it (a shard
-        still holding items, or one whose Query stopped at ``limit``)."""
-        listing = f"{index}:{pk_name}:{','.join(partitions)}:desc"
-        after = decode_position(cursor, listing) if cursor else None
+        """One page of a write-sharded list (billing.adapters.keys.LIST_SHARDS), newest (highest sort key) first
+        unless ``ascending``: one Query of at most ``limit`` per shard, all in parallel (one round trip), merged by
+        sort key. The sort keys are unique, so one of them is every shard's position: the cursor is a sort key, bound
+        to this listing, and the next page reads each shard past it. ``sort_between``: (low, high), the sort key's
+        range; ``filters``: attribute equalities applied after ``Limit``, as ``query`` does, so a page may be short
+        while more follow.
 
-        def one(partition: str) -> tuple[list[dict[str, Any]], bool]:
+        A shard that stopped at ``Limit`` has read its part of the list only down to its last key (LastEvaluatedKey);
+        the page never goes past the least advanced of those, so no shard's unread items are ever skipped."""
+        listing = f"{index}:{pk_name}:{','.join(partitions)}:{sorted((filters or {}).items())}"
+        listing += f":{'asc' if ascending else 'desc'}:{sort_between}"
+        after = decode_position(cursor, listing) if cursor else None
+        low, high = sort_between or (None, None)
+        if after is not None:  # clamp the range to the position (the position may be any string: a tampered one)
+            if ascending:
+                low = after if low is None or after > low else low
+            else:
+                high = after if high is None or after < high else high
+            if low is not None and high is not None and low > high:
+                return Page([], None)
+        if low is not None and high is not None:
+            condition, values = "#pk = :pk AND #sk BETWEEN :low AND :high", {":low": low, ":high": high}
+        elif after is not None:  # a position and no range: past it
+            condition, values = f"#pk = :pk AND #sk {'>' if ascending else '<'} :after", {":after": after}
+        else:
+            condition, values = "#pk = :pk", {}
+        # BETWEEN includes the position itself (dropped below): one more per shard keeps full pages full
+        per_shard = limit + 1 if after is not None and ":low" in values else limit
+
+        def one(partition: str) -> tuple[list[dict[str, Any]], str | None]:
             kwargs: dict[str, Any] = {
                 "TableName": self.table,
                 "IndexName": index,
-                "KeyConditionExpression": "#pk = :pk",
-                "ExpressionAttributeNames": {"#pk": pk_name},
-                "ExpressionAttributeValues": {":pk": {"S": partition}},
-                "ScanIndexForward": False,
-                "Limit": limit,
+                "KeyConditionExpression": condition,
+                "ExpressionAttributeNames": {"#pk": pk_name, **({"#sk": sk_name} if values else {})},
+                "ExpressionAttributeValues": {
+                    ":pk": {"S": partition},
+                    **{name: {"S": value} for name, value in values.items()},
+                },
+                "ScanIndexForward": ascending,
+                "Limit": per_shard,
             }
-            if after is not None:
-                kwargs["KeyConditionExpression"] += " AND #sk < :after"
-                kwargs["ExpressionAttributeNames"]["#sk"] = sk_name
-                kwargs["ExpressionAttributeValues"][":after"] = {"S": after}
+            if filters:
+                _filter(kwargs, filters)
             answer = self.client.query(**kwargs)
-            return [from_item(i) for i in answer.get("Items", [])], "LastEvaluatedKey" in answer
+            stopped = answer.get("LastEvaluatedKey")
+            return [from_item(i) for i in answer.get("Items", [])], stopped[sk_name]["S"] if stopped else None
 
         shards = in_parallel(one, partitions)
-        merged = sorted((item for items, _ in shards for item in items), key=lambda i: i[sk_name], reverse=True)
-        page = merged[:limit]
-        more = len(merged) > limit or any(stopped for _, stopped in shards)
-        return Page(page, encode_position(page[-1][sk_name], listing) if more and page else None)
+        merged = sorted(
+            (item for items, _ in shards for item in items if item[sk_name] != after),
+            key=lambda i: i[sk_name],
+            reverse=not ascending,
+        )
+        stops = [stop for _, stop in shards if stop is not None]
+        # the least advanced shard that stopped: everything up to it (and only that) is read in every shard
+        frontier = (min(stops) if ascending else max(stops)) if stops else None
+        ready = [
+            i for i in merged if frontier is None or (i[sk_name] <= frontier if ascending else i[sk_name] >= frontier)
+        ]
+        page = ready[:limit]
+        if len(page) == limit and (len(merged) > limit or frontier is not None):
+            position: str | None = page[-1][sk_name]
+        else:
+            position = frontier
+        return Page(page, encode_position(position, listing) if position is not None else None)
 
 
 _pool: ThreadPoolExecutor | None = None
@@ -329,6 +369,16 @@ def decode_position(cursor: str, listing: str) -> str:
     except (ValueError, binascii.Error, UnicodeDecodeError):
         pass
     raise ValidationFailed("invalid_cursor", "the cursor is not one this API gave out")
+
+
+def _filter(kwargs: dict[str, Any], filters: dict[str, str]) -> None:
+    """Add attribute equalities to a Query as its FilterExpression."""
+    clauses = []
+    for n, (name, value) in enumerate(sorted(filters.items())):
+        kwargs["ExpressionAttributeNames"][f"#f{n}"] = name
+        kwargs["ExpressionAttributeValues"][f":f{n}"] = {"S": value}
+        clauses.append(f"#f{n} = :f{n}")
+    kwargs["FilterExpression"] = " AND ".join(clauses)
 
 
 def _listing_tag(listing: str) -> str:

@@ -61,9 +61,14 @@ def event(aggregate_key: dict[str, str], occurred_iso: str, event_id: str) -> di
 
 
 def event_index_attrs(tenant_id: str, occurred_iso: str, event_id: str) -> dict[str, str]:
-    """The audit trail (gsi3): all of a tenant's events, by time (``GET /v1/events``). One partition per tenant:
-    its write rate is the tenant's event rate (docs/data-model.md says where that stops scaling)."""
-    return {"gsi3pk": f"T#{tenant_id}#EVT", "gsi3sk": f"{occurred_iso}#{event_id}"}
+    """The audit trail (gsi3): all of a tenant's events, by time (``GET /v1/events``), spread over ``LIST_SHARDS``
+    partitions by event id (``event_lists``): a billing run writes about three events an invoice."""
+    return {"gsi3pk": f"T#{tenant_id}#EVT#{list_shard(event_id)}", "gsi3sk": f"{occurred_iso}#{event_id}"}
+
+
+def event_lists(tenant_id: str) -> list[str]:
+    """The gsi3 partitions of the tenant's audit trail, one per shard."""
+    return _shards(f"T#{tenant_id}#EVT")
 
 
 def events_partition(tenant_id: str, object_id: str) -> dict[str, str] | None:

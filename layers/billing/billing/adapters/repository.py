@@ -589,27 +589,27 @@ class Repository(TaxRepository):
         high = (until.astimezone(UTC).isoformat() if until else "") + "~"
         partition = keys.events_partition(tenant_id, object_id) if object_id else None
         filters = {"event_type": event_type} if event_type else {}
-        if partition is not None:
-            index, pk_name, pk_value, sk_name = None, "pk", partition["pk"], "sk"
-            low, high = f"EVT#{low}", f"EVT#{high}"
-        else:
-            index, pk_name, sk_name = INDEX_BY_TENANT, "gsi3pk", "gsi3sk"
-            pk_value = keys.event_index_attrs(tenant_id, "", "")["gsi3pk"]
         # the index holds every object's events, and the tenant's partition its API keys' too; an aggregate's own
         # partition only its own (also those written before events had these attributes)
         if object_id and (partition is None or object_id == tenant_id):
             filters["aggregate_id"] = object_id
+        if partition is None:  # the audit trail index, sharded: every shard, merged by time
+            shards = keys.event_lists(tenant_id)
+            page = self.store.query_shards(
+                INDEX_BY_TENANT, "gsi3pk", "gsi3sk", shards, limit, cursor, filters or None, sort_between=(low, high)
+            )
+            return [DomainEvent.model_validate_json(item["doc"]) for item in page.items], page.cursor
         # the cursor's keys are the tenant's: its own partition ``T#<tenant>`` (the tenant's events) or one under
         # it (tenant ids are all of one length, so no other tenant's key starts with this one's)
         page = self.store.query(
-            index,
-            pk_name,
-            pk_value,
+            None,
+            "pk",
+            partition["pk"],
             limit,
             cursor,
             f"T#{tenant_id}",
             filters or None,
-            sort_between=(sk_name, low, high),
+            sort_between=("sk", f"EVT#{low}", f"EVT#{high}"),
         )
         return [DomainEvent.model_validate_json(item["doc"]) for item in page.items], page.cursor
 
@@ -620,16 +620,9 @@ class Repository(TaxRepository):
         trail index (a webhook replay walks a window with it). Events written before the index existed are not on
         it."""
         low, high = since.astimezone(UTC).isoformat(), until.astimezone(UTC).isoformat() + "~"
-        pk_value = keys.event_index_attrs(tenant_id, "", "")["gsi3pk"]
-        page = self.store.query(
-            INDEX_BY_TENANT,
-            "gsi3pk",
-            pk_value,
-            limit,
-            cursor,
-            f"T#{tenant_id}",
-            ascending=True,
-            sort_between=("gsi3sk", low, high),
+        shards = keys.event_lists(tenant_id)
+        page = self.store.query_shards(
+            INDEX_BY_TENANT, "gsi3pk", "gsi3sk", shards, limit, cursor, ascending=True, sort_between=(low, high)
         )
         return [DomainEvent.model_validate_json(item["doc"]) for item in page.items], page.cursor
 
