@@ -10,6 +10,7 @@ import base64
 import binascii
 import contextvars
 import hashlib
+import itertools
 import json
 import threading
 from collections.abc import Callable, Iterable
@@ -328,7 +329,11 @@ class DynamoStore:
 
 _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
+_rounds = itertools.count(1)
 PARALLEL_CALLS = 16  # threads for one request's parallel reads (boto3 clients are thread-safe)
+# Which ``in_parallel`` call a DynamoDB call is part of (None: a call of its own): bench/dynamodb_calls.py counts
+# the calls of one as one round trip.
+PARALLEL_ROUND: contextvars.ContextVar[int | None] = contextvars.ContextVar("parallel_round", default=None)
 
 
 def in_parallel[T, R](call: Callable[[T], R], args: Iterable[T]) -> list[R]:
@@ -343,7 +348,9 @@ def in_parallel[T, R](call: Callable[[T], R], args: Iterable[T]) -> list[R]:
             from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415  (not in INIT: the first listing's)
 
             _pool = ThreadPoolExecutor(max_workers=PARALLEL_CALLS, thread_name_prefix="dynamodb")
-    contexts = [contextvars.copy_context() for _ in args]
+    contexts, round_id = [contextvars.copy_context() for _ in args], next(_rounds)
+    for context in contexts:
+        context.run(PARALLEL_ROUND.set, round_id)
     return list(_pool.map(lambda context, arg: context.run(call, arg), contexts, args))
 
 
