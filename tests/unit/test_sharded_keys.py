@@ -68,6 +68,9 @@ def test_in_parallel_keeps_the_order_the_context_and_the_error():
 
     with pytest.raises(RuntimeError, match="shard 3"):
         in_parallel(fails_on_3, range(8))
+    # a call it runs may itself read in parallel: with every thread of the pool busy, it does not wait on itself
+    nested = in_parallel(lambda n: sum(in_parallel(lambda m: m, range(n))), range(40))
+    assert nested == [n * (n - 1) // 2 for n in range(40)]
 
 
 def test_a_position_round_trips_and_only_in_its_own_listing():

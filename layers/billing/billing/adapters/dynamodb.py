@@ -330,6 +330,7 @@ class DynamoStore:
 _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
 _rounds = itertools.count(1)
+_POOL_NAME = "billing-dynamodb"
 PARALLEL_CALLS = 16  # threads for one request's parallel reads (boto3 clients are thread-safe)
 # Which ``in_parallel`` call a DynamoDB call is part of (None: a call of its own): bench/dynamodb_calls.py counts
 # the calls of one as one round trip.
@@ -338,16 +339,17 @@ PARALLEL_ROUND: contextvars.ContextVar[int | None] = contextvars.ContextVar("par
 
 def in_parallel[T, R](call: Callable[[T], R], args: Iterable[T]) -> list[R]:
     """``call`` on each of ``args`` on a pool of threads made at first use (not in INIT, not in a snapshot), in
-    order; each runs in a copy of the caller's context (its actor, its logger's keys). An error is raised here."""
+    order; each runs in a copy of the caller's context (its actor, its logger's keys). An error is raised here. Called
+    from one of the pool's own threads it runs the calls one after another (a pool waiting on itself could stall)."""
     global _pool
     args = list(args)
-    if len(args) <= 1:
+    if len(args) <= 1 or threading.current_thread().name.startswith(_POOL_NAME):
         return [call(arg) for arg in args]
     with _pool_lock:
         if _pool is None:
             from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415  (not in INIT: the first listing's)
 
-            _pool = ThreadPoolExecutor(max_workers=PARALLEL_CALLS, thread_name_prefix="dynamodb")
+            _pool = ThreadPoolExecutor(max_workers=PARALLEL_CALLS, thread_name_prefix=_POOL_NAME)
     contexts, round_id = [contextvars.copy_context() for _ in args], next(_rounds)
     for context in contexts:
         context.run(PARALLEL_ROUND.set, round_id)
