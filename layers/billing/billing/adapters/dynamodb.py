@@ -246,7 +246,6 @@ class DynamoStore:
         last = answer.get("LastEvaluatedKey")
         return Page([from_item(i) for i in answer.get("Items", [])], encode_cursor(last, listing) if last else None)
 
-
     def query_shards(
         self,
         index: str,
