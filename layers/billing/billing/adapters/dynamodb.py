@@ -15,9 +15,9 @@ import json
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from billing.domain.errors import ConcurrentModification, ValidationFailed
@@ -25,16 +25,32 @@ from billing.domain.errors import ConcurrentModification, ValidationFailed
 if TYPE_CHECKING:
     from concurrent.futures import ThreadPoolExecutor
 
-_ser = TypeSerializer()
-_de = TypeDeserializer()
+    from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+
+
+@cache
+def _codec() -> tuple[TypeSerializer, TypeDeserializer]:
+    """boto3's attribute-value codec, built on first use: importing it imports boto3 (its session, s3transfer),
+    ≈40 ms that a function's INIT need not pay (docs/benchmarks.md, section 1)."""
+    from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+
+    return TypeSerializer(), TypeDeserializer()
+
+
+def _serialize(value: Any) -> dict[str, Any]:
+    return _codec()[0].serialize(value)
+
+
+def _deserialize(value: dict[str, Any]) -> Any:
+    return _codec()[1].deserialize(value)
 
 
 def to_item(attrs: dict[str, Any]) -> dict[str, Any]:
-    return {k: _ser.serialize(v) for k, v in attrs.items() if v is not None}
+    return {k: _serialize(v) for k, v in attrs.items() if v is not None}
 
 
 def from_item(item: dict[str, Any]) -> dict[str, Any]:
-    return {k: _de.deserialize(v) for k, v in item.items()}
+    return {k: _deserialize(v) for k, v in item.items()}
 
 
 OnConflict = Callable[[], Exception]
@@ -96,7 +112,7 @@ class Transaction:
             sets = []
             for i, (name, value) in enumerate(sorted(attrs.items())):
                 names[f"#a{i}"] = name
-                values[f":a{i}"] = _ser.serialize(value)
+                values[f":a{i}"] = _serialize(value)
                 sets.append(f"#a{i} = :a{i}")
             expression += " SET " + ", ".join(sets)
         op: dict[str, Any] = {
@@ -138,7 +154,7 @@ def _written_already(kind: str, op: dict[str, Any], stored: dict[str, Any] | Non
         return from_item(stored) == from_item(op["Item"])
     if kind == "Update" and ":new" in op["ExpressionAttributeValues"]:  # a sequence counter's move (set_counter)
         seq = stored.get("seq")
-        return seq is not None and _de.deserialize(seq) == _de.deserialize(op["ExpressionAttributeValues"][":new"])
+        return seq is not None and _deserialize(seq) == _deserialize(op["ExpressionAttributeValues"][":new"])
     return False
 
 
