@@ -39,8 +39,7 @@ def lambda_handler(event: dict, context: LambdaContext) -> dict:
             data = Drafted.model_validate(drafted.data)
         except ValidationError:
             logger.exception("malformed message", extra={"message_id": record.messageId})
-            broken.add(group)
-            failures += [{"itemIdentifier": m} for m, _ in groups.pop(group, [])]
+            broken.add(group)  # the group's earlier messages are numbered; this one and the later ones wait
             failures.append({"itemIdentifier": record.messageId})
             continue
         groups.setdefault(group, []).append((record.messageId, data.invoice_ids))

@@ -46,8 +46,10 @@ def numbering_event(messages: list[dict[str, Any]]) -> dict[str, Any]:
     from tests.integration.test_workers import sqs_event
 
     event = sqs_event("sqs_invoices_drafted.json", messages)
+    arn = "arn:aws:sqs:us-east-1:123456789012:numbering.fifo"  # the test's queue: a failed message is backed off
     for record, message in zip(event["Records"], messages, strict=True):
         record["attributes"] = {**message["Attributes"]}
+        record["eventSourceARN"] = arn
     return event
 
 
