@@ -450,6 +450,12 @@ def provision(template: dict[str, Any], stage: str = "local") -> Provisioned:
                 policy["deadLetterTargetArn"], policy["maxReceiveCount"]
             )
         name = f"billing-{stage}-{logical_id}"
+        if props.get("FifoQueue"):  # a FIFO queue's name ends with .fifo (CloudFormation names it so)
+            name += ".fifo"
+            attributes["FifoQueue"] = "true"
+            for attribute in ("ContentBasedDeduplication", "DeduplicationScope", "FifoThroughputLimit"):
+                if attribute in props:
+                    attributes[attribute] = str(props[attribute]).lower() if attribute[0] == "C" else props[attribute]
         url = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
         out.refs[logical_id] = url
         out.queue_urls[logical_id] = url

@@ -22,6 +22,7 @@ from billing.services import outbox, payments, portal, subscriptions, tenants
 from functions.outbox_relay import app as relay
 from infra import admin
 from tests.integration.conftest import TABLE, FakeLambdaContext, sample_event
+from tests.integration.numbering import number_drafts
 from tests.integration.test_collection import DECLINE, TOTAL, call, get_invoice, new_customer, place_invoice, save_card
 from tests.integration.test_collection_cases import ISSUED as CASE_ISSUED
 from tests.integration.test_collection_cases import POLICY as CASE_POLICY
@@ -175,6 +176,7 @@ def test_subscription_and_dunning_events_are_valid_and_name_the_jobs(deps, clock
     assert status == 201, sub
     set_clock(clock, datetime(2026, 11, 23, 13, 10, tzinfo=UTC))
     (billed,) = subscriptions.bill_subscriptions(deps.context, tenant_id, [sub["id"]]).billed
+    number_drafts(deps)
     gateway.outcomes.append({"status": "requires_payment_method", "last_payment_error": DECLINE})
     payments.collect(deps.context, gateway, tenant_id, billed.invoice_id, "finalized")
     for day in range(1, 15):

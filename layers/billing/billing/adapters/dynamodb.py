@@ -13,6 +13,7 @@ import hashlib
 import itertools
 import json
 import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import cache
@@ -175,6 +176,26 @@ class DynamoStore:
     def get(self, key: dict[str, str], consistent: bool = True) -> dict[str, Any] | None:
         answer = self.client.get_item(TableName=self.table, Key=to_item(key), ConsistentRead=consistent)
         return from_item(answer["Item"]) if "Item" in answer else None
+
+    def get_many(self, keys: list[dict[str, str]], consistent: bool = True) -> list[dict[str, Any]]:
+        """The items at ``keys`` that exist, in one ``BatchGetItem`` per hundred keys (DynamoDB's limit); keys it
+        leaves unprocessed (throttling, the 16 MB answer limit) are asked again until none is left."""
+        found: list[dict[str, Any]] = []
+        unique = list({json.dumps(k, sort_keys=True): k for k in keys}.values())
+        for start in range(0, len(unique), 100):
+            pending: dict[str, Any] = {
+                self.table: {"Keys": [to_item(k) for k in unique[start : start + 100]], "ConsistentRead": consistent}
+            }
+            for attempt in range(20):
+                answer = self.client.batch_get_item(RequestItems=pending)
+                found += [from_item(item) for item in answer.get("Responses", {}).get(self.table, [])]
+                pending = answer.get("UnprocessedKeys") or {}
+                if not pending:
+                    break
+                time.sleep(min(0.5, 0.01 * 2**attempt))
+            else:
+                raise ConcurrentModification("BatchGetItem left keys unprocessed")
+        return found
 
     def commit(self, tx: Transaction) -> None:
         """Write ``tx`` all or nothing. A single write goes as a plain conditional write (half the write units).
