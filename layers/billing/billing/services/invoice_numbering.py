@@ -36,7 +36,9 @@ RETRIES = 60
 def drafted_event(tenant_id: str, series: str, invoice_ids: list[str], now: datetime) -> DomainEvent:
     """The outbox event that hands a billing transaction's drafts to their series' writer (on the first draft's
     partition: the drafts of a big run spread over the table, not onto one tenant key)."""
-    return DomainEvent.new("invoices.drafted", tenant_id, "invoice", invoice_ids[0], now, series=series, invoice_ids=invoice_ids)
+    return DomainEvent.new(
+        "invoices.drafted", tenant_id, "invoice", invoice_ids[0], now, series=series, invoice_ids=invoice_ids
+    )
 
 
 @dataclass
