@@ -37,6 +37,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import copy
+import functools
 import importlib
 import inspect
 import io
@@ -105,7 +106,39 @@ PATCHED = [
     "kept up to date from every write's stream record (moto goes through every item of the table: no index)",
     "SQS SendMessage/ReceiveMessage: without the queue's three approximate counts (a pass over every message each, "
     "not part of the answer); ReceiveMessage takes the visible messages lazily",
+    "pure functions that moto and botocore work out again on every request, remembered: moto's "
+    "`camelcase_to_underscores` (≈ 15 calls per SQS request for the queue's attribute names) and its list of a "
+    "response class's methods (`method_names_from_class`, an `inspect` pass per request), botocore's "
+    "`sanitize_user_agent_string_component` (≈ 90 calls per request for the same User-Agent)",
 ]
+
+
+@contextlib.contextmanager
+def remembered() -> Any:
+    """The pure functions of PATCHED's last line behind a cache, in every module that imported them, undone on exit."""
+    import botocore.useragent as useragent
+    import moto.core.responses as moto_responses
+    import moto.core.utils as moto_utils
+
+    swaps = []
+    for module, name in [
+        (moto_utils, "camelcase_to_underscores"),
+        (moto_responses, "method_names_from_class"),
+        (useragent, "sanitize_user_agent_string_component"),
+    ]:
+        real = getattr(module, name)
+        if hasattr(real, "cache_info"):
+            continue  # the local stack's own patch (infra.local.aws.action_names_looked_up_once) is in place
+        cached = functools.cache(real)
+        for other in list(sys.modules.values()):
+            if getattr(other, "__name__", "").startswith(("moto", "botocore")) and getattr(other, name, None) is real:
+                setattr(other, name, cached)
+                swaps.append((other, name, real))
+    try:
+        yield
+    finally:
+        for module, name, real in swaps:
+            setattr(module, name, real)
 
 
 def _index_hash_attrs(table: Table) -> dict[str, str]:
@@ -269,7 +302,8 @@ def fast_moto() -> Any:
     for name, method in sqs_originals.items():
         setattr(sqs_backend, name, inside(method))
     try:
-        yield
+        with remembered():
+            yield
     finally:
         backend.transact_write_items = original
         moto_dynamodb.copy = copy
