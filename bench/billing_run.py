@@ -630,7 +630,7 @@ class Stack:
             for url in self.downstream:
                 queue = self.moto_queue(url)
                 if queue._messages:
-                    name = url.rstrip("/").rpartition("/")[2]
+                    name = next(q for q, u in self.provisioned.queue_urls.items() if u == url)
                     self.downstream_counts[name] = self.downstream_counts.get(name, 0) + len(queue._messages)
                     queue._messages.clear()
             if not moved:
@@ -1399,10 +1399,7 @@ def report(results: list[Result]) -> str:
                     f"{polled.get('DeleteMessageBatch', 0):,}",
                     per(total, r.invoices),
                     f"{events:,}",
-                    ", ".join(
-                        f"{q.removeprefix('billing-').split('-', 2)[-1]} {v:,}" for q, v in sorted(r.downstream.items())
-                    )
-                    or "·",
+                    ", ".join(f"{q} {v:,}" for q, v in sorted(r.downstream.items())) or "·",
                 ]
             )
     parts.append("**SQS and EventBridge requests** (the run's functions and their pollers):")
