@@ -1,35 +1,27 @@
-"""A billing run of N subscriptions (default 10,000), all due in the same hourly run: wall time, invoices per second,
-DynamoDB calls per invoice, and a check that every subscription got exactly one gaplessly numbered invoice.
+"""A billing run of N subscriptions (default 10,000; ``-n 100000`` and several sizes at once supported), all due in
+the same hourly run: wall time per phase, DynamoDB and SQS calls per invoice, the numbering writer's counter moves
+(numbers per move, hold time), the most-written keys, and checks that every subscription got exactly one gaplessly
+numbered invoice and that nothing was lost.
 
 Setup (not measured): 10 tenants (90 % of the subscriptions on one, the rest over 9 small ones), each with a monthly
-flat plan and a monthly per-seat plan; N customers and N subscriptions created through the services
-(``customers.create_customer``, ``subscriptions.create_subscription``) at the same instant, so every one is due in
-the same run, the worst case. Half take seats too; half are ``charge_automatically``, half ``send_invoice``.
+flat plan and a monthly per-seat plan through the services; N customers and N subscriptions by ``fast_setup``: the
+same domain objects and repository calls as ``customers.create_customer`` and ``subscriptions.create_subscription``,
+their writes put straight into moto's table (``Stack.check_fast_setup`` holds them to the services' items at 10).
 
-Measured: the hourly sweep through its handler (``functions.billing_run.app``), then the billing queue drained as
-Lambda's SQS poller would: ReceiveMessage (10 at most), the invoice worker's handler
-(``functions.invoice_worker.app``) with an SQS event shaped like events/sqs_billing.json, DeleteMessageBatch of
-what succeeded, until the queue is empty. Two runs: the first invoices (period 0) and, a month later, the next
-ones (period 1, which also closes period 0: its usage is summed). Then the same scheduled time again (a duplicate)
-and the next hour (nothing due).
+Measured: the hourly sweep through its handler (``functions.billing_run.app``), then ``Stack.drain``: every SQS event
+source of template.yaml whose queue the run fills, handed to its function's handler as Lambda's poller would
+(ReceiveMessage ≤ 10 with a FIFO queue's MessageGroupId in the attributes, DeleteMessageBatch of what succeeded), and
+the table's stream through the relay's filter to ``functions.outbox_relay``, until nothing moves; the relay's
+downstream queues (notifications, collections, documents, webhooks) are counted and emptied. One or two periods
+(``--periods``); then the same scheduled time again (a duplicate), the next hour (nothing due) and a redelivered
+batch.
 
-Three stacks: moto in-process (``mock_aws``, as bench/dynamodb_calls.py) with N subscriptions; the local stack's
-moto server (``infra.local.aws.MotoServer``: HTTP on 127.0.0.1, requests served one at a time) with a smaller N;
-and that server exactly as the local stack runs it, with a smaller N still. The first two replace what in moto
-costs in proportion to the size of the table or of the queue, which DynamoDB's and SQS's costs do not
-(``fast_moto``): TransactWriteItems deep-copies the whole table once per item of the transaction as its rollback
-point (seconds per batch at a few hundred subscriptions); a Query on the table sorts every item of every partition
-before it keeps the one asked for; SQS works out the queue's three approximate message counts (a pass over every
-message each) for every message sent or received, and ReceiveMessage lists every visible message to take 10. The
-replacements keep a copy of the items a transaction touches and put them back if it is cancelled (all or nothing,
-as before), give a table Query only its partition, and skip those counts inside SendMessage/ReceiveMessage (they
-are not part of the answer). Queries on an index still go through every item (moto keeps no index): the sweep's
-time on moto grows with the table.
-Calls are counted with
-bench/dynamodb_calls.py's ``Recorder``, fed after the timed part from a tape of the botocore hooks (so the timing
-pays only for appending to a list).
+Three stacks: moto in-process (``mock_aws``) with N subscriptions; the local stack's moto server with a smaller N;
+that server as it comes with a smaller N still. The first two run inside ``fast_moto``: moto's costs that grow with
+the table or the queue (PATCHED) replaced, inside this script only. Calls are counted with bench/dynamodb_calls.py's
+``Recorder``, fed after the timed part from a tape of the botocore hooks.
 
-    python -m bench.billing_run [-n 10000] [--server-n 1000] [--as-is-n 50] [--no-doc]
+    python -m bench.billing_run [-n 10000 ...] [--periods 1|2] [--server-n 1000] [--as-is-n 50] [--profile F] [--no-doc]
 """
 
 from __future__ import annotations
@@ -1436,12 +1428,13 @@ def report(results: list[Result]) -> str:
             "llr",
         )
     )
+    patched = [res.stack for res in results if res.patched]
+    if patched:
+        parts.append(f"**moto, patched inside this bench** (`fast_moto`; {', '.join(patched)}):")
+        parts.append("\n".join(f"- {p}" for p in PATCHED))
+    if as_is := [res.stack for res in results if not res.patched]:
+        parts.append(f"**{', '.join(as_is)}**: moto exactly as it comes.")
     for res in results:
-        if res.patched:
-            parts.append(f"**moto, patched inside this bench** ({res.stack}; `fast_moto`):")
-            parts.append("\n".join(f"- {p}" for p in res.patched))
-        else:
-            parts.append(f"**{res.stack}**: moto exactly as the local stack runs it.")
         parts.append(
             f"**Checks, {res.stack}** ({res.n:,} subscriptions, {len(res.runs)} run(s), setup "
             f"{res.setup_seconds:.0f} s not counted):"
