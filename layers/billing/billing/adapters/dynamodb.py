@@ -197,6 +197,21 @@ class DynamoStore:
                 raise ConcurrentModification("BatchGetItem left keys unprocessed")
         return found
 
+    def put_many(self, items: list[dict[str, Any]]) -> None:
+        """Put ``items`` unconditionally, in ``BatchWriteItem`` requests of 25 (DynamoDB's limit) made in parallel;
+        items it leaves unprocessed (throttling) are sent again until none is left."""
+
+        def write(chunk: list[dict[str, Any]]) -> None:
+            pending: dict[str, Any] = {self.table: [{"PutRequest": {"Item": to_item(item)}} for item in chunk]}
+            for attempt in range(20):
+                pending = self.client.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
+                if not pending:
+                    return
+                time.sleep(min(0.5, 0.01 * 2**attempt))
+            raise ConcurrentModification("BatchWriteItem left items unprocessed")
+
+        in_parallel(write, [items[start : start + 25] for start in range(0, len(items), 25)])
+
     def commit(self, tx: Transaction) -> None:
         """Write ``tx`` all or nothing. A single write goes as a plain conditional write (half the write units).
 

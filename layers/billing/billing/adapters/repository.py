@@ -17,7 +17,7 @@ from billing.adapters.dynamodb import DynamoStore, Page, Transaction, from_item,
 from billing.adapters.tax_repository import TaxRepository
 from billing.domain.balance import BalanceTransaction
 from billing.domain.collections import CollectionCase
-from billing.domain.errors import NotFound
+from billing.domain.errors import ConcurrentModification, NotFound
 from billing.domain.invoice_items import InvoiceItem
 from billing.domain.models import CreditNote, Customer, DomainEvent, Invoice, Order, RefundIntent, Tenant
 from billing.domain.payments import Payment
@@ -566,19 +566,28 @@ class Repository(TaxRepository):
     def add_event(self, tx: Transaction, aggregate_key: dict[str, str], event: DomainEvent) -> None:
         """Write ``event`` (audit record and outbox) in ``tx``, on the tenant's audit trail index. Who acts (the
         door's actor) and the version its aggregate reaches in ``tx`` are stamped on it when ``tx`` commits."""
-        occurred = event.occurred_at.isoformat()
-        key = keys.event(aggregate_key, occurred, event.id)
-        tx.put_new(
-            {
-                **key,
-                **keys.event_index_attrs(event.tenant_id, occurred, event.id),
-                "type": "event",
-                "event_type": event.type,
-                "aggregate": event.aggregate,
-                "aggregate_id": event.aggregate_id,
-                "doc": event.model_dump_json(),
-            }
-        )
+        tx.put_new(_event_attrs(aggregate_key, event))
+
+    def write_events(self, events: list[tuple[dict[str, str], DomainEvent]], again: bool = False) -> None:
+        """Write events outside a transaction, each with who acts and its ``object_version`` already on it: the
+        numbering writer's ``invoice.finalized`` events, made from the invoices it has just committed
+        (``Invoice.finalized_event``: the same event each time it is made). First time (``again`` false): put
+        together, 25 to a request, in parallel. ``again`` (a redelivery: some may exist): one conditional put
+        each, and one found already written is left as it is."""
+        items = [_event_attrs(key, event) for key, event in events]
+        if not again:
+            self.store.put_many(items)
+            return
+
+        def once(item: dict[str, Any]) -> None:
+            tx = self.store.transaction()
+            tx.put_new(item)
+            try:
+                self.store.commit(tx)  # the same item found is a success; another one found is a conflict
+            except ConcurrentModification:
+                pass  # written already, and stamped otherwise since: the event is there
+
+        in_parallel(once, items)
 
     def event_page(
         self,
@@ -792,6 +801,20 @@ def _stamp_events(tx: Transaction) -> None:
         }
         if stamped != {"actor": event.actor, "object_version": event.object_version}:
             item["doc"] = {"S": event.model_copy(update=stamped).model_dump_json()}
+
+
+def _event_attrs(aggregate_key: dict[str, str], event: DomainEvent) -> dict[str, Any]:
+    """An event's item: on its aggregate's partition (audit record and outbox), and on the tenant's audit trail."""
+    occurred = event.occurred_at.isoformat()
+    return {
+        **keys.event(aggregate_key, occurred, event.id),
+        **keys.event_index_attrs(event.tenant_id, occurred, event.id),
+        "type": "event",
+        "event_type": event.type,
+        "aggregate": event.aggregate,
+        "aggregate_id": event.aggregate_id,
+        "doc": event.model_dump_json(),
+    }
 
 
 def _item_attrs(key: dict[str, str], model: BaseModel) -> dict[str, Any]:
