@@ -10,7 +10,11 @@ import base64
 import binascii
 import hashlib
 import json
-from collections.abc import Callable
+import random
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +36,17 @@ def from_item(item: dict[str, Any]) -> dict[str, Any]:
 
 
 OnConflict = Callable[[], Exception]
+
+BATCH_GET_LIMIT = 100  # keys per BatchGetItem, DynamoDB's limit
+UNPROCESSED_ATTEMPTS = 5  # BatchGetItem calls for one chunk before its unprocessed keys are an error
+
+# What this request read ahead (``DynamoStore.prefetch``): (table, pk, sk) -> (item or None, read consistently), and
+# (table, query) -> the Query's answer. Per request (the API's middleware clears it) and per thread or task.
+_held: ContextVar[dict[tuple[str, ...], Any] | None] = ContextVar("billing_prefetched", default=None)
+
+
+class ReadsUnprocessed(Exception):
+    """BatchGetItem left keys unprocessed (throttling) after every retry: the request fails as a throttle would."""
 
 
 @dataclass
@@ -151,8 +166,87 @@ class DynamoStore:
         return Transaction(self.table)
 
     def get(self, key: dict[str, str], consistent: bool = True) -> dict[str, Any] | None:
+        """The item at ``key``: what this request read ahead for it (``prefetch``) if that read was at least as
+        consistent as asked, else one GetItem."""
+        held = (_held.get() or {}).get((self.table, key["pk"], key["sk"]))
+        if held is not None and (held[1] or not consistent):
+            return dict(held[0]) if held[0] is not None else None
         answer = self.client.get_item(TableName=self.table, Key=to_item(key), ConsistentRead=consistent)
         return from_item(answer["Item"]) if "Item" in answer else None
+
+    # --- reading ahead: one round trip for what a request will read ----------------------------------------------
+    def read_many(self, keys: Iterable[dict[str, str]], consistent: bool = True) -> dict[tuple[str, str], Any]:
+        """The items at ``keys`` by (pk, sk), None where there is none: one BatchGetItem per 100 keys. Keys DynamoDB
+        leaves unprocessed (throttling) are asked again, with jittered back-off, at most ``UNPROCESSED_ATTEMPTS``
+        calls per chunk; still unprocessed after that is ``ReadsUnprocessed``."""
+        wanted = list(dict.fromkeys((k["pk"], k["sk"]) for k in keys))
+        found: dict[tuple[str, str], Any] = dict.fromkeys(wanted)
+        for start in range(0, len(wanted), BATCH_GET_LIMIT):
+            chunk = [{"pk": pk, "sk": sk} for pk, sk in wanted[start : start + BATCH_GET_LIMIT]]
+            request: dict[str, Any] = {self.table: {"Keys": [to_item(k) for k in chunk], "ConsistentRead": consistent}}
+            for attempt in range(UNPROCESSED_ATTEMPTS):
+                answer = self.client.batch_get_item(RequestItems=request)
+                for item in answer.get("Responses", {}).get(self.table, []):
+                    plain = from_item(item)
+                    found[(plain["pk"], plain["sk"])] = plain
+                request = answer.get("UnprocessedKeys") or {}
+                if not request:
+                    break
+                if attempt < UNPROCESSED_ATTEMPTS - 1:
+                    time.sleep(random.uniform(0, 0.05 * 2**attempt))
+            else:
+                left = len(request.get(self.table, {}).get("Keys", []))
+                raise ReadsUnprocessed(f"{left} keys unprocessed after {UNPROCESSED_ATTEMPTS} BatchGetItem calls")
+        return found
+
+    def prefetch(
+        self,
+        keys: Iterable[dict[str, str]],
+        queries: Iterable[dict[str, Any]] = (),
+        consistent: bool = True,
+        known: dict[tuple[str, str], dict[str, Any] | None] | None = None,
+    ) -> dict[tuple[str, str], Any]:
+        """Read ahead, in one round trip, what this request will read: ``keys`` in one BatchGetItem and ``queries``
+        (Query requests as ``query_request`` builds them) at the same time, on threads. Later ``get`` and
+        ``run_query`` calls of the request are answered from it until the request ends (``forget``) or it commits.
+        ``known``: items the caller holds already (a container cache), held for eventually consistent reads only."""
+        keys, queries = list(keys), list(queries)
+        held = dict(_held.get() or {})
+        for (pk, sk), item in (known or {}).items():
+            held[(self.table, pk, sk)] = (item, False)
+        found: dict[tuple[str, str], Any] = {}
+        if queries:
+            with ThreadPoolExecutor(max_workers=len(queries) + 1) as pool:
+                batch = pool.submit(self.read_many, keys, consistent) if keys else None
+                answers = [pool.submit(self._query_pages, q) for q in queries]
+                found = batch.result() if batch else {}
+                for query, answer in zip(queries, answers, strict=True):
+                    held[(self.table, _query_id(query))] = answer.result()
+        elif keys:
+            found = self.read_many(keys, consistent)
+        for (pk, sk), item in found.items():
+            held[(self.table, pk, sk)] = (item, consistent)
+        _held.set(held)
+        return found
+
+    def forget(self) -> None:
+        """End the read-ahead of this request: later reads go to DynamoDB."""
+        _held.set(None)
+
+    def run_query(self, request: dict[str, Any]) -> list[dict[str, Any]]:
+        """Every page of the Query ``request`` (raw items): read ahead by ``prefetch`` (once), else queried now."""
+        held = _held.get() or {}
+        answer = held.pop((self.table, _query_id(request)), None)
+        return answer if answer is not None else self._query_pages(request)
+
+    def _query_pages(self, request: dict[str, Any]) -> list[dict[str, Any]]:
+        query, items = dict(request), []
+        while True:
+            page = self.client.query(**query)
+            items += page.get("Items", [])
+            if "LastEvaluatedKey" not in page or "Limit" in request:
+                return items
+            query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def commit(self, tx: Transaction) -> None:
         """Write ``tx`` all or nothing. A single write goes as a plain conditional write (half the write units).
@@ -165,6 +259,7 @@ class DynamoStore:
         answer such a retry (within ten minutes) as a success."""
         if not tx.items:
             return
+        self.forget()  # what was read ahead is before this write: a retry, or a read after it, reads anew
         ops = [{kind: {**op, **_ALL_OLD} for kind, op in item.items()} for item in tx.items]
         if len(ops) == 1:
             ((kind, op),) = ops[0].items()
@@ -244,6 +339,10 @@ class DynamoStore:
         answer = self.client.query(**kwargs)
         last = answer.get("LastEvaluatedKey")
         return Page([from_item(i) for i in answer.get("Items", [])], encode_cursor(last, listing) if last else None)
+
+
+def _query_id(request: dict[str, Any]) -> str:
+    return json.dumps(request, sort_keys=True)
 
 
 def _listing_tag(listing: str) -> str:

@@ -13,6 +13,7 @@ from pydantic import BaseModel
 
 from billing.actor import current_actor
 from billing.adapters import keys
+from billing.adapters.key_cache import KeyCache
 from billing.adapters.dynamodb import DynamoStore, Page, Transaction, from_item, to_item
 from billing.adapters.tax_repository import TaxRepository
 from billing.domain.balance import BalanceTransaction
@@ -54,16 +55,36 @@ def _load[M: BaseModel](model: type[M], item: dict[str, Any] | None) -> M | None
     return obj
 
 
+def _written_pk(op: dict[str, Any]) -> str:
+    ((_, body),) = op.items()
+    return (body.get("Item") or body.get("Key") or {}).get("pk", {}).get("S", "")
+
+
+def key_usable(item: dict[str, Any] | None, now: datetime) -> bool:
+    """Whether an API key item lets its holder in at ``now``: it exists, is not revoked (``revoked``, or
+    ``revoked_at`` at or before now) and has not expired (``expires_at``, ISO 8601, at or before now)."""
+    if not item or item.get("revoked"):
+        return False
+    return not any(
+        (when := item.get(name)) and datetime.fromisoformat(when) <= now for name in ("revoked_at", "expires_at")
+    )
+
+
 class Repository(TaxRepository):
     def __init__(self, store: DynamoStore) -> None:
         self.store = store
+        self.key_cache = KeyCache()  # the container's API keys and tenants (billing.services.tenants.authenticated)
 
     def transaction(self) -> Transaction:
         return self.store.transaction()
 
     def commit(self, tx: Transaction) -> None:
         _stamp_events(tx)
-        self.store.commit(tx)
+        try:
+            self.store.commit(tx)
+        finally:
+            if self.key_cache.entries:
+                self.key_cache.written({_written_pk(op) for op in tx.items})
 
     # --- tenants and keys -----------------------------------------------------------------------------------
     def tenant(self, tenant_id: str, consistent: bool = False) -> Tenant | None:
@@ -81,8 +102,9 @@ class Repository(TaxRepository):
         tx.put_versioned(attrs, version)
 
     def api_key_exists(self, tenant_id: str, key_hash: str) -> bool:
+        """Whether the key is stored and not revoked (requests check it with ``key_usable``, expiry too)."""
         item = self.store.get(keys.api_key(tenant_id, key_hash), consistent=False)
-        return bool(item) and not item.get("revoked")
+        return bool(item) and not item.get("revoked") and not item.get("revoked_at")
 
     def save_tenant(self, tx: Transaction, tenant: Tenant) -> Tenant:
         saved = tenant.model_copy(update={"version": tenant.version + 1})
@@ -474,9 +496,21 @@ class Repository(TaxRepository):
     def pending_invoice_item_ids(self, tenant_id: str, customer_id: str, limit: int) -> list[str]:
         """The customer's pending items' ids, oldest first: one Query of the sparse pending list (gsi2). An index is
         read eventually consistent: the caller reads each item itself before it bills it."""
+        items = self.store.run_query(self.pending_invoice_items_request(tenant_id, customer_id, limit))
+        return [InvoiceItem.model_validate_json(from_item(item)["doc"]).id for item in items]
+
+    def pending_invoice_items_request(self, tenant_id: str, customer_id: str, limit: int) -> dict[str, Any]:
+        """The Query ``pending_invoice_item_ids`` makes (read ahead by the routes that invoice a customer)."""
         pk = keys.invoice_item_index_attrs(tenant_id, customer_id, "", True)["gsi2pk"]
-        page = self.store.query(INDEX_BY_STATUS, "gsi2pk", pk, limit, None, f"T#{tenant_id}#", ascending=True)
-        return [InvoiceItem.model_validate_json(item["doc"]).id for item in page.items]
+        return {
+            "TableName": self.store.table,
+            "IndexName": INDEX_BY_STATUS,
+            "KeyConditionExpression": "#pk = :pk",
+            "ExpressionAttributeNames": {"#pk": "gsi2pk"},
+            "ExpressionAttributeValues": {":pk": {"S": pk}},
+            "ScanIndexForward": True,
+            "Limit": limit,
+        }
 
     def invoice_items(
         self, tenant_id: str, customer_id: str | None, pending: bool | None, limit: int, cursor: str | None

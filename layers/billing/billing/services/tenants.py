@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 from billing.adapters import keys
 from billing.adapters.dynamodb import Transaction
+from billing.adapters.repository import key_usable
 from billing.domain import numbering
 from billing.domain.errors import Unauthorized
 from billing.domain.ids import new_id
@@ -76,12 +79,37 @@ def authenticate(ctx: Context, authorization: str | None) -> str:
     return authenticated_key(ctx, authorization)[0]
 
 
-def authenticated_key(ctx: Context, authorization: str | None) -> tuple[str, str]:
-    """The tenant id and the key id (``key_id``) of a valid ``Bearer`` API key; anything else is refused."""
+Reads = Callable[[str, dict[str, Any] | None], tuple[list[dict[str, str]], list[dict[str, Any]]]]
+
+
+def authenticated_key(ctx: Context, authorization: str | None, reads: Reads | None = None) -> tuple[str, str]:
+    """The tenant id and the key id (``key_id``) of a valid ``Bearer`` API key; anything else is refused.
+
+    The tenant id is in the key's text, so what the request will read is known before the key is checked:
+    ``reads(tenant_id, tenant item or None)`` names it (keys and Query requests), and it is read ahead with the key
+    and the tenant in one round trip (``DynamoStore.prefetch``: one strongly consistent BatchGetItem, its Queries
+    alongside). A key and its tenant found in the container's cache (``KeyCache``, a few seconds) are not read
+    again; the key's revocation and expiry are checked on every request, at the context's clock."""
     scheme, _, api_key = (authorization or "").strip().partition(" ")
     if scheme.lower() != "bearer" or not api_key.startswith(KEY_PREFIX):
         raise Unauthorized("missing_api_key", "send Authorization: Bearer <API key>")
     tenant_id, _, secret = api_key.strip()[len(KEY_PREFIX) :].partition(".")
-    if not tenant_id or not secret or not ctx.repo.api_key_exists(tenant_id, hash_key(api_key.strip())):
+    if not tenant_id or not secret:
         raise Unauthorized("invalid_api_key", "the API key is not valid")
-    return tenant_id, key_id(hash_key(api_key.strip()))
+    digest, now, store, cache = hash_key(api_key.strip()), ctx.clock.now(), ctx.repo.store, ctx.repo.key_cache
+    key, tenant = keys.api_key(tenant_id, digest), keys.tenant(tenant_id)
+    cached = cache.get(key["pk"], now)
+    wanted, queries = reads(tenant_id, cached.tenant_item if cached else None) if reads else ([], [])
+    if cached is not None:
+        known = {(key["pk"], key["sk"]): cached.key_item, (tenant["pk"], tenant["sk"]): cached.tenant_item}
+        store.prefetch(wanted, queries, known=known)
+        key_item = cached.key_item
+    else:
+        found = store.prefetch([key, tenant, *wanted], queries)
+        key_item = found[(key["pk"], key["sk"])]
+        if key_usable(key_item, now):
+            cache.put(key["pk"], now, key_item, found[(tenant["pk"], tenant["sk"])])
+    if not key_usable(key_item, now):
+        store.forget()
+        raise Unauthorized("invalid_api_key", "the API key is not valid")
+    return tenant_id, key_id(digest)
