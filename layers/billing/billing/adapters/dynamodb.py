@@ -234,9 +234,8 @@ class DynamoStore:
         _held.set(None)
 
     def run_query(self, request: dict[str, Any]) -> list[dict[str, Any]]:
-        """Every page of the Query ``request`` (raw items): read ahead by ``prefetch`` (once), else queried now."""
-        held = _held.get() or {}
-        answer = held.pop((self.table, _query_id(request)), None)
+        """Every page of the Query ``request`` (raw items): as read ahead by ``prefetch``, else queried now."""
+        answer = (_held.get() or {}).get((self.table, _query_id(request)))
         return answer if answer is not None else self._query_pages(request)
 
     def _query_pages(self, request: dict[str, Any]) -> list[dict[str, Any]]:

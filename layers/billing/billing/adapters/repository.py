@@ -13,8 +13,8 @@ from pydantic import BaseModel
 
 from billing.actor import current_actor
 from billing.adapters import keys
-from billing.adapters.key_cache import KeyCache
 from billing.adapters.dynamodb import DynamoStore, Page, Transaction, from_item, to_item
+from billing.adapters.key_cache import KeyCache
 from billing.adapters.tax_repository import TaxRepository
 from billing.domain.balance import BalanceTransaction
 from billing.domain.collections import CollectionCase

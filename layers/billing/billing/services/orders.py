@@ -149,7 +149,9 @@ def place_order(ctx: Context, tenant_id: str, cmd: PlaceOrder, claim: Claim | No
         if own is not None:  # kept for the invoice the approval makes
             coupons.store(ctx).save_discount(tx, keys.order(tenant_id, order.id), own[0], 0)
         return _save(ctx, tx, order, "order.pending_review", claim)
-    return _save(ctx, tx, _invoice(ctx, tx, tenant, order, "place", customer, own), "order.invoiced", claim)
+    # a new order has no discount of its own but the one redeemed above: nothing to read for it
+    invoiced = _invoice(ctx, tx, tenant, order, "place", customer, own or (None, 0))
+    return _save(ctx, tx, invoiced, "order.invoiced", claim)
 
 
 @retrying()

@@ -1,0 +1,120 @@
+"""What each route will read, named before it runs, so that the API key, the tenant and the route's own items come
+back in one round trip (``billing.services.tenants.authenticated_key`` reads them ahead; the services' own reads
+are then answered from that within the request). A route with no plan reads as it goes.
+
+A plan gets the tenant id (from the key's text), the route's path arguments, the JSON body (``{}`` if none or not
+JSON: the route's validation answers that), the headers, the time, and the tenant item if the container holds it
+(else None: the plan asks for every item it may need). It returns the keys to read and the Query requests to run
+alongside. Reads that depend on an earlier read (an order's customer) cannot be named here: docs/benchmarks.md,
+section 2, lists them."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from billing.adapters import keys
+from billing.adapters.repository import Repository
+from billing.domain import numbering
+from billing.domain.invoice_items import MAX_PENDING
+
+Key = dict[str, str]
+Plan = Callable[["Request"], tuple[list[Key], list[dict[str, Any]]]]
+
+
+class Request:
+    def __init__(self, repo: Repository, tenant_id: str, args: dict[str, str], event: Any, now: datetime) -> None:
+        self.repo, self.tenant_id, self.args, self.now = repo, tenant_id, args, now
+        self.headers = {k.lower(): v for k, v in (event.headers or {}).items()}
+        try:
+            body = json.loads(event.body) if event.body and not event.is_base64_encoded else {}
+        except ValueError:
+            body = {}
+        self.body: dict[str, Any] = body if isinstance(body, dict) else {}
+        self.tenant_item: dict[str, Any] | None = None
+
+    def text(self, name: str) -> str | None:
+        value = self.body.get(name)
+        return value if isinstance(value, str) and value else None
+
+    def counters(self, series: str = "default") -> list[Key]:
+        """The invoice-number counter a number taken now draws from: the tenant's format names its period; without
+        the tenant at hand, every period a format can have (all, year, month: one of them is it)."""
+        if self.tenant_item is not None:
+            fmt = json.loads(self.tenant_item["doc"]).get("invoice_number_format") or numbering.DEFAULT_FORMAT
+            return [keys.counter(self.tenant_id, series, numbering.period_key(fmt, self.now))]
+        periods = ("all", self.now.strftime("%Y"), self.now.strftime("%Y-%m"))
+        return [keys.counter(self.tenant_id, series, period) for period in periods]
+
+
+def _customer(r: Request) -> tuple[list[Key], list[dict[str, Any]]]:
+    return [keys.customer(r.tenant_id, r.args["customer_id"])], []
+
+
+def _create_customer(r: Request) -> tuple[list[Key], list[dict[str, Any]]]:
+    external = r.text("external_id")
+    return ([keys.external_id(r.tenant_id, "customer", external)] if external else []), []
+
+
+def _place_order(r: Request) -> tuple[list[Key], list[dict[str, Any]]]:
+    """The customer, its discount, the counter, the external-id guard; the tax book and the customer's pending
+    invoice items (two Queries) alongside."""
+    customer_id = r.text("customer_id")
+    if customer_id is None:
+        return [], []
+    customer = keys.customer(r.tenant_id, customer_id)
+    wanted = [customer, keys.discount(customer), *r.counters()]
+    if external := r.text("external_id"):
+        wanted.append(keys.external_id(r.tenant_id, "order", external))
+    queries = [
+        r.repo.tax_book_request(r.tenant_id),
+        r.repo.pending_invoice_items_request(r.tenant_id, customer_id, MAX_PENDING),
+    ]
+    return wanted, queries
+
+
+def _order(r: Request) -> tuple[list[Key], list[dict[str, Any]]]:
+    return [keys.order(r.tenant_id, r.args["order_id"])], []
+
+
+def _approve_order(r: Request) -> tuple[list[Key], list[dict[str, Any]]]:
+    """The order and its own discount, the counter and the tax book; its customer is named by the order (a
+    dependent read: one more round trip, with the customer's discount and pending items)."""
+    order = keys.order(r.tenant_id, r.args["order_id"])
+    return [order, keys.discount(order), *r.counters()], [r.repo.tax_book_request(r.tenant_id)]
+
+
+def _invoice(r: Request) -> tuple[list[Key], list[dict[str, Any]]]:
+    return [keys.invoice(r.tenant_id, r.args["invoice_id"])], []
+
+
+PLANS: dict[tuple[str, str], Plan] = {
+    ("POST", "/v1/customers"): _create_customer,
+    ("GET", "/v1/customers/<customer_id>"): _customer,
+    ("POST", "/v1/orders"): _place_order,
+    ("GET", "/v1/orders/<order_id>"): _order,
+    ("POST", "/v1/orders/<order_id>/approve"): _approve_order,
+    ("POST", "/v1/orders/<order_id>/cancel"): _order,
+    ("GET", "/v1/invoices/<invoice_id>"): _invoice,
+    ("POST", "/v1/invoices/<invoice_id>/void"): _invoice,
+}
+
+
+def planner(app: Any, repo: Repository, now: datetime) -> Callable[[str, dict[str, Any] | None], Any]:
+    """The ``reads`` of ``authenticated_key`` for the request ``app`` resolves: its route's plan, plus the
+    Idempotency-Key's claim on any POST that carries one."""
+    route = app.context.get("_route")
+    plan = PLANS.get((route.method, route.path)) if route is not None else None
+
+    def reads(tenant_id: str, tenant_item: dict[str, Any] | None) -> tuple[list[Key], list[dict[str, Any]]]:
+        request = Request(repo, tenant_id, app.context.get("_route_args") or {}, app.current_event, now)
+        request.tenant_item = tenant_item
+        wanted, queries = plan(request) if plan else ([], [])
+        idempotency_key = request.headers.get("idempotency-key")
+        if app.current_event.http_method == "POST" and idempotency_key and len(idempotency_key) <= 255:
+            wanted = [keys.idempotency(tenant_id, idempotency_key), *wanted]
+        return wanted, queries
+
+    return reads
