@@ -33,17 +33,34 @@ from pathlib import Path
 from bench._doc import ROOT, machine, table, update
 
 SNIPPET = "import time; t=time.perf_counter(); import {module}; print(time.perf_counter()-t)"
-FUNCTIONS = [  # (template logical id, handler module), in the order of the report
-    ("ApiFunction", "functions.api.app"),
-    ("NotifierFunction", "functions.notifier.app"),
-    ("OutboxRelayFunction", "functions.outbox_relay.app"),
-    ("DunningSweepFunction", "functions.dunning_sweep.app"),
-    ("DunningWorkerFunction", "functions.dunning_worker.app"),
-    ("StripeWebhookFunction", "functions.stripe_webhook.app"),
-    ("StripeEventsFunction", "functions.stripe_events.app"),
-    ("CollectorFunction", "functions.collector.app"),
-    ("ReconciliationFunction", "functions.reconciliation.app"),
-]
+LIMIT = 1.25  # each function's import within 1.25x its own baseline (issue 17)
+# Each function's baseline: the smallest handler with the same Powertools parts (bench/bare/). A function not named
+# here (a new one) gets the baseline of its first event source's kind, and the table says it was guessed.
+BASELINES = {
+    "ApiFunction": "bench.bare_powertools_validated",
+    "StripeWebhookFunction": "bench.bare.http_event",
+    "OutboxRelayFunction": "bench.bare.stream_batch",
+    "InvoiceWorkerFunction": "bench.bare.sqs_parser",
+    "DunningWorkerFunction": "bench.bare.sqs_batch_model",
+    "StripeEventsFunction": "bench.bare.sqs_batch_model",
+    **dict.fromkeys(
+        ["NotifierFunction", "WebhookDeliveryFunction", "DocumentRendererFunction", "EmailFeedbackFunction"],
+        "bench.bare.sqs_batch",
+    ),
+    "CollectorFunction": "bench.bare.sqs_batch",
+    **dict.fromkeys(
+        ["DunningSweepFunction", "BillingRunFunction", "ReconciliationFunction", "AnalyticsExportFunction"],
+        "bench.bare.scheduled",
+    ),
+}
+BY_EVENT = {
+    "SQS": "bench.bare.sqs_batch",
+    "ScheduleV2": "bench.bare.scheduled",
+    "Schedule": "bench.bare.scheduled",
+    "DynamoDB": "bench.bare.stream_batch",
+    "HttpApi": "bench.bare.http_event",
+    "Api": "bench.bare.http_event",
+}
 REGION = "us-east-1"
 
 
@@ -53,6 +70,29 @@ class Case:
     code: str  # the -c program; prints the seconds it measured on its last line
     env: dict[str, str]
     note: str = ""
+    baseline: str = ""  # the label of the case this one is compared with ("": a baseline or a reference row)
+
+
+@dataclass
+class Handler:
+    logical_id: str
+    module: str
+    baseline: str
+    guessed: bool  # the baseline comes from the event source's kind, not from BASELINES
+
+
+def handlers() -> list[Handler]:
+    """Every function of template.yaml (its handler module, as CodeUri + Handler name it) with its baseline."""
+    from infra.local import template as tpl
+
+    out = []
+    for fn in tpl.functions(tpl.load()):
+        kinds = [event.get("Type", "") for event in fn.events.values()]
+        guessed = next((BY_EVENT[k] for k in kinds if k in BY_EVENT), "bench.bare.scheduled")
+        out.append(
+            Handler(fn.logical_id, fn.module, BASELINES.get(fn.logical_id, guessed), fn.logical_id not in BASELINES)
+        )
+    return out
 
 
 def function_envs() -> dict[str, dict[str, str]]:
@@ -96,22 +136,43 @@ def lambda_env(function_name: str, extra: dict[str, str]) -> dict[str, str]:
     }
 
 
+BASELINE_NOTES = {
+    "bench.bare_powertools_validated": "baseline of the API: APIGatewayHttpResolver(enable_validation=True), one route",
+    "bench.bare.http_event": "baseline: event_source(APIGatewayProxyEventV2), no resolver",
+    "bench.bare.scheduled": "baseline: Logger + Tracer + Metrics on a plain handler",
+    "bench.bare.sqs_batch": "baseline: BatchProcessor(SQS) + SQSRecord",
+    "bench.bare.sqs_batch_model": "baseline: BatchProcessor(SQS) with a SqsRecordModel + Json[BaseModel] body",
+    "bench.bare.sqs_parser": "baseline: SqsModel + a pydantic body model, no batch processor",
+    "bench.bare.stream_batch": "baseline: BatchProcessor(DynamoDBStreams) + DynamoDBRecord",
+}
+
+
 def cases() -> list[Case]:
     envs = function_envs()
     api_env = lambda_env("ApiFunction", envs["ApiFunction"])
-    out = [Case(module, SNIPPET.format(module=module), lambda_env(fid, envs[fid])) for fid, module in FUNCTIONS]
+    found = handlers()
+    out = [
+        Case(
+            h.module,
+            SNIPPET.format(module=h.module),
+            lambda_env(h.logical_id, envs[h.logical_id]),
+            f"baseline guessed from its event source ({h.baseline})" if h.guessed else "",
+            h.baseline,
+        )
+        for h in found
+    ]
+    baseline_env = {h.baseline: lambda_env(h.logical_id, envs[h.logical_id]) for h in reversed(found)}
+    out += [
+        Case(b, SNIPPET.format(module=b), baseline_env[b], BASELINE_NOTES.get(b, "baseline"))
+        for b in BASELINE_NOTES
+        if b in baseline_env
+    ]
     out += [
         Case(
             "bench.bare_powertools",
             SNIPPET.format(module="bench.bare_powertools"),
             api_env,
-            "baseline: Logger + Tracer + Metrics + APIGatewayHttpResolver, one route",
-        ),
-        Case(
-            "bench.bare_powertools_validated",
-            SNIPPET.format(module="bench.bare_powertools_validated"),
-            api_env,
-            "the same with enable_validation=True (as billing.api.app)",
+            "Logger + Tracer + Metrics + APIGatewayHttpResolver, one route, no validation",
         ),
         Case("boto3", SNIPPET.format(module="boto3"), api_env, "baseline: `import boto3` alone"),
         Case(
@@ -125,6 +186,7 @@ def cases() -> list[Case]:
             SNIPPET.format(module="functions.api.app"),
             {**api_env, "POWERTOOLS_TRACE_DISABLED": "true"},
             "POWERTOOLS_TRACE_DISABLED=true: no X-Ray SDK import or patching",
+            "bench.bare_powertools_validated",
         ),
     ]
     out.append(
@@ -133,6 +195,7 @@ def cases() -> list[Case]:
             SNIPPET.format(module="functions.api.app"),
             {**api_env, "PYTHONPYCACHEPREFIX": layer_without_bytecode(api_env), "PYTHONDONTWRITEBYTECODE": "1"},
             "the layer's packages and the project compiled from source at every start (stdlib, boto3: .pyc)",
+            "bench.bare_powertools_validated",
         )
     )
     return out
@@ -254,15 +317,25 @@ def main() -> None:
             if "PYTHONPYCACHEPREFIX" in case.env:
                 shutil.rmtree(case.env["PYTHONPYCACHEPREFIX"], ignore_errors=True)
 
-    bare = statistics.median(times["bench.bare_powertools"])
+    medians = {label: statistics.median(t) for label, t in times.items()}
     rows = []
     for case in all_cases:
         t = times[case.label]
-        med = statistics.median(t)
-        rows.append(
-            [f"`{case.label}`", ms(med), ms(min(t)), ms(max(t)), f"{(med - bare) * 1000:+.0f}", case.note or ""]
-        )
-    timing = table(["module", "median ms", "min ms", "max ms", "vs bare Powertools", "note"], rows, "lrrrrl")
+        if case.baseline:
+            ratio = medians[case.label] / medians[case.baseline]
+            verdict = f"{ratio:.2f} {'✓' if ratio <= LIMIT else '✗'}"
+            against = f"`{case.baseline}` ({ms(medians[case.baseline])})"
+        else:
+            verdict, against = "·", "·"
+        rows.append([f"`{case.label}`", ms(medians[case.label]), ms(min(t)), ms(max(t)), against, verdict, case.note])
+    timing = table(
+        ["module", "median ms", "min ms", "max ms", "its baseline (median ms)", f"ratio (≤ {LIMIT} ✓)", "note"],
+        rows,
+        "lrrrlrl",
+    )
+    functions = [c for c in all_cases if c.baseline and c.label in {h.module for h in handlers()}]
+    within = sum(medians[c.label] / medians[c.baseline] <= LIMIT for c in functions)
+    summary = f"{within} of {len(functions)} functions within {LIMIT}x their own baseline (median against median)."
 
     api_env = next(c.env for c in all_cases if c.label == "functions.api.app")
     imported, root = importtime(api_env, "functions.api.app", args.importtime_runs)
@@ -294,6 +367,7 @@ def main() -> None:
             f"Machine: {machine()}. {args.runs} fresh interpreters per row (after one discarded warm-up), "
             "bytecode precompiled, Lambda-like environment with the tracer active (LAMBDA_TASK_ROOT set).",
             timing,
+            summary,
             f"Heaviest imports of `functions.api.app` by **self** time (`python -X importtime`, median of "
             f"{args.importtime_runs} runs; importtime's own overhead inflates all figures a little):",
             imports_table(by_self),

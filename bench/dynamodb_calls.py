@@ -38,6 +38,8 @@ os.environ.pop("AWS_PROFILE", None)
 import argparse  # noqa: E402
 import json  # noqa: E402
 import math  # noqa: E402
+import re  # noqa: E402
+import threading  # noqa: E402
 import warnings  # noqa: E402
 from collections import Counter  # noqa: E402
 from dataclasses import dataclass, field  # noqa: E402
@@ -51,6 +53,7 @@ from bench._doc import ROOT, machine, table, update  # noqa: E402
 from billing import bootstrap  # noqa: E402
 from billing.adapters import keys  # noqa: E402
 from billing.adapters.clock import FixedClock  # noqa: E402
+from billing.adapters.dynamodb import PARALLEL_ROUND  # noqa: E402
 from billing.services import tenants  # noqa: E402
 from infra.local import template as tpl  # noqa: E402
 
@@ -96,14 +99,18 @@ class Call:
     what: str
     read_units: float = 0.0
     write_units: float = 0.0
+    round: int | None = None  # the parallel round (billing.adapters.dynamodb.in_parallel) it is part of
 
 
 @dataclass
 class Recorder:
-    """botocore hooks: one ``Call`` per request the handler's clients make, while ``on``."""
+    """botocore hooks: one ``Call`` per request the handler's clients make, while ``on``. Calls made at once (a
+    sharded listing's Queries, in threads) are paired with their answers by thread, and share a round."""
 
     calls: list[Call] = field(default_factory=list)
     on: bool = False
+    pending: dict[int, Call] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
     def attach(self, client: Any) -> None:
         service = client.meta.service_model.service_name
@@ -115,7 +122,8 @@ class Recorder:
             return
         service, op = model.service_model.service_name, model.name
         if service != "dynamodb":
-            self.calls.append(Call(service, op, f"{service.upper()} {op}"))
+            with self.lock:
+                self.calls.append(Call(service, op, f"{service.upper()} {op}"))
             return
         api = json.loads(params["body"] or b"{}")
         call = Call(service, op, op)
@@ -135,12 +143,16 @@ class Recorder:
                 units += 2 * max(1, math.ceil(item_size(item) / 1024))  # transactional write: 2 WRU per KB
             call.what = f"Tx[{len(kinds)}: {' '.join(kinds)}]"
             call.write_units = units
-        self.calls.append(call)
+        call.round = PARALLEL_ROUND.get()
+        with self.lock:
+            self.calls.append(call)
+            self.pending[threading.get_ident()] = call
 
     def after(self, model: Any, parsed: dict[str, Any], **_: Any) -> None:
-        if not self.on or model.service_model.service_name != "dynamodb" or not self.calls:
+        with self.lock:
+            call = self.pending.pop(threading.get_ident(), None)
+        if not self.on or model.service_model.service_name != "dynamodb" or call is None:
             return
-        call = self.calls[-1]
         if model.name == "GetItem":
             size = item_size(parsed.get("Item", {}))
             call.read_units *= max(1, math.ceil(size / 4096))
@@ -233,6 +245,8 @@ class Bench:
             "NOTIFICATIONS_QUEUE_URL": boto3.client("sqs").create_queue(QueueName="notifications")["QueueUrl"],
             "DUNNING_QUEUE_URL": boto3.client("sqs").create_queue(QueueName="dunning")["QueueUrl"],
             "COLLECTIONS_QUEUE_URL": boto3.client("sqs").create_queue(QueueName="collections")["QueueUrl"],
+            "DOCUMENTS_QUEUE_URL": boto3.client("sqs").create_queue(QueueName="documents")["QueueUrl"],
+            "WEBHOOK_EVENTS_QUEUE_URL": boto3.client("sqs").create_queue(QueueName="webhook-events")["QueueUrl"],
             "EMAIL_FROM": "billing@example.com",
             "STRIPE_SECRET_KEY_PARAM": "/billing/bench/stripe/secret-key",
         }
@@ -389,27 +403,49 @@ def collapse(whats: list[str]) -> str:
     return ", ".join(what if n == 1 else f"{what} ×{n}" for what, n in runs)
 
 
+def in_rounds(calls: list[Call]) -> list[str]:
+    """What each call did, the calls of one parallel round as one: ``Query gsi3 ∥8 (12 items)``."""
+    whats: list[str] = []
+    rounds: dict[int, list[Call]] = {}
+    for call in calls:
+        if call.round is None:
+            whats.append(call.what)
+        elif call.round not in rounds:
+            rounds[call.round] = [call]
+            whats.append(f"round {call.round}")
+        else:
+            rounds[call.round].append(call)
+    for round_id, members in rounds.items():
+        kinds = sorted({re.sub(r" \(\d+ items\)$", "", c.what) for c in members})
+        items = sum(int(m.group(1)) for c in members if (m := re.search(r"\((\d+) items\)$", c.what)))
+        summary = f"{' / '.join(kinds)} ∥{len(members)} ({items} items)"
+        whats[whats.index(f"round {round_id}")] = summary
+    return whats
+
+
 def report(rows: list[Row]) -> str:
     ops = sorted({c.operation for r in rows for c in r.calls if c.service == "dynamodb"})
     order = [o for o in ("GetItem", "Query", "TransactWriteItems") if o in ops] + [
         o for o in ops if o not in ("GetItem", "Query", "TransactWriteItems")
     ]
-    header = ["request", "answer", *order, "DynamoDB calls", "≈RRU", "≈WRU", "in order"]
-    align = "ll" + "r" * (len(order) + 3) + "l"
+    header = ["request", "answer", *order, "DynamoDB calls", "round trips", "≈RRU", "≈WRU", "in order"]
+    align = "ll" + "r" * (len(order) + 4) + "l"
 
     def line(r: Row) -> list[object]:
         dynamo = [c for c in r.calls if c.service == "dynamodb"]
         counts = Counter(c.operation for c in dynamo)
         rru = sum(c.read_units for c in dynamo)
         wru = sum(c.write_units for c in dynamo)
+        trips = len([c for c in dynamo if c.round is None]) + len({c.round for c in dynamo if c.round is not None})
         return [
             r.label,
             r.status,
             *[counts.get(o, 0) or "·" for o in order],
             len(dynamo),
+            trips,
             f"{rru:g}" if rru else "·",
             f"{wru:g}" if wru else "·",
-            collapse([c.what for c in r.calls]) or "—",
+            collapse(in_rounds(r.calls)) or "—",
         ]
 
     api = [line(r) for r in rows if r.group == "api"]
@@ -425,7 +461,8 @@ def report(rows: list[Row]) -> str:
             "Legend: `Get X` = GetItem of the item whose sort key starts with X (`~`: eventually consistent, "
             "otherwise strongly consistent); `Query gsiN (k items)`; `Tx[n: …]` = one TransactWriteItems of n "
             "writes (EVT = outbox event, IDEMPOTENCY = Idempotency-Key claim, UNIQUE = external-id guard, "
-            "COUNTER = invoice-number counter). ≈RRU/≈WRU: on-demand request units from item sizes measured here "
+            "COUNTER = invoice-number counter); `∥n` = n calls made at once (a sharded list's shards: one round "
+            "trip). ≈RRU/≈WRU: on-demand request units from item sizes measured here "
             "(GetItem 1 per 4 KB strong, 0.5 eventual; Query 0.5 per 4 KB returned; transactional write 2 per KB "
             "per item).",
         ]

@@ -13,9 +13,9 @@ is printed once; only its SHA-256 is stored. ``reconcile`` also reads Stripe's k
 ``STRIPE_SECRET_KEY_PARAM`` (as the functions do) and prints what it repaired. ``replay-outbox`` hands the domain
 events of a window (or of each stream batch the relay gave up on, from its DLQ, deleting each message once
 replayed) to the queues again, named as the relay's environment names them (``NOTIFICATIONS_QUEUE_URL``,
-``COLLECTIONS_QUEUE_URL``, ``DOCUMENTS_QUEUE_URL``, ``WEBHOOK_EVENTS_QUEUE_URL``: the stack's outputs), and puts
-the public ones on the event bus again when ``EVENT_BUS_NAME`` names it (the ``EventBusName`` output; consumers
-dedupe on the event id).
+``COLLECTIONS_QUEUE_URL``, ``DOCUMENTS_QUEUE_URL``, ``WEBHOOK_EVENTS_QUEUE_URL``, ``NUMBERING_QUEUE_URL``: the stack's
+outputs), and puts the public ones on the event bus again when ``EVENT_BUS_NAME`` names it (the ``EventBusName``
+output; consumers dedupe on the event id).
 ``backfill-customer-lists`` puts the customers saved before ``GET /v1/customers`` existed on its lists (a Scan; safe
 to run again). What a command writes is on the audit trail as done by ``{"type": "admin_command", "id": <the
 command>}``: ``add-key`` and ``create-tenant`` write ``api_key.created`` (the key's id, never the key).

@@ -1,7 +1,8 @@
-"""SQS (subscriptions due) -> one invoice per subscription period, a batch of a tenant's subscriptions per transaction.
+"""SQS (subscriptions due) -> one draft invoice per subscription period, a batch of a tenant's subscriptions per
+transaction (its drafts are numbered by the series' writer, functions/invoice_numbering).
 
-Records are grouped by tenant (a batch shares the tenant's invoice counter, moved once); a group that fails is
-reported as failed items, and SQS redelivers only those (the group's transaction wrote nothing)."""
+Records are grouped by tenant (a transaction bills one tenant's subscriptions); a group that fails is reported as
+failed items, and SQS redelivers only those (the group's transaction wrote nothing)."""
 
 from aws_lambda_powertools.utilities.parser.models import SqsModel
 from aws_lambda_powertools.utilities.typing import LambdaContext

@@ -87,27 +87,40 @@ def _candidates(table: Table, hash_key_conditions: list[tuple[str, Any]] | None)
     return [item for item in items if all(item.attrs.get(n) == v for n, v in others)]
 
 
+_answering = threading.local()
+
+
 def query_without_sorting_the_table() -> None:
     """moto answers a Query by listing every item of the table sorted by key (``Table.all_items``), then keeps the
     partition's items and sorts those again; DynamoDB reads one partition. The first sort, and moto's slower checks
     on items of other partitions, are most of a month's moves on the local stack (every hourly billing run queries
     8 index partitions as the table grows), and do not change the answer: moto checks and sorts the partition's
     items on its own. So the stack's Queries start from the partition's items, as they are. Scans keep moto's
-    sorted order (their pages depend on it). In this process only, for moto 5.2.5."""
+    sorted order (their pages depend on it). In this process only, for moto 5.2.5.
+
+    The Query being answered is this thread's (``_answering``): the server answers requests in threads, and one
+    request may run several Queries at once (a sharded listing), while a Scan in another thread keeps moto's order."""
     if getattr(Table.query, "local_unsorted", False):
         return
-    sorted_query = Table.query
+    sorted_query, sorted_all_items = Table.query, Table.all_items
 
     def query(self: Table, *args: Any, **kwargs: Any) -> Any:
-        conditions = kwargs.get("hash_key_conditions")
-        self.all_items = lambda: _candidates(self, conditions)  # type: ignore[method-assign]  # this call's only
+        before = getattr(_answering, "query", None)
+        _answering.query = (self, kwargs.get("hash_key_conditions"))
         try:
             return sorted_query(self, *args, **kwargs)
         finally:
-            del self.all_items
+            _answering.query = before
+
+    def all_items(self: Table) -> Any:
+        answering = getattr(_answering, "query", None)
+        if answering is not None and answering[0] is self:
+            return _candidates(self, answering[1])
+        return sorted_all_items(self)
 
     query.local_unsorted = True  # type: ignore[attr-defined]
     Table.query = query  # type: ignore[method-assign]
+    Table.all_items = all_items  # type: ignore[method-assign]
 
 
 class _CopyAllButTables:
@@ -437,6 +450,12 @@ def provision(template: dict[str, Any], stage: str = "local") -> Provisioned:
                 policy["deadLetterTargetArn"], policy["maxReceiveCount"]
             )
         name = f"billing-{stage}-{logical_id}"
+        if props.get("FifoQueue"):  # a FIFO queue's name ends with .fifo (CloudFormation names it so)
+            name += ".fifo"
+            attributes["FifoQueue"] = "true"
+            for attribute in ("ContentBasedDeduplication", "DeduplicationScope", "FifoThroughputLimit"):
+                if attribute in props:
+                    attributes[attribute] = str(props[attribute]).lower() if attribute[0] == "C" else props[attribute]
         url = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
         out.refs[logical_id] = url
         out.queue_urls[logical_id] = url

@@ -28,6 +28,7 @@ QUEUE_ENV = (
     "COLLECTIONS_QUEUE_URL",
     "STRIPE_EVENTS_QUEUE_URL",
     "WEBHOOK_EVENTS_QUEUE_URL",
+    "NUMBERING_QUEUE_URL",
 )
 
 
@@ -72,6 +73,9 @@ def deps(aws: None, clock: FixedClock, monkeypatch: pytest.MonkeyPatch) -> Itera
             "WEBHOOK_EVENTS_QUEUE_URL",
         )
     }
+    # the numbering writer's queue is FIFO, as the template declares it (one message group per tenant and series)
+    fifo = {"FifoQueue": "true", "DeduplicationScope": "messageGroup", "FifoThroughputLimit": "perMessageGroupId"}
+    queues["NUMBERING_QUEUE_URL"] = sqs.create_queue(QueueName="numbering.fifo", Attributes=fifo)["QueueUrl"]
     boto3.client("s3").create_bucket(Bucket=DOCUMENTS_BUCKET)
     env = {
         **os.environ,

@@ -45,7 +45,8 @@ def test_replay_outbox_relays_a_failed_batchs_events_again_and_empties_the_dlq(d
     key = tenant[1]
     invoice = place_invoice(key, new_customer(key), "send_invoice")  # its invoice.finalized was never relayed
     monkeypatch.setenv("TABLE_NAME", TABLE)
-    for name in ("NOTIFICATIONS_QUEUE_URL", "COLLECTIONS_QUEUE_URL", "DOCUMENTS_QUEUE_URL", "WEBHOOK_EVENTS_QUEUE_URL"):
+    relay_queues = ("NOTIFICATIONS", "COLLECTIONS", "DOCUMENTS", "WEBHOOK_EVENTS", "NUMBERING")
+    for name in (f"{queue}_QUEUE_URL" for queue in relay_queues):
         monkeypatch.setenv(name, deps.env[name])
     sqs = boto3.client("sqs")
     dlq = sqs.create_queue(QueueName="outbox-relay-dlq")["QueueUrl"]

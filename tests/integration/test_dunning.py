@@ -19,6 +19,7 @@ from functions.dunning_sweep import app as sweep_handler
 from functions.dunning_worker import app as worker_handler
 from functions.notifier import app as notifier
 from tests.integration.conftest import FakeLambdaContext, all_failed, sample_event
+from tests.integration.numbering import number_drafts
 from tests.integration.test_collection import DECLINE, TOTAL, call, get_invoice, new_customer, place_invoice, save_card
 from tests.integration.test_stripe_webhooks import FakeStripe
 from tests.integration.test_workers import (
@@ -397,6 +398,7 @@ def test_dunning_moves_the_subscription_past_due_then_suspends_it_and_payment_br
     assert status == 201, sub
     set_clock(clock, datetime(2026, 11, 23, 13, 10, tzinfo=UTC))
     (billed,) = subscriptions.bill_subscriptions(deps.context, tenant_id, [sub["id"]]).billed
+    number_drafts(deps)
     gateway.outcomes.append({"status": "requires_payment_method", "last_payment_error": DECLINE})
     payments.collect(deps.context, gateway, tenant_id, billed.invoice_id, "finalized")
 

@@ -22,6 +22,7 @@ from billing.services import outbox, payments, portal, subscriptions, tenants
 from functions.outbox_relay import app as relay
 from infra import admin
 from tests.integration.conftest import TABLE, FakeLambdaContext, sample_event
+from tests.integration.numbering import number_drafts
 from tests.integration.test_collection import DECLINE, TOTAL, call, get_invoice, new_customer, place_invoice, save_card
 from tests.integration.test_collection_cases import ISSUED as CASE_ISSUED
 from tests.integration.test_collection_cases import POLICY as CASE_POLICY
@@ -175,6 +176,7 @@ def test_subscription_and_dunning_events_are_valid_and_name_the_jobs(deps, clock
     assert status == 201, sub
     set_clock(clock, datetime(2026, 11, 23, 13, 10, tzinfo=UTC))
     (billed,) = subscriptions.bill_subscriptions(deps.context, tenant_id, [sub["id"]]).billed
+    number_drafts(deps)
     gateway.outcomes.append({"status": "requires_payment_method", "last_payment_error": DECLINE})
     payments.collect(deps.context, gateway, tenant_id, billed.invoice_id, "finalized")
     for day in range(1, 15):
@@ -409,12 +411,17 @@ def bus(deps):
 
 def stream_records(tenant_id: str) -> list[dict[str, Any]]:
     """Every event item of the tenant, as the table's stream gives them to the relay."""
-    items = boto3.client("dynamodb").query(
-        TableName=TABLE,
-        IndexName="gsi3",
-        KeyConditionExpression="gsi3pk = :pk",
-        ExpressionAttributeValues={":pk": {"S": keys.event_index_attrs(tenant_id, "", "")["gsi3pk"]}},
-    )["Items"]
+    client = boto3.client("dynamodb")
+    shards = [
+        client.query(
+            TableName=TABLE,
+            IndexName="gsi3",
+            KeyConditionExpression="gsi3pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": shard}},
+        )["Items"]
+        for shard in keys.event_lists(tenant_id)
+    ]
+    items = sorted((item for shard in shards for item in shard), key=lambda item: item["gsi3sk"]["S"])
     records = []
     for image in items:
         record = copy.deepcopy(sample_event("dynamodb_stream_event_item.json")["Records"][0])

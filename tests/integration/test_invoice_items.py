@@ -16,6 +16,7 @@ from billing.services import orders, subscriptions
 from billing.services.commands import PlaceOrder
 from functions.api import app as api
 from tests.integration.conftest import TABLE, FakeLambdaContext, http_event
+from tests.integration.numbering import number_drafts
 from tests.integration.test_subscriptions import FLAT, START, after, billing_run, invoices_of, plan, subscribe
 from tests.integration.test_workers import call, set_clock
 
@@ -134,6 +135,7 @@ def test_an_order_and_a_billing_run_drafted_at_once_never_both_take_the_item(dep
     finally:
         repo.commit = real_commit
     assert len(outcome.billed) == 1
+    number_drafts(deps)
     invoices = invoices_of(key, cus)
     assert len(invoices) == 2
     carrying = [i["id"] for i in invoices if any(ln["description"] == "Late fee" for ln in i["lines"])]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import random
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import boto3
@@ -64,6 +65,7 @@ QUERIES = [
 def unpatched(monkeypatch):
     """Whatever a test patches in moto is undone after it: the patches are this process's only."""
     monkeypatch.setattr(Table, "query", Table.query)
+    monkeypatch.setattr(Table, "all_items", Table.all_items)
     monkeypatch.setattr(DynamoDBBackend, "transact_write_items", DynamoDBBackend.transact_write_items)
     monkeypatch.setattr(dynamodb_models, "copy", dynamodb_models.copy)
 
@@ -96,6 +98,18 @@ def test_queries_answer_the_same_pages_without_the_table_sort(client):
     assert [query_all(client, **q) for q in QUERIES] == moto_answers
     assert scan_all(client) == moto_scan
     assert all(len(pages) > 1 for pages in moto_answers[:2])  # the answers were paged: the pages matter
+
+
+def test_queries_at_once_in_threads_each_answer_their_own(client):
+    """A sharded listing runs its shards' Queries at once (billing.adapters.dynamodb.in_parallel), and the server
+    answers requests in threads: each Query, and a Scan beside them, answers as it would alone."""
+    moto_answers = [query_all(client, **q) for q in QUERIES]
+    moto_scan = scan_all(client)
+    aws.query_without_sorting_the_table()
+    calls = [lambda q=q: query_all(client, **q) for q in QUERIES * 8] + [lambda: scan_all(client)] * 4
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        answers = list(pool.map(lambda call: call(), calls))
+    assert answers == moto_answers * 8 + [moto_scan] * 4
 
 
 def test_queries_see_every_write_since_the_last_query(client):

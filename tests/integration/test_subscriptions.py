@@ -18,6 +18,7 @@ from functions.api import app as api
 from functions.billing_run import app as billing_run_handler
 from functions.invoice_worker import app as invoice_worker
 from tests.integration.conftest import FakeLambdaContext, http_event, sample_event
+from tests.integration.numbering import number_drafts
 from tests.integration.test_workers import (
     NO_FAILURES,
     call,
@@ -79,7 +80,8 @@ def subscribe(key: str, customer_id: str, items: list[dict[str, Any]], **extra: 
 
 
 def billing_run(deps: Deps, clock, when: datetime) -> dict[str, Any]:
-    """The hourly run at ``when``, then the worker on everything it fanned out (batches of 10, as Lambda polls)."""
+    """The hourly run at ``when``, then the worker on everything it fanned out (batches of 10, as Lambda polls),
+    then the numbering writer on the drafts (the relay and the FIFO queue between)."""
     set_clock(clock, when)
     run = {**sample_event("scheduler_billing_run.json"), "scheduled_time": when.isoformat()}
     swept = billing_run_handler.lambda_handler(run, FakeLambdaContext())
@@ -87,6 +89,7 @@ def billing_run(deps: Deps, clock, when: datetime) -> dict[str, Any]:
     for n in range(0, len(messages), 10):
         batch = sqs_event("sqs_billing.json", messages[n : n + 10])
         assert invoice_worker.lambda_handler(batch, FakeLambdaContext()) == NO_FAILURES
+    number_drafts(deps)
     return swept
 
 
@@ -129,7 +132,7 @@ def test_a_subscription_is_billed_once_per_period_whatever_the_duplicates(deps, 
     assert len(outbox(keys.invoice(tenant_id, invoice["id"]), "invoice.finalized")) == 1
 
 
-def test_a_run_of_many_subscriptions_numbers_every_invoice_gaplessly_with_one_counter_move_per_transaction(
+def test_a_run_of_many_subscriptions_numbers_every_invoice_gaplessly_with_no_counter_in_the_billing_transaction(
     deps, clock, key, tenant_id
 ):
     pro = plan(key, FLAT)
@@ -150,9 +153,11 @@ def test_a_run_of_many_subscriptions_numbers_every_invoice_gaplessly_with_one_co
         deps.context.repo.set_counter = real_set_counter
     numbers = sorted(i["number"] for cus in customers for i in invoices_of(key, cus))
     assert numbers == [f"INV-2026-{n:06}" for n in range(1, 26)]
-    # one move per billing transaction: the worker splits a batch of ten into transactions of PER_TRANSACTION (five:
-    # a subscription's run writes up to 13 items, a transaction at most 100)
-    assert [new - old for *_, old, new in counter_writes] == [subscriptions.PER_TRANSACTION] * 5
+    # the worker's three batches (10, 10, 5) make five billing transactions (PER_TRANSACTION = 8: 8+2, 8+2, 5), none
+    # moving the counter; the writer gets their five drafted messages in one FIFO batch and numbers all 25 drafts
+    # with one move
+    assert subscriptions.PER_TRANSACTION == 8
+    assert [new - old for *_, old, new in counter_writes] == [25]
 
 
 def test_a_run_interrupted_half_way_finishes_without_duplicates_when_run_again(deps, clock, key, tenant_id):
@@ -189,6 +194,7 @@ def test_two_workers_billing_the_same_subscription_at_once_make_one_invoice(deps
         subscriptions.bill_subscriptions(deps.context, tenant_id, [sub["id"]])
     finally:
         repo.commit = real_commit
+    number_drafts(deps)
     assert [i["number"] for i in invoices_of(key, cus)] == ["INV-2026-000001"]
 
 
@@ -375,5 +381,6 @@ def test_a_subscription_that_cannot_be_billed_does_not_hold_back_its_batch(deps,
 
     bad_message = next(m["MessageId"] for m in messages if bad["id"] in m["Body"])
     assert answer == {"batchItemFailures": [{"itemIdentifier": bad_message}]}  # retried, then dead-lettered
+    number_drafts(deps)
     assert [i["number"] for i in invoices_of(key, good["customer_id"])] == ["INV-2026-000001"]
     assert invoices_of(key, bad["customer_id"]) == []

@@ -12,6 +12,7 @@ from billing import bootstrap
 from billing.services import subscriptions
 from functions.api import app
 from tests.integration.conftest import FakeLambdaContext, http_event
+from tests.integration.numbering import number_drafts
 from tests.integration.test_events_out import assert_valid, trail
 
 
@@ -276,6 +277,7 @@ def test_a_plan_names_an_active_rate_and_its_subscription_is_taxed_at_it(tenant,
     assert (status, problem["code"]) == (422, "tax_rate_inactive")  # a new subscription needs the rate active
     clock.advance(subscriptions.RUN_DELAY + timedelta(seconds=1))
     subscriptions.bill_subscriptions(bootstrap.deps().context, tenant[0], [sub["id"]])
+    number_drafts(bootstrap.deps())
     (invoice,) = call("GET", "/v1/invoices", key, query={"customer_id": ada["id"]})[1]["data"]
     assert (invoice["subtotal"], invoice["tax"], invoice["total"]) == (10000, 2000, 12000)
     assert invoice["lines"][0]["tax_rate"]["id"] == vat["id"]

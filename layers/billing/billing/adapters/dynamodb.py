@@ -8,45 +8,57 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextvars
 import hashlib
+import itertools
 import json
-import random
+import threading
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
-from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Any
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from billing.domain.errors import ConcurrentModification, ValidationFailed
 
-_ser = TypeSerializer()
-_de = TypeDeserializer()
+if TYPE_CHECKING:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+
+
+@cache
+def _codec() -> tuple[TypeSerializer, TypeDeserializer]:
+    """boto3's attribute-value codec, built on first use: importing it imports boto3 (its session, s3transfer),
+    ≈40 ms that a function's INIT need not pay (docs/benchmarks.md, section 1)."""
+    from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+
+    return TypeSerializer(), TypeDeserializer()
+
+
+def _serialize(value: Any) -> dict[str, Any]:
+    return _codec()[0].serialize(value)
+
+
+def _deserialize(value: dict[str, Any]) -> Any:
+    return _codec()[1].deserialize(value)
 
 
 def to_item(attrs: dict[str, Any]) -> dict[str, Any]:
-    return {k: _ser.serialize(v) for k, v in attrs.items() if v is not None}
+    return {k: _serialize(v) for k, v in attrs.items() if v is not None}
 
 
 def from_item(item: dict[str, Any]) -> dict[str, Any]:
-    return {k: _de.deserialize(v) for k, v in item.items()}
+    return {k: _deserialize(v) for k, v in item.items()}
 
 
 OnConflict = Callable[[], Exception]
 
-BATCH_GET_LIMIT = 100  # keys per BatchGetItem, DynamoDB's limit
-UNPROCESSED_ATTEMPTS = 5  # BatchGetItem calls for one chunk before its unprocessed keys are an error
-
 # What this request read ahead (``DynamoStore.prefetch``): (table, pk, sk) -> (item or None, read consistently), and
 # (table, query) -> the Query's answer. Per request (the API's middleware clears it) and per thread or task.
-_held: ContextVar[dict[tuple[str, ...], Any] | None] = ContextVar("billing_prefetched", default=None)
-
-
-class ReadsUnprocessed(Exception):
-    """BatchGetItem left keys unprocessed (throttling) after every retry: the request fails as a throttle would."""
+_held: contextvars.ContextVar[dict[tuple[str, ...], Any] | None] = contextvars.ContextVar("prefetched", default=None)
 
 
 @dataclass
@@ -105,7 +117,7 @@ class Transaction:
             sets = []
             for i, (name, value) in enumerate(sorted(attrs.items())):
                 names[f"#a{i}"] = name
-                values[f":a{i}"] = _ser.serialize(value)
+                values[f":a{i}"] = _serialize(value)
                 sets.append(f"#a{i} = :a{i}")
             expression += " SET " + ", ".join(sets)
         op: dict[str, Any] = {
@@ -147,7 +159,7 @@ def _written_already(kind: str, op: dict[str, Any], stored: dict[str, Any] | Non
         return from_item(stored) == from_item(op["Item"])
     if kind == "Update" and ":new" in op["ExpressionAttributeValues"]:  # a sequence counter's move (set_counter)
         seq = stored.get("seq")
-        return seq is not None and _de.deserialize(seq) == _de.deserialize(op["ExpressionAttributeValues"][":new"])
+        return seq is not None and _deserialize(seq) == _deserialize(op["ExpressionAttributeValues"][":new"])
     return False
 
 
@@ -174,58 +186,49 @@ class DynamoStore:
         answer = self.client.get_item(TableName=self.table, Key=to_item(key), ConsistentRead=consistent)
         return from_item(answer["Item"]) if "Item" in answer else None
 
-    # --- reading ahead: one round trip for what a request will read ----------------------------------------------
-    def read_many(self, keys: Iterable[dict[str, str]], consistent: bool = True) -> dict[tuple[str, str], Any]:
-        """The items at ``keys`` by (pk, sk), None where there is none: one BatchGetItem per 100 keys. Keys DynamoDB
-        leaves unprocessed (throttling) are asked again, with jittered back-off, at most ``UNPROCESSED_ATTEMPTS``
-        calls per chunk; still unprocessed after that is ``ReadsUnprocessed``."""
-        wanted = list(dict.fromkeys((k["pk"], k["sk"]) for k in keys))
-        found: dict[tuple[str, str], Any] = dict.fromkeys(wanted)
-        for start in range(0, len(wanted), BATCH_GET_LIMIT):
-            chunk = [{"pk": pk, "sk": sk} for pk, sk in wanted[start : start + BATCH_GET_LIMIT]]
-            request: dict[str, Any] = {self.table: {"Keys": [to_item(k) for k in chunk], "ConsistentRead": consistent}}
-            for attempt in range(UNPROCESSED_ATTEMPTS):
-                answer = self.client.batch_get_item(RequestItems=request)
-                for item in answer.get("Responses", {}).get(self.table, []):
-                    plain = from_item(item)
-                    found[(plain["pk"], plain["sk"])] = plain
-                request = answer.get("UnprocessedKeys") or {}
-                if not request:
+    def get_many(self, keys: list[dict[str, str]], consistent: bool = True) -> list[dict[str, Any]]:
+        """The items at ``keys`` that exist, in one ``BatchGetItem`` per hundred keys (DynamoDB's limit); keys it
+        leaves unprocessed (throttling, the 16 MB answer limit) are asked again until none is left."""
+        found: list[dict[str, Any]] = []
+        unique = list({json.dumps(k, sort_keys=True): k for k in keys}.values())
+        for start in range(0, len(unique), 100):
+            pending: dict[str, Any] = {
+                self.table: {"Keys": [to_item(k) for k in unique[start : start + 100]], "ConsistentRead": consistent}
+            }
+            for attempt in range(20):
+                answer = self.client.batch_get_item(RequestItems=pending)
+                found += [from_item(item) for item in answer.get("Responses", {}).get(self.table, [])]
+                pending = answer.get("UnprocessedKeys") or {}
+                if not pending:
                     break
-                if attempt < UNPROCESSED_ATTEMPTS - 1:
-                    time.sleep(random.uniform(0, 0.05 * 2**attempt))
+                time.sleep(min(0.5, 0.01 * 2**attempt))
             else:
-                left = len(request.get(self.table, {}).get("Keys", []))
-                raise ReadsUnprocessed(f"{left} keys unprocessed after {UNPROCESSED_ATTEMPTS} BatchGetItem calls")
+                raise ConcurrentModification("BatchGetItem left keys unprocessed")
         return found
 
     def prefetch(
         self,
         keys: Iterable[dict[str, str]],
         queries: Iterable[dict[str, Any]] = (),
-        consistent: bool = True,
         known: dict[tuple[str, str], dict[str, Any] | None] | None = None,
-    ) -> dict[tuple[str, str], Any]:
-        """Read ahead, in one round trip, what this request will read: ``keys`` in one BatchGetItem and ``queries``
-        (Query requests as ``query_request`` builds them) at the same time, on threads. Later ``get`` and
-        ``run_query`` calls of the request are answered from it until the request ends (``forget``) or it commits.
-        ``known``: items the caller holds already (a container cache), held for eventually consistent reads only."""
+    ) -> dict[tuple[str, str], dict[str, Any] | None]:
+        """Read ahead, in one round trip, what this request will read: ``keys`` in one strongly consistent
+        ``get_many`` and ``queries`` (Query requests, as ``run_query`` takes them) at the same time (``in_parallel``).
+        The request's later ``get`` and ``run_query`` calls are answered from it until it ends (``forget``) or
+        commits. ``known``: items the caller holds already (the container's key cache), held as eventually
+        consistent reads (a strongly consistent ``get`` of one still goes to DynamoDB). Returns what ``keys`` found
+        by (pk, sk), None where nothing is."""
         keys, queries = list(keys), list(queries)
+        jobs: list[Callable[[], Any]] = [lambda: self.get_many(keys)] if keys else []
+        jobs += [lambda q=q: self._query_pages(q) for q in queries]
+        answers = in_parallel(lambda job: job(), jobs)
+        found: dict[tuple[str, str], dict[str, Any] | None] = {(k["pk"], k["sk"]): None for k in keys}
+        for item in answers.pop(0) if keys else []:
+            found[(item["pk"], item["sk"])] = item
         held = dict(_held.get() or {})
-        for (pk, sk), item in (known or {}).items():
-            held[(self.table, pk, sk)] = (item, False)
-        found: dict[tuple[str, str], Any] = {}
-        if queries:
-            with ThreadPoolExecutor(max_workers=len(queries) + 1) as pool:
-                batch = pool.submit(self.read_many, keys, consistent) if keys else None
-                answers = [pool.submit(self._query_pages, q) for q in queries]
-                found = batch.result() if batch else {}
-                for query, answer in zip(queries, answers, strict=True):
-                    held[(self.table, _query_id(query))] = answer.result()
-        elif keys:
-            found = self.read_many(keys, consistent)
-        for (pk, sk), item in found.items():
-            held[(self.table, pk, sk)] = (item, consistent)
+        held |= {(self.table, pk, sk): (item, False) for (pk, sk), item in (known or {}).items()}
+        held |= {(self.table, pk, sk): (item, True) for (pk, sk), item in found.items()}
+        held |= {(self.table, _query_id(q)): answer for q, answer in zip(queries, answers, strict=True)}
         _held.set(held)
         return found
 
@@ -324,12 +327,7 @@ class DynamoStore:
         if index:
             kwargs["IndexName"] = index
         if filters:
-            clauses = []
-            for n, (name, value) in enumerate(sorted(filters.items())):
-                kwargs["ExpressionAttributeNames"][f"#f{n}"] = name
-                kwargs["ExpressionAttributeValues"][f":f{n}"] = {"S": value}
-                clauses.append(f"#f{n} = :f{n}")
-            kwargs["FilterExpression"] = " AND ".join(clauses)
+            _filter(kwargs, filters)
         listing = f"{index or 'table'}:{pk_value}:{sorted((filters or {}).items())}" + (":asc" if ascending else "")
         if sort_between:
             listing += f":{sort_between}"
@@ -338,6 +336,148 @@ class DynamoStore:
         answer = self.client.query(**kwargs)
         last = answer.get("LastEvaluatedKey")
         return Page([from_item(i) for i in answer.get("Items", [])], encode_cursor(last, listing) if last else None)
+
+    def query_shards(
+        self,
+        index: str,
+        pk_name: str,
+        sk_name: str,
+        partitions: list[str],
+        limit: int,
+        cursor: str | None,
+        filters: dict[str, str] | None = None,
+        ascending: bool = False,
+        sort_between: tuple[str, str] | None = None,
+    ) -> Page:
+        """One page of a write-sharded list (billing.adapters.keys.LIST_SHARDS), newest (highest sort key) first
+        unless ``ascending``: one Query of at most ``limit`` per shard, all in parallel (one round trip), merged by
+        sort key. The sort keys are unique, so one of them is every shard's position: the cursor is a sort key, bound
+        to this listing, and the next page reads each shard past it. ``sort_between``: (low, high), the sort key's
+        range; ``filters``: attribute equalities applied after ``Limit``, as ``query`` does, so a page may be short
+        while more follow.
+
+        A shard that stopped at ``Limit`` has read its part of the list only down to its last key (LastEvaluatedKey);
+        the page never goes past the least advanced of those, so no shard's unread items are ever skipped."""
+        listing = f"{index}:{pk_name}:{','.join(partitions)}:{sorted((filters or {}).items())}"
+        listing += f":{'asc' if ascending else 'desc'}:{sort_between}"
+        after = decode_position(cursor, listing) if cursor else None
+        low, high = sort_between or (None, None)
+        if after is not None:  # clamp the range to the position (the position may be any string: a tampered one)
+            if ascending:
+                low = after if low is None or after > low else low
+            else:
+                high = after if high is None or after < high else high
+            if low is not None and high is not None and low > high:
+                return Page([], None)
+        if low is not None and high is not None:
+            condition, values = "#pk = :pk AND #sk BETWEEN :low AND :high", {":low": low, ":high": high}
+        elif after is not None:  # a position and no range: past it
+            condition, values = f"#pk = :pk AND #sk {'>' if ascending else '<'} :after", {":after": after}
+        else:
+            condition, values = "#pk = :pk", {}
+        # BETWEEN includes the position itself (dropped below): one more per shard keeps full pages full
+        per_shard = limit + 1 if after is not None and ":low" in values else limit
+
+        def one(partition: str) -> tuple[list[dict[str, Any]], str | None]:
+            kwargs: dict[str, Any] = {
+                "TableName": self.table,
+                "IndexName": index,
+                "KeyConditionExpression": condition,
+                "ExpressionAttributeNames": {"#pk": pk_name, **({"#sk": sk_name} if values else {})},
+                "ExpressionAttributeValues": {
+                    ":pk": {"S": partition},
+                    **{name: {"S": value} for name, value in values.items()},
+                },
+                "ScanIndexForward": ascending,
+                "Limit": per_shard,
+            }
+            if filters:
+                _filter(kwargs, filters)
+            answer = self.client.query(**kwargs)
+            stopped = answer.get("LastEvaluatedKey")
+            return [from_item(i) for i in answer.get("Items", [])], stopped[sk_name]["S"] if stopped else None
+
+        shards = in_parallel(one, partitions)
+        merged = sorted(
+            (item for items, _ in shards for item in items if item[sk_name] != after),
+            key=lambda i: i[sk_name],
+            reverse=not ascending,
+        )
+        stops = [stop for _, stop in shards if stop is not None]
+        # the least advanced shard that stopped: everything up to it (and only that) is read in every shard
+        frontier = (min(stops) if ascending else max(stops)) if stops else None
+        ready = [
+            i for i in merged if frontier is None or (i[sk_name] <= frontier if ascending else i[sk_name] >= frontier)
+        ]
+        page = ready[:limit]
+        if len(page) == limit and (len(merged) > limit or frontier is not None):
+            position: str | None = page[-1][sk_name]
+        else:
+            position = frontier
+        return Page(page, encode_position(position, listing) if position is not None else None)
+
+
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+_rounds = itertools.count(1)
+_POOL_NAME = "billing-dynamodb"
+PARALLEL_CALLS = 16  # threads for one request's parallel reads (boto3 clients are thread-safe)
+# Which ``in_parallel`` call a DynamoDB call is part of (None: a call of its own): bench/dynamodb_calls.py counts
+# the calls of one as one round trip.
+PARALLEL_ROUND: contextvars.ContextVar[int | None] = contextvars.ContextVar("parallel_round", default=None)
+
+
+def in_parallel[T, R](call: Callable[[T], R], args: Iterable[T]) -> list[R]:
+    """``call`` on each of ``args`` on a pool of threads made at first use (not in INIT, not in a snapshot), in
+    order; each runs in a copy of the caller's context (its actor, its logger's keys). An error is raised here. Called
+    from one of the pool's own threads it runs the calls one after another (a pool waiting on itself could stall)."""
+    global _pool
+    args = list(args)
+    if len(args) <= 1 or threading.current_thread().name.startswith(_POOL_NAME):
+        return [call(arg) for arg in args]
+    with _pool_lock:
+        if _pool is None:
+            from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415  (not in INIT: the first listing's)
+
+            _pool = ThreadPoolExecutor(max_workers=PARALLEL_CALLS, thread_name_prefix=_POOL_NAME)
+    contexts, round_id = [contextvars.copy_context() for _ in args], next(_rounds)
+    for context in contexts:
+        context.run(PARALLEL_ROUND.set, round_id)
+    return list(_pool.map(lambda context, arg: context.run(call, arg), contexts, args))
+
+
+POSITION_LENGTH = 512  # longer than any sort key a sharded list holds (ids, ``<tenant>#<invoice>``)
+
+
+def encode_position(sort_key: str, listing: str) -> str:
+    """The cursor of a sharded list: the last sort key given, bound to the listing (its partitions) it continues."""
+    body = {"a": sort_key, "l": _listing_tag(listing)}
+    return base64.urlsafe_b64encode(json.dumps(body, sort_keys=True).encode()).decode().rstrip("=")
+
+
+def decode_position(cursor: str, listing: str) -> str:
+    """The sort key a sharded list's cursor names; refused unless this listing gave it out. The listing names the
+    tenant's own partitions, so a cursor can only move within the caller's list."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        body = json.loads(raw)
+        if isinstance(body, dict) and body.get("l") == _listing_tag(listing):
+            after = body.get("a")
+            if isinstance(after, str) and 0 < len(after.encode()) <= POSITION_LENGTH:
+                return after
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        pass
+    raise ValidationFailed("invalid_cursor", "the cursor is not one this API gave out")
+
+
+def _filter(kwargs: dict[str, Any], filters: dict[str, str]) -> None:
+    """Add attribute equalities to a Query as its FilterExpression."""
+    clauses = []
+    for n, (name, value) in enumerate(sorted(filters.items())):
+        kwargs["ExpressionAttributeNames"][f"#f{n}"] = name
+        kwargs["ExpressionAttributeValues"][f":f{n}"] = {"S": value}
+        clauses.append(f"#f{n} = :f{n}")
+    kwargs["FilterExpression"] = " AND ".join(clauses)
 
 
 def _query_id(request: dict[str, Any]) -> str:

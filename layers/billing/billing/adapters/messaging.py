@@ -13,11 +13,19 @@ from typing import Any
 class SqsPublisher:
     client: Any
 
-    def send(self, queue_url: str, messages: list[dict[str, Any]]) -> None:
-        """Send JSON messages, ten to a request; raise if SQS refused any, so the caller's batch is retried."""
+    def send(
+        self, queue_url: str, messages: list[dict[str, Any]], fifo: list[tuple[str, str]] | None = None
+    ) -> None:
+        """Send JSON messages, ten to a request; raise if SQS refused any, so the caller's batch is retried. To a
+        FIFO queue, ``fifo`` gives each message's (MessageGroupId, MessageDeduplicationId)."""
         for start in range(0, len(messages), 10):
             chunk = messages[start : start + 10]
-            entries = [{"Id": str(n), "MessageBody": json.dumps(m, default=str)} for n, m in enumerate(chunk)]
+            entries: list[dict[str, Any]] = [
+                {"Id": str(n), "MessageBody": json.dumps(m, default=str)} for n, m in enumerate(chunk)
+            ]
+            if fifo is not None:
+                for entry, (group, dedup) in zip(entries, fifo[start : start + 10], strict=True):
+                    entry.update(MessageGroupId=group, MessageDeduplicationId=dedup)
             answer = self.client.send_message_batch(QueueUrl=queue_url, Entries=entries)
             if answer.get("Failed"):
                 raise RuntimeError(f"SQS refused {len(answer['Failed'])} messages: {answer['Failed'][0]}")

@@ -13,7 +13,7 @@ from pydantic import BaseModel
 
 from billing.actor import current_actor
 from billing.adapters import keys
-from billing.adapters.dynamodb import DynamoStore, Page, Transaction, from_item, to_item
+from billing.adapters.dynamodb import DynamoStore, Page, Transaction, from_item, in_parallel, to_item
 from billing.adapters.key_cache import KeyCache
 from billing.adapters.tax_repository import TaxRepository
 from billing.domain.balance import BalanceTransaction
@@ -163,8 +163,7 @@ class Repository(TaxRepository):
 
     def customer_has_invoice(self, tenant_id: str, customer_id: str) -> bool:
         """Whether any invoice (a draft too) was made for the customer: one Query on gsi1, at most one key read."""
-        pk = keys.invoice_index_attrs(tenant_id, customer_id, "", "")["gsi1pk"]
-        return self._any_in_index(INDEX_BY_CUSTOMER, "gsi1pk", pk)
+        return self._any_in_index(INDEX_BY_CUSTOMER, "gsi1pk", keys.customer_invoices(tenant_id, customer_id))
 
     def customer_has_subscription(self, tenant_id: str, customer_id: str) -> bool:
         pk = keys.customer_subscriptions_attrs(tenant_id, customer_id, "")["gsi1pk"]
@@ -237,6 +236,13 @@ class Repository(TaxRepository):
             raise NotFound("invoice_not_found", f"no invoice {invoice_id}")
         return found
 
+    def invoices_by_id(self, tenant_id: str, invoice_ids: list[str]) -> list[Invoice]:
+        """The tenant's invoices of ``invoice_ids`` that exist, strongly consistent, in one ``BatchGetItem`` per
+        hundred (the numbering writer's read of the drafts it numbers), in the order of ``invoice_ids``."""
+        items = self.store.get_many([keys.invoice(tenant_id, i) for i in invoice_ids], consistent=True)
+        found = {invoice.id: invoice for invoice in (_load(Invoice, item) for item in items) if invoice is not None}
+        return [found[i] for i in dict.fromkeys(invoice_ids) if i in found]
+
     def save_invoice(self, tx: Transaction, invoice: Invoice) -> Invoice:
         saved = invoice.model_copy(update={"version": invoice.version + 1})
         attrs = {
@@ -256,16 +262,16 @@ class Repository(TaxRepository):
     ) -> tuple[list[Invoice], str | None]:
         prefix = f"T#{tenant_id}#"
         if customer_id:
-            pk = keys.invoice_index_attrs(tenant_id, customer_id, status or "", "")
+            pk = keys.customer_invoices(tenant_id, customer_id)
             page = self.store.query(
-                INDEX_BY_CUSTOMER, "gsi1pk", pk["gsi1pk"], limit, cursor, prefix, {"status": status} if status else None
+                INDEX_BY_CUSTOMER, "gsi1pk", pk, limit, cursor, prefix, {"status": status} if status else None
             )
         elif status:
-            pk = keys.invoice_index_attrs(tenant_id, "", status, "")
-            page = self.store.query(INDEX_BY_STATUS, "gsi2pk", pk["gsi2pk"], limit, cursor, prefix)
+            shards = keys.invoice_lists(tenant_id, status)
+            page = self.store.query_shards(INDEX_BY_STATUS, "gsi2pk", "gsi2sk", shards, limit, cursor)
         else:
-            pk = keys.invoice_index_attrs(tenant_id, "", "", "")
-            page = self.store.query(INDEX_BY_TENANT, "gsi3pk", pk["gsi3pk"], limit, cursor, prefix)
+            shards = keys.invoice_lists(tenant_id)
+            page = self.store.query_shards(INDEX_BY_TENANT, "gsi3pk", "gsi3sk", shards, limit, cursor)
         return _page(Invoice, page)
 
     # --- plans and subscriptions ----------------------------------------------------------------------------
@@ -301,7 +307,7 @@ class Repository(TaxRepository):
         saved = sub.model_copy(update={"version": sub.version + 1})
         attrs = {
             **_item_attrs(keys.subscription(sub.tenant_id, sub.id), saved),
-            **keys.tenant_list_attrs(sub.tenant_id, "SUB", sub.id),
+            **keys.subscription_list_attrs(sub.tenant_id, sub.id),
             **keys.customer_subscriptions_attrs(sub.tenant_id, sub.customer_id, sub.id),
             "type": "subscription",
             "status": sub.status,
@@ -315,8 +321,8 @@ class Repository(TaxRepository):
         return saved
 
     def subscriptions(self, tenant_id: str, limit: int, cursor: str | None) -> tuple[list[Subscription], str | None]:
-        pk = keys.tenant_list_attrs(tenant_id, "SUB", "")["gsi3pk"]
-        return _page(Subscription, self.store.query(INDEX_BY_TENANT, "gsi3pk", pk, limit, cursor, f"T#{tenant_id}#"))
+        shards = keys.subscription_lists(tenant_id)
+        return _page(Subscription, self.store.query_shards(INDEX_BY_TENANT, "gsi3pk", "gsi3sk", shards, limit, cursor))
 
     def index_customer_email(self, tx: Transaction, customer: Customer) -> None:
         key = keys.customer_by_email(customer.tenant_id, customer.email, customer.id)
@@ -624,27 +630,27 @@ class Repository(TaxRepository):
         high = (until.astimezone(UTC).isoformat() if until else "") + "~"
         partition = keys.events_partition(tenant_id, object_id) if object_id else None
         filters = {"event_type": event_type} if event_type else {}
-        if partition is not None:
-            index, pk_name, pk_value, sk_name = None, "pk", partition["pk"], "sk"
-            low, high = f"EVT#{low}", f"EVT#{high}"
-        else:
-            index, pk_name, sk_name = INDEX_BY_TENANT, "gsi3pk", "gsi3sk"
-            pk_value = keys.event_index_attrs(tenant_id, "", "")["gsi3pk"]
         # the index holds every object's events, and the tenant's partition its API keys' too; an aggregate's own
         # partition only its own (also those written before events had these attributes)
         if object_id and (partition is None or object_id == tenant_id):
             filters["aggregate_id"] = object_id
+        if partition is None:  # the audit trail index, sharded: every shard, merged by time
+            shards = keys.event_lists(tenant_id)
+            page = self.store.query_shards(
+                INDEX_BY_TENANT, "gsi3pk", "gsi3sk", shards, limit, cursor, filters or None, sort_between=(low, high)
+            )
+            return [DomainEvent.model_validate_json(item["doc"]) for item in page.items], page.cursor
         # the cursor's keys are the tenant's: its own partition ``T#<tenant>`` (the tenant's events) or one under
         # it (tenant ids are all of one length, so no other tenant's key starts with this one's)
         page = self.store.query(
-            index,
-            pk_name,
-            pk_value,
+            None,
+            "pk",
+            partition["pk"],
             limit,
             cursor,
             f"T#{tenant_id}",
             filters or None,
-            sort_between=(sk_name, low, high),
+            sort_between=("sk", f"EVT#{low}", f"EVT#{high}"),
         )
         return [DomainEvent.model_validate_json(item["doc"]) for item in page.items], page.cursor
 
@@ -655,16 +661,9 @@ class Repository(TaxRepository):
         trail index (a webhook replay walks a window with it). Events written before the index existed are not on
         it."""
         low, high = since.astimezone(UTC).isoformat(), until.astimezone(UTC).isoformat() + "~"
-        pk_value = keys.event_index_attrs(tenant_id, "", "")["gsi3pk"]
-        page = self.store.query(
-            INDEX_BY_TENANT,
-            "gsi3pk",
-            pk_value,
-            limit,
-            cursor,
-            f"T#{tenant_id}",
-            ascending=True,
-            sort_between=("gsi3sk", low, high),
+        shards = keys.event_lists(tenant_id)
+        page = self.store.query_shards(
+            INDEX_BY_TENANT, "gsi3pk", "gsi3sk", shards, limit, cursor, ascending=True, sort_between=(low, high)
         )
         return [DomainEvent.model_validate_json(item["doc"]) for item in page.items], page.cursor
 
@@ -688,14 +687,19 @@ class Repository(TaxRepository):
                 yield DomainEvent.model_validate_json(item["doc"]["S"])
 
     def invoices_needing_attention(self, day: str) -> list[tuple[str, str]]:
-        """(tenant id, invoice id) of the open invoices that need the dunning worker on ``day``, from gsi4."""
-        items = self._query_all(
-            IndexName=INDEX_BY_DUE_DATE,
-            KeyConditionExpression="gsi4pk = :pk",
-            ExpressionAttributeValues={":pk": {"S": keys.attention_index_attrs(day, "", "")["gsi4pk"]}},
-            ProjectionExpression="gsi4sk",
-        )
-        return [tuple(item["gsi4sk"]["S"].split("#", 1)) for item in items]
+        """(tenant id, invoice id) of the open invoices that need the dunning worker on ``day``, from gsi4: every
+        shard of the day, read in parallel (one round trip when each shard fits a page), sorted by tenant and id."""
+
+        def shard(partition: str) -> list[dict[str, Any]]:
+            return self._query_all(
+                IndexName=INDEX_BY_DUE_DATE,
+                KeyConditionExpression="gsi4pk = :pk",
+                ExpressionAttributeValues={":pk": {"S": partition}},
+                ProjectionExpression="gsi4sk",
+            )
+
+        found = sorted(item["gsi4sk"]["S"] for items in in_parallel(shard, keys.attention_days(day)) for item in items)
+        return [tuple(sort_key.split("#", 1)) for sort_key in found]
 
     def _query_all(self, **query: Any) -> list[dict[str, Any]]:
         """Every raw item a Query gives, page after page."""

@@ -16,7 +16,6 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestUnsupportedContentType,
     RequestValidationError,
 )
-from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 
 from billing import bootstrap
 from billing.actor import acting
@@ -105,6 +104,10 @@ def openapi():  # noqa: ANN201 - raw JSON, outside the schema
 
 @cache
 def openapi_document() -> str:
+    # Powertools' OpenAPI models (≈100 ms of pydantic classes) are needed only here, never to answer a request:
+    # imported on the first GET /openapi.json (or before a SnapStart snapshot, billing.snapstart), not at INIT.
+    from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
+
     generated = resolver.get_openapi_json_schema(
         title=TITLE,
         version=VERSION,

@@ -51,3 +51,13 @@ def render(fmt: str, when: datetime, seq: int) -> str:
         return str(seq).zfill(int(width)) if width else str(seq)
 
     return _TOKEN.sub(one, fmt)
+
+
+# The billing run's drafts are numbered by one writer per tenant and series (billing.services.invoice_numbering):
+# the internal event that names them, and the FIFO message group it travels in.
+DRAFTED = "invoices.drafted"
+
+
+def writer_group(tenant_id: str, series: str) -> str:
+    """The FIFO message group of a series' drafts: one writer at a time per tenant and series."""
+    return f"{tenant_id}#{series}"

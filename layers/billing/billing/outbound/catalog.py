@@ -57,6 +57,11 @@ TYPES: dict[str, EventType] = _types(
     ("invoice.disputed", "invoice", "A payment of the invoice is disputed."),
     ("invoice.dispute_closed", "invoice", "A dispute on the invoice's payment closed."),
     ("invoice.email_skipped", "invoice", "An e-mail about the invoice was not sent (a suppressed address)."),
+    (
+        "invoices.drafted",
+        "invoice",
+        "A billing run drafted invoices, to be numbered by their series' writer (internal: data.invoice_ids).",
+    ),
     # payments (in their invoice's partition: the aggregate is the invoice)
     ("payment.pending", "invoice", "A payment attempt was recorded before Stripe was called."),
     ("payment.processing", "invoice", "A payment is processing at Stripe."),
@@ -134,8 +139,9 @@ TYPES: dict[str, EventType] = _types(
 
 # Types that stay inside: on the audit trail and to the queues that act on them, never on the event bus or to
 # tenant endpoints. A sign-in request carries an address someone typed (maybe no customer's) and is only the
-# notifier's trigger for the sign-in e-mail.
-INTERNAL: frozenset[str] = frozenset({"portal.sign_in_requested"})
+# notifier's trigger for the sign-in e-mail. Drafted invoices are the numbering writer's work, not yet invoices
+# anyone owes (their invoice.finalized follows).
+INTERNAL: frozenset[str] = frozenset({"portal.sign_in_requested", "invoices.drafted"})
 
 
 def is_public(event_type: str) -> bool:

@@ -706,6 +706,12 @@ class PortalSignInRequested(Data):
     example: ClassVar = {"email": "ada@example.com", "locale": "en"}
 
 
+class InvoicesDrafted(Data):
+    series: str = Field(description="the number series the drafts are numbered in")
+    invoice_ids: list[str] = Field(description="the drafts, in the order they are numbered")
+    example: ClassVar = {"series": "default", "invoice_ids": ["in_01JE0000000000000000000000"]}
+
+
 class ApiKeyCreated(Data):
     key_id: str = Field(description="the key's public id (never the key)")
     example: ClassVar = {"key_id": "key_3f9a0c1d2e4b5a69"}
@@ -786,6 +792,7 @@ DATA: dict[str, type[Data]] = {
     "tenant.profile_updated": TenantChanged,
     "tenant.dunning_policy_updated": DunningPolicyChanged,
     "portal.sign_in_requested": PortalSignInRequested,
+    "invoices.drafted": InvoicesDrafted,
     "tax_rate.created": TaxRateCreated,
     "tax_rate.updated": TaxRateUpdated,
     "tenant.tax_settings_updated": TaxSettingsChanged,
@@ -830,6 +837,7 @@ _EXAMPLE_ACTORS = {
     "customer.email_suppressed": {"type": "job", "id": "email_feedback"},
     "subscription.period_billed": {"type": "job", "id": "invoice_worker"},
     "subscription.trial_ended": {"type": "job", "id": "invoice_worker"},
+    "invoices.drafted": {"type": "job", "id": "invoice_worker"},
     "customer.payment_method_saved": {"type": "customer", "id": "cus_01JE0000000000000000000000"},
     "portal.sign_in_requested": None,
     "api_key.created": {"type": "admin_command", "id": "add-key"},

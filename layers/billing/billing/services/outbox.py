@@ -9,9 +9,11 @@ handled once is handled once more as nothing).
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
+from billing.domain import numbering
 from billing.domain.models import DomainEvent
 from billing.outbound import catalog
 from billing.outbound.envelope import envelope
@@ -37,6 +39,14 @@ ROUTES: dict[str, frozenset[str]] = {
     # every public event, for the tenant's webhook endpoints (billing.services.webhook_delivery filters by each
     # endpoint's types)
     "WEBHOOK_EVENTS_QUEUE_URL": frozenset(name for name in catalog.TYPES if catalog.is_public(name)),
+    # a billing run's drafts, to their series' one numbering writer (a FIFO queue: FIFO_GROUPS)
+    "NUMBERING_QUEUE_URL": frozenset({numbering.DRAFTED}),
+}
+
+# The FIFO queues' message group of an event (one consumer at a time per group, in order); its deduplication id is
+# the event's id, so a relay that sends it again within five minutes sends it once.
+FIFO_GROUPS: dict[str, Callable[[DomainEvent], str]] = {
+    "NUMBERING_QUEUE_URL": lambda event: numbering.writer_group(event.tenant_id, event.data.get("series", "default"))
 }
 
 
@@ -47,11 +57,17 @@ def route(event: DomainEvent) -> list[str]:
 
 def relay(events: list[DomainEvent], env: dict[str, str], publisher: Any) -> int:
     by_queue: dict[str, list[dict[str, Any]]] = {}
+    groups: dict[str, list[tuple[str, str]]] = {}
     for event in events:
         for queue in route(event):
             by_queue.setdefault(env[queue], []).append(event.model_dump(mode="json"))
+            if queue in FIFO_GROUPS:
+                groups.setdefault(env[queue], []).append((FIFO_GROUPS[queue](event), event.id))
     for url, messages in by_queue.items():
-        publisher.send(url, messages)
+        if url in groups:
+            publisher.send(url, messages, fifo=groups[url])
+        else:
+            publisher.send(url, messages)
     return sum(len(m) for m in by_queue.values())
 
 

@@ -3,8 +3,10 @@
 The billing run: an hourly schedule finds the subscriptions whose run is due through the billing index (gsi4,
 ``BILL#<shard>`` sorted by due time: no scan) and fans them out; the invoice worker bills a batch of one tenant's
 subscriptions in one transaction: every subscription moves on one period (conditional on its version), every
-invoice is created and finalized, and the tenant's counter moves once for the whole batch. A retried or duplicated
-message finds the period billed (the subscription has moved on) and does nothing: exactly one invoice per period.
+invoice is written as a draft, and an internal ``invoices.drafted`` event names the drafts for their series' one
+numbering writer (billing.services.invoice_numbering): no counter in the billing transaction, so parallel workers
+of one tenant never contend on it. A retried or duplicated message finds the period billed (the subscription has
+moved on) and does nothing: exactly one invoice per period.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from billing.observability import business_event, logger
 from billing.services import coupons, invoice_items, taxes
 from billing.services.commands import Redeeming
 from billing.services.customers import invoice_credit
-from billing.services.invoicing import take_numbers
+from billing.services.invoice_numbering import drafted_event
 from billing.services.unit import Claim, Context, fan_out_once, remember, retrying
 
 # Usage may arrive this late (its own timestamp is what counts). A period's billing run waits for it, and for a
@@ -339,8 +341,7 @@ def billing_sweep(ctx: Context, publisher: Any, queue_url: str, scheduled_time: 
 class Billed(BaseModel):
     subscription_id: str
     period_index: int
-    invoice_id: str | None  # None: nothing to invoice (no lines)
-    invoice_number: str | None
+    invoice_id: str | None  # the period's draft (numbered by its series' writer); None: nothing to invoice (no lines)
 
 
 class BillingOutcome(BaseModel):
@@ -350,9 +351,9 @@ class BillingOutcome(BaseModel):
 
 @retrying()
 def bill_subscriptions(ctx: Context, tenant_id: str, subscription_ids: list[str]) -> BillingOutcome:
-    """Bill the due period of each subscription, all in one transaction: one invoice per subscription period,
-    numbered from one move of the tenant's counter. A subscription not due (already billed) is skipped; one that
-    cannot be billed is reported and does not hold back the others."""
+    """Bill the due period of each subscription, all in one transaction: one draft invoice per subscription
+    period, handed to its series' numbering writer by one ``invoices.drafted`` event. A subscription not due
+    (already billed) is skipped; one that cannot be billed is reported and does not hold back the others."""
     tenant = ctx.repo.tenant(tenant_id)
     if tenant is None:
         return BillingOutcome(billed=[], failed=[])
@@ -415,24 +416,22 @@ def bill_subscriptions(ctx: Context, tenant_id: str, subscription_ids: list[str]
     if not runs:
         return BillingOutcome(billed=[], failed=failed)
     drafts = [d for *_, d in runs if d is not None]
-    numbers = iter(take_numbers(ctx, tx, tenant_id, "default", tenant.invoice_number_format, len(drafts)))
     answer = []
     for _sub, billed, events, draft in runs:
-        invoice = None
         if draft is not None:
-            invoice, finalized = draft.finalize(next(numbers), now)
-            ctx.repo.save_invoice(tx, invoice)
-            ctx.repo.add_event(tx, keys.invoice(tenant_id, invoice.id), finalized)
+            ctx.repo.save_invoice(tx, draft)  # a draft: its number comes from the series' writer
         ctx.repo.save_subscription(tx, billed, int(RUN_DELAY.total_seconds()))
         _events(ctx, tx, tenant_id, keys.subscription(tenant_id, billed.id), events)
         answer.append(
             Billed(
                 subscription_id=billed.id,
                 period_index=billed.current_period_index - 1,
-                invoice_id=invoice and invoice.id,
-                invoice_number=invoice and invoice.number,
+                invoice_id=draft and draft.id,
             )
         )
+    if drafts:  # in this transaction: crash-safe (the outbox is at least once, the writer skips what it numbered)
+        first = keys.invoice(tenant_id, drafts[0].id)
+        ctx.repo.add_event(tx, first, drafted_event(tenant_id, "default", [d.id for d in drafts], now))
     for customer_id, customer in customers.items():
         if customer.credit_balance != originals[customer_id].credit_balance:
             ctx.repo.save_customer(tx, customer)
@@ -445,12 +444,14 @@ def bill_subscriptions(ctx: Context, tenant_id: str, subscription_ids: list[str]
     return BillingOutcome(billed=answer, failed=failed)
 
 
-# The most a subscription's run writes besides its invoice items: its invoice and event, the subscription, its MRR
-# item and up to two events, its customer, a ledger entry, its own discount with its event and the period's paid
-# shares, its customer's discount with its event (the billing run keeps a batch inside 100 writes).
-_WRITES_PER_RUN = 13
-# How many subscriptions one billing transaction takes at most (the worker splits a bigger batch)
-PER_TRANSACTION = 5
+# The most a subscription's run writes besides its invoice items: its draft invoice, the subscription, its MRR item
+# and up to two events, its customer, a ledger entry, its own discount with its event and the period's paid shares,
+# its customer's discount with its event (the billing run keeps a batch inside 100 writes). The numbering writer
+# writes the invoice.finalized event and the counter, outside this transaction.
+_WRITES_PER_RUN = 12
+# How many subscriptions one billing transaction takes at most (the worker splits a bigger batch): 8 x 12 writes and
+# the batch's one invoices.drafted event, 97 of 100.
+PER_TRANSACTION = 8
 
 
 def _draft(

@@ -379,7 +379,7 @@ def replay(
     ctx: Context, hooks: Webhooks, tenant_id: str, endpoint_id: str, body: ReplayRequest, claim: Claim | None = None
 ) -> ReplayAnswer:
     """Deliver again, to this endpoint, the tenant's public events of the types it takes that occurred in [from, to]:
-    one paged Query on the audit trail index (gsi3 ``T#<tenant>#EVT``), oldest first.
+    one page at a time of the audit trail index (gsi3 ``T#<tenant>#EVT#<shard>``, every shard), oldest first.
 
     An event the endpoint never had (it came before the endpoint, or before its types took it) gets its delivery
     now, the one the relay would have made (its id derives from the endpoint and the event); one it had is sent

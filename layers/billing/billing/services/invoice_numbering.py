@@ -1,0 +1,127 @@
+"""Invoice numbering by one writer per tenant and series: the billing run's drafts get their gapless numbers.
+
+The billing run writes each period's invoice as a draft, with an internal ``invoices.drafted`` event naming the
+drafts in the same transaction. The outbox relay hands that event to a FIFO queue whose message group is the
+tenant and series, so one writer at a time numbers a series' drafts, in order. The writer reads the drafts once
+(``BatchGetItem``, strongly consistent), skips any numbered already (a redelivery), and finalizes them PER_MOVE
+to a transaction: one move of the series' counter and, per invoice, the invoice (conditional on its version, so
+on its still being the draft it read) and its ``invoice.finalized`` event. The counter is held only for that move
+(its read sent to the transaction answered) and never contended by other billing workers; orders, approvals and
+credit notes still number inline (``invoicing.take_number``) on the same counter, and a move that loses to one of
+them is read again and retried. A writer that dies before its commit has moved nothing: the redelivery numbers
+the same drafts, so the series stays gapless and each draft is numbered once.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from billing.adapters import keys
+from billing.domain import numbering
+from billing.domain.errors import ConcurrentModification
+from billing.domain.models import DomainEvent, Invoice, Tenant
+from billing.observability import business_event, logger
+from billing.services.invoicing import take_numbers
+from billing.services.unit import Context
+
+DRAFTED = numbering.DRAFTED
+# Invoices one move numbers at most: the counter's move and, per invoice, the invoice and its event (99 writes of a
+# transaction's 100).
+PER_MOVE = 49
+RETRIES = 60
+
+
+def drafted_event(tenant_id: str, series: str, invoice_ids: list[str], now: datetime) -> DomainEvent:
+    """The outbox event that hands a billing transaction's drafts to their series' writer (on the first draft's
+    partition: the drafts of a big run spread over the table, not onto one tenant key)."""
+    return DomainEvent.new(
+        "invoices.drafted", tenant_id, "invoice", invoice_ids[0], now, series=series, invoice_ids=invoice_ids
+    )
+
+
+@dataclass
+class Move:
+    """One move of the counter: how many numbers it assigned, its hold time (the counter's read sent to the
+    transaction answered) and its attempts (a move lost to an inline number is read again)."""
+
+    numbers: int
+    held_seconds: float
+    attempts: int
+
+
+@dataclass
+class GroupOutcome:
+    done: list[str] = field(default_factory=list)  # messages whose drafts are all numbered (or need none)
+    failed: list[str] = field(default_factory=list)  # the first message not done and every one after it
+    numbered: int = 0
+    skipped: int = 0  # drafts numbered already (a redelivery), gone, or not drafts
+    moves: list[Move] = field(default_factory=list)
+
+
+def number_group(ctx: Context, tenant_id: str, series: str, messages: list[tuple[str, list[str]]]) -> GroupOutcome:
+    """Number the drafts that a message group's messages name (``(message id, invoice ids)``, in the group's
+    order), PER_MOVE to a transaction. A move that fails leaves its messages and every later one failed (FIFO:
+    the group's order is kept); those before it are done."""
+    outcome = GroupOutcome()
+    tenant = ctx.repo.tenant(tenant_id)
+    ids = list(dict.fromkeys(i for _, invoice_ids in messages for i in invoice_ids))
+    drafts = _drafts(ctx, tenant_id, series, ids) if tenant is not None else []
+    outcome.skipped = len(ids) - len(drafts)
+    finished = set(ids) - {d.id for d in drafts}  # nothing to do for these
+    position = 0
+    try:
+        for start in range(0, len(drafts), PER_MOVE):
+            chunk = drafts[start : start + PER_MOVE]
+            assert tenant is not None
+            outcome.moves.append(_move(ctx, tenant, series, chunk, outcome))
+            finished |= {d.id for d in chunk}
+            position = _done_through(messages, finished, position, outcome)
+    except Exception:
+        logger.exception("numbering failed", extra={"tenant_id": tenant_id, "series": series})
+    position = _done_through(messages, finished, position, outcome)
+    outcome.failed = [message_id for message_id, _ in messages[position:]]
+    if outcome.numbered:
+        business_event("InvoicesNumbered", outcome.numbered)
+    return outcome
+
+
+def _done_through(messages: list[tuple[str, list[str]]], finished: set[str], position: int, outcome) -> int:
+    while position < len(messages) and all(i in finished for i in messages[position][1]):
+        outcome.done.append(messages[position][0])
+        position += 1
+    return position
+
+
+def _drafts(ctx: Context, tenant_id: str, series: str, ids: list[str]) -> list[Invoice]:
+    """The drafts of ``ids`` still to number, read strongly consistent."""
+    return [i for i in ctx.repo.invoices_by_id(tenant_id, ids) if i.status == "draft" and i.series == series]
+
+
+def _move(ctx: Context, tenant: Tenant, series: str, drafts: list[Invoice], outcome: GroupOutcome) -> Move:
+    """Number ``drafts`` with one move of the counter; a move lost to another writer of the counter (an order's
+    inline number) reads the drafts and the counter again and retries."""
+    for attempt in range(1, RETRIES + 1):
+        if attempt > 1:
+            drafts = _drafts(ctx, tenant.id, series, [d.id for d in drafts])
+            if not drafts:
+                return Move(0, 0.0, attempt)
+        started = time.perf_counter()
+        try:
+            tx = ctx.repo.transaction()
+            numbers = take_numbers(ctx, tx, tenant.id, series, tenant.invoice_number_format, len(drafts))
+            now = ctx.clock.now()
+            for draft, number in zip(drafts, numbers, strict=True):
+                invoice, finalized = draft.finalize(number, now)
+                ctx.repo.save_invoice(tx, invoice)  # conditional on the draft's version: numbered once
+                ctx.repo.add_event(tx, keys.invoice(tenant.id, invoice.id), finalized)
+            ctx.repo.commit(tx)
+        except ConcurrentModification:
+            if attempt == RETRIES:
+                raise
+            time.sleep(min(0.2, 0.005 * 2**attempt))
+            continue
+        outcome.numbered += len(drafts)
+        return Move(len(drafts), time.perf_counter() - started, attempt)
+    raise AssertionError("unreachable")
