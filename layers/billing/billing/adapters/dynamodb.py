@@ -14,7 +14,8 @@ import itertools
 import json
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cache
 from typing import TYPE_CHECKING, Any
@@ -57,7 +58,8 @@ def from_item(item: dict[str, Any]) -> dict[str, Any]:
 OnConflict = Callable[[], Exception]
 
 # What this request read ahead (``DynamoStore.prefetch``): (table, pk, sk) -> (item or None, read consistently), and
-# (table, query) -> the Query's answer. Per request (the API's middleware clears it) and per thread or task.
+# (table, query) -> the Query's answer. None outside a request's ``read_scope`` (nothing is held there: a worker's
+# next message never sees this one's reads); emptied by every commit.
 _held: contextvars.ContextVar[dict[tuple[str, ...], Any] | None] = contextvars.ContextVar("prefetched", default=None)
 
 
@@ -214,8 +216,9 @@ class DynamoStore:
     ) -> dict[tuple[str, str], dict[str, Any] | None]:
         """Read ahead, in one round trip, what this request will read: ``keys`` in one strongly consistent
         ``get_many`` and ``queries`` (Query requests, as ``run_query`` takes them) at the same time (``in_parallel``).
-        The request's later ``get`` and ``run_query`` calls are answered from it until it ends (``forget``) or
-        commits. ``known``: items the caller holds already (the container's key cache), held as eventually
+        Inside a ``read_scope`` the request's later ``get`` and ``run_query`` calls are answered from it until the
+        scope ends or a commit (what was read before a write is not reread after it, nor by a retry); outside one
+        nothing is held. ``known``: items the caller holds already (the container's key cache), held as eventually
         consistent reads (a strongly consistent ``get`` of one still goes to DynamoDB). Returns what ``keys`` found
         by (pk, sk), None where nothing is."""
         keys, queries = list(keys), list(queries)
@@ -225,6 +228,8 @@ class DynamoStore:
         found: dict[tuple[str, str], dict[str, Any] | None] = {(k["pk"], k["sk"]): None for k in keys}
         for item in answers.pop(0) if keys else []:
             found[(item["pk"], item["sk"])] = item
+        if _held.get() is None:
+            return found
         held = dict(_held.get() or {})
         held |= {(self.table, pk, sk): (item, False) for (pk, sk), item in (known or {}).items()}
         held |= {(self.table, pk, sk): (item, True) for (pk, sk), item in found.items()}
@@ -232,9 +237,15 @@ class DynamoStore:
         _held.set(held)
         return found
 
-    def forget(self) -> None:
-        """End the read-ahead of this request: later reads go to DynamoDB."""
-        _held.set(None)
+    @contextmanager
+    def read_scope(self) -> Iterator[None]:
+        """One request's read-ahead (the API's middleware opens one per request): what ``prefetch`` reads in it is
+        held until it ends."""
+        token = _held.set({})
+        try:
+            yield
+        finally:
+            _held.reset(token)
 
     def run_query(self, request: dict[str, Any]) -> list[dict[str, Any]]:
         """Every page of the Query ``request`` (raw items): as read ahead by ``prefetch``, else queried now."""
@@ -261,7 +272,8 @@ class DynamoStore:
         answer such a retry (within ten minutes) as a success."""
         if not tx.items:
             return
-        self.forget()  # what was read ahead is before this write: a retry, or a read after it, reads anew
+        if _held.get():  # what was read ahead is before this write: a retry, or a read after it, reads anew
+            _held.set({})
         ops = [{kind: {**op, **_ALL_OLD} for kind, op in item.items()} for item in tx.items]
         if len(ops) == 1:
             ((kind, op),) = ops[0].items()

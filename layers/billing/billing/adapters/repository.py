@@ -60,16 +60,6 @@ def _written_pk(op: dict[str, Any]) -> str:
     return (body.get("Item") or body.get("Key") or {}).get("pk", {}).get("S", "")
 
 
-def key_usable(item: dict[str, Any] | None, now: datetime) -> bool:
-    """Whether an API key item lets its holder in at ``now``: it exists, is not revoked (``revoked``, or
-    ``revoked_at`` at or before now) and has not expired (``expires_at``, ISO 8601, at or before now)."""
-    if not item or item.get("revoked"):
-        return False
-    return not any(
-        (when := item.get(name)) and datetime.fromisoformat(when) <= now for name in ("revoked_at", "expires_at")
-    )
-
-
 class Repository(TaxRepository):
     def __init__(self, store: DynamoStore) -> None:
         self.store = store
@@ -102,9 +92,18 @@ class Repository(TaxRepository):
         tx.put_versioned(attrs, version)
 
     def api_key_exists(self, tenant_id: str, key_hash: str) -> bool:
-        """Whether the key is stored and not revoked (requests check it with ``key_usable``, expiry too)."""
         item = self.store.get(keys.api_key(tenant_id, key_hash), consistent=False)
-        return bool(item) and not item.get("revoked") and not item.get("revoked_at")
+        return bool(item) and not item.get("revoked")
+
+    def read_ahead(
+        self,
+        wanted: list[dict[str, str]],
+        queries: list[dict[str, Any]] | None = None,
+        known: dict[tuple[str, str], dict[str, Any] | None] | None = None,
+    ) -> dict[tuple[str, str], dict[str, Any] | None]:
+        """Read ``wanted`` (one BatchGetItem, strongly consistent) and ``queries`` in one round trip; the request's
+        later reads of them are answered from it (``DynamoStore.prefetch``)."""
+        return self.store.prefetch(wanted, queries or [], known)
 
     def save_tenant(self, tx: Transaction, tenant: Tenant) -> Tenant:
         saved = tenant.model_copy(update={"version": tenant.version + 1})
@@ -482,6 +481,14 @@ class Repository(TaxRepository):
         return [from_item(i) for i in items]
 
     # --- invoice items (issue 16) ------------------------------------------------------------------------------
+    def invoice_items_by_id(self, tenant_id: str, item_ids: list[str]) -> list[InvoiceItem]:
+        """The invoice items ``item_ids`` that exist, in that order: one strongly consistent BatchGetItem."""
+        if not item_ids:
+            return []
+        found = {item["pk"]: item for item in self.store.get_many([keys.invoice_item(tenant_id, i) for i in item_ids])}
+        wanted = [found.get(keys.invoice_item(tenant_id, i)["pk"]) for i in item_ids]
+        return [loaded for item in wanted if item and (loaded := _load(InvoiceItem, item))]
+
     def invoice_item(self, tenant_id: str, item_id: str) -> InvoiceItem:
         found = _load(InvoiceItem, self.store.get(keys.invoice_item(tenant_id, item_id)))
         if found is None:

@@ -54,14 +54,12 @@ def require_tenant(app: APIGatewayHttpResolver, next_middleware: NextMiddleware)
     headers = app.current_event.headers or {}
     auth = next((v for k, v in headers.items() if k.lower() == "authorization"), None)
     ctx = bootstrap.deps().context
-    try:
-        tenant_id, key_id = authenticated_key(ctx, auth, reads.planner(app, ctx.repo, ctx.clock.now()))
+    with ctx.repo.store.read_scope():  # what the request reads ahead (billing.api.reads) ends with it
+        tenant_id, key_id = authenticated_key(ctx, auth, reads.planner(app, ctx, ctx.clock.now()))
         app.append_context(tenant_id=tenant_id)
         logger.append_keys(tenant_id=tenant_id, api_key_id=key_id)
         with acting("api_key", key_id):
             return next_middleware(app)
-    finally:
-        ctx.repo.store.forget()  # what the request read ahead ends with it
 
 
 def refuse_unknown_query(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) -> Response:

@@ -16,17 +16,18 @@ from datetime import datetime
 from typing import Any
 
 from billing.adapters import keys
-from billing.adapters.repository import Repository
+from billing.api.idempotency import MAX_KEY_LENGTH
 from billing.domain import numbering
-from billing.domain.invoice_items import MAX_PENDING
+from billing.services import orders
+from billing.services.unit import Context
 
 Key = dict[str, str]
 Plan = Callable[["Request"], tuple[list[Key], list[dict[str, Any]]]]
 
 
 class Request:
-    def __init__(self, repo: Repository, tenant_id: str, args: dict[str, str], event: Any, now: datetime) -> None:
-        self.repo, self.tenant_id, self.args, self.now = repo, tenant_id, args, now
+    def __init__(self, ctx: Context, tenant_id: str, args: dict[str, str], event: Any, now: datetime) -> None:
+        self.ctx, self.tenant_id, self.args, self.now = ctx, tenant_id, args, now
         self.headers = {k.lower(): v for k, v in (event.headers or {}).items()}
         try:
             body = json.loads(event.body) if event.body and not event.is_base64_encoded else {}
@@ -64,15 +65,10 @@ def _place_order(r: Request) -> tuple[list[Key], list[dict[str, Any]]]:
     customer_id = r.text("customer_id")
     if customer_id is None:
         return [], []
-    customer = keys.customer(r.tenant_id, customer_id)
-    wanted = [customer, keys.discount(customer), *r.counters()]
+    wanted, queries = orders.invoicing_reads(r.ctx, r.tenant_id, customer_id)
     if external := r.text("external_id"):
         wanted.append(keys.external_id(r.tenant_id, "order", external))
-    queries = [
-        r.repo.tax_book_request(r.tenant_id),
-        r.repo.pending_invoice_items_request(r.tenant_id, customer_id, MAX_PENDING),
-    ]
-    return wanted, queries
+    return [*wanted, *r.counters()], [*queries, r.ctx.repo.tax_book_request(r.tenant_id)]
 
 
 def _order(r: Request) -> tuple[list[Key], list[dict[str, Any]]]:
@@ -80,10 +76,10 @@ def _order(r: Request) -> tuple[list[Key], list[dict[str, Any]]]:
 
 
 def _approve_order(r: Request) -> tuple[list[Key], list[dict[str, Any]]]:
-    """The order and its own discount, the counter and the tax book; its customer is named by the order (a
-    dependent read: one more round trip, with the customer's discount and pending items)."""
+    """The order and its own discount, the counter and the tax book. Its customer is named by the order: what
+    invoicing reads of the customer is a dependent read (``orders.approve_order`` makes it one round trip)."""
     order = keys.order(r.tenant_id, r.args["order_id"])
-    return [order, keys.discount(order), *r.counters()], [r.repo.tax_book_request(r.tenant_id)]
+    return [order, keys.discount(order), *r.counters()], [r.ctx.repo.tax_book_request(r.tenant_id)]
 
 
 def _invoice(r: Request) -> tuple[list[Key], list[dict[str, Any]]]:
@@ -102,18 +98,18 @@ PLANS: dict[tuple[str, str], Plan] = {
 }
 
 
-def planner(app: Any, repo: Repository, now: datetime) -> Callable[[str, dict[str, Any] | None], Any]:
+def planner(app: Any, ctx: Context, now: datetime) -> Callable[[str, dict[str, Any] | None], Any]:
     """The ``reads`` of ``authenticated_key`` for the request ``app`` resolves: its route's plan, plus the
     Idempotency-Key's claim on any POST that carries one."""
     route = app.context.get("_route")
     plan = PLANS.get((route.method, route.path)) if route is not None else None
 
     def reads(tenant_id: str, tenant_item: dict[str, Any] | None) -> tuple[list[Key], list[dict[str, Any]]]:
-        request = Request(repo, tenant_id, app.context.get("_route_args") or {}, app.current_event, now)
+        request = Request(ctx, tenant_id, app.context.get("_route_args") or {}, app.current_event, now)
         request.tenant_item = tenant_item
         wanted, queries = plan(request) if plan else ([], [])
         idempotency_key = request.headers.get("idempotency-key")
-        if app.current_event.http_method == "POST" and idempotency_key and len(idempotency_key) <= 255:
+        if app.current_event.http_method == "POST" and idempotency_key and len(idempotency_key) <= MAX_KEY_LENGTH:
             wanted = [keys.idempotency(tenant_id, idempotency_key), *wanted]
         return wanted, queries
 

@@ -14,7 +14,6 @@ from typing import Any
 
 from billing.adapters import keys
 from billing.adapters.dynamodb import Transaction
-from billing.adapters.repository import key_usable
 from billing.domain import numbering
 from billing.domain.errors import Unauthorized
 from billing.domain.ids import new_id
@@ -82,34 +81,43 @@ def authenticate(ctx: Context, authorization: str | None) -> str:
 Reads = Callable[[str, dict[str, Any] | None], tuple[list[dict[str, str]], list[dict[str, Any]]]]
 
 
+def key_usable(item: dict[str, Any] | None, now: datetime) -> bool:
+    """Whether an API key item lets its holder in at ``now``: it exists, is not revoked (``revoked``, or
+    ``revoked_at`` at or before now) and has not expired (``expires_at`` at or before now; both ISO 8601)."""
+    if not item or item.get("revoked"):
+        return False
+    ends = (item.get("revoked_at"), item.get("expires_at"))
+    return not any(at and datetime.fromisoformat(at) <= now for at in ends)
+
+
 def authenticated_key(ctx: Context, authorization: str | None, reads: Reads | None = None) -> tuple[str, str]:
     """The tenant id and the key id (``key_id``) of a valid ``Bearer`` API key; anything else is refused.
 
     The tenant id is in the key's text, so what the request will read is known before the key is checked:
-    ``reads(tenant_id, tenant item or None)`` names it (keys and Query requests), and it is read ahead with the key
-    and the tenant in one round trip (``DynamoStore.prefetch``: one strongly consistent BatchGetItem, its Queries
-    alongside). A key and its tenant found in the container's cache (``KeyCache``, a few seconds) are not read
-    again; the key's revocation and expiry are checked on every request, at the context's clock."""
+    ``reads(tenant_id, tenant item or None)`` names it (keys and Query requests, billing.api.reads), and it is read
+    ahead with the key and the tenant in one round trip (``Repository.read_ahead``). A key and its tenant in the
+    container's cache (``billing.adapters.key_cache``, ``KEY_CACHE_TTL``) are not read again; revocation and expiry
+    are checked on every request against the key item at hand, at the context's clock, so a key revoked elsewhere
+    stops working within the TTL and one that expires stops at once."""
     scheme, _, api_key = (authorization or "").strip().partition(" ")
     if scheme.lower() != "bearer" or not api_key.startswith(KEY_PREFIX):
         raise Unauthorized("missing_api_key", "send Authorization: Bearer <API key>")
     tenant_id, _, secret = api_key.strip()[len(KEY_PREFIX) :].partition(".")
     if not tenant_id or not secret:
         raise Unauthorized("invalid_api_key", "the API key is not valid")
-    digest, now, store, cache = hash_key(api_key.strip()), ctx.clock.now(), ctx.repo.store, ctx.repo.key_cache
+    digest, now, cache = hash_key(api_key.strip()), ctx.clock.now(), ctx.repo.key_cache
     key, tenant = keys.api_key(tenant_id, digest), keys.tenant(tenant_id)
     cached = cache.get(key["pk"], now)
     wanted, queries = reads(tenant_id, cached.tenant_item if cached else None) if reads else ([], [])
     if cached is not None:
         known = {(key["pk"], key["sk"]): cached.key_item, (tenant["pk"], tenant["sk"]): cached.tenant_item}
-        store.prefetch(wanted, queries, known=known)
+        ctx.repo.read_ahead(wanted, queries, known=known)
         key_item = cached.key_item
     else:
-        found = store.prefetch([key, tenant, *wanted], queries)
+        found = ctx.repo.read_ahead([key, tenant, *wanted], queries)
         key_item = found[(key["pk"], key["sk"])]
         if key_usable(key_item, now):
             cache.put(key["pk"], now, key_item, found[(tenant["pk"], tenant["sk"])])
     if not key_usable(key_item, now):
-        store.forget()
         raise Unauthorized("invalid_api_key", "the API key is not valid")
     return tenant_id, key_id(digest)
