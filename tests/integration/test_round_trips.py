@@ -110,6 +110,12 @@ def test_reading_a_customer_takes_one_round_trip_warm_or_cold(deps, trips, key, 
     assert status == 200 and count == 1 and calls == ["BatchGetItem"], calls
 
 
+def test_a_wrong_key_costs_one_batch_get_and_no_query(trips, tenant, customer_id):
+    wrong = f"bk_{tenant[0]}.not-the-secret"
+    count, calls, (status, _) = trips.during("POST", "/v1/orders", wrong, order(customer_id))
+    assert status == 401 and calls == ["BatchGetItem"], calls
+
+
 def test_a_warm_container_reads_no_api_key(trips, key, customer_id):
     count, calls, (status, _) = trips.during("GET", "/v1/invoices", key, None)
     assert status == 200

@@ -98,7 +98,8 @@ def authenticated_key(ctx: Context, authorization: str | None, reads: Reads | No
     ahead with the key and the tenant in one round trip (``Repository.read_ahead``). A key and its tenant in the
     container's cache (``billing.adapters.key_cache``, ``KEY_CACHE_TTL``) are not read again; revocation and expiry
     are checked on every request against the key item at hand, at the context's clock, so a key revoked elsewhere
-    stops working within the TTL and one that expires stops at once."""
+    stops working within the TTL and one that expires stops at once. Not cached, the route's Queries (a tax book
+    can be a megabyte) are made only once the key has proved good: one more round trip, once per TTL."""
     scheme, _, api_key = (authorization or "").strip().partition(" ")
     if scheme.lower() != "bearer" or not api_key.startswith(KEY_PREFIX):
         raise Unauthorized("missing_api_key", "send Authorization: Bearer <API key>")
@@ -113,11 +114,13 @@ def authenticated_key(ctx: Context, authorization: str | None, reads: Reads | No
         known = {(key["pk"], key["sk"]): cached.key_item, (tenant["pk"], tenant["sk"]): cached.tenant_item}
         ctx.repo.read_ahead(wanted, queries, known=known)
         key_item = cached.key_item
-    else:
-        found = ctx.repo.read_ahead([key, tenant, *wanted], queries)
+    else:  # the route's Queries wait for the key: a request with a wrong key costs one bounded BatchGetItem
+        found = ctx.repo.read_ahead([key, tenant, *wanted])
         key_item = found[(key["pk"], key["sk"])]
         if key_usable(key_item, now):
             cache.put(key["pk"], now, key_item, found[(tenant["pk"], tenant["sk"])])
+            if queries:
+                ctx.repo.read_ahead([], queries)
     if not key_usable(key_item, now):
         raise Unauthorized("invalid_api_key", "the API key is not valid")
     return tenant_id, key_id(digest)
