@@ -168,3 +168,16 @@ def test_the_cache_answers_only_the_key_it_holds(deps, tenant, customer_id):
     status, _ = call("GET", f"/v1/customers/{customer_id}", other)
     assert status == 401
     assert call("GET", f"/v1/customers/{customer_id}", f"bk_ten_nosuch.{api_key.split('.')[1]}")[0] == 401
+
+
+# --- outside input -----------------------------------------------------------------------------------------------
+def test_ids_too_long_to_be_keys_are_not_read_ahead_and_get_a_4xx(key, customer_id):
+    long = "x" * 3000  # DynamoDB refuses a key over 2 KB: read ahead, it would be a 500
+    status, _ = call("GET", f"/v1/customers/{long}", key)
+    assert 400 <= status < 500
+    status, _ = call("POST", "/v1/orders", key, order(long))
+    assert 400 <= status < 500
+    body = {"customer_id": customer_id, "items": [{"plan_id": long}], "collection_method": "send_invoice"}
+    assert 400 <= call("POST", "/v1/subscriptions", key, body)[0] < 500
+    status, problem = call("GET", f"/v1/customers/{customer_id}", f"bk_{long}.secret")
+    assert status == 401 and problem["code"] == "invalid_api_key"

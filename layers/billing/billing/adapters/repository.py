@@ -473,12 +473,16 @@ class Repository(TaxRepository):
 
     def _partition(self, aggregate_key: dict[str, str], prefix: str) -> list[dict[str, Any]]:
         """The items of an aggregate's partition whose sort key starts with ``prefix`` (one Query, consistent)."""
-        items = self._query_all(
-            KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
-            ExpressionAttributeValues={":pk": {"S": aggregate_key["pk"]}, ":prefix": {"S": prefix}},
-            ConsistentRead=True,
-        )
-        return [from_item(i) for i in items]
+        return [from_item(i) for i in self.store.run_query(self.partition_request(aggregate_key, prefix))]
+
+    def partition_request(self, aggregate_key: dict[str, str], prefix: str) -> dict[str, Any]:
+        """The Query ``_partition`` makes (a route reads it ahead: billing.api.reads)."""
+        return {
+            "TableName": self.store.table,
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
+            "ExpressionAttributeValues": {":pk": {"S": aggregate_key["pk"]}, ":prefix": {"S": prefix}},
+            "ConsistentRead": True,
+        }
 
     # --- invoice items (issue 16) ------------------------------------------------------------------------------
     def invoice_items_by_id(self, tenant_id: str, item_ids: list[str]) -> list[InvoiceItem]:
@@ -709,15 +713,8 @@ class Repository(TaxRepository):
         return [tuple(sort_key.split("#", 1)) for sort_key in found]
 
     def _query_all(self, **query: Any) -> list[dict[str, Any]]:
-        """Every raw item a Query gives, page after page."""
-        found: list[dict[str, Any]] = []
-        query["TableName"] = self.store.table
-        while True:
-            answer = self.store.client.query(**query)
-            found += answer.get("Items", [])
-            if "LastEvaluatedKey" not in answer:
-                return found
-            query["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+        """Every raw item a Query gives, page after page (as read ahead, if it was)."""
+        return self.store.run_query({**query, "TableName": self.store.table})
 
     # --- mail log -------------------------------------------------------------------------------------------
     def mail_logged(self, aggregate_key: dict[str, str], cause_event_id: str, kind: str) -> bool:

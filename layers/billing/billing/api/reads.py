@@ -22,6 +22,13 @@ from billing.services import orders
 from billing.services.unit import Context
 
 Key = dict[str, str]
+MAX_ID = 255  # the longest id or external id read ahead from a request
+MAX_PLANNED = 20  # items of a body whose keys are read ahead (more are read by the route, if it takes them)
+# a numbered series: the tenant's field holding its format, and the format it has by default
+FORMATS = {
+    "default": ("invoice_number_format", numbering.DEFAULT_FORMAT),
+    "credit_note": ("credit_note_number_format", numbering.DEFAULT_CREDIT_NOTE_FORMAT),
+}
 Plan = Callable[["Request"], tuple[list[Key], list[dict[str, Any]]]]
 
 
@@ -37,14 +44,21 @@ class Request:
         self.tenant_item: dict[str, Any] | None = None
 
     def text(self, name: str) -> str | None:
-        value = self.body.get(name)
-        return value if isinstance(value, str) and value else None
+        """The body's string ``name``, if it can be an id: a longer one is not read ahead (a key of DynamoDB's has
+        at most 2 KB, and the route's validation refuses it with a 4xx)."""
+        return self.id_of(self.body.get(name))
+
+    @staticmethod
+    def id_of(value: Any) -> str | None:
+        return value if isinstance(value, str) and 0 < len(value) <= MAX_ID else None
 
     def counters(self, series: str = "default") -> list[Key]:
-        """The invoice-number counter a number taken now draws from: the tenant's format names its period; without
-        the tenant at hand, every period a format can have (all, year, month: one of them is it)."""
+        """The counter a number of ``series`` taken now draws from (invoices: ``default``; ``credit_note``): the
+        tenant's format names its period; without the tenant at hand, every period a format can have (all, year,
+        month: one of them is it)."""
         if self.tenant_item is not None:
-            fmt = json.loads(self.tenant_item["doc"]).get("invoice_number_format") or numbering.DEFAULT_FORMAT
+            field, default = FORMATS[series]
+            fmt = json.loads(self.tenant_item["doc"]).get(field) or default
             return [keys.counter(self.tenant_id, series, numbering.period_key(fmt, self.now))]
         periods = ("all", self.now.strftime("%Y"), self.now.strftime("%Y-%m"))
         return [keys.counter(self.tenant_id, series, period) for period in periods]
@@ -86,6 +100,41 @@ def _invoice(r: Request) -> tuple[list[Key], list[dict[str, Any]]]:
     return [keys.invoice(r.tenant_id, r.args["invoice_id"])], []
 
 
+def _invoice_partition(prefix: str) -> Plan:
+    """The invoice (a 404 for another tenant's) and the Query of its items under ``prefix`` (its credit notes,
+    its payments) at once."""
+
+    def plan(r: Request) -> tuple[list[Key], list[dict[str, Any]]]:
+        invoice = keys.invoice(r.tenant_id, r.args["invoice_id"])
+        return [invoice], [r.ctx.repo.partition_request(invoice, prefix)]
+
+    return plan
+
+
+def _credit_note(r: Request) -> tuple[list[Key], list[dict[str, Any]]]:
+    """The invoice and the credit-note counter (a credit to the balance reads the invoice's customer after it)."""
+    return [keys.invoice(r.tenant_id, r.args["invoice_id"]), *r.counters("credit_note")], []
+
+
+def _subscribe(r: Request) -> tuple[list[Key], list[dict[str, Any]]]:
+    """The customer and every plan the items name (a plan's tax rate is read after it)."""
+    customer_id, items = r.text("customer_id"), r.body.get("items")
+    wanted = [keys.customer(r.tenant_id, customer_id)] if customer_id else []
+    for item in (items if isinstance(items, list) else [])[:MAX_PLANNED]:
+        if isinstance(item, dict) and (plan_id := r.id_of(item.get("plan_id"))):
+            wanted.append(keys.plan(r.tenant_id, plan_id))
+    return wanted, []
+
+
+def _invoice_item(r: Request) -> tuple[list[Key], list[dict[str, Any]]]:
+    """The customer and (a Query) its pending items, which a customer has at most ``MAX_PENDING`` of."""
+    customer_id = r.text("customer")
+    if customer_id is None:
+        return [], []
+    wanted, queries = orders.invoicing_reads(r.ctx, r.tenant_id, customer_id)
+    return wanted[:1], queries
+
+
 PLANS: dict[tuple[str, str], Plan] = {
     ("POST", "/v1/customers"): _create_customer,
     ("GET", "/v1/customers/<customer_id>"): _customer,
@@ -95,6 +144,11 @@ PLANS: dict[tuple[str, str], Plan] = {
     ("POST", "/v1/orders/<order_id>/cancel"): _order,
     ("GET", "/v1/invoices/<invoice_id>"): _invoice,
     ("POST", "/v1/invoices/<invoice_id>/void"): _invoice,
+    ("POST", "/v1/invoices/<invoice_id>/credit_notes"): _credit_note,
+    ("GET", "/v1/invoices/<invoice_id>/credit_notes"): _invoice_partition("CN#"),
+    ("GET", "/v1/invoices/<invoice_id>/payments"): _invoice_partition("PAY#"),
+    ("POST", "/v1/subscriptions"): _subscribe,
+    ("POST", "/v1/invoice_items"): _invoice_item,
 }
 
 
@@ -105,9 +159,12 @@ def planner(app: Any, ctx: Context, now: datetime) -> Callable[[str, dict[str, A
     plan = PLANS.get((route.method, route.path)) if route is not None else None
 
     def reads(tenant_id: str, tenant_item: dict[str, Any] | None) -> tuple[list[Key], list[dict[str, Any]]]:
-        request = Request(ctx, tenant_id, app.context.get("_route_args") or {}, app.current_event, now)
+        # the path's arguments (the validated body rides along with them, as ``body``)
+        given = {k: v for k, v in (app.context.get("_route_args") or {}).items() if isinstance(v, str)}
+        args = {k: v for k, v in given.items() if Request.id_of(v)}
+        request = Request(ctx, tenant_id, args, app.current_event, now)
         request.tenant_item = tenant_item
-        wanted, queries = plan(request) if plan else ([], [])
+        wanted, queries = plan(request) if plan and len(args) == len(given) else ([], [])
         idempotency_key = request.headers.get("idempotency-key")
         if app.current_event.http_method == "POST" and idempotency_key and len(idempotency_key) <= MAX_KEY_LENGTH:
             wanted = [keys.idempotency(tenant_id, idempotency_key), *wanted]

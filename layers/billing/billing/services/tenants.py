@@ -21,6 +21,7 @@ from billing.domain.models import DomainEvent, Tenant
 from billing.services.unit import Context
 
 KEY_PREFIX = "bk_"
+MAX_TENANT_ID = 64  # tenant ids are ``ten_`` + a 26-character ULID
 
 
 def hash_key(api_key: str) -> str:
@@ -104,7 +105,7 @@ def authenticated_key(ctx: Context, authorization: str | None, reads: Reads | No
     if scheme.lower() != "bearer" or not api_key.startswith(KEY_PREFIX):
         raise Unauthorized("missing_api_key", "send Authorization: Bearer <API key>")
     tenant_id, _, secret = api_key.strip()[len(KEY_PREFIX) :].partition(".")
-    if not tenant_id or not secret:
+    if not tenant_id or not secret or len(tenant_id) > MAX_TENANT_ID:  # a longer one cannot be a key of ours
         raise Unauthorized("invalid_api_key", "the API key is not valid")
     digest, now, cache = hash_key(api_key.strip()), ctx.clock.now(), ctx.repo.key_cache
     key, tenant = keys.api_key(tenant_id, digest), keys.tenant(tenant_id)
