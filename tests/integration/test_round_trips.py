@@ -181,3 +181,11 @@ def test_ids_too_long_to_be_keys_are_not_read_ahead_and_get_a_4xx(key, customer_
     assert 400 <= call("POST", "/v1/subscriptions", key, body)[0] < 500
     status, problem = call("GET", f"/v1/customers/{customer_id}", f"bk_{long}.secret")
     assert status == 401 and problem["code"] == "invalid_api_key"
+
+
+def test_every_read_plan_names_a_route_of_the_api():
+    from billing.api.app import resolver
+    from billing.api.reads import PLANS
+
+    routes = {(r.method, r.path) for r in resolver._static_routes + resolver._dynamic_routes}
+    assert set(PLANS) <= routes, set(PLANS) - routes  # a renamed route would silently lose its plan
