@@ -1,4 +1,8 @@
-"""DynamoDB stream (event items only, by the template's filter) -> the queues that act on each domain event."""
+"""DynamoDB stream (event items only, by the template's filter) -> the queues that act on each domain event.
+
+The whole batch goes to the event bus and to the FIFO queues first (a series' drafted events together, as one
+numbering message): if either refuses, the batch is retried whole (the bus's consumers dedupe on the event id, the
+FIFO queue on the message's). Then each record to the other queues, a record that fails on its own."""
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
@@ -18,7 +22,7 @@ def relay_record(record: DynamoDBRecord) -> None:
     event = DomainEvent.model_validate_json(image["doc"])
     logger.set_correlation_id(event.id)  # the domain event id follows the event through relay and notifier
     deps = bootstrap.deps()
-    sent = outbox.relay([event], deps.env, deps.publisher)
+    sent = outbox.relay([event], deps.env, deps.publisher, fifo=False)
     logger.info("relayed", extra={"event_type": event.type, "event_id": event.id, "queues": sent})
     business_event(f"DomainEvent.{event.type}")
 
@@ -40,6 +44,8 @@ def _events(event: dict) -> list[DomainEvent]:
 @acting_as_job("outbox_relay")
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     # the batch on the event bus first, ten to a request: if the bus refuses, the whole batch is retried
-    published = outbox.publish(_events(event), bootstrap.deps().event_bus)
-    logger.info("published", extra={"events": published})
+    events, deps = _events(event), bootstrap.deps()
+    published = outbox.publish(events, deps.event_bus)
+    together = outbox.relay(events, deps.env, deps.publisher, fifo=True)
+    logger.info("published", extra={"events": published, "fifo_messages": together})
     return process_partial_response(event=event, record_handler=relay_record, processor=processor, context=context)

@@ -19,8 +19,16 @@ from functions.api import app as api
 from functions.billing_run import app as billing_run_handler
 from functions.invoice_numbering import app as writer
 from functions.invoice_worker import app as invoice_worker
+from functions.outbox_relay import app as relay
 from tests.integration.conftest import FakeLambdaContext, http_event, sample_event
-from tests.integration.numbering import NO_FAILURES, numbering_event, receive_batch, relay_drafts, run_numbering
+from tests.integration.numbering import (
+    NO_FAILURES,
+    drafted_events,
+    numbering_event,
+    receive_batch,
+    relay_drafts,
+    run_numbering,
+)
 from tests.integration.test_subscriptions import FLAT, START, after, customer, plan, subscribe
 from tests.integration.test_workers import (
     call,
@@ -30,6 +38,7 @@ from tests.integration.test_workers import (
     set_clock,
     sqs_bodies_event,
     sqs_event,
+    stream_event,
 )
 
 pytestmark = pytest.mark.usefixtures("deps")
@@ -119,15 +128,17 @@ def test_numbers_stay_gapless_over_several_moves_interleaved_with_orders_numberi
     customers = subscribers(key, 60)
     drafts_of_the_run(deps, clock, 60)
     assert relay_drafts(deps) == 12  # 6 worker batches of 10: transactions of 8 and 2 (PER_TRANSACTION = 8)
+    monkeypatch.setattr(invoice_numbering, "PER_MOVE", 25)  # the relay sends the 60 drafts as one message
     # an order numbers inline between the writer's counter read and its commit, before each of its first moves:
     # the writer's conditional counter write loses and the move is read again and retried
     repo, real_commit, orders, raced = deps.context.repo, deps.context.repo.commit, [], set()
 
     def an_order_first(tx):
         invoices = frozenset(op["Put"]["Item"]["pk"]["S"] for op in tx.items if "Put" in op)
-        writing = any(
+        puts = [op["Put"]["Item"] for op in tx.items if "Put" in op]
+        writing = any(  # a move: the counter and invoices, no event (an order's own write has its events)
             "Update" in op and op["Update"]["Key"]["pk"]["S"].startswith(f"T#{tenant_id}#SEQ#") for op in tx.items
-        ) and any("invoice.finalized" in json.dumps(op) for op in tx.items)
+        ) and not any(item["sk"]["S"].startswith("EVT#") for item in puts)
         if writing and len(orders) < 2 and invoices not in raced:  # once per move
             raced.add(invoices)
             repo.commit = real_commit
@@ -155,10 +166,9 @@ def test_numbers_stay_gapless_over_several_moves_interleaved_with_orders_numberi
     assert len(invoices) == 62
     gapless(invoices)
     assert len(orders) == 2 and counter(deps, tenant_id) == 62
-    # two FIFO batches (10 messages and 2, of 8 or 2 drafts each): moves of at most 49, the first two retried
-    # once each after losing to an order
-    assert sum(m.numbers for m in moves) == 60 and max(m.numbers for m in moves) <= invoice_numbering.PER_MOVE
-    assert len(moves) >= 2 and [m.attempts for m in moves][:2] == [2, 2]
+    # one message of 60 drafts: moves of 25, 25 and 10, the first two retried once each after losing to an order
+    assert [m.numbers for m in moves] == [25, 25, 10]
+    assert [m.attempts for m in moves][:2] == [2, 2]
     assert set(m.attempts for m in moves[2:]) <= {1}
     for invoice in invoices:
         assert len(outbox(keys.invoice(tenant_id, invoice["id"]), "invoice.finalized")) == 1
@@ -198,7 +208,7 @@ def test_a_writer_that_crashes_before_its_commit_leaves_the_sequence_gapless_onc
         answer = writer.lambda_handler(numbering_event(messages), FakeLambdaContext())
     finally:
         repo.commit = real_commit
-    assert len(answer["batchItemFailures"]) == 3  # the group's three drafted messages (8, 2 and 2 drafts)
+    assert len(answer["batchItemFailures"]) == 1  # the group's three drafted events (8, 2, 2) went as one message
     assert {i["status"] for i in all_invoices(key)} == {"draft"} and counter(deps, tenant_id) == 0
     assert receive_batch(url) == []  # backed off: the group waits, in order
     sqs = boto3.client("sqs")
@@ -262,6 +272,7 @@ def test_a_move_that_fails_after_another_committed_fails_only_the_messages_it_ha
         billed.append([b.invoice_id for b in outcome.billed])
     assert [len(b) for b in billed] == [8, 8, 8, 8, 8, 8, 4]
     monkeypatch.setattr(invoice_numbering, "RETRIES", 1)
+    monkeypatch.setattr(invoice_numbering, "PER_MOVE", 49)  # two moves for the batch's 52 drafts
     real_commit, commits = deps.context.repo.commit, []
 
     def second_move_fails(tx):
@@ -287,3 +298,58 @@ def test_a_move_that_fails_after_another_committed_fails_only_the_messages_it_ha
 
 def _subs(key: str) -> list[dict[str, Any]]:
     return sorted(listing(key, "/v1/subscriptions", {"limit": "100"})["data"], key=lambda s: s["id"])
+
+
+def test_a_writer_that_crashes_after_its_move_before_the_events_writes_them_once_redelivered(
+    deps, clock, key, tenant_id
+):
+    subscribers(key, 10)
+    drafts_of_the_run(deps, clock, 10)
+    relay_drafts(deps)
+    repo, real_write = deps.context.repo, deps.context.repo.write_events
+
+    def crash(*args, **kwargs):
+        raise RuntimeError("the writer's container died after the move")
+
+    messages = receive_batch(deps.env["NUMBERING_QUEUE_URL"])
+    repo.write_events = crash
+    try:
+        answer = writer.lambda_handler(numbering_event(messages), FakeLambdaContext())
+    finally:
+        repo.write_events = real_write
+    assert len(answer["batchItemFailures"]) == 1  # the message stays: the events are not written yet
+    invoices = all_invoices(key)
+    gapless(invoices)  # the move committed
+    assert all(outbox(keys.invoice(tenant_id, i["id"]), "invoice.finalized") == [] for i in invoices)
+
+    assert writer.lambda_handler(numbering_event(messages), FakeLambdaContext()) == NO_FAILURES  # redelivered
+    assert writer.lambda_handler(numbering_event(messages), FakeLambdaContext()) == NO_FAILURES  # and once more
+    assert all_invoices(key) == invoices and counter(deps, tenant_id) == 10  # nothing numbered again
+    for invoice in invoices:
+        (item,) = outbox(keys.invoice(tenant_id, invoice["id"]), "invoice.finalized")
+        event = json.loads(item["doc"]["S"])
+        assert event["data"] == {"number": invoice["number"]} and event["object_version"] == invoice["version"]
+        assert event["actor"] == {"type": "job", "id": "invoice_numbering"}
+
+
+def test_the_relay_sends_a_stream_batchs_drafted_events_of_a_series_as_one_message_and_the_same_batch_once(
+    deps, clock, key, tenant_id, monkeypatch
+):
+    from billing.services import outbox as relay_rules
+
+    subscribers(key, 20)
+    drafts_of_the_run(deps, clock, 20)  # worker batches of 10: drafted events of 8, 2, 8, 2 drafts
+    monkeypatch.setattr(relay_rules, "DRAFTS_TOGETHER", 12)  # at most 12 drafts to a message
+    found = drafted_events(deps)
+    eights, twos = ([i for i in found if len(json.loads(i["doc"]["S"])["data"]["invoice_ids"]) == n] for n in (8, 2))
+    images = [eights[0], twos[0], eights[1], twos[1]]  # as the stream might order them
+    for _ in range(2):  # the stream hands the relay the same batch again: the queue keeps each message once
+        assert relay.lambda_handler(stream_event(*images), FakeLambdaContext()) == NO_FAILURES
+    messages = receive_batch(deps.env["NUMBERING_QUEUE_URL"])
+    drafted = [json.loads(m["Body"]) for m in messages]
+    in_order = [i for image in images for i in json.loads(image["doc"]["S"])["data"]["invoice_ids"]]
+    assert [len(d["data"]["invoice_ids"]) for d in drafted] == [10, 10]  # 8 + 2 twice: a third 8 would pass 12
+    assert [i for d in drafted for i in d["data"]["invoice_ids"]] == in_order
+    assert {m["Attributes"]["MessageGroupId"] for m in messages} == {numbering.writer_group(tenant_id, "default")}
+    assert writer.lambda_handler(numbering_event(messages), FakeLambdaContext()) == NO_FAILURES
+    gapless(all_invoices(key))

@@ -14,7 +14,8 @@ import itertools
 import json
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cache
 from typing import TYPE_CHECKING, Any
@@ -55,6 +56,11 @@ def from_item(item: dict[str, Any]) -> dict[str, Any]:
 
 
 OnConflict = Callable[[], Exception]
+
+# What this request read ahead (``DynamoStore.prefetch``): (table, pk, sk) -> (item or None, read consistently), and
+# (table, query) -> the Query's answer. None outside a request's ``read_scope`` (nothing is held there: a worker's
+# next message never sees this one's reads); emptied by every commit.
+_held: contextvars.ContextVar[dict[tuple[str, ...], Any] | None] = contextvars.ContextVar("prefetched", default=None)
 
 
 @dataclass
@@ -174,6 +180,11 @@ class DynamoStore:
         return Transaction(self.table)
 
     def get(self, key: dict[str, str], consistent: bool = True) -> dict[str, Any] | None:
+        """The item at ``key``: what this request read ahead for it (``prefetch``) if that read was at least as
+        consistent as asked, else one GetItem."""
+        held = (_held.get() or {}).get((self.table, key["pk"], key["sk"]))
+        if held is not None and (held[1] or not consistent):
+            return dict(held[0]) if held[0] is not None else None
         answer = self.client.get_item(TableName=self.table, Key=to_item(key), ConsistentRead=consistent)
         return from_item(answer["Item"]) if "Item" in answer else None
 
@@ -197,6 +208,74 @@ class DynamoStore:
                 raise ConcurrentModification("BatchGetItem left keys unprocessed")
         return found
 
+    def put_many(self, items: list[dict[str, Any]]) -> None:
+        """Put ``items`` unconditionally, in ``BatchWriteItem`` requests of 25 (DynamoDB's limit) made in parallel;
+        items it leaves unprocessed (throttling) are sent again until none is left."""
+
+        def write(chunk: list[dict[str, Any]]) -> None:
+            pending: dict[str, Any] = {self.table: [{"PutRequest": {"Item": to_item(item)}} for item in chunk]}
+            for attempt in range(20):
+                pending = self.client.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
+                if not pending:
+                    return
+                time.sleep(min(0.5, 0.01 * 2**attempt))
+            raise ConcurrentModification("BatchWriteItem left items unprocessed")
+
+        in_parallel(write, [items[start : start + 25] for start in range(0, len(items), 25)])
+
+    def prefetch(
+        self,
+        keys: Iterable[dict[str, str]],
+        queries: Iterable[dict[str, Any]] = (),
+        known: dict[tuple[str, str], dict[str, Any] | None] | None = None,
+    ) -> dict[tuple[str, str], dict[str, Any] | None]:
+        """Read ahead, in one round trip, what this request will read: ``keys`` in one strongly consistent
+        ``get_many`` and ``queries`` (Query requests, as ``run_query`` takes them) at the same time (``in_parallel``).
+        Inside a ``read_scope`` the request's later ``get`` and ``run_query`` calls are answered from it until the
+        scope ends or a commit (what was read before a write is not reread after it, nor by a retry); outside one
+        nothing is held. ``known``: items the caller holds already (the container's key cache), held as eventually
+        consistent reads (a strongly consistent ``get`` of one still goes to DynamoDB). Returns what ``keys`` found
+        by (pk, sk), None where nothing is."""
+        keys, queries = list(keys), list(queries)
+        jobs: list[Callable[[], Any]] = [lambda: self.get_many(keys)] if keys else []
+        jobs += [lambda q=q: self._query_pages(q) for q in queries]
+        answers = in_parallel(lambda job: job(), jobs)
+        found: dict[tuple[str, str], dict[str, Any] | None] = {(k["pk"], k["sk"]): None for k in keys}
+        for item in answers.pop(0) if keys else []:
+            found[(item["pk"], item["sk"])] = item
+        if _held.get() is None:
+            return found
+        held = dict(_held.get() or {})
+        held |= {(self.table, pk, sk): (item, False) for (pk, sk), item in (known or {}).items()}
+        held |= {(self.table, pk, sk): (item, True) for (pk, sk), item in found.items()}
+        held |= {(self.table, _query_id(q)): answer for q, answer in zip(queries, answers, strict=True)}
+        _held.set(held)
+        return found
+
+    @contextmanager
+    def read_scope(self) -> Iterator[None]:
+        """One request's read-ahead (the API's middleware opens one per request): what ``prefetch`` reads in it is
+        held until it ends."""
+        token = _held.set({})
+        try:
+            yield
+        finally:
+            _held.reset(token)
+
+    def run_query(self, request: dict[str, Any]) -> list[dict[str, Any]]:
+        """Every page of the Query ``request`` (raw items): as read ahead by ``prefetch``, else queried now."""
+        answer = (_held.get() or {}).get((self.table, _query_id(request)))
+        return answer if answer is not None else self._query_pages(request)
+
+    def _query_pages(self, request: dict[str, Any]) -> list[dict[str, Any]]:
+        query, items = dict(request), []
+        while True:
+            page = self.client.query(**query)
+            items += page.get("Items", [])
+            if "LastEvaluatedKey" not in page or "Limit" in request:
+                return items
+            query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
     def commit(self, tx: Transaction) -> None:
         """Write ``tx`` all or nothing. A single write goes as a plain conditional write (half the write units).
 
@@ -208,6 +287,8 @@ class DynamoStore:
         answer such a retry (within ten minutes) as a success."""
         if not tx.items:
             return
+        if _held.get():  # what was read ahead is before this write: a retry, or a read after it, reads anew
+            _held.set({})
         ops = [{kind: {**op, **_ALL_OLD} for kind, op in item.items()} for item in tx.items]
         if len(ops) == 1:
             ((kind, op),) = ops[0].items()
@@ -424,6 +505,10 @@ def _filter(kwargs: dict[str, Any], filters: dict[str, str]) -> None:
         kwargs["ExpressionAttributeValues"][f":f{n}"] = {"S": value}
         clauses.append(f"#f{n} = :f{n}")
     kwargs["FilterExpression"] = " AND ".join(clauses)
+
+
+def _query_id(request: dict[str, Any]) -> str:
+    return json.dumps(request, sort_keys=True)
 
 
 def _listing_tag(listing: str) -> str:

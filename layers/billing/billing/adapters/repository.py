@@ -14,10 +14,11 @@ from pydantic import BaseModel
 from billing.actor import current_actor
 from billing.adapters import keys
 from billing.adapters.dynamodb import DynamoStore, Page, Transaction, from_item, in_parallel, to_item
+from billing.adapters.key_cache import KeyCache
 from billing.adapters.tax_repository import TaxRepository
 from billing.domain.balance import BalanceTransaction
 from billing.domain.collections import CollectionCase
-from billing.domain.errors import NotFound
+from billing.domain.errors import ConcurrentModification, NotFound
 from billing.domain.invoice_items import InvoiceItem
 from billing.domain.models import CreditNote, Customer, DomainEvent, Invoice, Order, RefundIntent, Tenant
 from billing.domain.payments import Payment
@@ -54,16 +55,26 @@ def _load[M: BaseModel](model: type[M], item: dict[str, Any] | None) -> M | None
     return obj
 
 
+def _written_pk(op: dict[str, Any]) -> str:
+    ((_, body),) = op.items()
+    return (body.get("Item") or body.get("Key") or {}).get("pk", {}).get("S", "")
+
+
 class Repository(TaxRepository):
     def __init__(self, store: DynamoStore) -> None:
         self.store = store
+        self.key_cache = KeyCache()  # the container's API keys and tenants (billing.services.tenants.authenticated)
 
     def transaction(self) -> Transaction:
         return self.store.transaction()
 
     def commit(self, tx: Transaction) -> None:
         _stamp_events(tx)
-        self.store.commit(tx)
+        try:
+            self.store.commit(tx)
+        finally:
+            if self.key_cache.entries:
+                self.key_cache.written({_written_pk(op) for op in tx.items})
 
     # --- tenants and keys -----------------------------------------------------------------------------------
     def tenant(self, tenant_id: str, consistent: bool = False) -> Tenant | None:
@@ -83,6 +94,16 @@ class Repository(TaxRepository):
     def api_key_exists(self, tenant_id: str, key_hash: str) -> bool:
         item = self.store.get(keys.api_key(tenant_id, key_hash), consistent=False)
         return bool(item) and not item.get("revoked")
+
+    def read_ahead(
+        self,
+        wanted: list[dict[str, str]],
+        queries: list[dict[str, Any]] | None = None,
+        known: dict[tuple[str, str], dict[str, Any] | None] | None = None,
+    ) -> dict[tuple[str, str], dict[str, Any] | None]:
+        """Read ``wanted`` (one BatchGetItem, strongly consistent) and ``queries`` in one round trip; the request's
+        later reads of them are answered from it (``DynamoStore.prefetch``)."""
+        return self.store.prefetch(wanted, queries or [], known)
 
     def save_tenant(self, tx: Transaction, tenant: Tenant) -> Tenant:
         saved = tenant.model_copy(update={"version": tenant.version + 1})
@@ -452,14 +473,26 @@ class Repository(TaxRepository):
 
     def _partition(self, aggregate_key: dict[str, str], prefix: str) -> list[dict[str, Any]]:
         """The items of an aggregate's partition whose sort key starts with ``prefix`` (one Query, consistent)."""
-        items = self._query_all(
-            KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
-            ExpressionAttributeValues={":pk": {"S": aggregate_key["pk"]}, ":prefix": {"S": prefix}},
-            ConsistentRead=True,
-        )
-        return [from_item(i) for i in items]
+        return [from_item(i) for i in self.store.run_query(self.partition_request(aggregate_key, prefix))]
+
+    def partition_request(self, aggregate_key: dict[str, str], prefix: str) -> dict[str, Any]:
+        """The Query ``_partition`` makes (a route reads it ahead: billing.api.reads)."""
+        return {
+            "TableName": self.store.table,
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
+            "ExpressionAttributeValues": {":pk": {"S": aggregate_key["pk"]}, ":prefix": {"S": prefix}},
+            "ConsistentRead": True,
+        }
 
     # --- invoice items (issue 16) ------------------------------------------------------------------------------
+    def invoice_items_by_id(self, tenant_id: str, item_ids: list[str]) -> list[InvoiceItem]:
+        """The invoice items ``item_ids`` that exist, in that order: one strongly consistent BatchGetItem."""
+        if not item_ids:
+            return []
+        found = {item["pk"]: item for item in self.store.get_many([keys.invoice_item(tenant_id, i) for i in item_ids])}
+        wanted = [found.get(keys.invoice_item(tenant_id, i)["pk"]) for i in item_ids]
+        return [loaded for item in wanted if item and (loaded := _load(InvoiceItem, item))]
+
     def invoice_item(self, tenant_id: str, item_id: str) -> InvoiceItem:
         found = _load(InvoiceItem, self.store.get(keys.invoice_item(tenant_id, item_id)))
         if found is None:
@@ -480,9 +513,21 @@ class Repository(TaxRepository):
     def pending_invoice_item_ids(self, tenant_id: str, customer_id: str, limit: int) -> list[str]:
         """The customer's pending items' ids, oldest first: one Query of the sparse pending list (gsi2). An index is
         read eventually consistent: the caller reads each item itself before it bills it."""
+        items = self.store.run_query(self.pending_invoice_items_request(tenant_id, customer_id, limit))
+        return [InvoiceItem.model_validate_json(from_item(item)["doc"]).id for item in items]
+
+    def pending_invoice_items_request(self, tenant_id: str, customer_id: str, limit: int) -> dict[str, Any]:
+        """The Query ``pending_invoice_item_ids`` makes (read ahead by the routes that invoice a customer)."""
         pk = keys.invoice_item_index_attrs(tenant_id, customer_id, "", True)["gsi2pk"]
-        page = self.store.query(INDEX_BY_STATUS, "gsi2pk", pk, limit, None, f"T#{tenant_id}#", ascending=True)
-        return [InvoiceItem.model_validate_json(item["doc"]).id for item in page.items]
+        return {
+            "TableName": self.store.table,
+            "IndexName": INDEX_BY_STATUS,
+            "KeyConditionExpression": "#pk = :pk",
+            "ExpressionAttributeNames": {"#pk": "gsi2pk"},
+            "ExpressionAttributeValues": {":pk": {"S": pk}},
+            "ScanIndexForward": True,
+            "Limit": limit,
+        }
 
     def invoice_items(
         self, tenant_id: str, customer_id: str | None, pending: bool | None, limit: int, cursor: str | None
@@ -566,19 +611,28 @@ class Repository(TaxRepository):
     def add_event(self, tx: Transaction, aggregate_key: dict[str, str], event: DomainEvent) -> None:
         """Write ``event`` (audit record and outbox) in ``tx``, on the tenant's audit trail index. Who acts (the
         door's actor) and the version its aggregate reaches in ``tx`` are stamped on it when ``tx`` commits."""
-        occurred = event.occurred_at.isoformat()
-        key = keys.event(aggregate_key, occurred, event.id)
-        tx.put_new(
-            {
-                **key,
-                **keys.event_index_attrs(event.tenant_id, occurred, event.id),
-                "type": "event",
-                "event_type": event.type,
-                "aggregate": event.aggregate,
-                "aggregate_id": event.aggregate_id,
-                "doc": event.model_dump_json(),
-            }
-        )
+        tx.put_new(_event_attrs(aggregate_key, event))
+
+    def write_events(self, events: list[tuple[dict[str, str], DomainEvent]], again: bool = False) -> None:
+        """Write events outside a transaction, each with who acts and its ``object_version`` already on it: the
+        numbering writer's ``invoice.finalized`` events, made from the invoices it has just committed
+        (``Invoice.finalized_event``: the same event each time it is made). First time (``again`` false): put
+        together, 25 to a request, in parallel. ``again`` (a redelivery: some may exist): one conditional put
+        each, and one found already written is left as it is."""
+        items = [_event_attrs(key, event) for key, event in events]
+        if not again:
+            self.store.put_many(items)
+            return
+
+        def once(item: dict[str, Any]) -> None:
+            tx = self.store.transaction()
+            tx.put_new(item)
+            try:
+                self.store.commit(tx)  # the same item found is a success; another one found is a conflict
+            except ConcurrentModification:
+                pass  # written already, and stamped otherwise since: the event is there
+
+        in_parallel(once, items)
 
     def event_page(
         self,
@@ -668,15 +722,8 @@ class Repository(TaxRepository):
         return [tuple(sort_key.split("#", 1)) for sort_key in found]
 
     def _query_all(self, **query: Any) -> list[dict[str, Any]]:
-        """Every raw item a Query gives, page after page."""
-        found: list[dict[str, Any]] = []
-        query["TableName"] = self.store.table
-        while True:
-            answer = self.store.client.query(**query)
-            found += answer.get("Items", [])
-            if "LastEvaluatedKey" not in answer:
-                return found
-            query["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+        """Every raw item a Query gives, page after page (as read ahead, if it was)."""
+        return self.store.run_query({**query, "TableName": self.store.table})
 
     # --- mail log -------------------------------------------------------------------------------------------
     def mail_logged(self, aggregate_key: dict[str, str], cause_event_id: str, kind: str) -> bool:
@@ -792,6 +839,20 @@ def _stamp_events(tx: Transaction) -> None:
         }
         if stamped != {"actor": event.actor, "object_version": event.object_version}:
             item["doc"] = {"S": event.model_copy(update=stamped).model_dump_json()}
+
+
+def _event_attrs(aggregate_key: dict[str, str], event: DomainEvent) -> dict[str, Any]:
+    """An event's item: on its aggregate's partition (audit record and outbox), and on the tenant's audit trail."""
+    occurred = event.occurred_at.isoformat()
+    return {
+        **keys.event(aggregate_key, occurred, event.id),
+        **keys.event_index_attrs(event.tenant_id, occurred, event.id),
+        "type": "event",
+        "event_type": event.type,
+        "aggregate": event.aggregate,
+        "aggregate_id": event.aggregate_id,
+        "doc": event.model_dump_json(),
+    }
 
 
 def _item_attrs(key: dict[str, str], model: BaseModel) -> dict[str, Any]:

@@ -67,11 +67,9 @@ class TaxRepository:
         }
         tx.put_versioned(attrs, version)
 
-    def tax_book(self, tenant_id: str) -> tuple[TaxSettings, int, dict[str, TaxRate]]:
-        """The tenant's tax settings (and their version) and every one of its rates, by id: ONE Query of the
-        tenant's partition over ``TAX#`` (strongly consistent). What the resolution of a whole invoice needs."""
-        answer: list[dict[str, Any]] = []
-        query: dict[str, Any] = {
+    def tax_book_request(self, tenant_id: str) -> dict[str, Any]:
+        """The Query ``tax_book`` makes (a route reads it ahead with ``DynamoStore.prefetch``)."""
+        return {
             "TableName": self.store.table,
             "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
             "ExpressionAttributeValues": {
@@ -80,12 +78,11 @@ class TaxRepository:
             },
             "ConsistentRead": True,
         }
-        while True:  # a page holds 1 MB: some 2,000 rates; more only if a tenant has more
-            page = self.store.client.query(**query)
-            answer += page.get("Items", [])
-            if "LastEvaluatedKey" not in page:
-                break
-            query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def tax_book(self, tenant_id: str) -> tuple[TaxSettings, int, dict[str, TaxRate]]:
+        """The tenant's tax settings (and their version) and every one of its rates, by id: ONE Query of the
+        tenant's partition over ``TAX#`` (strongly consistent). What the resolution of a whole invoice needs."""
+        answer = self.store.run_query(self.tax_book_request(tenant_id))  # every page: some 2,000 rates per MB
         settings, version, rates = TaxSettings(), 0, {}
         for item in map(from_item, answer):
             if item["sk"] == keys.tax_settings(tenant_id)["sk"]:

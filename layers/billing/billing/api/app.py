@@ -19,7 +19,18 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
 
 from billing import bootstrap
 from billing.actor import acting
-from billing.api import adjustments, collections, coupons, customers, events, offline_payments, routes, tax, webhooks
+from billing.api import (
+    adjustments,
+    collections,
+    coupons,
+    customers,
+    events,
+    offline_payments,
+    reads,
+    routes,
+    tax,
+    webhooks,
+)
 from billing.api.openapi import complete as complete_openapi
 from billing.api.problems import from_domain, problem, problem_answer
 from billing.domain.errors import DomainError
@@ -42,11 +53,13 @@ def require_tenant(app: APIGatewayHttpResolver, next_middleware: NextMiddleware)
             return next_middleware(app)
     headers = app.current_event.headers or {}
     auth = next((v for k, v in headers.items() if k.lower() == "authorization"), None)
-    tenant_id, key_id = authenticated_key(bootstrap.deps().context, auth)
-    app.append_context(tenant_id=tenant_id)
-    logger.append_keys(tenant_id=tenant_id, api_key_id=key_id)
-    with acting("api_key", key_id):
-        return next_middleware(app)
+    ctx = bootstrap.deps().context
+    with ctx.repo.store.read_scope():  # what the request reads ahead (billing.api.reads) ends with it
+        tenant_id, key_id = authenticated_key(ctx, auth, reads.planner(app, ctx, ctx.clock.now()))
+        app.append_context(tenant_id=tenant_id)
+        logger.append_keys(tenant_id=tenant_id, api_key_id=key_id)
+        with acting("api_key", key_id):
+            return next_middleware(app)
 
 
 def refuse_unknown_query(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) -> Response:

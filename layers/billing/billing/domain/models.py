@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field, field_validator
 from billing.domain import numbering
 from billing.domain.dunning import DEFAULT_POLICY, DunningPolicy, DunningProgress
 from billing.domain.errors import Conflict, IllegalTransition, ValidationFailed
-from billing.domain.ids import new_id, new_secret
+from billing.domain.ids import derived_id, new_id, new_secret
 from billing.domain.pricing import (
     Discount,
     DiscountInput,
@@ -416,7 +416,17 @@ class Invoice(BaseModel):
                 "updated_at": now,
             }
         )
-        return invoice, DomainEvent.new("invoice.finalized", self.tenant_id, "invoice", self.id, now, number=number)
+        return invoice, invoice.finalized_event()
+
+    def finalized_event(self) -> DomainEvent:
+        """Its ``invoice.finalized``, made from its own number and issue time: the same event however often it is
+        made (the numbering writer writes it after the invoice's own write, and again on a redelivery)."""
+        if self.number is None or self.issued_at is None:
+            raise ValueError(f"invoice {self.id} is not finalized")
+        event = DomainEvent.new(
+            "invoice.finalized", self.tenant_id, "invoice", self.id, self.issued_at, number=self.number
+        )
+        return event.model_copy(update={"id": derived_id("evt", self.issued_at, f"{self.id}#{event.type}")})
 
     def as_issued(self) -> Invoice:
         """The invoice as it stood when it was issued, before any payment, refund or later change: what its PDF

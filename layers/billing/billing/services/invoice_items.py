@@ -118,10 +118,9 @@ def _pending(ctx: Context, tx: Transaction, customer: Customer, limit: int) -> l
         return []
     written = {op["Put"]["Item"]["pk"]["S"] for op in tx.items if "Put" in op}
     found: list[InvoiceItem] = []
-    for item_id in ctx.repo.pending_invoice_item_ids(customer.tenant_id, customer.id, MAX_PENDING):
-        if keys.invoice_item(customer.tenant_id, item_id)["pk"] in written:
-            continue  # another invoice of this transaction takes it
-        item = ctx.repo.invoice_item(customer.tenant_id, item_id)  # the index may lag: the item itself decides
+    ids = ctx.repo.pending_invoice_item_ids(customer.tenant_id, customer.id, MAX_PENDING)
+    ids = [i for i in ids if keys.invoice_item(customer.tenant_id, i)["pk"] not in written]  # not another invoice's
+    for item in ctx.repo.invoice_items_by_id(customer.tenant_id, ids):  # the index may lag: the item decides
         if item.status == "pending" and item.currency == customer.currency:
             found.append(item)
         if len(found) == limit:

@@ -2,14 +2,20 @@
 
 The billing run writes each period's invoice as a draft, with an internal ``invoices.drafted`` event naming the
 drafts in the same transaction. The outbox relay hands that event to a FIFO queue whose message group is the
-tenant and series, so one writer at a time numbers a series' drafts, in order. The writer reads the drafts once
-(``BatchGetItem``, strongly consistent), skips any numbered already (a redelivery), and finalizes them PER_MOVE
-to a transaction: one move of the series' counter and, per invoice, the invoice (conditional on its version, so
-on its still being the draft it read) and its ``invoice.finalized`` event. The counter is held only for that move
-(its read sent to the transaction answered) and never contended by other billing workers; orders, approvals and
-credit notes still number inline (``invoicing.take_number``) on the same counter, and a move that loses to one of
-them is read again and retried. A writer that dies before its commit has moved nothing: the redelivery numbers
-the same drafts, so the series stays gapless and each draft is numbered once.
+tenant and series (merging a stream batch's events of one group into one message), so one writer at a time numbers
+a series' drafts, in order. The writer reads the drafts once (``BatchGetItem``, strongly consistent) and finalizes
+them PER_MOVE to a transaction: one move of the series' counter and the invoices (each conditional on its version,
+so on its still being the draft it read). The counter is held only for that move (its read sent to the transaction
+answered) and never contended by other billing workers; orders, approvals and credit notes still number inline
+(``invoicing.take_number``) on the same counter, and a move that loses to one of them is read again and retried.
+
+Each invoice's ``invoice.finalized`` event is not in the move: it is made from the committed invoice itself
+(``Invoice.finalized_event``: its id derived from the invoice, the same event each time) and written right after
+the move (``BatchWriteItem``), which is what lets one move number 99 invoices rather than 49. A writer that dies
+before the move's commit has moved nothing: the redelivery numbers the same drafts. One that dies after it, before
+the events are written: the redelivery finds those invoices numbered and writes their events (a conditional put
+each: one written already stays as it is). The message is deleted only once both are done, so the series stays
+gapless, each draft is numbered once, and each numbered invoice's event reaches the outbox.
 """
 
 from __future__ import annotations
@@ -18,18 +24,16 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from billing.actor import current_actor
 from billing.adapters import keys
-from billing.domain import numbering
 from billing.domain.errors import ConcurrentModification
 from billing.domain.models import DomainEvent, Invoice, Tenant
 from billing.observability import business_event, logger
 from billing.services.invoicing import take_numbers
 from billing.services.unit import Context
 
-DRAFTED = numbering.DRAFTED
-# Invoices one move numbers at most: the counter's move and, per invoice, the invoice and its event (99 writes of a
-# transaction's 100).
-PER_MOVE = 49
+# Invoices one move numbers at most: the counter's move and the invoices, a transaction's 100 writes.
+PER_MOVE = 99
 RETRIES = 60
 
 
@@ -57,6 +61,7 @@ class GroupOutcome:
     failed: list[str] = field(default_factory=list)  # the first message not done and every one after it
     numbered: int = 0
     skipped: int = 0  # drafts numbered already (a redelivery), gone, or not drafts
+    events_again: int = 0  # invoice.finalized events written again for invoices numbered already (a redelivery)
     moves: list[Move] = field(default_factory=list)
 
 
@@ -67,11 +72,15 @@ def number_group(ctx: Context, tenant_id: str, series: str, messages: list[tuple
     outcome = GroupOutcome()
     tenant = ctx.repo.tenant(tenant_id)
     ids = list(dict.fromkeys(i for _, invoice_ids in messages for i in invoice_ids))
-    drafts = _drafts(ctx, tenant_id, series, ids) if tenant is not None else []
+    invoices = _series(ctx, tenant_id, series, ids) if tenant is not None else []
+    drafts = [i for i in invoices if i.status == "draft"]
     outcome.skipped = len(ids) - len(drafts)
-    finished = set(ids) - {d.id for d in drafts}  # nothing to do for these
+    finished = set(ids) - {d.id for d in drafts}  # nothing to number for these
     position = 0
     try:
+        if numbered := [i for i in invoices if i.status != "draft" and i.number is not None]:
+            _write_events(ctx, numbered, again=True)  # a redelivery: the move may have committed, its events not
+            outcome.events_again = len(numbered)
         for start in range(0, len(drafts), PER_MOVE):
             chunk = drafts[start : start + PER_MOVE]
             assert tenant is not None
@@ -94,9 +103,24 @@ def _done_through(messages: list[tuple[str, list[str]]], finished: set[str], pos
     return position
 
 
-def _drafts(ctx: Context, tenant_id: str, series: str, ids: list[str]) -> list[Invoice]:
-    """The drafts of ``ids`` still to number, read strongly consistent."""
-    return [i for i in ctx.repo.invoices_by_id(tenant_id, ids) if i.status == "draft" and i.series == series]
+def _series(ctx: Context, tenant_id: str, series: str, ids: list[str]) -> list[Invoice]:
+    """The invoices of ``ids`` in ``series``, read strongly consistent."""
+    return [i for i in ctx.repo.invoices_by_id(tenant_id, ids) if i.series == series]
+
+
+def _write_events(ctx: Context, invoices: list[Invoice], again: bool = False) -> None:
+    """The ``invoice.finalized`` events of ``invoices`` (committed, numbered), stamped as a commit stamps them."""
+    actor = current_actor()
+    ctx.repo.write_events(
+        [
+            (
+                keys.invoice(i.tenant_id, i.id),
+                i.finalized_event().model_copy(update={"actor": actor, "object_version": i.version}),
+            )
+            for i in invoices
+        ],
+        again=again,
+    )
 
 
 def _move(ctx: Context, tenant: Tenant, series: str, drafts: list[Invoice], outcome: GroupOutcome) -> Move:
@@ -104,7 +128,7 @@ def _move(ctx: Context, tenant: Tenant, series: str, drafts: list[Invoice], outc
     inline number) reads the drafts and the counter again and retries."""
     for attempt in range(1, RETRIES + 1):
         if attempt > 1:
-            drafts = _drafts(ctx, tenant.id, series, [d.id for d in drafts])
+            drafts = [i for i in _series(ctx, tenant.id, series, [d.id for d in drafts]) if i.status == "draft"]
             if not drafts:
                 return Move(0, 0.0, attempt)
         started = time.perf_counter()
@@ -112,16 +136,16 @@ def _move(ctx: Context, tenant: Tenant, series: str, drafts: list[Invoice], outc
             tx = ctx.repo.transaction()
             numbers = take_numbers(ctx, tx, tenant.id, series, tenant.invoice_number_format, len(drafts))
             now = ctx.clock.now()
-            for draft, number in zip(drafts, numbers, strict=True):
-                invoice, finalized = draft.finalize(number, now)
-                ctx.repo.save_invoice(tx, invoice)  # conditional on the draft's version: numbered once
-                ctx.repo.add_event(tx, keys.invoice(tenant.id, invoice.id), finalized)
+            # each conditional on the draft's version: numbered once
+            saved = [ctx.repo.save_invoice(tx, d.finalize(n, now)[0]) for d, n in zip(drafts, numbers, strict=True)]
             ctx.repo.commit(tx)
         except ConcurrentModification:
             if attempt == RETRIES:
                 raise
             time.sleep(min(0.2, 0.005 * 2**attempt))
             continue
+        held = time.perf_counter() - started
+        _write_events(ctx, saved)
         outcome.numbered += len(drafts)
-        return Move(len(drafts), time.perf_counter() - started, attempt)
+        return Move(len(drafts), held, attempt)
     raise AssertionError("unreachable")

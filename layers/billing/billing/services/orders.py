@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from billing.adapters import keys
 from billing.adapters.dynamodb import Transaction
 from billing.domain.coupons import Discount
 from billing.domain.errors import Conflict, NotFound, ValidationFailed
 from billing.domain.ids import new_id
+from billing.domain.invoice_items import MAX_PENDING
 from billing.domain.models import Customer, DomainEvent, Invoice, Order, Tenant
 from billing.domain.pricing import LineInput
 from billing.observability import business_event
@@ -23,6 +25,18 @@ METRICS = {
     "order.approved": ("OrderApproved", "InvoiceFinalized"),
     "order.canceled": ("OrderCanceled",),
 }
+
+
+Reads = tuple[list[dict[str, str]], list[dict[str, Any]]]  # keys to get, Query requests to run
+
+
+def invoicing_reads(ctx: Context, tenant_id: str, customer_id: str) -> Reads:
+    """What invoicing an order reads of its customer: the customer and its discount (keys), and its pending invoice
+    items (a Query): read ahead together (``Repository.read_ahead``) by a placed order's plan (billing.api.reads)
+    and by an approval, once the order has named its customer."""
+    customer = keys.customer(tenant_id, customer_id)
+    pending = ctx.repo.pending_invoice_items_request(tenant_id, customer_id, MAX_PENDING)
+    return [customer, keys.discount(customer)], [pending]
 
 
 def _tenant(ctx: Context, tenant_id: str) -> Tenant:
@@ -149,13 +163,17 @@ def place_order(ctx: Context, tenant_id: str, cmd: PlaceOrder, claim: Claim | No
         if own is not None:  # kept for the invoice the approval makes
             coupons.store(ctx).save_discount(tx, keys.order(tenant_id, order.id), own[0], 0)
         return _save(ctx, tx, order, "order.pending_review", claim)
-    return _save(ctx, tx, _invoice(ctx, tx, tenant, order, "place", customer, own), "order.invoiced", claim)
+    # a new order has no discount of its own but the one redeemed above: nothing to read for it
+    invoiced = _invoice(ctx, tx, tenant, order, "place", customer, own or (None, 0))
+    return _save(ctx, tx, invoiced, "order.invoiced", claim)
 
 
 @retrying()
 def approve_order(ctx: Context, tenant_id: str, order_id: str, claim: Claim | None = None) -> Order:
     tenant = _tenant(ctx, tenant_id)
     order = ctx.repo.order(tenant_id, order_id)
+    # the order names its customer: what invoicing reads of it comes in one more round trip, not three
+    ctx.repo.read_ahead(*invoicing_reads(ctx, tenant_id, order.customer_id))
     tx = ctx.repo.transaction()
     return _save(ctx, tx, _invoice(ctx, tx, tenant, order, "approve"), "order.approved", claim)
 

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from billing.domain import numbering
+from billing.domain.ids import derived_id
 from billing.domain.models import DomainEvent
 from billing.outbound import catalog
 from billing.outbound.envelope import envelope
@@ -44,10 +45,13 @@ ROUTES: dict[str, frozenset[str]] = {
 }
 
 # The FIFO queues' message group of an event (one consumer at a time per group, in order); its deduplication id is
-# the event's id, so a relay that sends it again within five minutes sends it once.
+# the message's id, so a relay that sends it again within five minutes sends it once.
 FIFO_GROUPS: dict[str, Callable[[DomainEvent], str]] = {
     "NUMBERING_QUEUE_URL": lambda event: numbering.writer_group(event.tenant_id, event.data.get("series", "default"))
 }
+# The drafts one numbering message names at most when a stream batch's drafted events of a series travel together
+# (≈ 30 KB of ids, far under SQS's 256 KB): a writer's batch is at most 10 messages, and this is what fills it.
+DRAFTS_TOGETHER = 1000
 
 
 def route(event: DomainEvent) -> list[str]:
@@ -55,20 +59,49 @@ def route(event: DomainEvent) -> list[str]:
     return [queue for queue, types in ROUTES.items() if event.type in types]
 
 
-def relay(events: list[DomainEvent], env: dict[str, str], publisher: Any) -> int:
-    by_queue: dict[str, list[dict[str, Any]]] = {}
-    groups: dict[str, list[tuple[str, str]]] = {}
+def relay(events: list[DomainEvent], env: dict[str, str], publisher: Any, fifo: bool | None = None) -> int:
+    """Send ``events`` to the queues that take them (``fifo``: only to the FIFO queues, True, or only to the others,
+    False); how many messages were sent."""
+    by_queue: dict[str, list[DomainEvent]] = {}
     for event in events:
         for queue in route(event):
-            by_queue.setdefault(env[queue], []).append(event.model_dump(mode="json"))
-            if queue in FIFO_GROUPS:
-                groups.setdefault(env[queue], []).append((FIFO_GROUPS[queue](event), event.id))
-    for url, messages in by_queue.items():
-        if url in groups:
-            publisher.send(url, messages, fifo=groups[url])
+            if fifo is None or fifo == (queue in FIFO_GROUPS):
+                by_queue.setdefault(queue, []).append(event)
+    sent = 0
+    for queue, queued in by_queue.items():
+        if queue in FIFO_GROUPS:
+            groups: dict[str, list[DomainEvent]] = {}
+            for event in queued:
+                groups.setdefault(FIFO_GROUPS[queue](event), []).append(event)
+            messages = [(group, m) for group, grouped in groups.items() for m in drafted_together(grouped)]
+            fifo = [(group, m.id) for group, m in messages]
+            publisher.send(env[queue], [m.model_dump(mode="json") for _, m in messages], fifo=fifo)
+            sent += len(messages)
         else:
-            publisher.send(url, messages)
-    return sum(len(m) for m in by_queue.values())
+            publisher.send(env[queue], [event.model_dump(mode="json") for event in queued])
+            sent += len(queued)
+    return sent
+
+
+def drafted_together(events: list[DomainEvent]) -> list[DomainEvent]:
+    """One series' drafted events, in order, as few events naming their drafts together (DRAFTS_TOGETHER at most
+    to one). A merged one's id is derived from the ids it merges: the same batch relayed again is the same message
+    (deduplicated by the queue), a batch cut otherwise (a bisected retry) makes other messages, whose drafts
+    numbered already the writer skips."""
+    merged: list[DomainEvent] = []
+    run: list[DomainEvent] = []
+    for event in [*events, None]:
+        size = sum(len(e.data["invoice_ids"]) for e in run)
+        if run and (event is None or size + len(event.data["invoice_ids"]) > DRAFTS_TOGETHER):
+            first = run[0]
+            ids = [i for e in run for i in e.data["invoice_ids"]]
+            seed = ",".join(e.id for e in run)
+            together = {"id": derived_id("evt", first.occurred_at, seed), "data": {**first.data, "invoice_ids": ids}}
+            merged.append(first if len(run) == 1 else first.model_copy(update=together))
+            run = []
+        if event is not None:
+            run.append(event)
+    return merged
 
 
 # The ``Source`` of every entry the relay puts on the event bus (docs/events.md); its ``DetailType`` is the type.
