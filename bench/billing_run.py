@@ -40,6 +40,7 @@ import os
 import re
 import statistics
 import sys
+import threading
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -324,11 +325,11 @@ class Tape:
 
     def _before(self, model: Any, params: dict[str, Any], **_: Any) -> None:
         if self.on:
-            self.entries.append((time.perf_counter(), "before", model, params))
+            self.entries.append((time.perf_counter(), "before", model, params, threading.get_ident()))
 
     def _after(self, model: Any, parsed: dict[str, Any], **_: Any) -> None:
         if self.on:
-            self.entries.append((time.perf_counter(), "after", model, parsed))
+            self.entries.append((time.perf_counter(), "after", model, parsed, threading.get_ident()))
 
     def grab(self) -> list[tuple[float, str, Any, Any]]:
         entries, self.entries = self.entries, []
@@ -342,24 +343,32 @@ def recorded(entries: list[tuple[float, str, Any, Any]]) -> list[Recorded]:
     """The taped calls through ``calls.Recorder`` (operation, what, request units); a BatchGetItem is named by the
     kinds of the items it asks for and its read units counted from what came back (strongly consistent)."""
     recorder, out = calls.Recorder(on=True), []
-    for n, (at, kind, model, payload) in enumerate(entries):
+    open_calls: dict[int, Recorded] = {}  # per thread: calls made at once (billing.adapters.dynamodb.in_parallel)
+    for at, kind, model, payload, thread in entries:
         dynamo = model.service_model.service_name == "dynamodb"
         if kind == "before":
             recorder.before(model=model, params=payload)
+            recorder.pending.clear()
             body = json.loads(payload["body"] or b"{}") if dynamo else {}
             out.append(Recorded(recorder.calls[-1], body, at))
+            open_calls[thread] = out[-1]
             if dynamo and model.name == "BatchGetItem":
                 asked = [k for t in body["RequestItems"].values() for k in t["Keys"]]
                 out[-1].call.what = f"BatchGet[{len(asked)}: {calls.collapse([calls.kind_of(k) for k in asked])}]"
+            if dynamo and model.name == "BatchWriteItem":
+                puts = [w.get("PutRequest", {}).get("Item", {}) for t in body["RequestItems"].values() for w in t]
+                out[-1].call.what = f"BatchWrite[{len(puts)}: {calls.collapse([calls.kind_of(i) for i in puts])}]"
+                out[-1].call.write_units = sum(max(1, math.ceil(calls.item_size(i) / 1024)) for i in puts)
         else:
+            mine = open_calls.pop(thread)
             if dynamo:
+                recorder.pending[threading.get_ident()] = mine.call
                 recorder.after(model=model, parsed=payload)
                 if model.name == "BatchGetItem":
                     got = [i for items in payload.get("Responses", {}).values() for i in items]
-                    out[-1].call.read_units = sum(max(1, math.ceil(calls.item_size(i) / 4096)) for i in got)
-            assert entries[n - 1][1] == "before", "calls are sequential"
-            out[-1].seconds = at - out[-1].started
-            out[-1].error = (payload.get("Error") or {}).get("Code", "")
+                    mine.call.read_units = sum(max(1, math.ceil(calls.item_size(i) / 4096)) for i in got)
+            mine.seconds = at - mine.started
+            mine.error = (payload.get("Error") or {}).get("Code", "")
     return out
 
 
@@ -908,9 +917,17 @@ def ordered(phases: dict[str, Phase]) -> list[Phase]:
 
 
 def tx_writes(recorded_calls: list[Recorded]) -> list[tuple[str, dict[str, Any]]]:
-    """(kind, DynamoDB item or key) of every write in these calls' transactions."""
+    """(kind, DynamoDB item or key) of every write in these calls' transactions and batch writes."""
     out = []
     for c in recorded_calls:
+        if c.op == "BatchWriteItem":  # written outside a transaction (the numbering writer's events)
+            for writes in c.body["RequestItems"].values():
+                out += [
+                    (calls.kind_of(w["PutRequest"]["Item"]), w["PutRequest"]["Item"])
+                    for w in writes
+                    if "PutRequest" in w
+                ]
+            continue
         if c.op != "TransactWriteItems":
             continue
         for entry in c.body["TransactItems"]:
@@ -1197,7 +1214,7 @@ def report(results: list[Result]) -> str:
     )
 
     # calls per invoice
-    order = ["GetItem", "BatchGetItem", "Query", "TransactWriteItems", "PutItem", "UpdateItem"]
+    order = ["GetItem", "BatchGetItem", "Query", "TransactWriteItems", "BatchWriteItem", "PutItem", "UpdateItem"]
     rows = []
     for res in results:
         for r in res.runs:
@@ -1226,7 +1243,7 @@ def report(results: list[Result]) -> str:
         table(
             ["stack", "run", "phase", *order, "all", "items per Tx (min–max)", "≈RRU", "≈WRU", "≈GSI WRU", "errors"],
             rows,
-            "lll" + "r" * 12,
+            "lll" + "r" * 13,
         )
     )
     parts.append(
@@ -1265,7 +1282,7 @@ def report(results: list[Result]) -> str:
             )
     parts.append(
         "**Numbering** (`services/invoice_numbering.py`: one writer per tenant and series, a FIFO message group; "
-        "each move of the counter numbers up to 49 drafts; figures from each `Move`):"
+        f"each move of the counter numbers up to {invoice_numbering.PER_MOVE} drafts; figures from each `Move`):"
     )
     parts.append(
         table(
