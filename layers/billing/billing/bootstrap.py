@@ -55,7 +55,10 @@ class Deps:
 
     @cached_property
     def context(self) -> Context:
-        return Context(repo=Repository(DynamoStore(self.client("dynamodb"), self.env["TABLE_NAME"])), clock=self.clock)
+        # no client-side parameter validation: DynamoDB validates every request itself, and botocore's walk of a
+        # 100-item transaction or batch costs more than our code building it (bench/numbering.py)
+        client = self.client("dynamodb", parameter_validation=False)
+        return Context(repo=Repository(DynamoStore(client, self.env["TABLE_NAME"])), clock=self.clock)
 
     @cached_property
     def publisher(self) -> SqsPublisher:
