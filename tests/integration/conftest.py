@@ -104,6 +104,17 @@ def tenant(deps: bootstrap.Deps) -> tuple[str, str]:
     return created.id, api_key
 
 
+@pytest.fixture
+def key(tenant: tuple[str, str]) -> str:
+    """The tenant's API key."""
+    return tenant[1]
+
+
+@pytest.fixture
+def tenant_id(tenant: tuple[str, str]) -> str:
+    return tenant[0]
+
+
 def http_event(
     method: str,
     path: str,

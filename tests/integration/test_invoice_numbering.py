@@ -44,16 +44,6 @@ from tests.integration.test_workers import (
 pytestmark = pytest.mark.usefixtures("deps")
 
 
-@pytest.fixture
-def key(tenant: tuple[str, str]) -> str:
-    return tenant[1]
-
-
-@pytest.fixture
-def tenant_id(tenant: tuple[str, str]) -> str:
-    return tenant[0]
-
-
 def subscribers(key: str, count: int) -> list[str]:
     pro = plan(key, FLAT)
     customers = [customer(key, email=f"c{n}@example.com") for n in range(count)]

@@ -49,16 +49,6 @@ API_CALLS = {
 }
 
 
-@pytest.fixture
-def key(tenant: tuple[str, str]) -> str:
-    return tenant[1]
-
-
-@pytest.fixture
-def tenant_id(tenant: tuple[str, str]) -> str:
-    return tenant[0]
-
-
 def created(status_body: tuple[int, Any]) -> dict[str, Any]:
     status, body = status_body
     assert status == 201, body
