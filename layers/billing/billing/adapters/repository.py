@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
+from botocore.exceptions import ClientError
 from pydantic import BaseModel
 
 from billing.actor import current_actor
@@ -338,10 +339,33 @@ class Repository(TaxRepository):
         items = self._query_all(
             IndexName=INDEX_BY_DUE_DATE,
             KeyConditionExpression="gsi4pk = :pk AND gsi4sk <= :until",
-            ExpressionAttributeValues={":pk": {"S": f"BILL#{shard}"}, ":until": {"S": until_iso + "~"}},
+            ExpressionAttributeValues={":pk": {"S": keys.billing_partition(shard)}, ":until": {"S": until_iso + "~"}},
             ProjectionExpression="gsi4sk",
         )
         return [tuple(item["gsi4sk"]["S"].split("#")[1:]) for item in items]
+
+    def subscriptions_due_page(
+        self, shard: int, until_iso: str, limit: int, cursor: dict[str, Any] | None
+    ) -> tuple[list[tuple[str, str]], dict[str, Any] | None]:
+        """One Query page (at most ``limit`` entries, and DynamoDB's 1 MB) of a billing shard's subscriptions due by
+        ``until_iso``, oldest due first, from ``cursor`` (the last page's LastEvaluatedKey); with the next cursor,
+        None at the shard's end. (tenant id, subscription id) each."""
+        query: dict[str, Any] = {
+            "TableName": self.store.table,
+            "IndexName": INDEX_BY_DUE_DATE,
+            "KeyConditionExpression": "gsi4pk = :pk AND gsi4sk <= :until",
+            "ExpressionAttributeValues": {
+                ":pk": {"S": keys.billing_partition(shard)},
+                ":until": {"S": until_iso + "~"},
+            },
+            "ProjectionExpression": "gsi4sk",
+            "Limit": limit,
+        }
+        if cursor:
+            query["ExclusiveStartKey"] = cursor
+        answer = self.store.client.query(**query)
+        found = [tuple(item["gsi4sk"]["S"].split("#")[1:]) for item in answer.get("Items", [])]
+        return found, answer.get("LastEvaluatedKey")  # type: ignore[return-value]
 
     def usage_record(self, tenant_id: str, subscription_id: str, at_iso: str, record_id: str) -> dict[str, Any] | None:
         return self.store.get(keys.usage(tenant_id, subscription_id, at_iso, record_id))
@@ -719,6 +743,97 @@ class Repository(TaxRepository):
             self.store.commit(tx)
         except DuplicateRun:
             pass
+
+    # --- a paged run's record (the billing run: per-shard progress) ------------------------------------------
+    def start_paged_run(self, schedule: str, scheduled_time: str, shards: int, started_at: str) -> bool:
+        """Create the run's record, every shard at page 0; False if the run exists already (a repeated firing)."""
+        progress = {str(n): {"page": 0, "done": False, "by": "", "sent": 0} for n in range(shards)}
+        item = {
+            **keys.schedule_run(schedule, scheduled_time),
+            "type": "schedule_run",
+            "started_at": started_at,
+            "shard_count": shards,
+            "shards": progress,
+            "shards_done": 0,
+            "fanned_out": 0,
+            "messages": 0,
+            "seeded": False,
+        }
+        tx = self.store.transaction()
+        tx.put_new(item, on_conflict=DuplicateRun)
+        try:
+            self.store.commit(tx)
+        except DuplicateRun:
+            return False
+        return True
+
+    def schedule_run(self, schedule: str, scheduled_time: str) -> dict[str, Any] | None:
+        return self.store.get(keys.schedule_run(schedule, scheduled_time))
+
+    def _update_run(self, schedule: str, scheduled_time: str, **update: Any) -> bool:
+        """One conditional UpdateItem of a run's record; False if its condition failed."""
+        try:
+            self.store.client.update_item(
+                TableName=self.store.table, Key=to_item(keys.schedule_run(schedule, scheduled_time)), **update
+            )
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            return False
+        return True
+
+    def mark_run_seeded(self, schedule: str, scheduled_time: str) -> None:
+        """Every shard's first page message is sent."""
+        self._update_run(
+            schedule,
+            scheduled_time,
+            UpdateExpression="SET seeded = :yes",
+            ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeValues={":yes": {"BOOL": True}},
+        )
+
+    def record_page(
+        self,
+        schedule: str,
+        scheduled_time: str,
+        shard: int,
+        page: int,
+        cursor: dict[str, Any] | None,
+        sent: int,
+        messages: int,
+        by: str,
+    ) -> bool:
+        """Record page ``page`` of ``shard`` as fanned out (``sent`` subscriptions in ``messages`` messages, by
+        the message ``by``): the shard moves to the next page at ``cursor``, or is done (no cursor). Conditional on
+        the shard still being at ``page``: False if it moved already (another copy of the page message did it)."""
+        done = cursor is None
+        progress = {"page": page + 1, "done": done, "by": by, "cursor": json.dumps(cursor) if cursor else ""}
+        sets = ", ".join(f"shards.#s.#{name} = :{name}" for name in progress)
+        expression = f"SET {sets}, shards.#s.#sent = shards.#s.#sent + :sent, fanned_out = fanned_out + :sent"
+        expression += ", messages = messages + :messages"
+        values: dict[str, Any] = {**progress, "sent": sent, "messages": messages, "was": page, "no": False}
+        if done:
+            expression += ", shards_done = shards_done + :one"
+            values["one"] = 1
+        return self._update_run(
+            schedule,
+            scheduled_time,
+            UpdateExpression=expression,
+            ConditionExpression="shards.#s.#page = :was AND shards.#s.#done = :no",
+            ExpressionAttributeNames={"#s": str(shard), "#sent": "sent", **{f"#{name}": name for name in progress}},
+            ExpressionAttributeValues={f":{name}": value for name, value in to_item(values).items()},
+        )
+
+    def finish_run(self, schedule: str, scheduled_time: str, finished_at: str, shards: int) -> bool:
+        """Stamp the run finished once every one of its ``shards`` is done (once: False if it is stamped already or
+        a shard is still paging)."""
+        return self._update_run(
+            schedule,
+            scheduled_time,
+            UpdateExpression="SET finished_at = :at",
+            ConditionExpression="attribute_not_exists(finished_at) AND shards_done = :all",
+            ExpressionAttributeValues={":at": {"S": finished_at}, ":all": {"N": str(shards)}},
+        )
 
     # --- idempotency claims ---------------------------------------------------------------------------------
     def claim(self, tenant_id: str, key: str) -> dict[str, Any] | None:
