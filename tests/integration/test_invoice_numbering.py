@@ -16,10 +16,10 @@ from billing.bootstrap import Deps
 from billing.domain import numbering
 from billing.services import invoice_numbering, subscriptions, tenants
 from functions.api import app as api
-from functions.billing_run import app as billing_run_handler
 from functions.invoice_numbering import app as writer
 from functions.invoice_worker import app as invoice_worker
-from tests.integration.conftest import FakeLambdaContext, http_event, sample_event
+from tests.integration.billing_pages import sweep
+from tests.integration.conftest import FakeLambdaContext, http_event
 from tests.integration.numbering import NO_FAILURES, numbering_event, receive_batch, relay_drafts, run_numbering
 from tests.integration.test_subscriptions import FLAT, START, after, customer, plan, subscribe
 from tests.integration.test_workers import (
@@ -79,8 +79,7 @@ def gapless(invoices: list[dict[str, Any]]) -> list[str]:
 def drafts_of_the_run(deps: Deps, clock, count: int) -> None:
     """The billing run and its invoice worker, without the numbering step."""
     set_clock(clock, after(START))
-    run = {**sample_event("scheduler_billing_run.json"), "scheduled_time": clock.now().isoformat()}
-    assert billing_run_handler.lambda_handler(run, FakeLambdaContext())["fanned_out"] == count
+    assert sweep(deps, clock.now())["fanned_out"] == count
     messages = receive_all(deps.env["BILLING_QUEUE_URL"])
     for n in range(0, len(messages), 10):
         answer = invoice_worker.lambda_handler(sqs_event("sqs_billing.json", messages[n : n + 10]), FakeLambdaContext())

@@ -770,17 +770,20 @@ class Repository(TaxRepository):
     def schedule_run(self, schedule: str, scheduled_time: str) -> dict[str, Any] | None:
         return self.store.get(keys.schedule_run(schedule, scheduled_time))
 
-    def _update_run(self, schedule: str, scheduled_time: str, **update: Any) -> bool:
-        """One conditional UpdateItem of a run's record; False if its condition failed."""
+    def _update_run(self, schedule: str, scheduled_time: str, **update: Any) -> dict[str, Any] | None:
+        """One conditional UpdateItem of a run's record: the record as it left it, None if its condition failed."""
         try:
-            self.store.client.update_item(
-                TableName=self.store.table, Key=to_item(keys.schedule_run(schedule, scheduled_time)), **update
+            answer = self.store.client.update_item(
+                TableName=self.store.table,
+                Key=to_item(keys.schedule_run(schedule, scheduled_time)),
+                ReturnValues="ALL_NEW",
+                **update,
             )
         except ClientError as error:
             if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
                 raise
-            return False
-        return True
+            return None
+        return from_item(answer["Attributes"])
 
     def mark_run_seeded(self, schedule: str, scheduled_time: str) -> None:
         """Every shard's first page message is sent."""
@@ -802,10 +805,11 @@ class Repository(TaxRepository):
         sent: int,
         messages: int,
         by: str,
-    ) -> bool:
+    ) -> dict[str, Any] | None:
         """Record page ``page`` of ``shard`` as fanned out (``sent`` subscriptions in ``messages`` messages, by
         the message ``by``): the shard moves to the next page at ``cursor``, or is done (no cursor). Conditional on
-        the shard still being at ``page``: False if it moved already (another copy of the page message did it)."""
+        the shard still being at ``page``: None if it moved already (another copy of the page message did it), else
+        the record as it is now."""
         done = cursor is None
         progress = {"page": page + 1, "done": done, "by": by, "cursor": json.dumps(cursor) if cursor else ""}
         sets = ", ".join(f"shards.#s.#{name} = :{name}" for name in progress)
@@ -827,7 +831,7 @@ class Repository(TaxRepository):
     def finish_run(self, schedule: str, scheduled_time: str, finished_at: str, shards: int) -> bool:
         """Stamp the run finished once every one of its ``shards`` is done (once: False if it is stamped already or
         a shard is still paging)."""
-        return self._update_run(
+        return None is not self._update_run(
             schedule,
             scheduled_time,
             UpdateExpression="SET finished_at = :at",

@@ -115,15 +115,14 @@ def fan_out_page(
     messages = pack(due)
     publisher.send_parallel(billing_queue, messages)
     # a crash here: the page is sent again on redelivery (the invoice worker bills a period once)
-    if not ctx.repo.record_page(
+    record = ctx.repo.record_page(
         page.schedule, stamp, page.shard, page.page, cursor, len(due), len(messages), message_id
-    ):
+    )
+    if record is None:
         return PageOutcome("recorded", len(due), len(messages))  # a concurrent copy recorded it first
     if due:
         business_event("SubscriptionsDue", len(due))
-    record = ctx.repo.schedule_run(page.schedule, stamp) if cursor is None else record
-    assert record is not None
-    progress = {"page": page.page + 1, "done": cursor is None, "cursor": json.dumps(cursor) if cursor else ""}
+    progress = record["shards"][str(page.shard)]
     outcome = _carry_on(ctx, publisher, pages_queue, page, record, progress, "fanned_out")
     return PageOutcome(outcome.status, len(due), len(messages), outcome.done, outcome.finished)
 
