@@ -53,9 +53,11 @@ def start_run(when: datetime) -> dict[str, Any]:
 
 
 def run_record(deps: Deps, started: dict[str, Any]) -> dict[str, Any]:
+    """The run's record, with its shards' progress items as ``shards`` (shard as a string -> progress)."""
     record = deps.context.repo.schedule_run(BILLING_RUN, started["scheduled_time"])
     assert record is not None
-    return record
+    shards = deps.context.repo.run_shards(BILLING_RUN, started["scheduled_time"])
+    return {**record, "shards": {str(shard): progress for shard, progress in shards.items()}}
 
 
 def sweep(deps: Deps, when: datetime) -> dict[str, Any]:

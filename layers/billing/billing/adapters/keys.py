@@ -150,6 +150,17 @@ def schedule_run(schedule: str, scheduled_time: str) -> dict[str, str]:
     return _k(f"SCHEDULE#{schedule}", f"RUN#{scheduled_time}")
 
 
+def schedule_run_shard(schedule: str, scheduled_time: str, shard: int) -> dict[str, str]:
+    """A paged run's progress in one shard (the billing run's), beside its run: one small item a shard, so pages of
+    different shards never write the same item."""
+    return _k(f"SCHEDULE#{schedule}", f"{schedule_run_shards(scheduled_time)}{shard:03}")
+
+
+def schedule_run_shards(scheduled_time: str) -> str:
+    """The sort-key prefix of a paged run's shard items."""
+    return f"RUN#{scheduled_time}#SHARD#"
+
+
 def attention_index_attrs(day: str, tenant_id: str, invoice_id: str) -> dict[str, str]:
     """The attention index (gsi4): open invoices by the day they next need the dunning worker (due date, a
     dunning step, a payment plan instalment), across tenants (the one index that is not tenant-first: a platform

@@ -744,23 +744,25 @@ class Repository(TaxRepository):
         except DuplicateRun:
             pass
 
-    # --- a paged run's record (the billing run: per-shard progress) ------------------------------------------
+    # --- a paged run's record (the billing run: an item a shard for its progress) -------------------------------
     def start_paged_run(self, schedule: str, scheduled_time: str, shards: int, started_at: str) -> bool:
-        """Create the run's record, every shard at page 0; False if the run exists already (a repeated firing)."""
-        progress = {str(n): {"page": 0, "done": False, "by": "", "sent": 0} for n in range(shards)}
-        item = {
+        """Create the run's record and its shards' progress items, every shard at page 0, in one transaction; False
+        if the run exists already (a repeated firing)."""
+        tx = self.store.transaction()
+        run = {
             **keys.schedule_run(schedule, scheduled_time),
             "type": "schedule_run",
             "started_at": started_at,
             "shard_count": shards,
-            "shards": progress,
             "shards_done": 0,
             "fanned_out": 0,
             "messages": 0,
             "seeded": False,
         }
-        tx = self.store.transaction()
-        tx.put_new(item, on_conflict=DuplicateRun)
+        tx.put_new(run, on_conflict=DuplicateRun)
+        for shard in range(shards):
+            progress = {"type": "schedule_run_shard", "shard": shard, "page": 0, "done": False, "by": "", "sent": 0}
+            tx.put_new({**keys.schedule_run_shard(schedule, scheduled_time, shard), **progress}, DuplicateRun)
         try:
             self.store.commit(tx)
         except DuplicateRun:
@@ -770,28 +772,28 @@ class Repository(TaxRepository):
     def schedule_run(self, schedule: str, scheduled_time: str) -> dict[str, Any] | None:
         return self.store.get(keys.schedule_run(schedule, scheduled_time))
 
-    def _update_run(self, schedule: str, scheduled_time: str, **update: Any) -> dict[str, Any] | None:
-        """One conditional UpdateItem of a run's record: the record as it left it, None if its condition failed."""
-        try:
-            answer = self.store.client.update_item(
-                TableName=self.store.table,
-                Key=to_item(keys.schedule_run(schedule, scheduled_time)),
-                ReturnValues="ALL_NEW",
-                **update,
-            )
-        except ClientError as error:
-            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise
-            return None
-        return from_item(answer["Attributes"])
+    def run_shard(self, schedule: str, scheduled_time: str, shard: int) -> dict[str, Any] | None:
+        """A paged run's progress in ``shard`` (consistent)."""
+        return self.store.get(keys.schedule_run_shard(schedule, scheduled_time, shard))
+
+    def run_shards(self, schedule: str, scheduled_time: str) -> dict[int, dict[str, Any]]:
+        """Every shard's progress of a paged run: one Query (consistent) of its shard items."""
+        items = self._query_all(
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :shards)",
+            ExpressionAttributeValues={
+                ":pk": {"S": keys.schedule_run(schedule, scheduled_time)["pk"]},
+                ":shards": {"S": keys.schedule_run_shards(scheduled_time)},
+            },
+            ConsistentRead=True,
+        )
+        return {int(p["shard"]): p for p in (from_item(i) for i in items)}
 
     def mark_run_seeded(self, schedule: str, scheduled_time: str) -> None:
         """Every shard's first page message is sent."""
-        self._update_run(
-            schedule,
-            scheduled_time,
+        self.store.client.update_item(
+            TableName=self.store.table,
+            Key=to_item(keys.schedule_run(schedule, scheduled_time)),
             UpdateExpression="SET seeded = :yes",
-            ConditionExpression="attribute_exists(pk)",
             ExpressionAttributeValues={":yes": {"BOOL": True}},
         )
 
@@ -805,39 +807,55 @@ class Repository(TaxRepository):
         sent: int,
         messages: int,
         by: str,
-    ) -> dict[str, Any] | None:
-        """Record page ``page`` of ``shard`` as fanned out (``sent`` subscriptions in ``messages`` messages, by
-        the message ``by``): the shard moves to the next page at ``cursor``, or is done (no cursor). Conditional on
-        the shard still being at ``page``: None if it moved already (another copy of the page message did it), else
-        the record as it is now."""
+    ) -> bool:
+        """Record page ``page`` of ``shard`` as fanned out (``sent`` subscriptions in ``messages`` messages, by the
+        message ``by``): the shard moves to the next page at ``cursor``, or is done (no cursor), and the run's counts
+        add up, in one transaction. Conditional on the shard still being at ``page``: False if it moved already
+        (another copy of the page message did it)."""
         done = cursor is None
         progress = {"page": page + 1, "done": done, "by": by, "cursor": json.dumps(cursor) if cursor else ""}
-        sets = ", ".join(f"shards.#s.#{name} = :{name}" for name in progress)
-        expression = f"SET {sets}, shards.#s.#sent = shards.#s.#sent + :sent, fanned_out = fanned_out + :sent"
-        expression += ", messages = messages + :messages"
-        values: dict[str, Any] = {**progress, "sent": sent, "messages": messages, "was": page, "no": False}
-        if done:
-            expression += ", shards_done = shards_done + :one"
-            values["one"] = 1
-        return self._update_run(
-            schedule,
-            scheduled_time,
-            UpdateExpression=expression,
-            ConditionExpression="shards.#s.#page = :was AND shards.#s.#done = :no",
-            ExpressionAttributeNames={"#s": str(shard), "#sent": "sent", **{f"#{name}": name for name in progress}},
-            ExpressionAttributeValues={f":{name}": value for name, value in to_item(values).items()},
-        )
+        shard_update = {
+            "TableName": self.store.table,
+            "Key": to_item(keys.schedule_run_shard(schedule, scheduled_time, shard)),
+            "UpdateExpression": "SET " + ", ".join(f"#{n} = :{n}" for n in progress) + ", sent = sent + :sent",
+            "ConditionExpression": "#page = :was AND #done = :no",
+            "ExpressionAttributeNames": {f"#{n}": n for n in progress},
+            "ExpressionAttributeValues": {
+                f":{n}": v for n, v in to_item({**progress, "sent": sent, "was": page, "no": False}).items()
+            },
+        }
+        counts = {"fanned_out": sent, "messages": messages, "shards_done": 1 if done else 0}
+        run_update = {
+            "TableName": self.store.table,
+            "Key": to_item(keys.schedule_run(schedule, scheduled_time)),
+            "UpdateExpression": "ADD " + ", ".join(f"{n} :{n}" for n in counts),
+            "ExpressionAttributeValues": {f":{n}": v for n, v in to_item(counts).items()},
+        }
+        try:
+            self.store.client.transact_write_items(TransactItems=[{"Update": shard_update}, {"Update": run_update}])
+        except ClientError as error:
+            reasons = error.response.get("CancellationReasons") or []
+            if reasons and reasons[0].get("Code") == "ConditionalCheckFailed":
+                return False
+            raise
+        return True
 
     def finish_run(self, schedule: str, scheduled_time: str, finished_at: str, shards: int) -> bool:
         """Stamp the run finished once every one of its ``shards`` is done (once: False if it is stamped already or
         a shard is still paging)."""
-        return None is not self._update_run(
-            schedule,
-            scheduled_time,
-            UpdateExpression="SET finished_at = :at",
-            ConditionExpression="attribute_not_exists(finished_at) AND shards_done = :all",
-            ExpressionAttributeValues={":at": {"S": finished_at}, ":all": {"N": str(shards)}},
-        )
+        try:
+            self.store.client.update_item(
+                TableName=self.store.table,
+                Key=to_item(keys.schedule_run(schedule, scheduled_time)),
+                UpdateExpression="SET finished_at = :at",
+                ConditionExpression="attribute_not_exists(finished_at) AND shards_done = :all",
+                ExpressionAttributeValues={":at": {"S": finished_at}, ":all": {"N": str(shards)}},
+            )
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            return False
+        return True
 
     # --- idempotency claims ---------------------------------------------------------------------------------
     def claim(self, tenant_id: str, key: str) -> dict[str, Any] | None:

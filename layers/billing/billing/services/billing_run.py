@@ -69,7 +69,8 @@ def start(ctx: Context, publisher: Any, pages_queue: str, scheduled_time: dateti
         record = ctx.repo.schedule_run(BILLING_RUN, stamp)
         if record is None or record.get("seeded", True):  # seeded, or a run recorded before runs were paged
             return None
-        shards = [int(s) for s, p in record["shards"].items() if int(p["page"]) == 0 and not p["done"]]
+        progress = ctx.repo.run_shards(BILLING_RUN, stamp)
+        shards = [shard for shard, p in sorted(progress.items()) if int(p["page"]) == 0 and not p["done"]]
     first = [
         PageMessage(scheduled_time=scheduled_time, shard=shard, page=0).model_dump(mode="json") for shard in shards
     ]
@@ -102,28 +103,26 @@ def fan_out_page(
 ) -> PageOutcome:
     """Fan out one page of a shard (``message_id``: the page message's SQS id, the same on a redelivery)."""
     stamp = page.scheduled_time.isoformat()
-    record = ctx.repo.schedule_run(page.schedule, stamp)
-    if record is None or str(page.shard) not in record.get("shards", {}):
+    progress = ctx.repo.run_shard(page.schedule, stamp, page.shard)
+    if progress is None:
         logger.warning("page of no run", extra={"scheduled_time": stamp, "shard": page.shard})
         return PageOutcome("unknown")
-    progress = record["shards"][str(page.shard)]
     if int(progress["page"]) != page.page or progress["done"]:
         if progress["by"] == message_id:  # recorded by this message, which then stopped short: carry on
-            return _carry_on(ctx, publisher, pages_queue, page, record, progress, "resumed")
+            return _carry_on(ctx, publisher, pages_queue, page, progress, "resumed")
         return PageOutcome("recorded")  # another copy's page (or a stale one): the copy that recorded it carries on
     due, cursor = ctx.repo.subscriptions_due_page(page.shard, keys.instant(page.scheduled_time), page_size, page.cursor)
     messages = pack(due)
     publisher.send_parallel(billing_queue, messages)
     # a crash here: the page is sent again on redelivery (the invoice worker bills a period once)
-    record = ctx.repo.record_page(
+    if not ctx.repo.record_page(
         page.schedule, stamp, page.shard, page.page, cursor, len(due), len(messages), message_id
-    )
-    if record is None:
+    ):
         return PageOutcome("recorded", len(due), len(messages))  # a concurrent copy recorded it first
     if due:
         business_event("SubscriptionsDue", len(due))
-    progress = record["shards"][str(page.shard)]
-    outcome = _carry_on(ctx, publisher, pages_queue, page, record, progress, "fanned_out")
+    progress = {"page": page.page + 1, "done": cursor is None, "cursor": json.dumps(cursor) if cursor else ""}
+    outcome = _carry_on(ctx, publisher, pages_queue, page, progress, "fanned_out")
     return PageOutcome(outcome.status, len(due), len(messages), outcome.done, outcome.finished)
 
 
@@ -132,7 +131,6 @@ def _carry_on(
     publisher: Any,
     pages_queue: str,
     page: PageMessage,
-    record: dict[str, Any],
     progress: dict[str, Any],
     status: str,
 ) -> PageOutcome:
@@ -150,6 +148,8 @@ def _carry_on(
         )
         publisher.send(pages_queue, [following.model_dump(mode="json")])
         return PageOutcome(status)
+    record = ctx.repo.schedule_run(page.schedule, page.scheduled_time.isoformat())  # once a shard: its last page
+    assert record is not None
     shards = int(record["shard_count"])
     finished = int(record["shards_done"]) >= shards and ctx.repo.finish_run(
         page.schedule, page.scheduled_time.isoformat(), ctx.clock.now().isoformat(), shards
