@@ -744,25 +744,19 @@ class Repository(TaxRepository):
         except DuplicateRun:
             pass
 
-    # --- a paged run's record (the billing run: an item a shard for its progress) -------------------------------
+    # --- a paged run's record (the billing run) and an item a shard for its progress --------------------------
     def start_paged_run(self, schedule: str, scheduled_time: str, shards: int, started_at: str) -> bool:
-        """Create the run's record and its shards' progress items, every shard at page 0, in one transaction; False
-        if the run exists already (a repeated firing)."""
+        """Create the run's record (one conditional put); False if the run exists already (a repeated firing). A
+        shard's progress item is made by its first page's record: no item is page 0."""
         tx = self.store.transaction()
         run = {
             **keys.schedule_run(schedule, scheduled_time),
             "type": "schedule_run",
             "started_at": started_at,
             "shard_count": shards,
-            "shards_done": 0,
-            "fanned_out": 0,
-            "messages": 0,
             "seeded": False,
         }
         tx.put_new(run, on_conflict=DuplicateRun)
-        for shard in range(shards):
-            progress = {"type": "schedule_run_shard", "shard": shard, "page": 0, "done": False, "by": "", "sent": 0}
-            tx.put_new({**keys.schedule_run_shard(schedule, scheduled_time, shard), **progress}, DuplicateRun)
         try:
             self.store.commit(tx)
         except DuplicateRun:
@@ -773,11 +767,11 @@ class Repository(TaxRepository):
         return self.store.get(keys.schedule_run(schedule, scheduled_time))
 
     def run_shard(self, schedule: str, scheduled_time: str, shard: int) -> dict[str, Any] | None:
-        """A paged run's progress in ``shard`` (consistent)."""
+        """A paged run's progress in ``shard`` (consistent); None: at page 0, nothing recorded yet."""
         return self.store.get(keys.schedule_run_shard(schedule, scheduled_time, shard))
 
     def run_shards(self, schedule: str, scheduled_time: str) -> dict[int, dict[str, Any]]:
-        """Every shard's progress of a paged run: one Query (consistent) of its shard items."""
+        """The recorded progress of a paged run's shards: one Query (consistent) of its shard items."""
         items = self._query_all(
             KeyConditionExpression="pk = :pk AND begins_with(sk, :shards)",
             ExpressionAttributeValues={
@@ -809,47 +803,48 @@ class Repository(TaxRepository):
         by: str,
     ) -> bool:
         """Record page ``page`` of ``shard`` as fanned out (``sent`` subscriptions in ``messages`` messages, by the
-        message ``by``): the shard moves to the next page at ``cursor``, or is done (no cursor), and the run's counts
-        add up, in one transaction. Conditional on the shard still being at ``page``: False if it moved already
-        (another copy of the page message did it)."""
-        done = cursor is None
-        progress = {"page": page + 1, "done": done, "by": by, "cursor": json.dumps(cursor) if cursor else ""}
-        shard_update = {
-            "TableName": self.store.table,
-            "Key": to_item(keys.schedule_run_shard(schedule, scheduled_time, shard)),
-            "UpdateExpression": "SET " + ", ".join(f"#{n} = :{n}" for n in progress) + ", sent = sent + :sent",
-            "ConditionExpression": "#page = :was AND #done = :no",
-            "ExpressionAttributeNames": {f"#{n}": n for n in progress},
-            "ExpressionAttributeValues": {
-                f":{n}": v for n, v in to_item({**progress, "sent": sent, "was": page, "no": False}).items()
-            },
+        message ``by``): the shard moves to the next page at ``cursor``, or is done (no cursor). One conditional
+        UpdateItem of the shard's own item, on the shard still being at ``page`` (page 0: no item yet): False if
+        it moved already (another copy of the page message did it)."""
+        progress = {
+            "type": "schedule_run_shard",
+            "shard": shard,
+            "page": page + 1,
+            "done": cursor is None,
+            "by": by,
+            "cursor": json.dumps(cursor) if cursor else "",
         }
-        counts = {"fanned_out": sent, "messages": messages, "shards_done": 1 if done else 0}
-        run_update = {
-            "TableName": self.store.table,
-            "Key": to_item(keys.schedule_run(schedule, scheduled_time)),
-            "UpdateExpression": "ADD " + ", ".join(f"{n} :{n}" for n in counts),
-            "ExpressionAttributeValues": {f":{n}": v for n, v in to_item(counts).items()},
-        }
+        sets = [f"#{n} = :{n}" for n in progress]
+        sets += [f"#{n} = if_not_exists(#{n}, :zero) + :{n}" for n in ("sent", "messages")]
+        condition = "#page = :was AND #done = :no"
+        if page == 0:
+            condition = f"attribute_not_exists(pk) OR ({condition})"
+        values = {**progress, "sent": sent, "messages": messages, "was": page, "no": False, "zero": 0}
         try:
-            self.store.client.transact_write_items(TransactItems=[{"Update": shard_update}, {"Update": run_update}])
+            self.store.client.update_item(
+                TableName=self.store.table,
+                Key=to_item(keys.schedule_run_shard(schedule, scheduled_time, shard)),
+                UpdateExpression="SET " + ", ".join(sets),
+                ConditionExpression=condition,
+                ExpressionAttributeNames={f"#{n}": n for n in [*progress, "sent", "messages"]},
+                ExpressionAttributeValues={f":{n}": v for n, v in to_item(values).items()},
+            )
         except ClientError as error:
-            reasons = error.response.get("CancellationReasons") or []
-            if reasons and reasons[0].get("Code") == "ConditionalCheckFailed":
-                return False
-            raise
+            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            return False
         return True
 
-    def finish_run(self, schedule: str, scheduled_time: str, finished_at: str, shards: int) -> bool:
-        """Stamp the run finished once every one of its ``shards`` is done (once: False if it is stamped already or
-        a shard is still paging)."""
+    def finish_run(self, schedule: str, scheduled_time: str, finished_at: str, **totals: int) -> bool:
+        """Stamp the run finished with its ``totals`` (once: False if it is stamped already)."""
+        values = to_item({"at": finished_at, **totals})
         try:
             self.store.client.update_item(
                 TableName=self.store.table,
                 Key=to_item(keys.schedule_run(schedule, scheduled_time)),
-                UpdateExpression="SET finished_at = :at",
-                ConditionExpression="attribute_not_exists(finished_at) AND shards_done = :all",
-                ExpressionAttributeValues={":at": {"S": finished_at}, ":all": {"N": str(shards)}},
+                UpdateExpression="SET finished_at = :at" + "".join(f", {n} = :{n}" for n in totals),
+                ConditionExpression="attribute_exists(pk) AND attribute_not_exists(finished_at)",
+                ExpressionAttributeValues={f":{n}": v for n, v in values.items()},
             )
         except ClientError as error:
             if error.response["Error"]["Code"] != "ConditionalCheckFailedException":

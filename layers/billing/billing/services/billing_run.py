@@ -69,8 +69,8 @@ def start(ctx: Context, publisher: Any, pages_queue: str, scheduled_time: dateti
         record = ctx.repo.schedule_run(BILLING_RUN, stamp)
         if record is None or record.get("seeded", True):  # seeded, or a run recorded before runs were paged
             return None
-        progress = ctx.repo.run_shards(BILLING_RUN, stamp)
-        shards = [shard for shard, p in sorted(progress.items()) if int(p["page"]) == 0 and not p["done"]]
+        recorded = ctx.repo.run_shards(BILLING_RUN, stamp)  # a shard with a page recorded has its chain going
+        shards = [shard for shard in range(int(record["shard_count"])) if shard not in recorded]
     first = [
         PageMessage(scheduled_time=scheduled_time, shard=shard, page=0).model_dump(mode="json") for shard in shards
     ]
@@ -104,9 +104,11 @@ def fan_out_page(
     """Fan out one page of a shard (``message_id``: the page message's SQS id, the same on a redelivery)."""
     stamp = page.scheduled_time.isoformat()
     progress = ctx.repo.run_shard(page.schedule, stamp, page.shard)
-    if progress is None:
-        logger.warning("page of no run", extra={"scheduled_time": stamp, "shard": page.shard})
-        return PageOutcome("unknown")
+    if progress is None:  # nothing recorded: the shard is at page 0 (of a run that must exist)
+        if ctx.repo.schedule_run(page.schedule, stamp) is None:
+            logger.warning("page of no run", extra={"scheduled_time": stamp, "shard": page.shard})
+            return PageOutcome("unknown")
+        progress = {"page": 0, "done": False, "by": ""}
     if int(progress["page"]) != page.page or progress["done"]:
         if progress["by"] == message_id:  # recorded by this message, which then stopped short: carry on
             return _carry_on(ctx, publisher, pages_queue, page, progress, "resumed")
@@ -148,12 +150,17 @@ def _carry_on(
         )
         publisher.send(pages_queue, [following.model_dump(mode="json")])
         return PageOutcome(status)
-    record = ctx.repo.schedule_run(page.schedule, page.scheduled_time.isoformat())  # once a shard: its last page
+    # the shard is done: the run is finished once every shard is (a Query of the run's shard items, once a shard)
+    stamp = page.scheduled_time.isoformat()
+    record = ctx.repo.schedule_run(page.schedule, stamp)
     assert record is not None
-    shards = int(record["shard_count"])
-    finished = int(record["shards_done"]) >= shards and ctx.repo.finish_run(
-        page.schedule, page.scheduled_time.isoformat(), ctx.clock.now().isoformat(), shards
-    )
+    shards = ctx.repo.run_shards(page.schedule, stamp)
+    finished = False
+    if len(shards) == int(record["shard_count"]) and all(p["done"] for p in shards.values()):
+        totals = {n: sum(int(p[n]) for p in shards.values()) for n in ("sent", "messages")}
+        finished = ctx.repo.finish_run(
+            page.schedule, stamp, ctx.clock.now().isoformat(), fanned_out=totals["sent"], messages=totals["messages"]
+        )
     if finished:
         logger.info("billing run finished", extra={"scheduled_time": page.scheduled_time.isoformat()})
     return PageOutcome(status, done=True, finished=finished)
