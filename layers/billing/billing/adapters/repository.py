@@ -835,6 +835,18 @@ class Repository(TaxRepository):
             return False
         return True
 
+    def shard_done(self, schedule: str, scheduled_time: str, shard: int) -> int:
+        """Add ``shard`` to the run's set of done shards (idempotent: a set); how many are done now."""
+        answer = self.store.client.update_item(
+            TableName=self.store.table,
+            Key=to_item(keys.schedule_run(schedule, scheduled_time)),
+            UpdateExpression="ADD done_shards :shard",
+            ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeValues={":shard": {"NS": [str(shard)]}},
+            ReturnValues="UPDATED_NEW",
+        )
+        return len(answer["Attributes"]["done_shards"]["NS"])
+
     def finish_run(self, schedule: str, scheduled_time: str, finished_at: str, **totals: int) -> bool:
         """Stamp the run finished with its ``totals`` (once: False if it is stamped already)."""
         values = to_item({"at": finished_at, **totals})

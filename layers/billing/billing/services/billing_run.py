@@ -150,13 +150,13 @@ def _carry_on(
         )
         publisher.send(pages_queue, [following.model_dump(mode="json")])
         return PageOutcome(status)
-    # the shard is done: the run is finished once every shard is (a Query of the run's shard items, once a shard)
+    # the shard is done (a set of done shards on the run: adding it again is harmless); the last one finishes the run
     stamp = page.scheduled_time.isoformat()
     record = ctx.repo.schedule_run(page.schedule, stamp)
     assert record is not None
-    shards = ctx.repo.run_shards(page.schedule, stamp)
     finished = False
-    if len(shards) == int(record["shard_count"]) and all(p["done"] for p in shards.values()):
+    if ctx.repo.shard_done(page.schedule, stamp, page.shard) >= int(record["shard_count"]):
+        shards = ctx.repo.run_shards(page.schedule, stamp)  # once a run: its totals
         totals = {n: sum(int(p[n]) for p in shards.values()) for n in ("sent", "messages")}
         finished = ctx.repo.finish_run(
             page.schedule, stamp, ctx.clock.now().isoformat(), fanned_out=totals["sent"], messages=totals["messages"]
