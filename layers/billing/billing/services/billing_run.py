@@ -1,12 +1,13 @@
 """The hourly billing run's fan-out, paged, parallel and resumable (docs/architecture.md, "The billing run").
 
 The schedule only starts a run: one conditional put of the run's record (the scheduled time is its idempotency key:
-a repeated firing finds it and starts nothing), holding every billing shard's progress, then one page message per
-shard to the page queue. Each page message (run, shard, page number, cursor) is one Query page of its shard: the
-due subscriptions, packed per tenant into messages of up to ``subscriptions.PER_TRANSACTION`` ids for the invoice
-worker, sent in parallel batches; then the page is recorded on the run (conditional on the shard still being at that
-page), then the next page's message is sent, or the shard is marked done and, the last one done, the run finished.
-Constant time and memory per invocation whatever the number due: one page, one record update, one message on.
+a repeated firing finds it and starts nothing; each shard's progress is an item of its own beside it, made by the
+shard's first page), then one page message per shard to the page queue. Each page message (run, shard, page
+number, cursor) is one Query page of its shard: the due subscriptions, packed per tenant into messages of up to
+``subscriptions.PER_TRANSACTION`` ids for the invoice worker, sent in parallel batches; then the page is recorded on
+the shard's item (conditional on the shard still being at that page), then the next page's message is sent, or the
+shard is marked done and, the last one done, the run finished. Constant time and memory per invocation whatever the
+number due: one page, one record update, one message on.
 
 Crash points, each resumed by SQS redelivering the page message (same message id):
 - before the page is sent, or half-way: the page is read and sent again;
