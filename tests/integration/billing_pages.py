@@ -25,11 +25,14 @@ def page_event(message: dict[str, Any]) -> dict[str, Any]:
     return sqs_event("sqs_billing_page.json", [message])
 
 
-def receive_pages(deps: Deps) -> list[dict[str, Any]]:
+def receive_pages(deps: Deps, keep: bool = False) -> list[dict[str, Any]]:
+    """The page messages waiting (``keep``: made visible again, to be received once more)."""
     sqs, got = boto3.client("sqs"), []
     url = deps.env["BILLING_PAGE_QUEUE_URL"]
     while batch := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, AttributeNames=["All"]).get("Messages"):
         got += batch
+    for message in got if keep else []:
+        sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0)
     return got
 
 

@@ -83,14 +83,16 @@ def one_invoice_per_period(due: dict[str, Any]) -> None:
 def finished(deps: Deps, started: dict[str, Any], count: int) -> dict[str, Any]:
     record = run_record(deps, started)
     assert record["finished_at"] and int(record["fanned_out"]) == count
-    assert len(record["shards"]) == int(record["shard_count"]) == keys.BILLING_SHARDS
+    assert {int(s) for s in record["done_shards"]} == set(range(keys.BILLING_SHARDS)) and record["seeded"]
     assert all(p["done"] for p in record["shards"].values())
     return record
 
 
 def test_every_due_subscription_is_fanned_out_exactly_once_over_pages_of_every_shard(deps, due):
     started = start_run(due["when"])
-    assert started == {"scheduled_time": due["when"].isoformat(), "duplicate": False, "shards": keys.BILLING_SHARDS}
+    busy = {keys.billing_shard(s) for _, s in expected(due)}  # a shard with nothing due takes no page
+    assert started == {"scheduled_time": due["when"].isoformat(), "duplicate": False, "shards": len(busy)}
+    assert {json.loads(m["Body"])["shard"] for m in receive_pages(deps, keep=True)} == busy
     record = run_record(deps, started)
     assert record["seeded"] is True and "finished_at" not in record  # started, not finished: the pages follow
     pages = drain_pages(deps)
@@ -101,9 +103,10 @@ def test_every_due_subscription_is_fanned_out_exactly_once_over_pages_of_every_s
     per_shard = Counter(keys.billing_shard(s) for _, s in expected(due))
     # a page of one entry: a shard of k due entries takes k pages (and an empty last one where DynamoDB cannot tell
     # that the k-th was the last: it gives a LastEvaluatedKey whenever Limit stopped it); an empty shard one page
+    assert {int(s) for s in record["shards"]} == set(per_shard)
     for shard, progress in record["shards"].items():
         k = per_shard[int(shard)]
-        assert max(k, 1) <= int(progress["page"]) <= k + 1 and int(progress["sent"]) == k
+        assert k <= int(progress["page"]) <= k + 1 and int(progress["sent"]) == k
     assert pages == sum(int(p["page"]) for p in record["shards"].values()) >= BIG + SMALL
     assert max(per_shard.values()) >= 2  # several pages a shard
     assert int(record["messages"]) == len(messages)
@@ -243,8 +246,9 @@ def test_a_repeated_firing_starts_nothing_and_a_firing_that_crashed_before_its_p
     with pytest.raises(RuntimeError):
         start_run(due["when"])  # the record is put, no page sent: the scheduler retries the firing
     monkeypatch.setattr(publisher, "send_parallel", real)
-    assert start_run(due["when"])["shards"] == keys.BILLING_SHARDS  # not seeded yet: the retry seeds it
-    assert len(receive_pages(deps)) == keys.BILLING_SHARDS
+    busy = {keys.billing_shard(s) for _, s in expected(due)}
+    assert start_run(due["when"])["shards"] == len(busy)  # not seeded yet: the retry seeds it
+    assert {json.loads(m["Body"])["shard"] for m in receive_pages(deps)} == busy
 
     again = start_run(due["when"])
     assert again == {"scheduled_time": due["when"].isoformat(), "duplicate": True, "shards": 0}
@@ -267,6 +271,13 @@ def test_an_entry_written_under_eight_shards_is_still_found(deps, due):
     drain_pages(deps)
     seen = fanned(receive_all(deps.env["BILLING_QUEUE_URL"]))
     assert set(seen) == expected(due) and set(seen.values()) == {1}
+
+
+def test_a_run_with_nothing_due_is_finished_as_it_starts(deps, clock):
+    started = start_run(after(START))
+    assert started["shards"] == 0 and receive_pages(deps) == []
+    record = run_record(deps, started)
+    assert record["finished_at"] and int(record["fanned_out"]) == 0 and len(record["done_shards"]) == 32
 
 
 def test_the_invoice_worker_takes_packed_and_single_messages(deps, due):

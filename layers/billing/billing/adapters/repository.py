@@ -344,6 +344,15 @@ class Repository(TaxRepository):
         )
         return [tuple(item["gsi4sk"]["S"].split("#")[1:]) for item in items]
 
+    def billing_shards_due(self, until_iso: str, shards: int) -> list[int]:
+        """The billing shards with a subscription due by ``until_iso``: one Query of one entry a shard, all at once
+        (one round trip)."""
+
+        def any_due(shard: int) -> bool:
+            return bool(self.subscriptions_due_page(shard, until_iso, 1, None)[0])
+
+        return [shard for shard, due in zip(range(shards), in_parallel(any_due, range(shards)), strict=True) if due]
+
     def subscriptions_due_page(
         self, shard: int, until_iso: str, limit: int, cursor: dict[str, Any] | None
     ) -> tuple[list[tuple[str, str]], dict[str, Any] | None]:
@@ -745,9 +754,12 @@ class Repository(TaxRepository):
             pass
 
     # --- a paged run's record (the billing run) and an item a shard for its progress --------------------------
-    def start_paged_run(self, schedule: str, scheduled_time: str, shards: int, started_at: str) -> bool:
-        """Create the run's record (one conditional put); False if the run exists already (a repeated firing). A
-        shard's progress item is made by its first page's record: no item is page 0."""
+    def start_paged_run(
+        self, schedule: str, scheduled_time: str, shards: int, started_at: str, done: list[int]
+    ) -> bool:
+        """Create the run's record (one conditional put), the shards ``done`` done from the start (nothing due);
+        False if the run exists already (a repeated firing). A shard's progress item is made by its first page's
+        record: no item is page 0."""
         tx = self.store.transaction()
         run = {
             **keys.schedule_run(schedule, scheduled_time),
@@ -755,6 +767,7 @@ class Repository(TaxRepository):
             "started_at": started_at,
             "shard_count": shards,
             "seeded": False,
+            "done_shards": set(done) or None,  # a number set (never empty: then none)
         }
         tx.put_new(run, on_conflict=DuplicateRun)
         try:

@@ -60,23 +60,29 @@ class PageOutcome:
 
 
 def start(ctx: Context, publisher: Any, pages_queue: str, scheduled_time: datetime) -> int | None:
-    """Start the run of ``scheduled_time``: its record, then each shard's first page message. The number of shards
-    started; None if the run had started already (a repeated firing). A firing that crashed between the record and
-    its page messages is completed by the scheduler's retry, which finds the record not yet seeded."""
+    """Start the run of ``scheduled_time``: its record, then the first page message of each shard with anything due
+    (one Query of one entry a shard, all at once: an empty shard takes no page and is done from the start). The
+    number of shards started; None if the run had started already (a repeated firing). A firing that crashed
+    between the record and its page messages is completed by the scheduler's retry, which finds it not seeded."""
     stamp = scheduled_time.isoformat()
-    if ctx.repo.start_paged_run(BILLING_RUN, stamp, keys.BILLING_SHARDS, ctx.clock.now().isoformat()):
-        shards = list(range(keys.BILLING_SHARDS))
+    busy = ctx.repo.billing_shards_due(keys.instant(scheduled_time), keys.BILLING_SHARDS)
+    idle = [shard for shard in range(keys.BILLING_SHARDS) if shard not in busy]
+    if ctx.repo.start_paged_run(BILLING_RUN, stamp, keys.BILLING_SHARDS, ctx.clock.now().isoformat(), idle):
+        shards = busy
     else:
         record = ctx.repo.schedule_run(BILLING_RUN, stamp)
         if record is None or record.get("seeded", True):  # seeded, or a run recorded before runs were paged
             return None
         recorded = ctx.repo.run_shards(BILLING_RUN, stamp)  # a shard with a page recorded has its chain going
-        shards = [shard for shard in range(int(record["shard_count"])) if shard not in recorded]
+        done = {int(shard) for shard in record.get("done_shards", set())}
+        shards = [shard for shard in range(int(record["shard_count"])) if shard not in recorded | done]
     first = [
         PageMessage(scheduled_time=scheduled_time, shard=shard, page=0).model_dump(mode="json") for shard in shards
     ]
     publisher.send_parallel(pages_queue, first)
     ctx.repo.mark_run_seeded(BILLING_RUN, stamp)
+    if not shards and not busy:  # nothing due anywhere: finished as it starts
+        ctx.repo.finish_run(BILLING_RUN, stamp, ctx.clock.now().isoformat(), fanned_out=0, messages=0)
     return len(shards)
 
 
