@@ -42,6 +42,7 @@ BASELINES = {
     "OutboxRelayFunction": "bench.bare.stream_batch",
     "InvoiceWorkerFunction": "bench.bare.sqs_parser",
     "DunningWorkerFunction": "bench.bare.sqs_batch_model",
+    "BillingPagesFunction": "bench.bare.sqs_batch_model",
     "StripeEventsFunction": "bench.bare.sqs_batch_model",
     **dict.fromkeys(
         ["NotifierFunction", "WebhookDeliveryFunction", "DocumentRendererFunction", "EmailFeedbackFunction"],
