@@ -6,10 +6,11 @@ failed items, and SQS redelivers only those (the group's transaction wrote nothi
 
 from aws_lambda_powertools.utilities.parser.models import SqsModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from billing import backoff, bootstrap
 from billing.actor import acting_as_job
+from billing.domain.base_model import BaseModel
 from billing.observability import logger, metrics, tracer
 from billing.services import subscriptions
 

@@ -21,8 +21,9 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
+from billing.domain.base_model import BaseModel
 from billing.domain.changes import changes
 from billing.domain.errors import Conflict, ValidationFailed
 from billing.domain.ids import new_id

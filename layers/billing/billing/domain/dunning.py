@@ -9,7 +9,9 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
+
+from billing.domain.base_model import BaseModel
 
 Action = Literal["email_reminder", "retry_charge", "final_notice", "pause_service", "escalate", "mark_uncollectible"]
 Anchor = Literal["due_date", "first_failure"]

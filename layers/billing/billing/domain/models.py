@@ -10,9 +10,10 @@ from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import Field, field_validator
 
 from billing.domain import numbering
+from billing.domain.base_model import BaseModel
 from billing.domain.dunning import DEFAULT_POLICY, DunningPolicy, DunningProgress
 from billing.domain.errors import Conflict, IllegalTransition, ValidationFailed
 from billing.domain.ids import new_id, new_secret

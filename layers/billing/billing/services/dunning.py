@@ -13,11 +13,12 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from billing.adapters import keys
 from billing.adapters.dynamodb import Transaction
 from billing.domain import collections as cases
+from billing.domain.base_model import BaseModel
 from billing.domain.dunning import (
     Action,
     Anchor,
