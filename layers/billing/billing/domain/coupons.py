@@ -348,7 +348,6 @@ def normalize_code(code: str) -> str:
     return code.upper()
 
 
-_MONTH = Interval(unit="month", count=1)
 
 
 class Discount(BaseModel):
@@ -384,7 +383,7 @@ class Discount(BaseModel):
         periods_left = None
         if coupon.duration == "repeating":
             if subscription_id is None and order_id is None:  # a customer's: months from now
-                end = period_bounds(now, "UTC", _MONTH, coupon.duration_in_periods or 1)[0]
+                end = period_bounds(now, "UTC", Interval(unit="month", count=1), coupon.duration_in_periods or 1)[0]
             else:
                 periods_left = coupon.duration_in_periods
         return cls(

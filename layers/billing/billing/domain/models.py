@@ -14,7 +14,7 @@ from pydantic import Field, field_validator
 
 from billing.domain import numbering
 from billing.domain.base_model import BaseModel
-from billing.domain.dunning import DEFAULT_POLICY, DunningPolicy, DunningProgress
+from billing.domain.dunning import DunningPolicy, DunningProgress, default_policy
 from billing.domain.errors import Conflict, IllegalTransition, ValidationFailed
 from billing.domain.ids import new_id, new_secret
 from billing.domain.pricing import (
@@ -77,7 +77,7 @@ class Tenant(BaseModel):
     credit_note_number_format: str = numbering.DEFAULT_CREDIT_NOTE_FORMAT
     review_rule: ReviewRule = Field(default_factory=ReviewRule)
     reply_to: str | None = None
-    dunning_policy: DunningPolicy = Field(default_factory=lambda: DEFAULT_POLICY.model_copy(deep=True))
+    dunning_policy: DunningPolicy = Field(default_factory=lambda: default_policy().model_copy(deep=True))
     created_at: datetime
     version: int = 0
 
