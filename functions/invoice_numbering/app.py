@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from billing import backoff, bootstrap
 from billing.actor import acting_as_job
 from billing.domain.base_model import BaseModel
-from billing.domain.models import DomainEvent
+from billing.domain.events import DomainEvent
 from billing.observability import logger, metrics, tracer
 from billing.services import invoice_numbering
 

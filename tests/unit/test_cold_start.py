@@ -57,7 +57,11 @@ NOT_IN = {
     ),
     "OutboxRelayFunction": ("billing.services.commands", "billing.services.subscriptions", "billing.services.payments"),
     "AnalyticsExportFunction": ("billing.services.commands", "billing.domain.models", "billing.adapters.repository"),
-    "WebhookDeliveryFunction": ("billing.services.subscriptions", "billing.adapters.repository"),
+    "WebhookDeliveryFunction": (
+        "billing.domain.models",
+        "billing.services.subscriptions",
+        "billing.adapters.repository",
+    ),
     "DunningSweepFunction": ("billing.services.dunning", "billing.services.payments", "billing.services.subscriptions"),
     "InvoiceNumberingFunction": ("billing.services.commands", "billing.services.subscriptions"),
 }

@@ -10,7 +10,7 @@ from typing import Literal
 from pydantic import Field
 
 from billing.domain.base_model import BaseModel
-from billing.domain.models import DomainEvent
+from billing.domain.events import DomainEvent
 from billing.domain.state_machine import WEBHOOK_DELIVERY
 from billing.outbound import retry
 

@@ -15,7 +15,7 @@ from pydantic import Field
 
 from billing.actor import ACTOR_TYPES
 from billing.domain.base_model import BaseModel
-from billing.domain.models import DomainEvent
+from billing.domain.events import DomainEvent
 
 SCHEMA_VERSION = 1
 

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from billing.domain import numbering
-from billing.domain.models import DomainEvent
+from billing.domain.events import DomainEvent
 from billing.outbound import catalog
 from billing.outbound.envelope import envelope
 from billing.services import documents

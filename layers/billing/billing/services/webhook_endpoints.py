@@ -18,8 +18,8 @@ from billing.adapters.webhook_http import Resolver, checked_address
 from billing.adapters.webhook_store import DeliveryExists, WebhookStore
 from billing.domain.base_model import BaseModel
 from billing.domain.errors import Conflict, DomainError, ValidationFailed
+from billing.domain.events import DomainEvent
 from billing.domain.ids import new_id
-from billing.domain.models import DomainEvent
 from billing.domain.webhooks import (
     ALL_EVENTS,
     MAX_ENDPOINTS,
