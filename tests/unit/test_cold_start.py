@@ -55,7 +55,8 @@ NOT_IN = {
         "billing.adapters.repository",
         "billing.services.commands",
     ),
-    "OutboxRelayFunction": ("billing.services.commands", "billing.services.subscriptions", "billing.services.payments"),
+    "OutboxRelayFunction": ("billing.domain.models", "billing.services.documents", "billing.services.payments"),
+    "DocumentRendererFunction": ("billing.services.payments", "billing.services.subscriptions"),
     "AnalyticsExportFunction": ("billing.services.commands", "billing.domain.models", "billing.adapters.repository"),
     "WebhookDeliveryFunction": (
         "billing.domain.models",

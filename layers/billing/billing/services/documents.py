@@ -14,10 +14,10 @@ from billing.adapters.document_store import DocumentStore
 from billing.domain.errors import Conflict
 from billing.domain.models import CreditNote, DomainEvent, Invoice
 from billing.observability import business_event
-from billing.services import settings
+from billing.services import hosted_page, settings
+from billing.services.document_events import EVENTS as EVENTS
 from billing.services.unit import Context, retrying
 
-EVENTS = frozenset({"invoice.finalized", "credit_note.issued"})
 RETRY_AFTER_SECONDS = 5  # what a caller is told to wait while a PDF renders (a render takes well under a second)
 
 
@@ -51,10 +51,6 @@ def _invoice_pdf(ctx: Context, store: DocumentStore, tenant_id: str, invoice_id:
     from billing.documents import render_invoice_pdf  # the renderer and its fonts: only in the renderer
 
     issued = invoice.as_issued()
-    # hosted_page (and the payments service behind it) only where a document is rendered: the outbox relay imports
-    # this module for EVENTS alone (docs/benchmarks.md, section 1)
-    from billing.services import hosted_page
-
     pay_url = hosted_page.hosted_url(invoice, base_url) if issued.amount_due > 0 else None
     key = invoice_key(invoice)
     if store.put_once(key, render_invoice_pdf(issued, settings.profile(ctx, tenant_id), pay_url=pay_url)):
