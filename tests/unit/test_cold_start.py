@@ -57,6 +57,7 @@ NOT_IN = {
     ),
     "OutboxRelayFunction": ("billing.domain.models", "billing.services.documents", "billing.services.payments"),
     "DocumentRendererFunction": ("billing.services.payments", "billing.services.subscriptions"),
+    "EmailFeedbackFunction": ("billing.domain.models", "billing.adapters.repository"),
     "AnalyticsExportFunction": ("billing.services.commands", "billing.domain.models", "billing.adapters.repository"),
     "WebhookDeliveryFunction": (
         "billing.domain.models",

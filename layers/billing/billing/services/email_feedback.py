@@ -20,7 +20,7 @@ from pydantic import ConfigDict, ValidationError
 from pydantic.alias_generators import to_camel
 
 from billing.adapters import keys
-from billing.adapters.repository import AlreadySuppressed
+from billing.adapters.suppression import AlreadySuppressed
 from billing.domain.base_model import BaseModel
 from billing.domain.events import DomainEvent
 from billing.services.unit import Context
