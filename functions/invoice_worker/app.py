@@ -10,10 +10,11 @@ from typing import Self
 
 from aws_lambda_powertools.utilities.parser.models import SqsModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import BaseModel, Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
 
 from billing import backoff, bootstrap
 from billing.actor import acting_as_job
+from billing.domain.base_model import BaseModel
 from billing.observability import logger, metrics, tracer
 from billing.services import subscriptions
 

@@ -16,6 +16,7 @@ from billing.actor import current_actor
 from billing.adapters import keys
 from billing.adapters.dynamodb import DynamoStore, Page, Transaction, from_item, in_parallel, to_item
 from billing.adapters.key_cache import KeyCache
+from billing.adapters.suppression import AlreadySuppressed as AlreadySuppressed
 from billing.adapters.tax_repository import TaxRepository
 from billing.domain.balance import BalanceTransaction
 from billing.domain.collections import CollectionCase
@@ -37,10 +38,6 @@ class DuplicateRun(Exception):
 
 class SignInSentAlready(Exception):
     """A portal sign-in e-mail went to this customer in this window already."""
-
-
-class AlreadySuppressed(Exception):
-    """The address was on the tenant's suppression list already."""
 
 
 def _doc(model: BaseModel) -> str:

@@ -25,9 +25,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from billing.adapters import keys
+from billing.domain.base_model import BaseModel
 from billing.observability import business_event, logger
 from billing.services.subscriptions import BILLING_RUN, PER_TRANSACTION
 from billing.services.unit import Context

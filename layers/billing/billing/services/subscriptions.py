@@ -16,10 +16,11 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from billing.adapters import keys
 from billing.adapters.dynamodb import Transaction
+from billing.domain.base_model import BaseModel
 from billing.domain.coupons import Discount, discount_proration, paid_shares
 from billing.domain.coupons import effective as effective_discount
 from billing.domain.errors import Conflict, DomainError, NotFound, ValidationFailed
