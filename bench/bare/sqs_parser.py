@@ -1,5 +1,5 @@
 """Baseline of an SQS worker that parses its whole event with Powertools' ``SqsModel`` and each body with a pydantic
-model, reporting failures itself (invoice_worker): Logger, Tracer, Metrics, no batch processor."""
+model, reporting failures itself (invoice_worker, invoice_numbering): Logger, Tracer, Metrics, no batch processor."""
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.utilities.parser.models import SqsModel

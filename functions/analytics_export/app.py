@@ -7,7 +7,7 @@ from billing import bootstrap
 from billing.actor import acting_as_job
 from billing.observability import business_event, logger, metrics, tracer
 from billing.services import analytics
-from billing.services.commands import ScheduledRun
+from billing.services.scheduled import ScheduledRun
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -1,12 +1,13 @@
-"""EventBridge Scheduler (hourly) -> the subscriptions whose billing run is due, fanned out to the billing queue."""
+"""EventBridge Scheduler (hourly) -> the billing run started: its record (the scheduled time is its idempotency key)
+and one page message per billing shard to the page queue (functions/billing_pages fans the pages out)."""
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from billing import bootstrap
 from billing.actor import acting_as_job
-from billing.observability import business_event, logger, metrics, tracer
-from billing.services import subscriptions
-from billing.services.commands import ScheduledRun
+from billing.observability import logger, metrics, tracer
+from billing.services import billing_run
+from billing.services.scheduled import ScheduledRun
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -17,8 +18,6 @@ def lambda_handler(event: dict, context: LambdaContext) -> dict:
     run = ScheduledRun.model_validate(event)
     logger.set_correlation_id(f"{run.schedule}@{run.scheduled_time.isoformat()}")
     deps = bootstrap.deps()
-    found = subscriptions.billing_sweep(deps.context, deps.publisher, deps.env["BILLING_QUEUE_URL"], run.scheduled_time)
-    logger.info("billing run", extra={"scheduled_time": run.scheduled_time.isoformat(), "fanned_out": found})
-    if found:
-        business_event("SubscriptionsDue", found)
-    return {"scheduled_time": run.scheduled_time.isoformat(), "duplicate": found is None, "fanned_out": found or 0}
+    shards = billing_run.start(deps.context, deps.publisher, deps.env["BILLING_PAGE_QUEUE_URL"], run.scheduled_time)
+    logger.info("billing run started", extra={"scheduled_time": run.scheduled_time.isoformat(), "shards": shards})
+    return {"scheduled_time": run.scheduled_time.isoformat(), "duplicate": shards is None, "shards": shards or 0}

@@ -6,11 +6,12 @@ of its group, is reported failed so the group's order holds (``batchItemFailures
 
 from aws_lambda_powertools.utilities.parser.models import SqsModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from billing import backoff, bootstrap
 from billing.actor import acting_as_job
-from billing.domain.models import DomainEvent
+from billing.domain.base_model import BaseModel
+from billing.domain.events import DomainEvent
 from billing.observability import logger, metrics, tracer
 from billing.services import invoice_numbering
 

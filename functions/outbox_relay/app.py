@@ -10,7 +10,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from billing import bootstrap
 from billing.actor import acting_as_job
-from billing.domain.models import DomainEvent
+from billing.domain.events import DomainEvent
 from billing.observability import business_event, logger, metrics, tracer
 from billing.services import outbox
 

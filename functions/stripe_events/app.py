@@ -3,10 +3,10 @@
 from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
 from aws_lambda_powertools.utilities.parser.types import Json
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import BaseModel
 
 from billing import backoff, bootstrap
 from billing.actor import acting, acting_as_job
+from billing.domain.base_model import BaseModel
 from billing.observability import logger, metrics, tracer
 from billing.services import stripe_events
 

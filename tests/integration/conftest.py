@@ -25,6 +25,7 @@ QUEUE_ENV = (
     "NOTIFICATIONS_QUEUE_URL",
     "DUNNING_QUEUE_URL",
     "BILLING_QUEUE_URL",
+    "BILLING_PAGE_QUEUE_URL",
     "COLLECTIONS_QUEUE_URL",
     "STRIPE_EVENTS_QUEUE_URL",
     "WEBHOOK_EVENTS_QUEUE_URL",
@@ -67,6 +68,7 @@ def deps(aws: None, clock: FixedClock, monkeypatch: pytest.MonkeyPatch) -> Itera
             "NOTIFICATIONS_QUEUE_URL",
             "DUNNING_QUEUE_URL",
             "BILLING_QUEUE_URL",
+            "BILLING_PAGE_QUEUE_URL",
             "COLLECTIONS_QUEUE_URL",
             "DOCUMENTS_QUEUE_URL",
             "STRIPE_EVENTS_QUEUE_URL",
@@ -102,6 +104,17 @@ def deps(aws: None, clock: FixedClock, monkeypatch: pytest.MonkeyPatch) -> Itera
 def tenant(deps: bootstrap.Deps) -> tuple[str, str]:
     created, api_key = tenants.create_tenant(deps.context, "Acme Cloud")
     return created.id, api_key
+
+
+@pytest.fixture
+def key(tenant: tuple[str, str]) -> str:
+    """The tenant's API key."""
+    return tenant[1]
+
+
+@pytest.fixture
+def tenant_id(tenant: tuple[str, str]) -> str:
+    return tenant[0]
 
 
 def http_event(

@@ -30,16 +30,6 @@ ADDON = {
 }
 
 
-@pytest.fixture
-def key(tenant: tuple[str, str]) -> str:
-    return tenant[1]
-
-
-@pytest.fixture
-def tenant_id(tenant: tuple[str, str]) -> str:
-    return tenant[0]
-
-
 def test_an_add_on_attached_mid_period_is_prorated_on_the_next_invoice(deps, clock, key, tenant_id):
     cus = customer(key)
     pro, support = plan(key, FLAT), plan(key, ADDON)

@@ -34,11 +34,6 @@ def order_body(customer_id, **extra):
 
 
 @pytest.fixture
-def key(tenant):
-    return tenant[1]
-
-
-@pytest.fixture
 def customer_id(key):
     status, body, _ = call("POST", "/v1/customers", key, CUSTOMER)
     assert status == 201, body

@@ -66,16 +66,6 @@ def webhook_secrets(deps: Deps):
     parameters.clear_caches()
 
 
-@pytest.fixture
-def key(tenant: tuple[str, str]) -> str:
-    return tenant[1]
-
-
-@pytest.fixture
-def tenant_id(tenant: tuple[str, str]) -> str:
-    return tenant[0]
-
-
 # --- the API ----------------------------------------------------------------------------------------------------------
 def call(method: str, path: str, key: str, body: Any = None, headers: dict[str, str] | None = None):
     answer = api.lambda_handler(http_event(method, path, key, body, headers), FakeLambdaContext())

@@ -53,16 +53,6 @@ def gateway(deps: Deps) -> FakeStripe:
     return fake
 
 
-@pytest.fixture
-def key(tenant: tuple[str, str]) -> str:
-    return tenant[1]
-
-
-@pytest.fixture
-def tenant_id(tenant: tuple[str, str]) -> str:
-    return tenant[0]
-
-
 def ok(method: str, path: str, key: str, body: Any = None, expect: int = 200, **headers: str) -> dict[str, Any]:
     status, answer, _ = call(method, path, key, body, headers or None)
     assert status == expect, answer

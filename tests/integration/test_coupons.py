@@ -28,11 +28,6 @@ from tests.integration.test_workers import set_clock
 pytestmark = pytest.mark.usefixtures("deps")
 
 
-@pytest.fixture
-def key(tenant: tuple[str, str]) -> str:
-    return tenant[1]
-
-
 def call(method: str, path: str, key: str, body: Any = None, query: dict[str, str] | None = None) -> tuple[int, Any]:
     answer = api.lambda_handler(http_event(method, path, key, body, query=query), FakeLambdaContext())
     return answer["statusCode"], json.loads(answer["body"]) if answer.get("body") else None

@@ -22,16 +22,6 @@ CUSTOMER = {"email": "ana@example.com", "name": "Ana", "locale": "en", "currency
 
 
 @pytest.fixture
-def key(tenant: tuple[str, str]) -> str:
-    return tenant[1]
-
-
-@pytest.fixture
-def tenant_id(tenant: tuple[str, str]) -> str:
-    return tenant[0]
-
-
-@pytest.fixture
 def cus(key: str) -> str:
     status, body = call("POST", "/v1/customers", key, CUSTOMER)
     assert status == 201, body

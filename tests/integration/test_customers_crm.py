@@ -27,16 +27,6 @@ def call(method, path, api_key=None, body=None, query=None, headers=None):
     return answer["statusCode"], json.loads(answer["body"]) if answer.get("body") else None
 
 
-@pytest.fixture
-def key(tenant):
-    return tenant[1]
-
-
-@pytest.fixture
-def tenant_id(tenant):
-    return tenant[0]
-
-
 def new_customer(key: str, **extra: Any) -> dict[str, Any]:
     status, body = call("POST", "/v1/customers", key, {**CUSTOMER, **extra})
     assert status == 201, body

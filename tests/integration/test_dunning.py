@@ -47,16 +47,6 @@ def gateway(deps: Deps) -> FakeStripe:
 
 
 @pytest.fixture
-def key(tenant: tuple[str, str]) -> str:
-    return tenant[1]
-
-
-@pytest.fixture
-def tenant_id(tenant: tuple[str, str]) -> str:
-    return tenant[0]
-
-
-@pytest.fixture
 def declined_invoice(deps: Deps, gateway: FakeStripe, key: str, tenant_id: str) -> dict[str, Any]:
     """A charge_automatically invoice whose charge at finalization was declined (a soft decline)."""
     customer_id = new_customer(key)

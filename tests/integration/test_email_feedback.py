@@ -21,12 +21,7 @@ from tests.integration.test_workers import NO_FAILURES, mail_log, outbox, sent_e
 
 pytestmark = pytest.mark.usefixtures("deps")
 # an invoice in dunning, as the dunning tests make it
-gateway, key, tenant_id, declined_invoice = (
-    test_dunning.gateway,
-    test_dunning.key,
-    test_dunning.tenant_id,
-    test_dunning.declined_invoice,
-)
+gateway, declined_invoice = test_dunning.gateway, test_dunning.declined_invoice
 on_day, notify_all = test_dunning.on_day, test_dunning.notify_all
 
 

@@ -56,16 +56,6 @@ def gateway(deps):
     return fake
 
 
-@pytest.fixture
-def key(tenant):
-    return tenant[1]
-
-
-@pytest.fixture
-def tenant_id(tenant):
-    return tenant[0]
-
-
 def trail(key: str, **query: str) -> list[dict[str, Any]]:
     """Every event GET /v1/events gives for ``query``, page after page (small pages: the cursor is exercised)."""
     found, cursor = [], None

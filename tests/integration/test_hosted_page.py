@@ -87,16 +87,6 @@ def gateway(deps: Deps) -> FakeStripe:
     return fake
 
 
-@pytest.fixture
-def key(tenant: tuple[str, str]) -> str:
-    return tenant[1]
-
-
-@pytest.fixture
-def tenant_id(tenant: tuple[str, str]) -> str:
-    return tenant[0]
-
-
 def call(method: str, path: str, key: str | None = None, body: Any = None, headers: dict[str, str] | None = None):
     answer = app.lambda_handler(http_event(method, path, key, body, headers), FakeLambdaContext())
     return answer["statusCode"], answer.get("body") or "", {k.lower(): v for k, v in answer["headers"].items()}

@@ -38,16 +38,6 @@ def call(method, path, api_key=None, body=None, headers=None):
 
 
 @pytest.fixture
-def key(tenant):
-    return tenant[1]
-
-
-@pytest.fixture
-def tenant_id(tenant):
-    return tenant[0]
-
-
-@pytest.fixture
 def customer_id(key):
     status, body = call("POST", "/v1/customers", key, CUSTOMER)
     assert status == 201, body

@@ -54,11 +54,6 @@ def trips(deps) -> Trips:
 
 
 @pytest.fixture
-def key(tenant) -> str:
-    return tenant[1]
-
-
-@pytest.fixture
 def customer_id(key) -> str:
     status, body = call("POST", "/v1/customers", key, CUSTOMER)
     assert status == 201, body

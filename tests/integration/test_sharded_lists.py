@@ -26,11 +26,6 @@ pytestmark = pytest.mark.usefixtures("deps")
 
 
 @pytest.fixture
-def key(tenant: tuple[str, str]) -> str:
-    return tenant[1]
-
-
-@pytest.fixture
 def invoice_ids(key: str, clock) -> list[str]:
     """Invoices of one customer, oldest first, at least one in every shard (and at least 12)."""
     customer_id = customer(key)

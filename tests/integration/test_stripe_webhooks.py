@@ -336,11 +336,6 @@ def receiver(deps: Deps, secrets: tuple[str, str]) -> Deps:
     return deps
 
 
-@pytest.fixture
-def tenant_id(tenant: tuple[str, str]) -> str:
-    return tenant[0]
-
-
 def succeeded_event(tenant_id: str, **changes: Any) -> dict[str, Any]:
     intent = payment_intent_object(
         status="succeeded",

@@ -15,9 +15,9 @@ from billing.domain.errors import ValidationFailed
 from billing.domain.subscriptions import Subscription
 from billing.services import subscriptions
 from functions.api import app as api
-from functions.billing_run import app as billing_run_handler
 from functions.invoice_worker import app as invoice_worker
-from tests.integration.conftest import FakeLambdaContext, http_event, sample_event
+from tests.integration.billing_pages import sweep
+from tests.integration.conftest import FakeLambdaContext, http_event
 from tests.integration.numbering import number_drafts
 from tests.integration.test_workers import (
     NO_FAILURES,
@@ -49,16 +49,6 @@ API_CALLS = {
 }
 
 
-@pytest.fixture
-def key(tenant: tuple[str, str]) -> str:
-    return tenant[1]
-
-
-@pytest.fixture
-def tenant_id(tenant: tuple[str, str]) -> str:
-    return tenant[0]
-
-
 def created(status_body: tuple[int, Any]) -> dict[str, Any]:
     status, body = status_body
     assert status == 201, body
@@ -80,11 +70,11 @@ def subscribe(key: str, customer_id: str, items: list[dict[str, Any]], **extra: 
 
 
 def billing_run(deps: Deps, clock, when: datetime) -> dict[str, Any]:
-    """The hourly run at ``when``, then the worker on everything it fanned out (batches of 10, as Lambda polls),
+    """The hourly run at ``when`` and its pages (tests/integration/billing_pages.py), then the worker on everything
+    it fanned out (batches of 10, as Lambda polls),
     then the numbering writer on the drafts (the relay and the FIFO queue between)."""
     set_clock(clock, when)
-    run = {**sample_event("scheduler_billing_run.json"), "scheduled_time": when.isoformat()}
-    swept = billing_run_handler.lambda_handler(run, FakeLambdaContext())
+    swept = sweep(deps, when)
     messages = receive_all(deps.env["BILLING_QUEUE_URL"])
     for n in range(0, len(messages), 10):
         batch = sqs_event("sqs_billing.json", messages[n : n + 10])
@@ -153,9 +143,9 @@ def test_a_run_of_many_subscriptions_numbers_every_invoice_gaplessly_with_no_cou
         deps.context.repo.set_counter = real_set_counter
     numbers = sorted(i["number"] for cus in customers for i in invoices_of(key, cus))
     assert numbers == [f"INV-2026-{n:06}" for n in range(1, 26)]
-    # the worker's three batches (10, 10, 5) make five billing transactions (PER_TRANSACTION = 8: 8+2, 8+2, 5), none
-    # moving the counter; the writer gets their five drafted messages in one FIFO batch and numbers all 25 drafts
-    # with one move
+    # the pages pack each shard's subscriptions of the tenant up to 8 a message (PER_TRANSACTION); the worker's billing
+    # transactions move no counter; the writer gets their drafted messages in one FIFO batch and numbers all 25
+    # drafts with one move
     assert subscriptions.PER_TRANSACTION == 8
     assert [new - old for *_, old, new in counter_writes] == [25]
 
@@ -166,12 +156,12 @@ def test_a_run_interrupted_half_way_finishes_without_duplicates_when_run_again(d
     for cus in customers:
         subscribe(key, cus, [{"plan_id": pro}])
     set_clock(clock, after(START))
-    run = {**sample_event("scheduler_billing_run.json"), "scheduled_time": clock.now().isoformat()}
-    assert billing_run_handler.lambda_handler(run, FakeLambdaContext())["fanned_out"] == 12
-    first = receive_all(deps.env["BILLING_QUEUE_URL"])[:10]
+    assert sweep(deps, clock.now())["fanned_out"] == 12
+    first = receive_all(deps.env["BILLING_QUEUE_URL"])[:3]
+    billed = sum(len(json.loads(m["Body"])["subscription_ids"]) for m in first)
     assert invoice_worker.lambda_handler(sqs_event("sqs_billing.json", first), FakeLambdaContext()) == NO_FAILURES
-    # the worker dies on the other two; the next hourly run (its own scheduled time) fans out what is still due
-    assert billing_run(deps, clock, clock.now() + timedelta(hours=1))["fanned_out"] == 2
+    # the worker dies on the other messages; the next hourly run (its own scheduled time) fans out what is still due
+    assert billing_run(deps, clock, clock.now() + timedelta(hours=1))["fanned_out"] == 12 - billed
     numbers = sorted(i["number"] for cus in customers for i in invoices_of(key, cus))
     assert numbers == [f"INV-2026-{n:06}" for n in range(1, 13)]
 
@@ -374,8 +364,7 @@ def test_a_subscription_that_cannot_be_billed_does_not_hold_back_its_batch(deps,
 
     monkeypatch.setattr(Subscription, "bill_period", refuse_one)
     set_clock(clock, after(START))
-    run = {**sample_event("scheduler_billing_run.json"), "scheduled_time": clock.now().isoformat()}
-    assert billing_run_handler.lambda_handler(run, FakeLambdaContext())["fanned_out"] == 2
+    assert sweep(deps, clock.now())["fanned_out"] == 2
     messages = receive_all(deps.env["BILLING_QUEUE_URL"])
     answer = invoice_worker.lambda_handler(sqs_event("sqs_billing.json", messages), FakeLambdaContext())
 

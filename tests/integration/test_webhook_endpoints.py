@@ -34,11 +34,6 @@ def call(method: str, path: str, key: str, body: Any = None, **headers: str) -> 
 
 
 @pytest.fixture
-def key(tenant: tuple[str, str]) -> str:
-    return tenant[1]
-
-
-@pytest.fixture
 def local(deps: Deps) -> Deps:
     """The local stack's allowance: http and loopback targets (a receiver on this machine)."""
     deps.env["WEBHOOKS_ALLOW_LOCAL"] = "true"

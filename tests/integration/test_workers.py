@@ -193,16 +193,6 @@ def set_clock(clock: FixedClock, when: datetime) -> None:
     clock.advance(when - clock.now())
 
 
-@pytest.fixture
-def key(tenant: tuple[str, str]) -> str:
-    return tenant[1]
-
-
-@pytest.fixture
-def tenant_id(tenant: tuple[str, str]) -> str:
-    return tenant[0]
-
-
 # --- the samples ---------------------------------------------------------------------------------------------------
 def test_samples_have_the_shapes_aws_delivers():
     for name in ("sqs_notification.json", "sqs_dunning.json"):

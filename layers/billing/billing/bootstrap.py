@@ -1,10 +1,12 @@
 """The composition root: builds a function's dependencies once per cold start, from its environment.
 
 Tests hand in their own with ``use(...)`` instead of patching module globals. boto3 is imported and its clients
-created on first use (``Deps.client``, the one lazy point), so nothing connects, and nothing pays for boto3, at
-import time. Locally, ``AWS_ENDPOINT_URL`` (read by boto3 itself) points them at moto. Under SnapStart,
-billing.snapstart drops what this module built (``reset``) after a restore, so no client, session or credential
-crosses a snapshot.
+created on first use (``Deps.client``), so nothing connects, and nothing pays for boto3, at import time. Each part
+imports its adapter where it is built (the one documented lazy point of every function's imports): a function pays
+at INIT only for the modules its handler imports itself, not for every adapter and the ~160 models the repository
+reads (docs/benchmarks.md, section 1; tests/unit/test_cold_start.py holds it). Locally, ``AWS_ENDPOINT_URL``
+(read by boto3 itself) points them at moto. Under SnapStart, billing.snapstart drops what this module built
+(``reset``) after a restore, so no client, session or credential crosses a snapshot.
 """
 
 from __future__ import annotations
@@ -16,17 +18,14 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from billing.adapters import secrets
-from billing.adapters.analytics import BucketFacts
-from billing.adapters.clock import OffsetFileClock, SystemClock
-from billing.adapters.document_store import DocumentStore
-from billing.adapters.dynamodb import DynamoStore
-from billing.adapters.messaging import EventBridgeBus, SesMailer, SqsPublisher
-from billing.adapters.repository import Repository
-from billing.services.unit import Clock, Context
 
 if TYPE_CHECKING:
+    from billing.adapters.analytics import BucketFacts
+    from billing.adapters.document_store import DocumentStore
+    from billing.adapters.messaging import EventBridgeBus, SesMailer, SqsPublisher
     from billing.adapters.stripe_gateway import StripeGateway
     from billing.adapters.webhook_http import WebhookSender
+    from billing.services.unit import Clock, Context
     from billing.services.webhook_endpoints import Webhooks
 
 
@@ -50,20 +49,33 @@ class Deps:
 
     @cached_property
     def clock(self) -> Clock:
+        from billing.adapters.clock import OffsetFileClock, SystemClock
+
         path = self.env.get("BILLING_CLOCK_FILE")
         return OffsetFileClock(path) if path else SystemClock()
 
     @cached_property
     def context(self) -> Context:
-        return Context(repo=Repository(DynamoStore(self.client("dynamodb"), self.env["TABLE_NAME"])), clock=self.clock)
+        from billing.adapters.dynamodb import DynamoStore
+        from billing.adapters.repository import Repository
+        from billing.services.unit import Context
+
+        # no client-side parameter validation: DynamoDB validates every request itself, and botocore's walk of a
+        # 100-item transaction or batch costs more than our code building it (bench/numbering.py)
+        client = self.client("dynamodb", parameter_validation=False)
+        return Context(repo=Repository(DynamoStore(client, self.env["TABLE_NAME"])), clock=self.clock)
 
     @cached_property
     def publisher(self) -> SqsPublisher:
+        from billing.adapters.messaging import SqsPublisher
+
         return SqsPublisher(self.client("sqs"))
 
     @cached_property
     def event_bus(self) -> EventBridgeBus | None:
         """The stack's event bus (``EVENT_BUS_NAME``: the outbox relay's); None where none is named."""
+        from billing.adapters.messaging import EventBridgeBus
+
         name = self.env.get("EVENT_BUS_NAME")
         return EventBridgeBus(self.client("events"), name) if name else None
 
@@ -80,6 +92,8 @@ class Deps:
 
     @cached_property
     def documents(self) -> DocumentStore:
+        from billing.adapters.document_store import DocumentStore
+
         # SigV4 links (S3's only signature in most regions; SigV2 links are refused there)
         client = self.client("s3", signature_version="s3v4")
         return DocumentStore(client, self.env["DOCUMENTS_BUCKET"])
@@ -88,6 +102,8 @@ class Deps:
     def facts(self) -> BucketFacts:
         """The reports' facts: the analytics bucket's latest export (Athena's for a tenant past the line, where the
         stack names its workgroup)."""
+        from billing.adapters.analytics import BucketFacts
+
         workgroup, database = self.env.get("ATHENA_WORKGROUP"), self.env.get("GLUE_DATABASE")
         athena = (self.client("athena"), workgroup, database) if workgroup and database else None
         return BucketFacts(self.client("s3"), self.env["ANALYTICS_BUCKET"], athena)
@@ -113,6 +129,8 @@ class Deps:
 
     @cached_property
     def mailer(self) -> SesMailer:
+        from billing.adapters.messaging import SesMailer
+
         return SesMailer(self.client("ses"), self.env["EMAIL_FROM"], self.env.get("SES_CONFIGURATION_SET") or None)
 
 

@@ -150,6 +150,17 @@ def schedule_run(schedule: str, scheduled_time: str) -> dict[str, str]:
     return _k(f"SCHEDULE#{schedule}", f"RUN#{scheduled_time}")
 
 
+def schedule_run_shard(schedule: str, scheduled_time: str, shard: int) -> dict[str, str]:
+    """A paged run's progress in one shard (the billing run's), beside its run: one small item a shard, so pages of
+    different shards never write the same item."""
+    return _k(f"SCHEDULE#{schedule}", f"{schedule_run_shards(scheduled_time)}{shard:03}")
+
+
+def schedule_run_shards(scheduled_time: str) -> str:
+    """The sort-key prefix of a paged run's shard items."""
+    return f"RUN#{scheduled_time}#SHARD#"
+
+
 def attention_index_attrs(day: str, tenant_id: str, invoice_id: str) -> dict[str, str]:
     """The attention index (gsi4): open invoices by the day they next need the dunning worker (due date, a
     dunning step, a payment plan instalment), across tenants (the one index that is not tenant-first: a platform
@@ -226,19 +237,31 @@ def subscription_lists(tenant_id: str) -> list[str]:
     return _shards(f"T#{tenant_id}#SUB")
 
 
-BILLING_SHARDS = 8
+# The billing index's partitions: 32, each paged by its own chain of page messages (functions/billing_pages), so a
+# run fans out 32 pages at a time. Raised from 8 without a backfill: a shard is the id's hash modulo the count, so an
+# entry written under 8 shards sits on BILL#<h % 8>, one of the 32 partitions every run reads (0-7), and moves to
+# BILL#<h % 32> the next time the subscription is saved (every billing run saves it). Each entry is on exactly one
+# partition, so nothing is read twice; the first months after the change read shards 0-7 a little fuller.
+BILLING_SHARDS = 32
 
 
 def billing_shard(subscription_id: str) -> int:
     return int(hashlib.sha256(subscription_id.encode()).hexdigest(), 16) % BILLING_SHARDS
 
 
+def billing_partition(shard: int) -> str:
+    """The billing index's partition (gsi4pk) of ``shard``."""
+    return f"BILL#{shard}"
+
+
 def billing_index_attrs(run_at_iso: str, tenant_id: str, subscription_id: str) -> dict[str, str]:
     """The billing index (gsi4, beside the attention index): subscriptions sorted by the time their next billing run
     is due, spread over ``BILLING_SHARDS`` partitions by subscription id. A run reads each shard up to now (one
     Query each, however long ago a run was missed). Sparse: gone while nothing is due (held for review, canceled)."""
-    shard = billing_shard(subscription_id)
-    return {"gsi4pk": f"BILL#{shard}", "gsi4sk": f"{run_at_iso}#{tenant_id}#{subscription_id}"}
+    return {
+        "gsi4pk": billing_partition(billing_shard(subscription_id)),
+        "gsi4sk": f"{run_at_iso}#{tenant_id}#{subscription_id}",
+    }
 
 
 # Secondary indexes over invoices: by customer (gsi1: a customer's own invoices are never hot), by status (gsi2) and
@@ -374,6 +397,8 @@ def discount(aggregate_key: dict[str, str]) -> dict[str, str]:
 def period_discount(tenant_id: str, subscription_id: str) -> dict[str, str]:
     """What was paid per plan in a subscription's open period after its discount (proration credits give it back)."""
     return _k(f"T#{tenant_id}#SUB#{subscription_id}", "PAID_SHARES")
+
+
 # --- taxes (billing.domain.tax) --------------------------------------------------------------------------------
 TAX_PREFIX = "TAX#"  # the tenant's rates and its tax settings: one Query of the tenant's partition reads them all
 

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from email.utils import formataddr
 from typing import Any
 
+from billing.adapters.dynamodb import in_parallel
+
 
 @dataclass
 class SqsPublisher:
@@ -29,6 +31,13 @@ class SqsPublisher:
             answer = self.client.send_message_batch(QueueUrl=queue_url, Entries=entries)
             if answer.get("Failed"):
                 raise RuntimeError(f"SQS refused {len(answer['Failed'])} messages: {answer['Failed'][0]}")
+
+    def send_parallel(self, queue_url: str, messages: list[dict[str, Any]]) -> None:
+        """Send JSON messages to a standard queue, ten to a SendMessageBatch, the batches in parallel (one round trip
+        for up to ``PARALLEL_CALLS`` batches: a billing page's hundred messages); raise if SQS refused any. Not for a
+        FIFO queue: parallel batches have no order."""
+        chunks = [messages[start : start + 10] for start in range(0, len(messages), 10)]
+        in_parallel(lambda chunk: self.send(queue_url, chunk), chunks)
 
     def send_later(self, queue_url: str, message: dict[str, Any], delay_seconds: int) -> None:
         """Send one JSON message that becomes visible after ``delay_seconds`` (SQS's 0 to 900; more is cut to 900:

@@ -9,12 +9,14 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
+from botocore.exceptions import ClientError
 from pydantic import BaseModel
 
 from billing.actor import current_actor
 from billing.adapters import keys
 from billing.adapters.dynamodb import DynamoStore, Page, Transaction, from_item, in_parallel, to_item
 from billing.adapters.key_cache import KeyCache
+from billing.adapters.suppression import AlreadySuppressed as AlreadySuppressed
 from billing.adapters.tax_repository import TaxRepository
 from billing.domain.balance import BalanceTransaction
 from billing.domain.collections import CollectionCase
@@ -36,10 +38,6 @@ class DuplicateRun(Exception):
 
 class SignInSentAlready(Exception):
     """A portal sign-in e-mail went to this customer in this window already."""
-
-
-class AlreadySuppressed(Exception):
-    """The address was on the tenant's suppression list already."""
 
 
 def _doc(model: BaseModel) -> str:
@@ -359,10 +357,42 @@ class Repository(TaxRepository):
         items = self._query_all(
             IndexName=INDEX_BY_DUE_DATE,
             KeyConditionExpression="gsi4pk = :pk AND gsi4sk <= :until",
-            ExpressionAttributeValues={":pk": {"S": f"BILL#{shard}"}, ":until": {"S": until_iso + "~"}},
+            ExpressionAttributeValues={":pk": {"S": keys.billing_partition(shard)}, ":until": {"S": until_iso + "~"}},
             ProjectionExpression="gsi4sk",
         )
         return [tuple(item["gsi4sk"]["S"].split("#")[1:]) for item in items]
+
+    def billing_shards_due(self, until_iso: str, shards: int) -> list[int]:
+        """The billing shards with a subscription due by ``until_iso``: one Query of one entry a shard, all at once
+        (one round trip)."""
+
+        def any_due(shard: int) -> bool:
+            return bool(self.subscriptions_due_page(shard, until_iso, 1, None)[0])
+
+        return [shard for shard, due in zip(range(shards), in_parallel(any_due, range(shards)), strict=True) if due]
+
+    def subscriptions_due_page(
+        self, shard: int, until_iso: str, limit: int, cursor: dict[str, Any] | None
+    ) -> tuple[list[tuple[str, str]], dict[str, Any] | None]:
+        """One Query page (at most ``limit`` entries, and DynamoDB's 1 MB) of a billing shard's subscriptions due by
+        ``until_iso``, oldest due first, from ``cursor`` (the last page's LastEvaluatedKey); with the next cursor,
+        None at the shard's end. (tenant id, subscription id) each."""
+        query: dict[str, Any] = {
+            "TableName": self.store.table,
+            "IndexName": INDEX_BY_DUE_DATE,
+            "KeyConditionExpression": "gsi4pk = :pk AND gsi4sk <= :until",
+            "ExpressionAttributeValues": {
+                ":pk": {"S": keys.billing_partition(shard)},
+                ":until": {"S": until_iso + "~"},
+            },
+            "ProjectionExpression": "gsi4sk",
+            "Limit": limit,
+        }
+        if cursor:
+            query["ExclusiveStartKey"] = cursor
+        answer = self.store.client.query(**query)
+        found = [tuple(item["gsi4sk"]["S"].split("#")[1:]) for item in answer.get("Items", [])]
+        return found, answer.get("LastEvaluatedKey")  # type: ignore[return-value]
 
     def usage_record(self, tenant_id: str, subscription_id: str, at_iso: str, record_id: str) -> dict[str, Any] | None:
         return self.store.get(keys.usage(tenant_id, subscription_id, at_iso, record_id))
@@ -766,6 +796,130 @@ class Repository(TaxRepository):
             self.store.commit(tx)
         except DuplicateRun:
             pass
+
+    # --- a paged run's record (the billing run) and an item a shard for its progress --------------------------
+    def start_paged_run(
+        self, schedule: str, scheduled_time: str, shards: int, started_at: str, done: list[int]
+    ) -> bool:
+        """Create the run's record (one conditional put), the shards ``done`` done from the start (nothing due);
+        False if the run exists already (a repeated firing). A shard's progress item is made by its first page's
+        record: no item is page 0."""
+        tx = self.store.transaction()
+        run = {
+            **keys.schedule_run(schedule, scheduled_time),
+            "type": "schedule_run",
+            "started_at": started_at,
+            "shard_count": shards,
+            "seeded": False,
+            "done_shards": set(done) or None,  # a number set (never empty: then none)
+        }
+        tx.put_new(run, on_conflict=DuplicateRun)
+        try:
+            self.store.commit(tx)
+        except DuplicateRun:
+            return False
+        return True
+
+    def schedule_run(self, schedule: str, scheduled_time: str) -> dict[str, Any] | None:
+        return self.store.get(keys.schedule_run(schedule, scheduled_time))
+
+    def run_shard(self, schedule: str, scheduled_time: str, shard: int) -> dict[str, Any] | None:
+        """A paged run's progress in ``shard`` (consistent); None: at page 0, nothing recorded yet."""
+        return self.store.get(keys.schedule_run_shard(schedule, scheduled_time, shard))
+
+    def run_shards(self, schedule: str, scheduled_time: str) -> dict[int, dict[str, Any]]:
+        """The recorded progress of a paged run's shards: one Query (consistent) of its shard items."""
+        items = self._query_all(
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :shards)",
+            ExpressionAttributeValues={
+                ":pk": {"S": keys.schedule_run(schedule, scheduled_time)["pk"]},
+                ":shards": {"S": keys.schedule_run_shards(scheduled_time)},
+            },
+            ConsistentRead=True,
+        )
+        return {int(p["shard"]): p for p in (from_item(i) for i in items)}
+
+    def mark_run_seeded(self, schedule: str, scheduled_time: str) -> None:
+        """Every shard's first page message is sent."""
+        self.store.client.update_item(
+            TableName=self.store.table,
+            Key=to_item(keys.schedule_run(schedule, scheduled_time)),
+            UpdateExpression="SET seeded = :yes",
+            ExpressionAttributeValues={":yes": {"BOOL": True}},
+        )
+
+    def record_page(
+        self,
+        schedule: str,
+        scheduled_time: str,
+        shard: int,
+        page: int,
+        cursor: dict[str, Any] | None,
+        sent: int,
+        messages: int,
+        by: str,
+    ) -> bool:
+        """Record page ``page`` of ``shard`` as fanned out (``sent`` subscriptions in ``messages`` messages, by the
+        message ``by``): the shard moves to the next page at ``cursor``, or is done (no cursor). One conditional
+        UpdateItem of the shard's own item, on the shard still being at ``page`` (page 0: no item yet): False if
+        it moved already (another copy of the page message did it)."""
+        progress = {
+            "type": "schedule_run_shard",
+            "shard": shard,
+            "page": page + 1,
+            "done": cursor is None,
+            "by": by,
+            "cursor": json.dumps(cursor) if cursor else "",
+        }
+        sets = [f"#{n} = :{n}" for n in progress]
+        sets += [f"#{n} = if_not_exists(#{n}, :zero) + :{n}" for n in ("sent", "messages")]
+        condition = "#page = :was AND #done = :no"
+        if page == 0:
+            condition = f"attribute_not_exists(pk) OR ({condition})"
+        values = {**progress, "sent": sent, "messages": messages, "was": page, "no": False, "zero": 0}
+        try:
+            self.store.client.update_item(
+                TableName=self.store.table,
+                Key=to_item(keys.schedule_run_shard(schedule, scheduled_time, shard)),
+                UpdateExpression="SET " + ", ".join(sets),
+                ConditionExpression=condition,
+                ExpressionAttributeNames={f"#{n}": n for n in [*progress, "sent", "messages"]},
+                ExpressionAttributeValues={f":{n}": v for n, v in to_item(values).items()},
+            )
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            return False
+        return True
+
+    def shard_done(self, schedule: str, scheduled_time: str, shard: int) -> int:
+        """Add ``shard`` to the run's set of done shards (idempotent: a set); how many are done now."""
+        answer = self.store.client.update_item(
+            TableName=self.store.table,
+            Key=to_item(keys.schedule_run(schedule, scheduled_time)),
+            UpdateExpression="ADD done_shards :shard",
+            ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeValues={":shard": {"NS": [str(shard)]}},
+            ReturnValues="UPDATED_NEW",
+        )
+        return len(answer["Attributes"]["done_shards"]["NS"])
+
+    def finish_run(self, schedule: str, scheduled_time: str, finished_at: str, **totals: int) -> bool:
+        """Stamp the run finished with its ``totals`` (once: False if it is stamped already)."""
+        values = to_item({"at": finished_at, **totals})
+        try:
+            self.store.client.update_item(
+                TableName=self.store.table,
+                Key=to_item(keys.schedule_run(schedule, scheduled_time)),
+                UpdateExpression="SET finished_at = :at" + "".join(f", {n} = :{n}" for n in totals),
+                ConditionExpression="attribute_exists(pk) AND attribute_not_exists(finished_at)",
+                ExpressionAttributeValues={f":{n}": v for n, v in values.items()},
+            )
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            return False
+        return True
 
     # --- idempotency claims ---------------------------------------------------------------------------------
     def claim(self, tenant_id: str, key: str) -> dict[str, Any] | None:

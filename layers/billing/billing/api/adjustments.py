@@ -8,11 +8,11 @@ from typing import Annotated, Literal
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
-from pydantic import BaseModel
 
 from billing.api.door import Door, context
 from billing.api.routes import CREATED, Cursor, Id, Limit
 from billing.domain.balance import BalanceTransaction
+from billing.domain.base_model import BaseModel
 from billing.domain.invoice_items import InvoiceItem
 from billing.domain.models import CreditNote
 from billing.domain.proration import Granularity

@@ -8,9 +8,9 @@ from typing import Annotated, Literal
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
-from pydantic import BaseModel
 
 from billing.api.door import Door, context
+from billing.domain.base_model import BaseModel
 from billing.domain.collections import AssignRequest, CaseStatus, NoteRequest, PromiseRequest, ResolveRequest
 from billing.services import collections
 from billing.services.collections import CollectionCaseResource, Sort

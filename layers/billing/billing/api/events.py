@@ -6,9 +6,9 @@ from typing import Annotated, Literal
 
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
-from pydantic import BaseModel
 
 from billing import bootstrap
+from billing.domain.base_model import BaseModel
 from billing.outbound.envelope import Envelope
 from billing.services import audit
 

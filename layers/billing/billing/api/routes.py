@@ -7,10 +7,11 @@ from typing import Annotated, Any, Literal
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from billing import bootstrap
 from billing.api.door import Door, context, stripe
+from billing.domain.base_model import BaseModel
 from billing.domain.dunning import DunningPolicy, PaymentPlan
 from billing.domain.models import CreditNote, Customer, Invoice, Order
 from billing.domain.payments import Payment

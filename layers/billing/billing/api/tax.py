@@ -8,9 +8,9 @@ from typing import Annotated, Literal
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
-from pydantic import BaseModel
 
 from billing.api.door import Door, context
+from billing.domain.base_model import BaseModel
 from billing.domain.tax import TaxRate, TaxSettings
 from billing.services import taxes
 from billing.services.taxes import CreateTaxRate, TaxSettingsIn, UpdateTaxRate

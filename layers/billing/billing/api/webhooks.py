@@ -7,10 +7,10 @@ from typing import Annotated, Any, Literal
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
-from pydantic import BaseModel
 
 from billing import bootstrap
 from billing.api.door import Door, context
+from billing.domain.base_model import BaseModel
 from billing.services import webhook_endpoints as hooks
 
 router = APIGatewayHttpRouter()

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, Field
+from pydantic import Field
+
+from billing.domain.base_model import BaseModel
 
 # What moved the balance: an entry's ``type``.
 TYPES = {

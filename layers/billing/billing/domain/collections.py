@@ -12,8 +12,9 @@ import datetime as dt
 from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
+from billing.domain.base_model import BaseModel
 from billing.domain.errors import Conflict, ValidationFailed
 from billing.domain.models import DomainEvent, Invoice
 from billing.domain.state_machine import COLLECTION_CASE

@@ -21,8 +21,9 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
+from billing.domain.base_model import BaseModel
 from billing.domain.changes import changes
 from billing.domain.errors import Conflict, ValidationFailed
 from billing.domain.ids import new_id
@@ -347,7 +348,6 @@ def normalize_code(code: str) -> str:
     return code.upper()
 
 
-_MONTH = Interval(unit="month", count=1)
 
 
 class Discount(BaseModel):
@@ -383,7 +383,7 @@ class Discount(BaseModel):
         periods_left = None
         if coupon.duration == "repeating":
             if subscription_id is None and order_id is None:  # a customer's: months from now
-                end = period_bounds(now, "UTC", _MONTH, coupon.duration_in_periods or 1)[0]
+                end = period_bounds(now, "UTC", Interval(unit="month", count=1), coupon.duration_in_periods or 1)[0]
             else:
                 periods_left = coupon.duration_in_periods
         return cls(

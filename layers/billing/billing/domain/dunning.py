@@ -6,10 +6,13 @@ that day. Pure: the timeline is computed from the policy, the invoice and the ti
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
+
+from billing.domain.base_model import BaseModel
 
 Action = Literal["email_reminder", "retry_charge", "final_notice", "pause_service", "escalate", "mark_uncollectible"]
 Anchor = Literal["due_date", "first_failure"]
@@ -58,15 +61,25 @@ class DunningPolicy(BaseModel):
         return self
 
 
-DEFAULT_POLICY = DunningPolicy(
-    steps=[
-        DunningStep(day=1, actions=["email_reminder", "retry_charge"]),
-        DunningStep(day=3, actions=["retry_charge", "email_reminder"]),
-        DunningStep(day=7, actions=["retry_charge", "final_notice"]),
-        DunningStep(day=14, actions=["pause_service"]),
-        DunningStep(day=30, actions=["mark_uncollectible"]),
-    ]
-)
+@functools.cache
+def default_policy() -> DunningPolicy:
+    """The policy a tenant starts with (``DEFAULT_POLICY``). Built at first use, not at import: building a model
+    instance builds its deferred pydantic schema (billing.domain.base_model)."""
+    return DunningPolicy(
+        steps=[
+            DunningStep(day=1, actions=["email_reminder", "retry_charge"]),
+            DunningStep(day=3, actions=["retry_charge", "email_reminder"]),
+            DunningStep(day=7, actions=["retry_charge", "final_notice"]),
+            DunningStep(day=14, actions=["pause_service"]),
+            DunningStep(day=30, actions=["mark_uncollectible"]),
+        ]
+    )
+
+
+def __getattr__(name: str) -> DunningPolicy:
+    if name == "DEFAULT_POLICY":
+        return default_policy()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class PlannedStep(BaseModel):

@@ -10,8 +10,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
+from billing.domain.base_model import BaseModel
 from billing.domain.errors import Conflict, ValidationFailed
 from billing.domain.ids import new_id
 from billing.domain.models import DomainEvent

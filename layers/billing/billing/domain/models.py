@@ -10,11 +10,13 @@ from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import Field, field_validator
 
 from billing.domain import numbering
-from billing.domain.dunning import DEFAULT_POLICY, DunningPolicy, DunningProgress
+from billing.domain.base_model import BaseModel
+from billing.domain.dunning import DunningPolicy, DunningProgress, default_policy
 from billing.domain.errors import Conflict, IllegalTransition, ValidationFailed
+from billing.domain.events import DomainEvent as DomainEvent  # re-exported: its home is events.py
 from billing.domain.ids import derived_id, new_id, new_secret
 from billing.domain.pricing import (
     Discount,
@@ -30,32 +32,6 @@ from billing.domain.state_machine import CUSTOMER, INVOICE, ORDER
 CollectionMethod = Literal["charge_automatically", "send_invoice"]
 SUPPORTED_LOCALES = ("en", "zh", "ru")
 METADATA_MAX_KEYS = 50  # Stripe's limits: 50 keys, keys up to 40 characters, values up to 500
-
-
-class DomainEvent(BaseModel):
-    id: str
-    type: str
-    tenant_id: str
-    aggregate: str
-    aggregate_id: str
-    occurred_at: datetime
-    data: dict[str, Any] = Field(default_factory=dict)
-    # who made the change (an API key, a job, a Stripe event, a portal customer), stamped when the event is written
-    actor: dict[str, str] | None = None
-    # the aggregate's version after the change, stamped when the event is written with it: a consumer drops stale ones
-    object_version: int | None = None
-
-    @classmethod
-    def new(cls, type_: str, tenant_id: str, aggregate: str, aggregate_id: str, now: datetime, **data: Any):
-        return cls(
-            id=new_id("evt", now),
-            type=type_,
-            tenant_id=tenant_id,
-            aggregate=aggregate,
-            aggregate_id=aggregate_id,
-            occurred_at=now,
-            data=data,
-        )
 
 
 class ReviewRule(BaseModel):
@@ -76,7 +52,7 @@ class Tenant(BaseModel):
     credit_note_number_format: str = numbering.DEFAULT_CREDIT_NOTE_FORMAT
     review_rule: ReviewRule = Field(default_factory=ReviewRule)
     reply_to: str | None = None
-    dunning_policy: DunningPolicy = Field(default_factory=lambda: DEFAULT_POLICY.model_copy(deep=True))
+    dunning_policy: DunningPolicy = Field(default_factory=lambda: default_policy().model_copy(deep=True))
     created_at: datetime
     version: int = 0
 

@@ -10,7 +10,7 @@ import hashlib
 from datetime import datetime
 from typing import Any, Literal, get_args
 
-from pydantic import BaseModel
+from billing.domain.base_model import BaseModel
 
 DISPUTE_CLOSED = {"won", "lost", "warning_closed"}
 STATUSES = {

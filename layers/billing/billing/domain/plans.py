@@ -22,8 +22,9 @@ from itertools import pairwise
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, ConfigDict, Field, model_validator
 
+from billing.domain.base_model import BaseModel
 from billing.domain.errors import ValidationFailed
 from billing.domain.ids import new_id
 from billing.domain.models import DomainEvent

@@ -25,8 +25,9 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
+from billing.domain.base_model import BaseModel
 from billing.domain.errors import ValidationFailed
 from billing.domain.money import HUNDRED, allocate, percent_of, round_minor
 

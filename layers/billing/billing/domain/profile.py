@@ -7,8 +7,9 @@ import base64
 import xml.etree.ElementTree as ET
 from typing import Literal
 
-from pydantic import Base64Bytes, BaseModel, ConfigDict, Field, model_validator
+from pydantic import Base64Bytes, ConfigDict, Field, model_validator
 
+from billing.domain.base_model import BaseModel
 from billing.domain.models import SUPPORTED_LOCALES, Address
 
 MAX_LOGO_BYTES = 100_000  # far under DynamoDB's 400 KB item, and plenty for a logo

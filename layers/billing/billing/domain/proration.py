@@ -25,8 +25,9 @@ from fractions import Fraction
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
+from billing.domain.base_model import BaseModel
 from billing.domain.money import round_minor
 from billing.domain.plans import local_date
 

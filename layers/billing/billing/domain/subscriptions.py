@@ -31,9 +31,10 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from billing.domain import proration
+from billing.domain.base_model import BaseModel
 from billing.domain.errors import Conflict, ValidationFailed
 from billing.domain.ids import new_id
 from billing.domain.models import CollectionMethod, DomainEvent

@@ -26,8 +26,9 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
+from billing.domain.base_model import BaseModel
 from billing.domain.errors import ValidationFailed
 from billing.domain.ids import new_id
 from billing.domain.models import Address, DomainEvent, TaxExempt, TaxId

@@ -7,9 +7,10 @@ import hashlib
 from datetime import datetime, timedelta
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
-from billing.domain.models import DomainEvent
+from billing.domain.base_model import BaseModel
+from billing.domain.events import DomainEvent
 from billing.domain.state_machine import WEBHOOK_DELIVERY
 from billing.outbound import retry
 

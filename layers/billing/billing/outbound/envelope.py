@@ -11,10 +11,11 @@ import json
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from billing.actor import ACTOR_TYPES
-from billing.domain.models import DomainEvent
+from billing.domain.base_model import BaseModel
+from billing.domain.events import DomainEvent
 
 SCHEMA_VERSION = 1
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 import copy
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import ConfigDict, Field, create_model
 
+from billing.domain.base_model import BaseModel
 from billing.domain.payments import STATUSES
 from billing.outbound import catalog
 from billing.outbound.envelope import SCHEMA_VERSION, Envelope

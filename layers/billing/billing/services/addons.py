@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, ConfigDict, Field
 
+from billing.domain.base_model import BaseModel
 from billing.domain.errors import Conflict, NotFound
 from billing.domain.models import DomainEvent
 from billing.domain.proration import Granularity

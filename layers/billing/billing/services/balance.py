@@ -6,10 +6,11 @@ transaction that saves the customer; so the ledger's entries sum to ``credit_bal
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from billing.adapters import keys
 from billing.domain.balance import BalanceTransaction
+from billing.domain.base_model import BaseModel
 from billing.domain.errors import ValidationFailed
 from billing.domain.models import DomainEvent
 from billing.domain.pricing import MAX_AMOUNT

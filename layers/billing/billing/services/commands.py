@@ -2,21 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from decimal import Decimal
 from typing import Annotated
 
-from pydantic import (
-    AfterValidator,
-    AwareDatetime,
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    WithJsonSchema,
-    model_validator,
-)
+from pydantic import AfterValidator, AwareDatetime, BeforeValidator, ConfigDict, Field, WithJsonSchema, model_validator
 
+from billing.domain.base_model import BaseModel
 from billing.domain.errors import ValidationFailed
 from billing.domain.models import METADATA_MAX_KEYS, SUPPORTED_LOCALES, Address, CollectionMethod, TaxExempt
 from billing.domain.money import normalize_currency
@@ -25,6 +16,7 @@ from billing.domain.periods import validate_timezone
 from billing.domain.pricing import MAX_AMOUNT, Discount
 from billing.domain.profile import SellerProfile
 from billing.domain.tax import TaxIdType, validated_tax_id, validated_tax_ids
+from billing.services.scheduled import ScheduledRun as ScheduledRun  # re-exported: its home is scheduled.py
 
 Currency = Annotated[str, Field(min_length=3, max_length=3, examples=["usd"]), AfterValidator(normalize_currency)]
 
@@ -254,11 +246,3 @@ class PlaceOrder(Redeeming):
         if self.collection_method == "charge_automatically" and self.days_until_due not in (None, 0):
             raise ValueError("days_until_due applies to send_invoice orders only")
         return self
-
-
-class ScheduledRun(BaseModel):
-    """What an EventBridge Scheduler target receives (the template's Input): the scheduled time is the run's
-    idempotency key."""
-
-    schedule: str
-    scheduled_time: datetime

@@ -11,11 +11,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AwareDatetime, ConfigDict, Field, model_validator
 
 from billing.adapters import keys
 from billing.adapters.coupon_store import CouponStore
 from billing.adapters.dynamodb import Transaction
+from billing.domain.base_model import BaseModel
 from billing.domain.coupons import (
     Coupon,
     Discount,

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from billing.adapters import keys
+from billing.domain.base_model import BaseModel
 from billing.domain.credit_notes import split_tax
 from billing.domain.errors import NotFound
 from billing.domain.ids import new_id

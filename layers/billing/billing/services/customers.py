@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from billing.adapters import keys
 from billing.domain.balance import BalanceTransaction, entry_type
@@ -12,8 +12,10 @@ from billing.domain.ids import new_id
 from billing.domain.models import Customer, DomainEvent, Invoice
 from billing.domain.tax import check_tax_status
 from billing.observability import business_event, logger
-from billing.services.commands import CreateCustomer, UpdateCustomer
 from billing.services.unit import Claim, Context, remember, retrying
+
+if TYPE_CHECKING:  # the request bodies, for typing only: the billing run's workers never import them
+    from billing.services.commands import CreateCustomer, UpdateCustomer
 
 
 @retrying()

@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
+from billing.domain.base_model import BaseModel
 from billing.domain.models import SUPPORTED_LOCALES
 from billing.services import sessions
 from billing.services.unit import Claim, Context, remember

@@ -15,9 +15,9 @@ from billing.domain.errors import Conflict
 from billing.domain.models import CreditNote, DomainEvent, Invoice
 from billing.observability import business_event
 from billing.services import hosted_page, settings
+from billing.services.document_events import EVENTS as EVENTS
 from billing.services.unit import Context, retrying
 
-EVENTS = frozenset({"invoice.finalized", "credit_note.issued"})
 RETRY_AFTER_SECONDS = 5  # what a caller is told to wait while a PDF renders (a render takes well under a second)
 
 

@@ -13,11 +13,12 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from billing.adapters import keys
 from billing.adapters.dynamodb import Transaction
 from billing.domain import collections as cases
+from billing.domain.base_model import BaseModel
 from billing.domain.dunning import (
     Action,
     Anchor,
@@ -37,23 +38,13 @@ from billing.domain.payments import Payment, payment_id
 from billing.observability import business_event
 from billing.services import collections, subscriptions
 from billing.services import payments as payments_service
-from billing.services.unit import Claim, Context, fan_out_once, remember, retrying
+from billing.services.dunning_sweep import LOOKBACK_DAYS as LOOKBACK_DAYS
+from billing.services.dunning_sweep import SWEEP as SWEEP
+from billing.services.dunning_sweep import sweep as sweep
+from billing.services.unit import Claim, Context, remember, retrying
 
-# How many past days a sweep reads. An invoice leaves a day's partition when the worker moves its attention on,
-# so re-reading is cheap; the window only has to outlast the longest outage of the schedule.
-LOOKBACK_DAYS = 14
-SWEEP = "dunning-sweep"
-
-
-def sweep(ctx: Context, publisher: Any, queue_url: str, scheduled_time: datetime) -> int | None:
-    """Fan out the invoices needing attention as of ``scheduled_time`` (today and the ``LOOKBACK_DAYS`` before);
-    ``None`` if this run already happened."""
-
-    def find() -> list[dict[str, Any]]:
-        days = [(scheduled_time.date() - timedelta(days=back)).isoformat() for back in range(LOOKBACK_DAYS + 1)]
-        return [{"tenant_id": t, "invoice_id": i} for day in days for t, i in ctx.repo.invoices_needing_attention(day)]
-
-    return fan_out_once(ctx, publisher, queue_url, SWEEP, scheduled_time, find)
+# The sweep (LOOKBACK_DAYS, SWEEP, sweep) lives in billing.services.dunning_sweep, re-exported above: the sweep's
+# function imports it without the worker's payments, subscriptions and collections.
 
 
 # --- the worker ------------------------------------------------------------------------------------------------

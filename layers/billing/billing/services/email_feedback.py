@@ -16,12 +16,13 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import ConfigDict, ValidationError
 from pydantic.alias_generators import to_camel
 
 from billing.adapters import keys
-from billing.adapters.repository import AlreadySuppressed
-from billing.domain.models import DomainEvent
+from billing.adapters.suppression import AlreadySuppressed
+from billing.domain.base_model import BaseModel
+from billing.domain.events import DomainEvent
 from billing.services.unit import Context
 
 # The SES message tags every email carries (tag values: letters, digits, ``_ - .``, as our ids are).

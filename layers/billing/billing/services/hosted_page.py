@@ -24,7 +24,6 @@ from typing import Any
 from billing.domain.errors import NotFound
 from billing.domain.ids import new_secret
 from billing.domain.models import Invoice, Tenant
-from billing.services import payments
 from billing.services.unit import Context, retrying
 
 PATH_PREFIX = "/pay/"
@@ -124,6 +123,10 @@ def checkout(ctx: Context, gateway: Any, invoice: Invoice) -> tuple[Invoice, Che
     """The PaymentIntent for the invoice's amount due (created once per amount due). If Stripe already has the
     money (a payment whose webhook has not arrived yet: the customer reloaded right after paying), the invoice is
     brought up to date now, by the same rule a webhook applies, so the page never offers to pay twice."""
+    # payments (and the subscriptions it follows) only where the page takes a payment: the document renderer
+    # imports this module for ``hosted_url`` alone (docs/benchmarks.md, section 1)
+    from billing.services import payments
+
     answer = payments.payment_intent_for(ctx, gateway, invoice.tenant_id, invoice.id)
     intent = gateway.payment_intent(answer.id)
     status = intent.get("status")

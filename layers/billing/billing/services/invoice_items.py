@@ -14,10 +14,11 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AliasChoices, ConfigDict, Field, model_validator
 
 from billing.adapters import keys
 from billing.adapters.dynamodb import Transaction
+from billing.domain.base_model import BaseModel
 from billing.domain.errors import Conflict, NotFound, ValidationFailed
 from billing.domain.invoice_items import MAX_PENDING, MAX_PER_INVOICE, InvoiceItem, ItemPeriod
 from billing.domain.models import Customer, Invoice

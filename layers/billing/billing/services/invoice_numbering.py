@@ -79,7 +79,8 @@ def number_group(ctx: Context, tenant_id: str, series: str, messages: list[tuple
     position = 0
     try:
         if numbered := [i for i in invoices if i.status != "draft" and i.number is not None]:
-            _write_events(ctx, numbered, again=True)  # a redelivery: the move may have committed, its events not
+            # a redelivery: the move may have committed, its events not
+            _write_events(ctx, [(i, i.finalized_event()) for i in numbered], again=True)
             outcome.events_again = len(numbered)
         for start in range(0, len(drafts), PER_MOVE):
             chunk = drafts[start : start + PER_MOVE]
@@ -108,16 +109,13 @@ def _series(ctx: Context, tenant_id: str, series: str, ids: list[str]) -> list[I
     return [i for i in ctx.repo.invoices_by_id(tenant_id, ids) if i.series == series]
 
 
-def _write_events(ctx: Context, invoices: list[Invoice], again: bool = False) -> None:
-    """The ``invoice.finalized`` events of ``invoices`` (committed, numbered), stamped as a commit stamps them."""
+def _write_events(ctx: Context, finalized: list[tuple[Invoice, DomainEvent]], again: bool = False) -> None:
+    """The ``invoice.finalized`` event of each committed invoice, stamped as a commit stamps them."""
     actor = current_actor()
     ctx.repo.write_events(
         [
-            (
-                keys.invoice(i.tenant_id, i.id),
-                i.finalized_event().model_copy(update={"actor": actor, "object_version": i.version}),
-            )
-            for i in invoices
+            (keys.invoice(i.tenant_id, i.id), event.model_copy(update={"actor": actor, "object_version": i.version}))
+            for i, event in finalized
         ],
         again=again,
     )
@@ -136,8 +134,9 @@ def _move(ctx: Context, tenant: Tenant, series: str, drafts: list[Invoice], outc
             tx = ctx.repo.transaction()
             numbers = take_numbers(ctx, tx, tenant.id, series, tenant.invoice_number_format, len(drafts))
             now = ctx.clock.now()
+            finalized = [d.finalize(n, now) for d, n in zip(drafts, numbers, strict=True)]
             # each conditional on the draft's version: numbered once
-            saved = [ctx.repo.save_invoice(tx, d.finalize(n, now)[0]) for d, n in zip(drafts, numbers, strict=True)]
+            saved = [(ctx.repo.save_invoice(tx, invoice), event) for invoice, event in finalized]
             ctx.repo.commit(tx)
         except ConcurrentModification:
             if attempt == RETRIES:

@@ -14,11 +14,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from billing.domain import numbering
+from billing.domain.events import DomainEvent
 from billing.domain.ids import derived_id
-from billing.domain.models import DomainEvent
 from billing.outbound import catalog
 from billing.outbound.envelope import envelope
-from billing.services import documents
+from billing.services import document_events
 from billing.services.unit import Context
 
 # Which events each queue wants. An event no queue wants is recorded (audit) and goes no further.
@@ -36,7 +36,7 @@ ROUTES: dict[str, frozenset[str]] = {
         }
     ),
     "COLLECTIONS_QUEUE_URL": frozenset({"invoice.finalized"}),
-    "DOCUMENTS_QUEUE_URL": documents.EVENTS,  # the events whose document is rendered to PDF
+    "DOCUMENTS_QUEUE_URL": document_events.EVENTS,  # the events whose document is rendered to PDF
     # every public event, for the tenant's webhook endpoints (billing.services.webhook_delivery filters by each
     # endpoint's types)
     "WEBHOOK_EVENTS_QUEUE_URL": frozenset(name for name in catalog.TYPES if catalog.is_public(name)),

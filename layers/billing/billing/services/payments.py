@@ -11,9 +11,8 @@ import hashlib
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel
-
 from billing.adapters import keys
+from billing.domain.base_model import BaseModel
 from billing.domain.errors import Conflict, NotFound, ValidationFailed
 from billing.domain.models import Customer, DomainEvent, Invoice
 from billing.domain.payments import DISPUTE_CLOSED, Payment, payment_id, status_of

@@ -14,10 +14,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from billing.adapters import keys
 from billing.adapters.repository import SignInSentAlready
+from billing.domain.base_model import BaseModel
 from billing.domain.dunning import PaymentPlan
 from billing.domain.errors import NotFound
 from billing.domain.models import SUPPORTED_LOCALES, CreditNote, Customer, DomainEvent, Invoice, Tenant

@@ -17,9 +17,10 @@ from __future__ import annotations
 import hashlib
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from billing.adapters import keys
+from billing.domain.base_model import BaseModel
 from billing.domain.errors import ConcurrentModification, Conflict, ValidationFailed
 from billing.domain.models import CreditNote, DomainEvent, Invoice, RefundIntent, RefundPart
 from billing.domain.payments import Payment

@@ -7,9 +7,8 @@ import hashlib
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel
-
 from billing.adapters import keys
+from billing.domain.base_model import BaseModel
 from billing.domain.changes import changes
 from billing.domain.dunning import Action, Anchor, DunningPolicy, timeline
 from billing.domain.errors import NotFound

@@ -1,12 +1,12 @@
 """Plans, subscriptions, metered usage, and the billing run that turns subscription periods into invoices.
 
-The billing run: an hourly schedule finds the subscriptions whose run is due through the billing index (gsi4,
-``BILL#<shard>`` sorted by due time: no scan) and fans them out; the invoice worker bills a batch of one tenant's
-subscriptions in one transaction: every subscription moves on one period (conditional on its version), every
-invoice is written as a draft, and an internal ``invoices.drafted`` event names the drafts for their series' one
-numbering writer (billing.services.invoice_numbering): no counter in the billing transaction, so parallel workers
-of one tenant never contend on it. A retried or duplicated message finds the period billed (the subscription has
-moved on) and does nothing: exactly one invoice per period.
+The billing run: an hourly schedule starts a run that pages through the billing index (gsi4, ``BILL#<shard>`` sorted
+by due time: no scan), every shard in parallel, and fans the subscriptions due out (billing.services.billing_run);
+the invoice worker bills a batch of one tenant's subscriptions in one transaction: every subscription moves on one
+period (conditional on its version), every invoice is written as a draft, and an internal ``invoices.drafted`` event
+names the drafts for their series' one numbering writer (billing.services.invoice_numbering): no counter in the
+billing transaction, so parallel workers of one tenant never contend on it. A retried or duplicated message finds
+the period billed (the subscription has moved on) and does nothing: exactly one invoice per period.
 """
 
 from __future__ import annotations
@@ -16,10 +16,11 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from billing.adapters import keys
 from billing.adapters.dynamodb import Transaction
+from billing.domain.base_model import BaseModel
 from billing.domain.coupons import Discount, discount_proration, paid_shares
 from billing.domain.coupons import effective as effective_discount
 from billing.domain.errors import Conflict, DomainError, NotFound, ValidationFailed
@@ -33,7 +34,7 @@ from billing.services import coupons, invoice_items, taxes
 from billing.services.commands import Redeeming
 from billing.services.customers import invoice_credit
 from billing.services.invoice_numbering import drafted_event
-from billing.services.unit import Claim, Context, fan_out_once, remember, retrying
+from billing.services.unit import Claim, Context, remember, retrying
 
 # Usage may arrive this late (its own timestamp is what counts). A period's billing run waits for it, and for a
 # margin longer than any request that checked the window could take to commit (the API's timeout is 29 s).
@@ -323,21 +324,6 @@ def _replay_usage(ctx: Context, tenant_id: str, subscription_id: str, owner: str
 
 
 # --- the billing run -------------------------------------------------------------------------------------------
-def billing_sweep(ctx: Context, publisher: Any, queue_url: str, scheduled_time: datetime) -> int | None:
-    """Fan out the subscriptions whose billing run is due by ``scheduled_time`` (one Query per shard); None if
-    this run already happened."""
-    until = keys.instant(scheduled_time)
-
-    def find() -> list[dict[str, Any]]:
-        return [
-            {"tenant_id": t, "subscription_id": s}
-            for shard in range(keys.BILLING_SHARDS)
-            for t, s in ctx.repo.subscriptions_due(shard, until)
-        ]
-
-    return fan_out_once(ctx, publisher, queue_url, BILLING_RUN, scheduled_time, find)
-
-
 class Billed(BaseModel):
     subscription_id: str
     period_index: int

@@ -7,9 +7,10 @@ from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from billing.adapters import keys
+from billing.domain.base_model import BaseModel
 from billing.domain.changes import changes
 from billing.domain.errors import Conflict, NotFound, ValidationFailed
 from billing.domain.models import Customer, DomainEvent

@@ -12,11 +12,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from billing.adapters.dynamodb import Transaction
-from billing.adapters.repository import Repository
 from billing.domain.errors import ConcurrentModification, Conflict
+
+if TYPE_CHECKING:
+    from billing.adapters.repository import Repository
 
 T = TypeVar("T")
 CLAIM_TTL = timedelta(hours=24)

@@ -24,7 +24,7 @@ from billing.adapters.clock import SystemClock
 from billing.adapters.webhook_http import WebhookSender
 from billing.adapters.webhook_store import DeliveryExists
 from billing.domain.errors import NotFound
-from billing.domain.models import DomainEvent
+from billing.domain.events import DomainEvent
 from billing.domain.webhooks import WebhookDelivery, WebhookEndpoint, abandon, new_delivery, record_attempt
 from billing.observability import business_event, logger
 from billing.outbound import signing

@@ -11,14 +11,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, ConfigDict, Field
 
 from billing.adapters import keys
 from billing.adapters.webhook_http import Resolver, checked_address
 from billing.adapters.webhook_store import DeliveryExists, WebhookStore
+from billing.domain.base_model import BaseModel
 from billing.domain.errors import Conflict, DomainError, ValidationFailed
+from billing.domain.events import DomainEvent
 from billing.domain.ids import new_id
-from billing.domain.models import DomainEvent
 from billing.domain.webhooks import (
     ALL_EVENTS,
     MAX_ENDPOINTS,
