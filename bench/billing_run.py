@@ -473,6 +473,7 @@ class Stack:
         self.expected: dict[str, int] = {}  # subscription id -> its invoice total
         self.moves: list[invoice_numbering.Move] = []
         self.downstream_counts: dict[str, int] = {}
+        self.delivered = 0  # subscriptions the billing queue's messages named (a paged sweep's fan-out)
         real = invoice_numbering.number_group
 
         def number_group(*args: Any, **kwargs: Any) -> Any:  # the moves' figures (the handler logs only counts)
@@ -605,9 +606,10 @@ class Stack:
         swept = self.handler("BillingRunFunction")(event, calls.LambdaContext())
         out.sweep_seconds = time.perf_counter() - t0
         self.tape.on = False
-        out.fanned_out = swept["fanned_out"]
         out.sweep_calls = self.tape.take()
+        self.delivered = 0
         out.phases = self.drain()
+        out.fanned_out = swept.get("fanned_out", self.delivered)  # a paged sweep answers with its shards
         out.moves = list(self.moves)
         out.downstream = dict(self.downstream_counts)
         return out
@@ -685,7 +687,9 @@ class Stack:
         self.poller_tape.on = False
         phase.poller_raw += self.poller_tape.grab()
         if source.queue == "BillingQueue":
-            phase.batches.append([json.loads(m["Body"]).get("tenant_id", "") for m in messages])
+            bodies = [json.loads(m["Body"]) for m in messages]
+            phase.batches.append([b.get("tenant_id", "") for b in bodies])
+            self.delivered += sum(len(b.get("subscription_ids") or [b.get("subscription_id")]) for b in bodies)
         if failed:
             raise RuntimeError(f"{source.function}: {len(failed)} message(s) failed")
         return len(messages)
@@ -721,9 +725,13 @@ class Stack:
         self.tape.grab()
         self.tape.on = True
         try:
-            return self.handler("BillingRunFunction")(event, calls.LambdaContext()), self.tape.take()
+            answer = self.handler("BillingRunFunction")(event, calls.LambdaContext())
+            taken = self.tape.take()
         finally:
             self.tape.on = False
+        self.delivered = 0
+        self.drain()  # a paged sweep's pages fan out through their own queue
+        return {**answer, "fanned_out": answer.get("fanned_out", self.delivered)}, taken
 
     def redeliver(self, subscription_ids: list[str]) -> list[Recorded]:
         """A batch of messages the worker already processed, delivered again (SQS is at least once)."""
