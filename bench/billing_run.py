@@ -198,6 +198,8 @@ def fast_moto() -> Any:
     original_add = StreamShard.add
     query_signature = inspect.signature(original_query)
 
+    query_lock = threading.Lock()
+
     def query(self: Any, *args: Any, **kwargs: Any) -> Any:
         asked = query_signature.bind(self, *args, **kwargs).arguments
         index_name = asked.get("index_name")
@@ -211,11 +213,12 @@ def fast_moto() -> Any:
         else:
             return original_query(self, *args, **kwargs)
         candidates.sort(key=lambda i: (i.hash_key, i.range_key))  # moto's order of the table's items
-        self.all_items = lambda: candidates  # the instance's, for this call: what the query goes through
-        try:
-            return original_query(self, *args, **kwargs)
-        finally:
-            del self.all_items
+        with query_lock:  # parallel Queries (a sharded list, the run's start) would share the instance's override
+            self.all_items = lambda: candidates  # the instance's, for this call: what the query goes through
+            try:
+                return original_query(self, *args, **kwargs)
+            finally:
+                del self.all_items
 
     def add(self: Any, old: Any, new: Any) -> None:
         original_add(self, old, new)
