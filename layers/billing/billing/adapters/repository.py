@@ -643,13 +643,17 @@ class Repository(TaxRepository):
         door's actor) and the version its aggregate reaches in ``tx`` are stamped on it when ``tx`` commits."""
         tx.put_new(_event_attrs(aggregate_key, event))
 
-    def write_events(self, events: list[tuple[dict[str, str], DomainEvent]], again: bool = False) -> None:
-        """Write events outside a transaction, each with who acts and its ``object_version`` already on it: the
-        numbering writer's ``invoice.finalized`` events, made from the invoices it has just committed
-        (``Invoice.finalized_event``: the same event each time it is made). First time (``again`` false): put
-        together, 25 to a request, in parallel. ``again`` (a redelivery: some may exist): one conditional put
-        each, and one found already written is left as it is."""
-        items = [_event_attrs(key, event) for key, event in events]
+    def write_events(self, events: list[tuple[dict[str, str], DomainEvent, int]], again: bool = False) -> None:
+        """Write events outside a transaction, each with the version its aggregate was saved at and, as a commit
+        stamps them, who acts: the numbering writer's ``invoice.finalized`` events, made from the invoices it has
+        just committed (``Invoice.finalized_event``: the same event each time it is made). First time (``again``
+        false): put together, 25 to a request, in parallel. ``again`` (a redelivery: some may exist): one
+        conditional put each, and one found already written is left as it is."""
+        actor = current_actor()
+        items = [
+            _event_attrs(key, event.model_copy(update={"actor": event.actor or actor, "object_version": version}))
+            for key, event, version in events
+        ]
         if not again:
             self.store.put_many(items)
             return

@@ -24,7 +24,6 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from billing.actor import current_actor
 from billing.adapters import keys
 from billing.domain.errors import ConcurrentModification
 from billing.domain.models import DomainEvent, Invoice, Tenant
@@ -73,7 +72,7 @@ def number_group(ctx: Context, tenant_id: str, series: str, messages: list[tuple
     tenant = ctx.repo.tenant(tenant_id)
     ids = list(dict.fromkeys(i for _, invoice_ids in messages for i in invoice_ids))
     invoices = _series(ctx, tenant_id, series, ids) if tenant is not None else []
-    drafts = [i for i in invoices if i.status == "draft"]
+    drafts = _drafts(invoices)
     outcome.skipped = len(ids) - len(drafts)
     finished = set(ids) - {d.id for d in drafts}  # nothing to number for these
     position = 0
@@ -109,14 +108,15 @@ def _series(ctx: Context, tenant_id: str, series: str, ids: list[str]) -> list[I
     return [i for i in ctx.repo.invoices_by_id(tenant_id, ids) if i.series == series]
 
 
+def _drafts(invoices: list[Invoice]) -> list[Invoice]:
+    """Those still to number."""
+    return [i for i in invoices if i.status == "draft"]
+
+
 def _write_events(ctx: Context, finalized: list[tuple[Invoice, DomainEvent]], again: bool = False) -> None:
-    """The ``invoice.finalized`` event of each committed invoice, stamped as a commit stamps them."""
-    actor = current_actor()
+    """The ``invoice.finalized`` event of each committed invoice, at the version its invoice was saved at."""
     ctx.repo.write_events(
-        [
-            (keys.invoice(i.tenant_id, i.id), event.model_copy(update={"actor": actor, "object_version": i.version}))
-            for i, event in finalized
-        ],
+        [(keys.invoice(i.tenant_id, i.id), event, i.version) for i, event in finalized],
         again=again,
     )
 
@@ -126,7 +126,7 @@ def _move(ctx: Context, tenant: Tenant, series: str, drafts: list[Invoice], outc
     inline number) reads the drafts and the counter again and retries."""
     for attempt in range(1, RETRIES + 1):
         if attempt > 1:
-            drafts = [i for i in _series(ctx, tenant.id, series, [d.id for d in drafts]) if i.status == "draft"]
+            drafts = _drafts(_series(ctx, tenant.id, series, [d.id for d in drafts]))
             if not drafts:
                 return Move(0, 0.0, attempt)
         started = time.perf_counter()

@@ -88,20 +88,25 @@ def drafted_together(events: list[DomainEvent]) -> list[DomainEvent]:
     to one). A merged one's id is derived from the ids it merges: the same batch relayed again is the same message
     (deduplicated by the queue), a batch cut otherwise (a bisected retry) makes other messages, whose drafts
     numbered already the writer skips."""
-    merged: list[DomainEvent] = []
-    run: list[DomainEvent] = []
-    for event in [*events, None]:
-        size = sum(len(e.data["invoice_ids"]) for e in run)
-        if run and (event is None or size + len(event.data["invoice_ids"]) > DRAFTS_TOGETHER):
-            first = run[0]
-            ids = [i for e in run for i in e.data["invoice_ids"]]
-            seed = ",".join(e.id for e in run)
-            together = {"id": derived_id("evt", first.occurred_at, seed), "data": {**first.data, "invoice_ids": ids}}
-            merged.append(first if len(run) == 1 else first.model_copy(update=together))
-            run = []
-        if event is not None:
-            run.append(event)
-    return merged
+    runs: list[list[DomainEvent]] = []
+    size = 0  # the drafts the last run names
+    for event in events:
+        count = len(event.data["invoice_ids"])
+        if not runs or size + count > DRAFTS_TOGETHER:
+            runs.append([])
+            size = 0
+        runs[-1].append(event)
+        size += count
+    return [run[0] if len(run) == 1 else _merged(run) for run in runs]
+
+
+def _merged(run: list[DomainEvent]) -> DomainEvent:
+    first = run[0]
+    ids = [i for e in run for i in e.data["invoice_ids"]]
+    seed = ",".join(e.id for e in run)
+    return first.model_copy(
+        update={"id": derived_id("evt", first.occurred_at, seed), "data": {**first.data, "invoice_ids": ids}}
+    )
 
 
 # The ``Source`` of every entry the relay puts on the event bus (docs/events.md); its ``DetailType`` is the type.
