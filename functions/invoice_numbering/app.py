@@ -1,7 +1,7 @@
 """SQS FIFO (a billing run's drafts, one message group per tenant and series) -> their gapless numbers.
 
 One writer per group: FIFO hands a group's messages over in order, one batch in flight per group. Each group of the
-batch is numbered by the service (a move of the counter per 49 invoices); a message that fails, and every later one
+batch is numbered by the service (a move of the counter per 99 invoices); a message that fails, and every later one
 of its group, is reported failed so the group's order holds (``batchItemFailures``)."""
 
 from aws_lambda_powertools.utilities.parser.models import SqsModel

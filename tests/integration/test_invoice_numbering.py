@@ -287,27 +287,79 @@ def test_a_move_that_fails_after_another_committed_fails_only_the_messages_it_ha
     gapless(all_invoices(key))
 
 
+def test_a_moves_events_written_while_the_next_move_runs_hold_its_messages_back_when_they_fail(
+    deps, clock, key, tenant_id, monkeypatch
+):
+    """The first move's events fail to write in the background while the second move commits: no message is done
+    (each from the first on waits, FIFO), and the redelivery numbers nothing again and writes every event once."""
+    subscribers(key, 24)
+    set_clock(clock, after(START))
+    subs = _subs(key)
+    bill = subscriptions.bill_subscriptions
+    billed = [
+        [b.invoice_id for b in bill(deps.context, tenant_id, [s["id"] for s in chunk]).billed]
+        for chunk in (subs[0:8], subs[8:16], subs[16:24])
+    ]
+    monkeypatch.setattr(invoice_numbering, "PER_MOVE", 12)  # two moves: messages 1 and half of 2, then the rest
+    from concurrent.futures import Future
+
+    repo, real_write, writes, first = deps.context.repo, deps.context.repo.writing_events, [], Future()
+
+    def first_fails(events):  # the first move's write is still under way when the second move commits, then fails
+        writes.append(len(events))
+        if len(writes) == 1:
+            return [first]
+        first.set_exception(RuntimeError("BatchWriteItem failed"))
+        return real_write(events)
+
+    event = fifo_event(*(drafted_message(tenant_id, ids) for ids in billed))
+    repo.writing_events = first_fails
+    try:
+        answer = writer.lambda_handler(event, FakeLambdaContext())
+    finally:
+        repo.writing_events = real_write
+    assert writes == [12, 12]  # the second move ran
+    assert answer == {"batchItemFailures": [{"itemIdentifier": r["messageId"]} for r in event["Records"]]}
+    invoices = all_invoices(key)
+    gapless(invoices)
+    assert counter(deps, tenant_id) == 24
+    assert writer.lambda_handler(event, FakeLambdaContext()) == NO_FAILURES  # redelivered whole
+    assert all_invoices(key) == invoices and counter(deps, tenant_id) == 24
+    for invoice in invoices:
+        assert len(outbox(keys.invoice(tenant_id, invoice["id"]), "invoice.finalized")) == 1
+
+
 def _subs(key: str) -> list[dict[str, Any]]:
     return sorted(listing(key, "/v1/subscriptions", {"limit": "100"})["data"], key=lambda s: s["id"])
 
 
+def _dies(*args, **kwargs):
+    raise RuntimeError("the writer's container died after the move")
+
+
+def _fails_later(*args, **kwargs):
+    from concurrent.futures import Future
+
+    future = Future()  # the events' BatchWriteItem, started while the next move runs, fails
+    future.set_exception(RuntimeError("BatchWriteItem failed"))
+    return [future]
+
+
+@pytest.mark.parametrize("failure", [_dies, _fails_later], ids=["dies before writing", "the write fails later"])
 def test_a_writer_that_crashes_after_its_move_before_the_events_writes_them_once_redelivered(
-    deps, clock, key, tenant_id
+    deps, clock, key, tenant_id, failure
 ):
     subscribers(key, 10)
     drafts_of_the_run(deps, clock, 10)
     relay_drafts(deps)
-    repo, real_write = deps.context.repo, deps.context.repo.write_events
-
-    def crash(*args, **kwargs):
-        raise RuntimeError("the writer's container died after the move")
+    repo, real_write = deps.context.repo, deps.context.repo.writing_events
 
     messages = receive_batch(deps.env["NUMBERING_QUEUE_URL"])
-    repo.write_events = crash
+    repo.writing_events = failure
     try:
         answer = writer.lambda_handler(numbering_event(messages), FakeLambdaContext())
     finally:
-        repo.write_events = real_write
+        repo.writing_events = real_write
     assert len(answer["batchItemFailures"]) == 1  # the message stays: the events are not written yet
     invoices = all_invoices(key)
     gapless(invoices)  # the move committed

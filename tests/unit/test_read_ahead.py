@@ -4,6 +4,7 @@ cache (billing.adapters.key_cache) keeps an entry ``KEY_CACHE_TTL`` on the clock
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -26,8 +27,13 @@ class StubClient:
         self.items = {(i["pk"], i["sk"]): i for i in items}
         self.throttled, self.unprocessed = throttled, unprocessed
         self.calls: list[str] = []
+        self.lock = threading.Lock()  # get_many asks in parallel
 
     def batch_get_item(self, RequestItems: dict[str, Any]) -> dict[str, Any]:  # noqa: N803 (boto3's name)
+        with self.lock:
+            return self._batch_get_item(RequestItems)
+
+    def _batch_get_item(self, RequestItems: dict[str, Any]) -> dict[str, Any]:  # noqa: N803 (boto3's name)
         self.calls.append("BatchGetItem")
         request = RequestItems[TABLE]
         asked = [(k["pk"]["S"], k["sk"]["S"]) for k in request["Keys"]]
@@ -62,6 +68,15 @@ def test_keys_left_unprocessed_are_asked_again_until_none_is_left():
     found = DynamoStore(client, TABLE).get_many([*KEYS, {"pk": "T#a#CUS#none", "sk": "CUSTOMER"}])
     assert sorted(i["doc"] for i in found) == ["customer 0", "customer 1", "customer 2"]
     assert client.calls == ["BatchGetItem"] * 3
+
+
+def test_more_than_a_hundred_keys_are_read_in_parallel_batches_each_asking_again_for_what_it_left():
+    many = [{"pk": f"T#a#INV#{n:03}", "sk": "INVOICE", "doc": f"invoice {n}"} for n in range(250)]
+    client = StubClient(many, throttled=2)  # two of the three batches' first answers leave a key unprocessed
+    keys = [{"pk": i["pk"], "sk": i["sk"]} for i in many]
+    found = DynamoStore(client, TABLE).get_many([*keys, *keys[:10]])  # a key asked twice is read once
+    assert sorted(i["doc"] for i in found) == sorted(i["doc"] for i in many)
+    assert client.calls.count("BatchGetItem") == 5
 
 
 def test_keys_unprocessed_after_every_attempt_fail_the_read_as_a_throttle_would(monkeypatch):

@@ -10,7 +10,7 @@ from collections import Counter
 import pytest
 
 from billing.adapters import keys
-from billing.adapters.dynamodb import decode_position, encode_position, in_parallel
+from billing.adapters.dynamodb import decode_position, encode_position, in_parallel, started
 from billing.domain.errors import ValidationFailed
 
 IDS = [f"in_01JE{n:022d}" for n in range(8000)]
@@ -71,6 +71,28 @@ def test_in_parallel_keeps_the_order_the_context_and_the_error():
     # a call it runs may itself read in parallel: with every thread of the pool busy, it does not wait on itself
     nested = in_parallel(lambda n: sum(in_parallel(lambda m: m, range(n))), range(40))
     assert nested == [n * (n - 1) // 2 for n in range(40)]
+
+
+def test_started_calls_run_while_the_caller_goes_on_and_hand_back_answers_and_errors_through_their_futures():
+    import threading
+
+    release = threading.Event()
+
+    def waits(n: int) -> int:
+        if n == 3:
+            raise RuntimeError("call 3")
+        release.wait(5)
+        return n * 10
+
+    futures = started(waits, range(5))
+    assert not any(f.done() for f in futures[:3])  # under way: the caller was not kept waiting
+    release.set()
+    assert [f.result() for f in (futures[0], futures[1], futures[2], futures[4])] == [0, 10, 20, 40]
+    assert isinstance(futures[3].exception(), RuntimeError)
+    (one,) = started(lambda n: n + 1, [1])  # a single call runs here and now
+    assert one.done() and one.result() == 2
+    # from a pool thread, each runs at once in that thread (a pool waiting on itself could stall)
+    assert in_parallel(lambda n: all(f.done() for f in started(lambda m: m, range(n))), range(20)) == [True] * 20
 
 
 def test_a_position_round_trips_and_only_in_its_own_listing():

@@ -25,7 +25,7 @@ from botocore.exceptions import ClientError
 from billing.domain.errors import ConcurrentModification, ValidationFailed
 
 if TYPE_CHECKING:
-    from concurrent.futures import ThreadPoolExecutor
+    from concurrent.futures import Future, ThreadPoolExecutor
 
     from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
@@ -189,28 +189,34 @@ class DynamoStore:
         return from_item(answer["Item"]) if "Item" in answer else None
 
     def get_many(self, keys: list[dict[str, str]], consistent: bool = True) -> list[dict[str, Any]]:
-        """The items at ``keys`` that exist, in one ``BatchGetItem`` per hundred keys (DynamoDB's limit); keys it
-        leaves unprocessed (throttling, the 16 MB answer limit) are asked again until none is left."""
-        found: list[dict[str, Any]] = []
-        unique = list({json.dumps(k, sort_keys=True): k for k in keys}.values())
-        for start in range(0, len(unique), 100):
-            pending: dict[str, Any] = {
-                self.table: {"Keys": [to_item(k) for k in unique[start : start + 100]], "ConsistentRead": consistent}
-            }
+        """The items at ``keys`` that exist, in one ``BatchGetItem`` per hundred keys (DynamoDB's limit), made in
+        parallel; keys it leaves unprocessed (throttling, the 16 MB answer limit) are asked again until none is
+        left."""
+
+        def read(chunk: list[dict[str, str]]) -> list[dict[str, Any]]:
+            found: list[dict[str, Any]] = []
+            pending: dict[str, Any] = {self.table: {"Keys": [to_item(k) for k in chunk], "ConsistentRead": consistent}}
             for attempt in range(20):
                 answer = self.client.batch_get_item(RequestItems=pending)
                 found += [from_item(item) for item in answer.get("Responses", {}).get(self.table, [])]
                 pending = answer.get("UnprocessedKeys") or {}
                 if not pending:
-                    break
+                    return found
                 time.sleep(min(0.5, 0.01 * 2**attempt))
-            else:
-                raise ConcurrentModification("BatchGetItem left keys unprocessed")
-        return found
+            raise ConcurrentModification("BatchGetItem left keys unprocessed")
+
+        unique = list({json.dumps(k, sort_keys=True): k for k in keys}.values())
+        chunks = [unique[start : start + 100] for start in range(0, len(unique), 100)]
+        return [item for found in in_parallel(read, chunks) for item in found]
 
     def put_many(self, items: list[dict[str, Any]]) -> None:
         """Put ``items`` unconditionally, in ``BatchWriteItem`` requests of 25 (DynamoDB's limit) made in parallel;
         items it leaves unprocessed (throttling) are sent again until none is left."""
+        for future in self.putting(items):
+            future.result()
+
+    def putting(self, items: list[dict[str, Any]]) -> list[Future[None]]:
+        """``put_many`` started, not waited for: the caller takes each request's outcome from its future."""
 
         def write(chunk: list[dict[str, Any]]) -> None:
             pending: dict[str, Any] = {self.table: [{"PutRequest": {"Item": to_item(item)}} for item in chunk]}
@@ -221,7 +227,7 @@ class DynamoStore:
                 time.sleep(min(0.5, 0.01 * 2**attempt))
             raise ConcurrentModification("BatchWriteItem left items unprocessed")
 
-        in_parallel(write, [items[start : start + 25] for start in range(0, len(items), 25)])
+        return started(write, [items[start : start + 25] for start in range(0, len(items), 25)])
 
     def prefetch(
         self,
@@ -458,19 +464,48 @@ def in_parallel[T, R](call: Callable[[T], R], args: Iterable[T]) -> list[R]:
     """``call`` on each of ``args`` on a pool of threads made at first use (not in INIT, not in a snapshot), in
     order; each runs in a copy of the caller's context (its actor, its logger's keys). An error is raised here. Called
     from one of the pool's own threads it runs the calls one after another (a pool waiting on itself could stall)."""
+    args = list(args)
+    if _here(args):
+        return [call(arg) for arg in args]
+    return [future.result() for future in started(call, args)]
+
+
+def started[T, R](call: Callable[[T], R], args: Iterable[T]) -> list[Future[R]]:
+    """``call`` on each of ``args`` started on the pool, as ``in_parallel`` runs them, without waiting: the caller
+    goes on and takes each answer (or error) from its future. A single call, or one from a pool thread, runs here
+    and now (its future is done on return)."""
     global _pool
     args = list(args)
-    if len(args) <= 1 or threading.current_thread().name.startswith(_POOL_NAME):
-        return [call(arg) for arg in args]
+    if _here(args):
+        return [_done(call, arg) for arg in args]
     with _pool_lock:
         if _pool is None:
             from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415  (not in INIT: the first listing's)
 
             _pool = ThreadPoolExecutor(max_workers=PARALLEL_CALLS, thread_name_prefix=_POOL_NAME)
-    contexts, round_id = [contextvars.copy_context() for _ in args], next(_rounds)
-    for context in contexts:
+    round_id = next(_rounds)
+    futures = []
+    for arg in args:
+        context = contextvars.copy_context()
         context.run(PARALLEL_ROUND.set, round_id)
-    return list(_pool.map(lambda context, arg: context.run(call, arg), contexts, args))
+        futures.append(_pool.submit(context.run, call, arg))
+    return futures
+
+
+def _here(args: list[Any]) -> bool:
+    """Whether calls on ``args`` run in the caller's thread: one call, or a caller that is a pool thread itself."""
+    return len(args) <= 1 or threading.current_thread().name.startswith(_POOL_NAME)
+
+
+def _done[T, R](call: Callable[[T], R], arg: T) -> Future[R]:
+    from concurrent.futures import Future  # noqa: PLC0415  (not in INIT)
+
+    future: Future[R] = Future()
+    try:
+        future.set_result(call(arg))
+    except BaseException as error:  # noqa: BLE001  (handed to the caller through the future, as the pool does)
+        future.set_exception(error)
+    return future
 
 
 POSITION_LENGTH = 512  # longer than any sort key a sharded list holds (ids, ``<tenant>#<invoice>``)

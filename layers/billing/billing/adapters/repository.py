@@ -7,7 +7,7 @@ import json
 import secrets
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from botocore.exceptions import ClientError
 from pydantic import BaseModel
@@ -27,6 +27,9 @@ from billing.domain.payments import Payment
 from billing.domain.plans import Plan
 from billing.domain.profile import SellerProfile
 from billing.domain.subscriptions import Subscription
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
 
 M = TypeVar("M", bound=BaseModel)
 INDEX_BY_CUSTOMER, INDEX_BY_STATUS, INDEX_BY_TENANT, INDEX_BY_DUE_DATE = "gsi1", "gsi2", "gsi3", "gsi4"
@@ -647,15 +650,11 @@ class Repository(TaxRepository):
         """Write events outside a transaction, each with the version its aggregate was saved at and, as a commit
         stamps them, who acts: the numbering writer's ``invoice.finalized`` events, made from the invoices it has
         just committed (``Invoice.finalized_event``: the same event each time it is made). First time (``again``
-        false): put together, 25 to a request, in parallel. ``again`` (a redelivery: some may exist): one
-        conditional put each, and one found already written is left as it is."""
-        actor = current_actor()
-        items = [
-            _event_attrs(key, event.model_copy(update={"actor": event.actor or actor, "object_version": version}))
-            for key, event, version in events
-        ]
+        false): as ``writing_events``, waited for. ``again`` (a redelivery: some may exist): one conditional put
+        each, and one found already written is left as it is."""
         if not again:
-            self.store.put_many(items)
+            for future in self.writing_events(events):
+                future.result()
             return
 
         def once(item: dict[str, Any]) -> None:
@@ -666,7 +665,20 @@ class Repository(TaxRepository):
             except ConcurrentModification:
                 pass  # written already, and stamped otherwise since: the event is there
 
-        in_parallel(once, items)
+        in_parallel(once, self._stamped(events))
+
+    def writing_events(self, events: list[tuple[dict[str, str], DomainEvent, int]]) -> list[Future[None]]:
+        """``write_events`` the first time, started and not waited for: put together, 25 to a request, in parallel;
+        the caller takes each request's outcome from its future."""
+        return self.store.putting(self._stamped(events))
+
+    @staticmethod
+    def _stamped(events: list[tuple[dict[str, str], DomainEvent, int]]) -> list[dict[str, Any]]:
+        actor = current_actor()
+        return [
+            _event_attrs(key, event.model_copy(update={"actor": event.actor or actor, "object_version": version}))
+            for key, event, version in events
+        ]
 
     def event_page(
         self,

@@ -11,7 +11,10 @@ answered) and never contended by other billing workers; orders, approvals and cr
 
 Each invoice's ``invoice.finalized`` event is not in the move: it is made from the committed invoice itself
 (``Invoice.finalized_event``: its id derived from the invoice, the same event each time) and written right after
-the move (``BatchWriteItem``), which is what lets one move number 99 invoices rather than 49. A writer that dies
+the move (``BatchWriteItem``), which is what lets one move number 99 invoices rather than 49; they are written
+while the next move runs, and a message is done once its invoices' events are written. Each move after the first
+starts from where the writer's last one left the counter, without reading it (still conditional on its value: an
+inline number in between fails the move, which reads again). A writer that dies
 before the move's commit has moved nothing: the redelivery numbers the same drafts. One that dies after it, before
 the events are written: the redelivery finds those invoices numbered and writes their events (a conditional put
 each: one written already stays as it is). The message is deleted only once both are done, so the series stays
@@ -23,6 +26,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from billing.adapters import keys
 from billing.domain.errors import ConcurrentModification
@@ -30,6 +34,9 @@ from billing.domain.models import DomainEvent, Invoice, Tenant
 from billing.observability import business_event, logger
 from billing.services.invoicing import take_numbers
 from billing.services.unit import Context
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
 
 # Invoices one move numbers at most: the counter's move and the invoices, a transaction's 100 writes.
 PER_MOVE = 99
@@ -66,8 +73,9 @@ class GroupOutcome:
 
 def number_group(ctx: Context, tenant_id: str, series: str, messages: list[tuple[str, list[str]]]) -> GroupOutcome:
     """Number the drafts that a message group's messages name (``(message id, invoice ids)``, in the group's
-    order), PER_MOVE to a transaction. A move that fails leaves its messages and every later one failed (FIFO:
-    the group's order is kept); those before it are done."""
+    order), PER_MOVE to a transaction. A move's events are written while the next move runs; a message is done
+    once every draft it names is numbered and its event written. A move or an events write that fails leaves its
+    messages and every later one failed (FIFO: the group's order is kept); those before it are done."""
     outcome = GroupOutcome()
     tenant = ctx.repo.tenant(tenant_id)
     ids = list(dict.fromkeys(i for _, invoice_ids in messages for i in invoice_ids))
@@ -75,6 +83,8 @@ def number_group(ctx: Context, tenant_id: str, series: str, messages: list[tuple
     drafts = _drafts(invoices)
     outcome.skipped = len(ids) - len(drafts)
     finished = set(ids) - {d.id for d in drafts}  # nothing to number for these
+    writing: list[tuple[list[Future[None]], list[str]]] = []  # a move's events under way, and its invoices
+    counter: dict[str, int] = {}  # where this writer's last move left the counter (no read before each move)
     position = 0
     try:
         if numbered := [i for i in invoices if i.status != "draft" and i.number is not None]:
@@ -82,18 +92,37 @@ def number_group(ctx: Context, tenant_id: str, series: str, messages: list[tuple
             _write_events(ctx, [(i, i.finalized_event()) for i in numbered], again=True)
             outcome.events_again = len(numbered)
         for start in range(0, len(drafts), PER_MOVE):
-            chunk = drafts[start : start + PER_MOVE]
             assert tenant is not None
-            outcome.moves.append(_move(ctx, tenant, series, chunk, outcome))
-            finished |= {d.id for d in chunk}
+            move, events = _move(ctx, tenant, series, drafts[start : start + PER_MOVE], counter, outcome)
+            outcome.moves.append(move)
+            writing.append(events)
+            while writing and all(future.done() for future in writing[0][0]):
+                finished |= _written(writing.pop(0))
             position = _done_through(messages, finished, position, outcome)
+        while writing:
+            finished |= _written(writing.pop(0))
     except Exception:
         logger.exception("numbering failed", extra={"tenant_id": tenant_id, "series": series})
+        finished |= _settle(writing)
     position = _done_through(messages, finished, position, outcome)
     outcome.failed = [message_id for message_id, _ in messages[position:]]
     if outcome.numbered:
         business_event("InvoicesNumbered", outcome.numbered)
     return outcome
+
+
+def _written(events: tuple[list[Future[None]], list[str]]) -> set[str]:
+    """The invoices of a move whose events are written (waiting for them); an error writing them is raised."""
+    futures, invoice_ids = events
+    for future in futures:
+        future.result()
+    return set(invoice_ids)
+
+
+def _settle(writing: list[tuple[list[Future[None]], list[str]]]) -> set[str]:
+    """After a failure, wait for the events writes still under way (nothing keeps writing once the writer has
+    answered): the invoices whose events are written; the others' events the redelivery writes again."""
+    return {i for futures, invoice_ids in writing if not any(f.exception() for f in futures) for i in invoice_ids}
 
 
 def _done_through(messages: list[tuple[str, list[str]]], finished: set[str], position: int, outcome) -> int:
@@ -113,38 +142,42 @@ def _drafts(invoices: list[Invoice]) -> list[Invoice]:
     return [i for i in invoices if i.status == "draft"]
 
 
+def _finalized(finalized: list[tuple[Invoice, DomainEvent]]) -> list[tuple[dict[str, str], DomainEvent, int]]:
+    """Each committed invoice's ``invoice.finalized`` event, at the version its invoice was saved at."""
+    return [(keys.invoice(i.tenant_id, i.id), event, i.version) for i, event in finalized]
+
+
 def _write_events(ctx: Context, finalized: list[tuple[Invoice, DomainEvent]], again: bool = False) -> None:
-    """The ``invoice.finalized`` event of each committed invoice, at the version its invoice was saved at."""
-    ctx.repo.write_events(
-        [(keys.invoice(i.tenant_id, i.id), event, i.version) for i, event in finalized],
-        again=again,
-    )
+    ctx.repo.write_events(_finalized(finalized), again=again)
 
 
-def _move(ctx: Context, tenant: Tenant, series: str, drafts: list[Invoice], outcome: GroupOutcome) -> Move:
-    """Number ``drafts`` with one move of the counter; a move lost to another writer of the counter (an order's
-    inline number) reads the drafts and the counter again and retries."""
+def _move(
+    ctx: Context, tenant: Tenant, series: str, drafts: list[Invoice], counter: dict[str, int], outcome: GroupOutcome
+) -> tuple[Move, tuple[list[Future[None]], list[str]]]:
+    """Number ``drafts`` with one move of the counter, from where ``counter`` says this writer left it (read when
+    it does not know); a move lost to another writer of the counter (an order's inline number) forgets it, reads the
+    drafts and the counter again and retries. Returns the move and its events' writes, started."""
     for attempt in range(1, RETRIES + 1):
         if attempt > 1:
             drafts = _drafts(_series(ctx, tenant.id, series, [d.id for d in drafts]))
             if not drafts:
-                return Move(0, 0.0, attempt)
+                return Move(0, 0.0, attempt), ([], [])
         started = time.perf_counter()
         try:
             tx = ctx.repo.transaction()
-            numbers = take_numbers(ctx, tx, tenant.id, series, tenant.invoice_number_format, len(drafts))
+            numbers = take_numbers(ctx, tx, tenant.id, series, tenant.invoice_number_format, len(drafts), counter)
             now = ctx.clock.now()
             finalized = [d.finalize(n, now) for d, n in zip(drafts, numbers, strict=True)]
             # each conditional on the draft's version: numbered once
             saved = [(ctx.repo.save_invoice(tx, invoice), event) for invoice, event in finalized]
             ctx.repo.commit(tx)
         except ConcurrentModification:
+            counter.clear()
             if attempt == RETRIES:
                 raise
             time.sleep(min(0.2, 0.005 * 2**attempt))
             continue
         held = time.perf_counter() - started
-        _write_events(ctx, saved)
         outcome.numbered += len(drafts)
-        return Move(len(drafts), held, attempt)
+        return Move(len(drafts), held, attempt), (ctx.repo.writing_events(_finalized(saved)), [d.id for d in drafts])
     raise AssertionError("unreachable")

@@ -17,15 +17,28 @@ def take_number(ctx: Context, tx: Transaction, tenant_id: str, series: str, fmt:
     return take_numbers(ctx, tx, tenant_id, series, fmt, 1)[0]
 
 
-def take_numbers(ctx: Context, tx: Transaction, tenant_id: str, series: str, fmt: str, count: int) -> list[str]:
+def take_numbers(
+    ctx: Context,
+    tx: Transaction,
+    tenant_id: str,
+    series: str,
+    fmt: str,
+    count: int,
+    known: dict[str, int] | None = None,
+) -> list[str]:
     """The next ``count`` numbers of a series with one move of its counter inside ``tx`` (a billing run numbers a
-    batch of invoices with one write to the counter, not one hot write per invoice)."""
+    batch of invoices with one write to the counter, not one hot write per invoice). ``known``: where the caller's
+    own last committed move left the counter, per numbering period (the numbering writer's); read from it rather
+    than from the table, and set to where this move takes it. The move is conditional on the counter's value
+    either way: if someone else moved it since, the commit fails and the caller must drop ``known`` and retry."""
     if count == 0:
         return []
     now = ctx.clock.now()
     period = numbering.period_key(fmt, now)
-    current = ctx.repo.counter_value(tenant_id, series, period)
+    known = {} if known is None else known
+    current = known[period] if period in known else ctx.repo.counter_value(tenant_id, series, period)
     ctx.repo.set_counter(tx, tenant_id, series, period, current, current + count)
+    known[period] = current + count
     return [numbering.render(fmt, now, current + n) for n in range(1, count + 1)]
 
 
