@@ -188,6 +188,22 @@ class DynamoStore:
         answer = self.client.get_item(TableName=self.table, Key=to_item(key), ConsistentRead=consistent)
         return from_item(answer["Item"]) if "Item" in answer else None
 
+    def touch(self, key: dict[str, str], attr: str, at: str, unless_since: str) -> None:
+        """Set the ISO time ``attr`` of an existing item to ``at``, unless it is at ``unless_since`` or later
+        already (a last-used mark: at most one write per interval, none for an item gone)."""
+        try:
+            self.client.update_item(
+                TableName=self.table,
+                Key=to_item(key),
+                UpdateExpression="SET #at = :at",
+                ConditionExpression="attribute_exists(pk) AND (attribute_not_exists(#at) OR #at < :since)",
+                ExpressionAttributeNames={"#at": attr},
+                ExpressionAttributeValues={":at": {"S": at}, ":since": {"S": unless_since}},
+            )
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+
     def get_many(self, keys: list[dict[str, str]], consistent: bool = True) -> list[dict[str, Any]]:
         """The items at ``keys`` that exist, in one ``BatchGetItem`` per hundred keys (DynamoDB's limit), made in
         parallel; keys it leaves unprocessed (throttling, the 16 MB answer limit) are asked again until none is

@@ -25,8 +25,10 @@ def profile(tenant_id: str) -> dict[str, str]:
     return _k(f"T#{tenant_id}", "PROFILE")
 
 
-def api_key(tenant_id: str, key_hash: str) -> dict[str, str]:
-    return _k(f"T#{tenant_id}#KEY#{key_hash}", "APIKEY")
+def api_key(tenant_id: str, key_id: str) -> dict[str, str]:
+    """An API key, by its public id (a prefix of its secret's hash: the door finds it from the secret, the key
+    routes by its id; the item holds the whole hash, which the door compares)."""
+    return _k(f"T#{tenant_id}#KEY#{key_id}", "APIKEY")
 
 
 def customer(tenant_id: str, customer_id: str) -> dict[str, str]:

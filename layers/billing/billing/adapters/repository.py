@@ -18,6 +18,7 @@ from billing.adapters.dynamodb import DynamoStore, Page, Transaction, from_item,
 from billing.adapters.key_cache import KeyCache
 from billing.adapters.suppression import AlreadySuppressed as AlreadySuppressed
 from billing.adapters.tax_repository import TaxRepository
+from billing.domain.api_keys import ApiKey
 from billing.domain.balance import BalanceTransaction
 from billing.domain.collections import CollectionCase
 from billing.domain.errors import ConcurrentModification, NotFound
@@ -92,10 +93,6 @@ class Repository(TaxRepository):
         attrs = {**keys.profile(tenant_id), "type": "profile", "doc": _doc(profile), "version": version + 1}
         tx.put_versioned(attrs, version)
 
-    def api_key_exists(self, tenant_id: str, key_hash: str) -> bool:
-        item = self.store.get(keys.api_key(tenant_id, key_hash), consistent=False)
-        return bool(item) and not item.get("revoked")
-
     def read_ahead(
         self,
         wanted: list[dict[str, str]],
@@ -111,8 +108,38 @@ class Repository(TaxRepository):
         tx.put_versioned({**_item_attrs(keys.tenant(tenant.id), saved), "type": "tenant"}, tenant.version)
         return saved
 
-    def add_api_key(self, tx: Transaction, tenant_id: str, key_hash: str, created_at: datetime) -> None:
-        tx.put_new({**keys.api_key(tenant_id, key_hash), "type": "api_key", "created_at": created_at.isoformat()})
+    def api_key(self, tenant_id: str, key_id: str) -> ApiKey:
+        item = self.store.get(keys.api_key(tenant_id, key_id))
+        if item is None or "doc" not in item:
+            raise NotFound("api_key_not_found", f"no API key {key_id}")
+        return _api_key(item)
+
+    def save_api_key(self, tx: Transaction, key: ApiKey) -> ApiKey:
+        """Save ``key`` on the tenant's key list (gsi3). The door reads the item as it is (and caches it):
+        ``key_hash``, ``scopes``, ``revoked_at`` and ``expires_at`` are top-level attributes too."""
+        saved = key.model_copy(update={"version": key.version + 1})
+        attrs: dict[str, Any] = {
+            **_item_attrs(keys.api_key(key.tenant_id, key.id), saved),
+            **keys.tenant_list_attrs(key.tenant_id, "APIKEY", key.id),
+            "type": "api_key",
+            "key_hash": saved.key_hash,
+            "scopes": list(saved.scopes),
+            "created_at": saved.created_at.isoformat(),
+        }
+        for name in ("revoked_at", "expires_at", "last_used_at"):
+            if (at := getattr(saved, name)) is not None:
+                attrs[name] = at.isoformat()
+        if key.version == 0:
+            tx.put_new(attrs)
+        else:
+            tx.put_versioned(attrs, key.version)
+        return saved
+
+    def api_keys(self, tenant_id: str, limit: int, cursor: str | None) -> tuple[list[ApiKey], str | None]:
+        """The tenant's keys, newest first (gsi3, whole items: no second read)."""
+        pk = keys.tenant_list_attrs(tenant_id, "APIKEY", "")["gsi3pk"]
+        page = self.store.query(INDEX_BY_TENANT, "gsi3pk", pk, limit, cursor, f"T#{tenant_id}#")
+        return [_api_key(item) for item in page.items], page.cursor
 
     # --- customers ------------------------------------------------------------------------------------------
     def customer(self, tenant_id: str, customer_id: str) -> Customer:
@@ -1023,6 +1050,13 @@ def _event_attrs(aggregate_key: dict[str, str], event: DomainEvent) -> dict[str,
         "aggregate_id": event.aggregate_id,
         "doc": event.model_dump_json(),
     }
+
+
+def _api_key(item: dict[str, Any]) -> ApiKey:
+    """A key as stored; its ``last_used_at`` is the door's mark on the item (``DynamoStore.touch``), not the doc's."""
+    used = item.get("last_used_at")
+    update = {"version": int(item["version"]), "last_used_at": datetime.fromisoformat(used) if used else None}
+    return ApiKey.model_validate_json(item["doc"]).model_copy(update=update)
 
 
 def _item_attrs(key: dict[str, str], model: BaseModel) -> dict[str, Any]:

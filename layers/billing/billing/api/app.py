@@ -21,6 +21,7 @@ from billing import bootstrap
 from billing.actor import acting
 from billing.api import (
     adjustments,
+    api_keys,
     collections,
     coupons,
     customers,
@@ -28,6 +29,7 @@ from billing.api import (
     offline_payments,
     reads,
     routes,
+    scopes,
     tax,
     webhooks,
 )
@@ -55,10 +57,18 @@ def require_tenant(app: APIGatewayHttpResolver, next_middleware: NextMiddleware)
     auth = next((v for k, v in headers.items() if k.lower() == "authorization"), None)
     ctx = bootstrap.deps().context
     with ctx.repo.store.read_scope():  # what the request reads ahead (billing.api.reads) ends with it
-        tenant_id, key_id = authenticated_key(ctx, auth, reads.planner(app, ctx, ctx.clock.now()))
-        app.append_context(tenant_id=tenant_id)
-        logger.append_keys(tenant_id=tenant_id, api_key_id=key_id)
-        with acting("api_key", key_id):
+        caller = authenticated_key(ctx, auth, reads.planner(app, ctx, ctx.clock.now()))
+        app.append_context(tenant_id=caller.tenant_id)
+        logger.append_keys(tenant_id=caller.tenant_id, api_key_id=caller.key_id)
+        route = app.context.get("_route")
+        if route is not None and (needed := scopes.required(route.method, route.openapi_path)) not in caller.scopes:
+            return problem(
+                403,
+                "insufficient_scope",
+                f"this API key lacks the scope {needed}, which {route.method} {route.openapi_path} needs",
+                required_scope=needed,
+            )
+        with acting("api_key", caller.key_id):
             return next_middleware(app)
 
 
@@ -93,6 +103,7 @@ resolver.include_router(webhooks.router)
 resolver.include_router(adjustments.router)
 resolver.include_router(coupons.router)
 resolver.include_router(tax.router)
+resolver.include_router(api_keys.router)
 
 
 @resolver.get("/openapi.json", include_in_schema=False)

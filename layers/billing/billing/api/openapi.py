@@ -9,6 +9,7 @@ import json
 import re
 from typing import Any
 
+from billing.api import scopes
 from billing.api.idempotency import MAX_KEY_LENGTH
 from billing.api.problems import PROBLEM_JSON, PROBLEM_SCHEMA
 
@@ -198,6 +199,9 @@ def complete(document: dict[str, Any]) -> dict[str, Any]:
             errors = {**ALWAYS, **(ON_WRITES if method in WRITES else {})}
             for status, description in errors.items():
                 responses[status] = _problem(description)
+            needed = scopes.required(method.upper(), path)
+            operation["x-required-scope"] = needed
+            responses["403"] = _problem(f"The API key lacks the scope `{needed}` (`insufficient_scope`)")
             if codes := _not_found_codes(path, operation, schemas):
                 responses["404"] = _problem(f"{NOT_FOUND} ({', '.join(f'`{c}`' for c in codes)})", codes)
             if "302" in responses:  # a redirect has no body; its answer is the Location header

@@ -135,6 +135,8 @@ TYPES: dict[str, EventType] = _types(
     ),
     # access
     ("api_key.created", "api_key", "An API key was issued (its id; the key itself is shown once, to its maker)."),
+    ("api_key.revoked", "api_key", "An API key was revoked: refused from now on, on every container within seconds."),
+    ("api_key.rolled", "api_key", "An API key was rolled: a new key made, this one valid until the overlap ends."),
 )
 
 # Types that stay inside: on the audit trail and to the queues that act on them, never on the event bus or to

@@ -6,31 +6,31 @@ A key reads ``bk_<tenant id>.<secret>``: the tenant id routes the lookup to the 
 
 from __future__ import annotations
 
-import hashlib
-import secrets
+import hmac
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from billing.adapters import keys
-from billing.adapters.dynamodb import Transaction
 from billing.domain import numbering
+from billing.domain.api_keys import SCOPES
 from billing.domain.errors import Unauthorized
 from billing.domain.ids import new_id
-from billing.domain.models import DomainEvent, Tenant
+from billing.domain.models import Tenant
+from billing.services import api_keys
+from billing.services.api_keys import KEY_PREFIX, hash_key, key_id
 from billing.services.unit import Context
 
-KEY_PREFIX = "bk_"
+__all__ = ["KEY_PREFIX", "hash_key", "key_id"]  # where the tests and the admin command have always found them
+
 MAX_TENANT_ID = 64  # tenant ids are ``ten_`` + a 26-character ULID
-
-
-def hash_key(api_key: str) -> str:
-    return hashlib.sha256(api_key.encode()).hexdigest()
 
 
 def create_tenant(
     ctx: Context, name: str, invoice_number_format: str = numbering.DEFAULT_FORMAT, reply_to: str | None = None
 ) -> tuple[Tenant, str]:
+    """A tenant and its first API key (every scope), whose secret is returned once."""
     now = ctx.clock.now()
     tenant = Tenant(
         id=new_id("ten", now).lower(),
@@ -39,68 +39,61 @@ def create_tenant(
         created_at=now,
         reply_to=reply_to,
     )
-    api_key = issue_key_text(tenant.id)
     tx = ctx.repo.transaction()
     tenant = ctx.repo.save_tenant(tx, tenant)
-    _add_key(ctx, tx, tenant.id, api_key, now)
+    _, secret = api_keys.issue(ctx, tx, tenant.id, api_keys.full_access("First key"), now)
     ctx.repo.commit(tx)
-    return tenant, api_key
+    return tenant, secret
 
 
 def add_api_key(ctx: Context, tenant_id: str) -> str:
-    api_key = issue_key_text(tenant_id)
-    tx = ctx.repo.transaction()
-    _add_key(ctx, tx, tenant_id, api_key, ctx.clock.now())
-    ctx.repo.commit(tx)
-    return api_key
-
-
-def key_id(key_hash: str) -> str:
-    """An API key's public name: stable, and no secret (a prefix of the stored hash of a 256-bit secret)."""
-    return f"key_{key_hash[:16]}"
-
-
-def _add_key(ctx: Context, tx: Transaction, tenant_id: str, api_key: str, now: datetime) -> None:
-    """Store the key's hash and say so on the audit trail (``api_key.created``: its id, never the key)."""
-    digest = hash_key(api_key)
-    ctx.repo.add_api_key(tx, tenant_id, digest, now)
-    event = DomainEvent.new("api_key.created", tenant_id, "api_key", key_id(digest), now, key_id=key_id(digest))
-    ctx.repo.add_event(tx, keys.tenant(tenant_id), event)
-
-
-def issue_key_text(tenant_id: str) -> str:
-    return f"{KEY_PREFIX}{tenant_id}.{secrets.token_urlsafe(32)}"
+    """Another key with every scope (the admin command's: the way back in when no admin key is at hand)."""
+    return api_keys.create_api_key(ctx, tenant_id, api_keys.full_access("Admin command key"))[1]
 
 
 def authenticate(ctx: Context, authorization: str | None) -> str:
     """The tenant id a ``Bearer`` API key belongs to; anything else is refused. The lookup is by the key's hash
     in the tenant's partition, so no secret is ever compared byte by byte. (``authenticated_key`` also names the
     key.)"""
-    return authenticated_key(ctx, authorization)[0]
+    return authenticated_key(ctx, authorization).tenant_id
 
 
 Reads = Callable[[str, dict[str, Any] | None], tuple[list[dict[str, str]], list[dict[str, Any]]]]
 
 
-def key_usable(item: dict[str, Any] | None, now: datetime) -> bool:
-    """Whether an API key item lets its holder in at ``now``: it exists, is not revoked (``revoked``, or
-    ``revoked_at`` at or before now) and has not expired (``expires_at`` at or before now; both ISO 8601)."""
+@dataclass(frozen=True)
+class Caller:
+    """Who a request's API key says is calling: the tenant, the key (its id: who acts), what it may do."""
+
+    tenant_id: str
+    key_id: str
+    scopes: frozenset[str]
+
+
+def key_usable(item: dict[str, Any] | None, now: datetime, digest: str | None = None) -> bool:
+    """Whether an API key item lets its holder in at ``now``: it exists, holds the hash ``digest`` of the secret
+    presented (compared in constant time), is not revoked (``revoked``, or ``revoked_at`` at or before now) and has
+    not expired (``expires_at`` at or before now; both ISO 8601)."""
     if not item or item.get("revoked"):
+        return False
+    if digest is not None and not hmac.compare_digest(str(item.get("key_hash", "")), digest):
         return False
     ends = (item.get("revoked_at"), item.get("expires_at"))
     return not any(at and datetime.fromisoformat(at) <= now for at in ends)
 
 
-def authenticated_key(ctx: Context, authorization: str | None, reads: Reads | None = None) -> tuple[str, str]:
-    """The tenant id and the key id (``key_id``) of a valid ``Bearer`` API key; anything else is refused.
+def authenticated_key(ctx: Context, authorization: str | None, reads: Reads | None = None) -> Caller:
+    """The tenant, the key id (``key_id``) and the scopes of a valid ``Bearer`` API key; anything else is refused.
 
-    The tenant id is in the key's text, so what the request will read is known before the key is checked:
-    ``reads(tenant_id, tenant item or None)`` names it (keys and Query requests, billing.api.reads), and it is read
-    ahead with the key and the tenant in one round trip (``Repository.read_ahead``). A key and its tenant in the
-    container's cache (``billing.adapters.key_cache``, ``KEY_CACHE_TTL``) are not read again; revocation and expiry
-    are checked on every request against the key item at hand, at the context's clock, so a key revoked elsewhere
-    stops working within the TTL and one that expires stops at once. Not cached, the route's Queries (a tax book
-    can be a megabyte) are made only once the key has proved good: one more round trip, once per TTL."""
+    The tenant id is in the key's text and the key's id is a prefix of its hash, so what the request will read is
+    known before the key is checked: ``reads(tenant_id, tenant item or None)`` names it (keys and Query requests,
+    billing.api.reads), and it is read ahead with the key and the tenant in one round trip
+    (``Repository.read_ahead``). A key and its tenant in the container's cache (``billing.adapters.key_cache``,
+    ``KEY_CACHE_TTL``) are not read again; revocation and expiry are checked on every request against the key item
+    at hand, at the context's clock, so a key revoked elsewhere stops working within the TTL and one that expires
+    stops at once. Not cached, the route's Queries (a tax book can be a megabyte) are made only once the key has
+    proved good: one more round trip, once per TTL; and the key's ``last_used_at`` is written if it is older than
+    ``LAST_USED_EVERY`` (one more, once an hour per key). A key made before scopes has all of them."""
     scheme, _, api_key = (authorization or "").strip().partition(" ")
     if scheme.lower() != "bearer" or not api_key.startswith(KEY_PREFIX):
         raise Unauthorized("missing_api_key", "send Authorization: Bearer <API key>")
@@ -108,8 +101,10 @@ def authenticated_key(ctx: Context, authorization: str | None, reads: Reads | No
     if not tenant_id or not secret or len(tenant_id) > MAX_TENANT_ID:  # a longer one cannot be a key of ours
         raise Unauthorized("invalid_api_key", "the API key is not valid")
     digest, now, cache = hash_key(api_key.strip()), ctx.clock.now(), ctx.repo.key_cache
-    key, tenant = keys.api_key(tenant_id, digest), keys.tenant(tenant_id)
+    key, tenant = keys.api_key(tenant_id, key_id(digest)), keys.tenant(tenant_id)
     cached = cache.get(key["pk"], now)
+    if cached is not None and not key_usable(cached.key_item, now, digest):
+        cached = None  # another secret with the same id prefix, or a key that ended: read the item
     wanted, queries = reads(tenant_id, cached.tenant_item if cached else None) if reads else ([], [])
     if cached is not None:
         known = {(key["pk"], key["sk"]): cached.key_item, (tenant["pk"], tenant["sk"]): cached.tenant_item}
@@ -118,10 +113,14 @@ def authenticated_key(ctx: Context, authorization: str | None, reads: Reads | No
     else:  # the route's Queries wait for the key: a request with a wrong key costs one bounded BatchGetItem
         found = ctx.repo.read_ahead([key, tenant, *wanted])
         key_item = found[(key["pk"], key["sk"])]
-        if key_usable(key_item, now):
+        if key_usable(key_item, now, digest):
             cache.put(key["pk"], now, key_item, found[(tenant["pk"], tenant["sk"])])
             if queries:
                 ctx.repo.read_ahead([], queries)
-    if not key_usable(key_item, now):
+            since = now - api_keys.LAST_USED_EVERY
+            if key_item is not None and str(key_item.get("last_used_at", "")) < since.isoformat():
+                ctx.repo.store.touch(key, "last_used_at", now.isoformat(), since.isoformat())
+    if not key_usable(key_item, now, digest):
         raise Unauthorized("invalid_api_key", "the API key is not valid")
-    return tenant_id, key_id(digest)
+    assert key_item is not None
+    return Caller(tenant_id, key_id(digest), frozenset(key_item.get("scopes") or SCOPES))
