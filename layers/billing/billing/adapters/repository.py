@@ -120,7 +120,8 @@ class Repository(TaxRepository):
         saved = key.model_copy(update={"version": key.version + 1})
         attrs: dict[str, Any] = {
             **_item_attrs(keys.api_key(key.tenant_id, key.id), saved),
-            **keys.tenant_list_attrs(key.tenant_id, "APIKEY", key.id),
+            # newest first: its ids are hashes, so the list sorts by the time it was made
+            **keys.tenant_list_attrs(key.tenant_id, "APIKEY", f"{key.created_at.isoformat()}#{key.id}"),
             "type": "api_key",
             "key_hash": saved.key_hash,
             "scopes": list(saved.scopes),
