@@ -87,6 +87,74 @@ def test_a_placed_order_takes_two_round_trips_with_a_warm_key_cache(trips, key, 
     assert "GetItem" not in calls, calls
 
 
+def item(key: str, customer_id: str, amount: int, description: str) -> dict[str, Any]:
+    body = {"customer": customer_id, "currency": "usd", "amount": amount, "description": description}
+    status, made = call("POST", "/v1/invoice_items", key, body)
+    assert status == 201, made
+    return made
+
+
+def test_an_order_taking_pending_items_takes_two_round_trips(trips, key, customer_id):
+    made = item(key, customer_id, 2_500, "Onboarding call")
+    count, calls, (status, body) = trips.during("POST", "/v1/orders", key, order(customer_id))
+    assert status == 201 and body["status"] == "invoiced", body
+    assert count <= 2, calls  # the pending list's copies are billed as read: no second read of the items
+    assert calls.count("BatchGetItem") == 1 and calls.count("TransactWriteItems") == 1, calls
+    status, taken = call("GET", f"/v1/invoice_items/{made['id']}", key)
+    assert (taken["status"], taken["invoice_id"]) == ("invoiced", body["invoice_id"])
+
+
+def _change_item(tenant_id: str, item_id: str, **doc: Any) -> None:
+    """Another writer changes the item (its doc and version) after the order's Query read it (a raw client:
+    not the handler's, so not counted)."""
+    client, key = boto3.client("dynamodb"), keys.invoice_item(tenant_id, item_id)
+    stored = client.get_item(TableName=TABLE, Key={"pk": {"S": key["pk"]}, "sk": {"S": key["sk"]}})["Item"]
+    changed = {**json.loads(stored["doc"]["S"]), **doc}
+    stored["doc"] = {"S": json.dumps(changed)}
+    stored["version"] = {"N": str(int(stored["version"]["N"]) + 1)}
+    stored["status"] = {"S": changed["status"]}
+    client.put_item(TableName=TABLE, Item=stored)
+
+
+def _between_query_and_write(deps, change):
+    """Patch the repository's commit: ``change`` runs once, just before the first transaction is sent (after the
+    request's Query of the pending list, as a stale index copy would be)."""
+    repo, done = deps.context.repo, []
+    real_commit = repo.commit
+
+    def commit(tx):
+        if not done:
+            done.append(True)
+            change()
+        return real_commit(tx)
+
+    repo.commit = commit
+    return lambda: setattr(repo, "commit", real_commit)
+
+
+@pytest.mark.parametrize("changed", ["amount", "deleted"])
+def test_an_item_changed_after_the_query_is_never_billed_at_its_old_version(
+    deps, trips, tenant, key, customer_id, changed
+):
+    made = item(key, customer_id, 2_500, "Onboarding call")
+    new = {"amount": 3_000, "unit_amount": 3_000} if changed == "amount" else {"status": "deleted"}
+    undo = _between_query_and_write(deps, lambda: _change_item(tenant[0], made["id"], **new))
+    try:
+        count, calls, (status, body) = trips.during("POST", "/v1/orders", key, order(customer_id))
+    finally:
+        undo()
+    assert status == 201 and body["status"] == "invoiced", body
+    # the first transaction lost on the item's version; the retry read the items themselves (consistently)
+    assert calls.count("TransactWriteItems") == 2, calls
+    assert calls[calls.index("TransactWriteItems") + 1 :].count("BatchGetItem") >= 1, calls
+    status, invoice = call("GET", f"/v1/invoices/{body['invoice_id']}", key)
+    billed = [ln["amount"] for ln in invoice["lines"] if ln.get("invoice_item_id") == made["id"]]
+    assert billed == ([3_000] if changed == "amount" else []), invoice["lines"]
+    status, stored = call("GET", f"/v1/invoice_items/{made['id']}", key)
+    expected = ("invoiced", body["invoice_id"]) if changed == "amount" else ("deleted", None)
+    assert (stored["status"], stored["invoice_id"]) == expected
+
+
 def test_an_idempotent_order_with_an_external_id_still_takes_two(trips, key, customer_id):
     body = order(customer_id, external_id="shop-ord-1")
     count, calls, (status, _) = trips.during("POST", "/v1/orders", key, body, {"Idempotency-Key": "ord-1"})

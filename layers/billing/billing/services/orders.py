@@ -90,7 +90,9 @@ def _invoice(
         billed = order.model_copy(update={"lines": [*lines, *taxed]})
         return Invoice.draft_for(billed, customer, now, discounts=discounts)
 
-    invoice = finalize_into(ctx, tx, tenant, invoice_items.take_pending(ctx, tx, customer, draft))
+    # the pending list's copies, on their version and status (a lagging copy: the @retrying use case reads again)
+    taken = invoice_items.take_pending(ctx, tx, customer, draft, from_index=True)
+    invoice = finalize_into(ctx, tx, tenant, taken)
     if discount is not None:  # an order's coupon discounts its one invoice; a customer's goes on unless once
         used, ended = discount.after_invoice(None, now)
         if discount.order_id or ended:
