@@ -155,6 +155,62 @@ def test_an_item_changed_after_the_query_is_never_billed_at_its_old_version(
     assert (stored["status"], stored["invoice_id"]) == expected
 
 
+def held(key: str, customer_id: str) -> dict[str, Any]:
+    status, body = call("POST", "/v1/orders", key, order(customer_id, metadata={"order_type": "trial"}))
+    assert status == 201 and body["status"] == "pending_review", body
+    return body
+
+
+def test_approving_an_order_takes_two_round_trips_its_id_naming_its_customer(trips, key, customer_id):
+    made = item(key, customer_id, 700, "Late fee")
+    placed = held(key, customer_id)
+    assert placed["id"].endswith(customer_id.removeprefix("cus_"))  # the plan knows the customer from the path
+    count, calls, (status, body) = trips.during("POST", f"/v1/orders/{placed['id']}/approve", key)
+    assert status == 200 and body["status"] == "invoiced", body
+    assert count <= 2, calls  # order, customer, both discounts, counter / tax book / pending items; then the Tx
+    assert calls.count("BatchGetItem") == 1 and calls.count("TransactWriteItems") == 1, calls
+    assert "GetItem" not in calls, calls
+    status, invoice = call("GET", f"/v1/invoices/{body['invoice_id']}", key)
+    assert [ln["amount"] for ln in invoice["lines"] if ln.get("invoice_item_id") == made["id"]] == [700]
+
+
+def test_an_order_id_without_its_customer_is_still_approved_reading_the_customer_after_it(
+    deps, trips, tenant, key, customer_id
+):
+    placed = held(key, customer_id)
+    older = "ord_" + placed["id"].split("_")[1]  # an id as orders had before they carried their customer
+    client, old_key, new_key = (
+        boto3.client("dynamodb"),
+        keys.order(tenant[0], older),
+        keys.order(*[tenant[0], placed["id"]]),
+    )
+    stored = client.get_item(TableName=TABLE, Key={"pk": {"S": new_key["pk"]}, "sk": {"S": new_key["sk"]}})["Item"]
+    doc = {**json.loads(stored["doc"]["S"]), "id": older}
+    client.put_item(
+        TableName=TABLE,
+        Item={**stored, "pk": {"S": old_key["pk"]}, "sk": {"S": old_key["sk"]}, "doc": {"S": json.dumps(doc)}},
+    )
+    count, calls, (status, body) = trips.during("POST", f"/v1/orders/{older}/approve", key)
+    assert status == 200 and body["status"] == "invoiced" and body["id"] == older, body
+    assert count == 3, calls  # the dependent read: the customer, its discount and pending items after the order
+
+
+def test_an_order_id_naming_another_customer_reads_nothing_wrong(trips, key, customer_id):
+    placed = held(key, customer_id)
+    _, other = call("POST", "/v1/customers", key, {**CUSTOMER, "email": "bo@example.com"})
+    forged = placed["id"].rsplit("_", 1)[0] + "_" + other["id"].removeprefix("cus_")
+    status, problem = call("POST", f"/v1/orders/{forged}/approve", key)
+    assert status == 404 and problem["code"] == "order_not_found"
+
+
+def test_voiding_an_invoice_takes_two_round_trips(trips, key, customer_id):
+    _, placed = call("POST", "/v1/orders", key, order(customer_id))
+    count, calls, (status, body) = trips.during("POST", f"/v1/invoices/{placed['invoice_id']}/void", key)
+    assert status == 200 and body["status"] == "void", body
+    assert count <= 2, calls  # the invoice, then its Tx: the open PaymentIntents are the collector's (invoice.voided)
+    assert calls == ["BatchGetItem", "TransactWriteItems"], calls
+
+
 def test_an_idempotent_order_with_an_external_id_still_takes_two(trips, key, customer_id):
     body = order(customer_id, external_id="shop-ord-1")
     count, calls, (status, _) = trips.during("POST", "/v1/orders", key, body, {"Idempotency-Key": "ord-1"})
