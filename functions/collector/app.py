@@ -18,7 +18,7 @@ def charge(record: SQSRecord) -> None:
     logger.set_correlation_id(event.id)
     deps = bootstrap.deps()
     if event.type == "invoice.voided":
-        payments.cancel_voided(deps.context, deps.stripe, event.tenant_id, event.aggregate_id)
+        payments.cancel_voided(deps.context, lambda: deps.stripe, event.tenant_id, event.aggregate_id)
         logger.info("voided invoice's payment intents closed", extra={"invoice_id": event.aggregate_id})
         return
     invoice = deps.context.repo.invoice(event.tenant_id, event.aggregate_id)

@@ -8,6 +8,7 @@ dies anywhere in between is retried and ends in the same single charge.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -444,15 +445,17 @@ def void_invoice(ctx: Context, tenant_id: str, invoice_id: str, claim: Claim | N
     return invoicing.void_invoice(ctx, tenant_id, invoice_id, claim)
 
 
-def cancel_voided(ctx: Context, gateway: Any, tenant_id: str, invoice_id: str) -> None:
+def cancel_voided(ctx: Context, gateway: Callable[[], Any], tenant_id: str, invoice_id: str) -> None:
     """On ``invoice.voided`` (the collector): cancel every PaymentIntent of the invoice that could still take
     money, the ones recorded after the void committed included (the payments are read now, after it). Idempotent:
     a payment Stripe answered for (canceled, or succeeded after all) is recorded so, and a redelivered event
     finds nothing left to cancel; cancelling is idempotent at Stripe too. If Stripe cannot be reached the event
-    fails (its queue retries it with back-off, then its DLQ)."""
+    fails (its queue retries it with back-off, then its DLQ). ``gateway`` makes the Stripe gateway, only if there
+    is something to cancel."""
     if ctx.repo.invoice(tenant_id, invoice_id).status != "void":
         return  # an event replayed for an invoice that is no longer void: nothing of ours to close
-    close_open_intents(ctx, gateway, tenant_id, invoice_id, strict=True)
+    if open_now := [p for p in ctx.repo.payments(tenant_id, invoice_id) if p.cancelable]:
+        _cancel(ctx, gateway(), tenant_id, invoice_id, open_now, strict=True)
 
 
 def close_if_settled(ctx: Context, gateway: Any, tenant_id: str, invoice_id: str) -> None:
@@ -465,8 +468,12 @@ def close_open_intents(ctx: Context, gateway: Any, tenant_id: str, invoice_id: s
     """Cancel at Stripe every PaymentIntent of the invoice that could still take money, and record what Stripe
     answers (canceled, or succeeded after all). ``strict``: if one could not be canceled, raise once every other
     was tried (the caller's message is retried)."""
+    _cancel(ctx, gateway, tenant_id, invoice_id, ctx.repo.payments(tenant_id, invoice_id), strict)
+
+
+def _cancel(ctx: Context, gateway: Any, tenant_id: str, invoice_id: str, found: list[Payment], strict: bool) -> None:
     unreachable: Exception | None = None
-    for payment in ctx.repo.payments(tenant_id, invoice_id):
+    for payment in found:
         if not payment.cancelable:
             continue
         try:
