@@ -326,6 +326,36 @@ def test_a_payment_intent_recorded_after_the_void_commits_is_canceled_and_a_rede
     assert calls == []
 
 
+def test_a_payment_intent_made_while_the_void_and_its_cancel_ran_is_canceled_by_its_own_request(
+    deps, tenant, stripe_fake, monkeypatch
+):
+    key = tenant[1]
+    invoice = open_invoice(key, new_customer(key, "race@example.com"), 3000)
+    stripe = CancellingStripe(stripe_fake)
+    deps.__dict__["stripe"] = stripe
+
+    def void_and_cancel_meanwhile(payment, customer):  # the page's request read the invoice open before this
+        assert collect(void(deps, key, invoice)) == []  # the collector found no PaymentIntent yet
+        return stripe_fake.intents.setdefault(
+            "pi_race",
+            {
+                "id": "pi_race",
+                "client_secret": "pi_race_secret",
+                "status": "requires_payment_method",
+                "amount": payment.amount,
+                "currency": payment.currency,
+                "metadata": {"tenant_id": invoice["tenant_id"], "invoice_id": invoice["id"], "payment_id": payment.id},
+            },
+        )
+
+    monkeypatch.setattr(stripe_fake, "create_payment_intent", void_and_cancel_meanwhile, raising=False)
+    with pytest.raises(payments.Conflict) as refused:
+        payments.payment_intent_for(deps.context, stripe, invoice["tenant_id"], invoice["id"])
+    assert refused.value.code == "invoice_not_payable"
+    assert stripe.canceled == ["pi_race"]  # no PaymentIntent of a void invoice stays payable
+    assert payment(key, invoice["id"], "pi_race")["status"] == "canceled"
+
+
 def test_paying_by_one_route_cancels_the_other_open_payment_intent(deps, tenant, stripe_fake):
     key = tenant[1]
     customer_id = new_customer(key, "o@example.com")

@@ -188,6 +188,11 @@ def payment_intent_for(
     else:  # the idempotency key (the payment id) makes a retried create return the same PaymentIntent
         intent = gateway.create_payment_intent(payment, customer.stripe_customer_id)
         apply_payment_intent(ctx, tenant_id, invoice.id, payment.id, intent)
+        if not ctx.repo.invoice(tenant_id, invoice.id).payable:
+            # voided (or paid) since it was read: the collector's cancel (invoice.voided) may have read the payments
+            # before this one was recorded, so it is closed here; recorded first, the collector closes it
+            close_open_intents(ctx, gateway, tenant_id, invoice.id)
+            raise Conflict("invoice_not_payable", f"invoice {invoice.id} is no longer payable")
     answer = PaymentIntentForInvoice(
         id=intent["id"],
         client_secret=intent["client_secret"],
