@@ -156,3 +156,17 @@ def test_every_function_may_use_the_table_key_through_dynamodb_only():
     (statement,) = policy["PolicyDocument"]["Statement"]
     assert statement["Resource"] == {"Fn::GetAtt": ["TableKey", "Arn"]}
     assert list(statement["Condition"]["StringEquals"]) == ["kms:ViaService"]
+
+
+def test_the_build_fails_on_a_finding_the_template_does_not_skip():
+    """`make test` runs `make template`, whose recipe runs checkov after cfn-lint: pinned, offline, and failing."""
+    root = tpl.ROOT
+    makefile = (root / "Makefile").read_text()
+    (checkov,) = [line for line in makefile.splitlines() if line.startswith("CHECKOV :=")]
+    assert "-f template.yaml --framework cloudformation" in checkov and "--skip-download" in checkov
+    assert "soft-fail" not in checkov and "--skip-check" not in checkov
+    recipe = makefile.split("\ntemplate:", 1)[1].split("\n\n", 1)[0]
+    assert "$(CHECKOV)" in recipe and recipe.index("cfn-lint") < recipe.index("$(CHECKOV)")
+    assert "template" in makefile.split("\ntest:", 1)[1].splitlines()[0].split()
+    pins = [line for line in (root / "infra/requirements-checkov.txt").read_text().splitlines() if line[:1].isalpha()]
+    assert len(pins) == 1 and pins[0].startswith("checkov==")
