@@ -5,6 +5,7 @@ PY_VERSION := 3.13
 VENV := .venv
 PY := $(VENV)/bin/python
 SAM_VENV := .tools/sam
+CHECKOV_VENV := .tools/checkov
 STRIPE_VENV := .tools/localstripe
 # The project with its test tools and the PDF renderer (a variable: a comma inside $(call timed,…) would split it)
 EXTRAS := .[dev,documents,reports]
@@ -28,6 +29,13 @@ $(SAM_VENV)/.installed: infra/requirements-sam.txt
 	@echo "● First run: installing aws-sam-cli and cfn-lint into $(SAM_VENV) (they pin their own boto3); about a minute, once"
 	@$(call timed,python$(PY_VERSION) -m venv $(SAM_VENV); $(SAM_VENV)/bin/pip install --quiet --upgrade pip; \
 		$(SAM_VENV)/bin/pip install --quiet -r infra/requirements-sam.txt,$(SAM_VENV))
+	@touch $@
+
+# checkov, the template's security scanner, pins its own boto3, pydantic and many more: a venv of its own too.
+$(CHECKOV_VENV)/.installed: infra/requirements-checkov.txt
+	@echo "● First run: installing checkov, the template's security scanner, into $(CHECKOV_VENV); about a minute, once"
+	@$(call timed,python$(PY_VERSION) -m venv $(CHECKOV_VENV); $(CHECKOV_VENV)/bin/pip install --quiet --upgrade pip; \
+		$(CHECKOV_VENV)/bin/pip install --quiet -r infra/requirements-checkov.txt,$(CHECKOV_VENV))
 	@touch $@
 
 # localstripe (and the aiohttp it brings) stays out of the project's venv: stripe imports aiohttp when present.
@@ -72,8 +80,13 @@ serve: install
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 
-template: $(SAM_VENV)/.installed
+# cfn-lint, then checkov (docs/security.md): any failed check that template.yaml does not skip, with its reason,
+# on the resource fails the build; the output names each failing check, its resource and its lines. Offline:
+# --skip-download fetches no guidelines or policies from Prisma Cloud.
+CHECKOV := $(CHECKOV_VENV)/bin/checkov -f template.yaml --framework cloudformation --skip-download --quiet --compact
+template: $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed
 	$(SAM_VENV)/bin/cfn-lint template.yaml
+	$(CHECKOV)
 
 build: $(SAM_VENV)/.installed $(VENDOR)/chart.umd.min.js
 	PATH="$$(pyenv prefix $(PY_VERSION).0 2>/dev/null || true)/bin:$$PATH" $(SAM_VENV)/bin/sam build --template-file template.yaml --build-dir .aws-sam/build --cached --parallel

@@ -1,4 +1,5 @@
-"""SQS (finalized invoices) -> charge_automatically invoices charged off session, once."""
+"""SQS (finalized and voided invoices) -> charge_automatically invoices charged off session, once; a voided
+invoice's PaymentIntents still open at Stripe canceled."""
 
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -16,6 +17,10 @@ def charge(record: SQSRecord) -> None:
     event = DomainEvent.model_validate_json(record.body)
     logger.set_correlation_id(event.id)
     deps = bootstrap.deps()
+    if event.type == "invoice.voided":
+        payments.cancel_voided(deps.context, lambda: deps.stripe, event.tenant_id, event.aggregate_id)
+        logger.info("voided invoice's payment intents closed", extra={"invoice_id": event.aggregate_id})
+        return
     invoice = deps.context.repo.invoice(event.tenant_id, event.aggregate_id)
     if invoice.collection_method != "charge_automatically":
         return

@@ -4,13 +4,21 @@ and only Stripe's own PaymentIntent decides which invoice a payment is for (issu
 
 from __future__ import annotations
 
+import copy
+import uuid
+
+import boto3
 import pytest
 
 from billing.adapters import keys
 from billing.domain.payments import payment_id
 from billing.services import payments
+from functions.collector import app as collector
+from functions.outbox_relay import app as relay
+from tests.integration.conftest import TABLE, FakeLambdaContext, sample_event
 from tests.integration.test_refunds_disputes_credit import call, deliver, open_invoice, paid_invoice
 from tests.integration.test_refunds_disputes_credit import stripe_fake as stripe_fake  # noqa: F401  (fixture)
+from tests.integration.test_stripe_webhooks import receive_messages, sqs_event
 
 pytestmark = pytest.mark.usefixtures("deps")
 
@@ -202,6 +210,38 @@ class CancellingStripe:
         return intent
 
 
+def relayed(deps, tenant_id, invoice_id, event_type="invoice.voided"):
+    """The invoice's ``event_type`` outbox item, handed to the relay as its stream record: the messages it put on
+    the collector's queue (received, not yet processed)."""
+    answer = boto3.client("dynamodb").query(
+        TableName=TABLE,
+        KeyConditionExpression="pk = :pk AND begins_with(sk, :evt)",
+        ExpressionAttributeValues={":pk": {"S": keys.invoice(tenant_id, invoice_id)["pk"]}, ":evt": {"S": "EVT#"}},
+    )
+    (image,) = [i for i in answer["Items"] if i["event_type"]["S"] == event_type]
+    record = copy.deepcopy(sample_event("dynamodb_stream_event_item.json")["Records"][0])
+    record["eventID"] = uuid.uuid4().hex
+    record["dynamodb"]["Keys"] = {"pk": image["pk"], "sk": image["sk"]}
+    record["dynamodb"]["NewImage"] = image
+    assert relay.lambda_handler({"Records": [record]}, FakeLambdaContext()) == {"batchItemFailures": []}
+    messages = [m for m in receive_messages(deps.env["COLLECTIONS_QUEUE_URL"]) if event_type in m["Body"]]
+    assert len(messages) == 1, messages
+    return messages
+
+
+def collect(messages):
+    """The collector's handler on ``messages``: the ids of the messages it failed (to be retried)."""
+    answer = collector.lambda_handler(sqs_event(messages, "collections"), FakeLambdaContext())
+    return [failure["itemIdentifier"] for failure in answer["batchItemFailures"]]
+
+
+def void(deps, key, invoice):
+    """``POST /v1/invoices/{id}/void`` (answered at once), then its ``invoice.voided`` event's message."""
+    status, voided = call("POST", f"/v1/invoices/{invoice['id']}/void", key, {})
+    assert (status, voided["status"]) == (200, "void"), voided
+    return relayed(deps, invoice["tenant_id"], invoice["id"])
+
+
 def test_voiding_cancels_the_open_payment_intent_and_gives_back_the_credit_applied(deps, tenant, stripe_fake):
     key = tenant[1]
     first, _, _, customer_id = paid_invoice(deps, key, stripe_fake, amount=5000, received=6200)  # 1200 of credit
@@ -211,8 +251,10 @@ def test_voiding_cancels_the_open_payment_intent_and_gives_back_the_credit_appli
     deps.__dict__["stripe"] = stripe
     page_opened(deps, stripe, stripe_fake, invoice, "pi_link")  # a hosted page opened
 
-    status, voided = call("POST", f"/v1/invoices/{invoice['id']}/void", key, {})
-    assert (status, voided["status"]) == (200, "void")
+    messages = void(deps, key, invoice)
+    assert stripe.canceled == []  # the request is one read and one transaction: the cancel follows
+    assert payment(key, invoice["id"], "pi_link")["status"] == "requires_payment_method"
+    assert collect(messages) == []
     assert stripe.canceled == ["pi_link"]  # the old hosted page can take no money now
     assert call("GET", f"/v1/customers/{customer_id}", key)[1]["credit_balance"] == 1200  # the credit is back
     [returned] = [
@@ -233,7 +275,7 @@ def test_voiding_an_invoice_whose_payment_intent_already_succeeded_keeps_the_mon
     page_opened(deps, stripe, stripe_fake, invoice, "pi_paid")  # a hosted page opened
     stripe_fake.intents["pi_paid"]["status"] = "succeeded"  # paid at Stripe; its webhook not here yet
 
-    assert call("POST", f"/v1/invoices/{invoice['id']}/void", key, {})[0] == 200
+    assert collect(void(deps, key, invoice)) == []
     assert stripe.canceled == []
     assert call("GET", f"/v1/customers/{customer_id}", key)[1]["credit_balance"] == 3000
     assert payment(key, invoice["id"], "pi_paid")["unapplied_reason"] == "invoice_void"
@@ -248,10 +290,70 @@ def test_voiding_while_stripe_is_unreachable_still_voids(deps, tenant, stripe_fa
     def unreachable(payment_intent_id):
         raise ConnectionError("Stripe is unreachable")
 
+    real_cancel = stripe.cancel_payment_intent
     stripe.cancel_payment_intent = unreachable
     deps.__dict__["stripe"] = stripe
-    status, voided = call("POST", f"/v1/invoices/{invoice['id']}/void", key, {})
-    assert (status, voided["status"]) == (200, "void")  # a payment it still takes lands as credit (above)
+    messages = void(deps, key, invoice)  # the void does not wait for Stripe
+    assert collect(messages) == [messages[0]["MessageId"]]  # failed: its queue retries it, backing off
+    assert payment(key, invoice["id"], "pi_unreachable")["status"] == "requires_payment_method"
+    stripe.cancel_payment_intent = real_cancel  # Stripe is back: the retried message cancels it
+    assert collect(messages) == []
+    assert stripe.canceled == ["pi_unreachable"]
+    assert payment(key, invoice["id"], "pi_unreachable")["status"] == "canceled"
+
+
+def test_a_payment_intent_recorded_after_the_void_commits_is_canceled_and_a_redelivery_cancels_nothing_twice(
+    deps, tenant, stripe_fake
+):
+    key = tenant[1]
+    invoice = open_invoice(key, new_customer(key, "late@example.com"), 3000)
+    stripe = CancellingStripe(stripe_fake)
+    deps.__dict__["stripe"] = stripe
+    messages = void(deps, key, invoice)
+    # a hosted page's request read the invoice open before the void; its PaymentIntent is recorded after it
+    late = intent(stripe_fake, invoice["tenant_id"], invoice["id"], 3000)
+    late["status"] = "requires_payment_method"
+    pay_id = payment_id(invoice["id"], "link-3000")
+    payments.apply_payment_intent(deps.context, invoice["tenant_id"], invoice["id"], pay_id, late)
+    assert payment(key, invoice["id"], late["id"])["status"] == "requires_payment_method"
+
+    assert collect(messages) == []  # the worker reads the payments when it runs: after the void, so it sees it
+    assert stripe.canceled == [late["id"]]
+    assert payment(key, invoice["id"], late["id"])["status"] == "canceled"
+    calls = []
+    stripe.cancel_payment_intent = lambda pi_id: calls.append(pi_id)  # anything asked of Stripe now is a second
+    assert collect(messages) == []  # redelivered (at least once): nothing is canceled twice
+    assert calls == []
+
+
+def test_a_payment_intent_made_while_the_void_and_its_cancel_ran_is_canceled_by_its_own_request(
+    deps, tenant, stripe_fake, monkeypatch
+):
+    key = tenant[1]
+    invoice = open_invoice(key, new_customer(key, "race@example.com"), 3000)
+    stripe = CancellingStripe(stripe_fake)
+    deps.__dict__["stripe"] = stripe
+
+    def void_and_cancel_meanwhile(payment, customer):  # the page's request read the invoice open before this
+        assert collect(void(deps, key, invoice)) == []  # the collector found no PaymentIntent yet
+        return stripe_fake.intents.setdefault(
+            "pi_race",
+            {
+                "id": "pi_race",
+                "client_secret": "pi_race_secret",
+                "status": "requires_payment_method",
+                "amount": payment.amount,
+                "currency": payment.currency,
+                "metadata": {"tenant_id": invoice["tenant_id"], "invoice_id": invoice["id"], "payment_id": payment.id},
+            },
+        )
+
+    monkeypatch.setattr(stripe_fake, "create_payment_intent", void_and_cancel_meanwhile, raising=False)
+    with pytest.raises(payments.Conflict) as refused:
+        payments.payment_intent_for(deps.context, stripe, invoice["tenant_id"], invoice["id"])
+    assert refused.value.code == "invoice_not_payable"
+    assert stripe.canceled == ["pi_race"]  # no PaymentIntent of a void invoice stays payable
+    assert payment(key, invoice["id"], "pi_race")["status"] == "canceled"
 
 
 def test_paying_by_one_route_cancels_the_other_open_payment_intent(deps, tenant, stripe_fake):

@@ -87,6 +87,130 @@ def test_a_placed_order_takes_two_round_trips_with_a_warm_key_cache(trips, key, 
     assert "GetItem" not in calls, calls
 
 
+def item(key: str, customer_id: str, amount: int, description: str) -> dict[str, Any]:
+    body = {"customer": customer_id, "currency": "usd", "amount": amount, "description": description}
+    status, made = call("POST", "/v1/invoice_items", key, body)
+    assert status == 201, made
+    return made
+
+
+def test_an_order_taking_pending_items_takes_two_round_trips(trips, key, customer_id):
+    made = item(key, customer_id, 2_500, "Onboarding call")
+    count, calls, (status, body) = trips.during("POST", "/v1/orders", key, order(customer_id))
+    assert status == 201 and body["status"] == "invoiced", body
+    assert count <= 2, calls  # the pending list's copies are billed as read: no second read of the items
+    assert calls.count("BatchGetItem") == 1 and calls.count("TransactWriteItems") == 1, calls
+    status, taken = call("GET", f"/v1/invoice_items/{made['id']}", key)
+    assert (taken["status"], taken["invoice_id"]) == ("invoiced", body["invoice_id"])
+
+
+def _change_item(tenant_id: str, item_id: str, **doc: Any) -> None:
+    """Another writer changes the item (its doc and version) after the order's Query read it (a raw client:
+    not the handler's, so not counted)."""
+    client, key = boto3.client("dynamodb"), keys.invoice_item(tenant_id, item_id)
+    stored = client.get_item(TableName=TABLE, Key={"pk": {"S": key["pk"]}, "sk": {"S": key["sk"]}})["Item"]
+    changed = {**json.loads(stored["doc"]["S"]), **doc}
+    stored["doc"] = {"S": json.dumps(changed)}
+    stored["version"] = {"N": str(int(stored["version"]["N"]) + 1)}
+    stored["status"] = {"S": changed["status"]}
+    client.put_item(TableName=TABLE, Item=stored)
+
+
+def _between_query_and_write(deps, change):
+    """Patch the repository's commit: ``change`` runs once, just before the first transaction is sent (after the
+    request's Query of the pending list, as a stale index copy would be)."""
+    repo, done = deps.context.repo, []
+    real_commit = repo.commit
+
+    def commit(tx):
+        if not done:
+            done.append(True)
+            change()
+        return real_commit(tx)
+
+    repo.commit = commit
+    return lambda: setattr(repo, "commit", real_commit)
+
+
+@pytest.mark.parametrize("changed", ["amount", "deleted"])
+def test_an_item_changed_after_the_query_is_never_billed_at_its_old_version(
+    deps, trips, tenant, key, customer_id, changed
+):
+    made = item(key, customer_id, 2_500, "Onboarding call")
+    new = {"amount": 3_000, "unit_amount": 3_000} if changed == "amount" else {"status": "deleted"}
+    undo = _between_query_and_write(deps, lambda: _change_item(tenant[0], made["id"], **new))
+    try:
+        count, calls, (status, body) = trips.during("POST", "/v1/orders", key, order(customer_id))
+    finally:
+        undo()
+    assert status == 201 and body["status"] == "invoiced", body
+    # the first transaction lost on the item's version; the retry read the items themselves (consistently)
+    assert calls.count("TransactWriteItems") == 2, calls
+    assert calls[calls.index("TransactWriteItems") + 1 :].count("BatchGetItem") >= 1, calls
+    status, invoice = call("GET", f"/v1/invoices/{body['invoice_id']}", key)
+    billed = [ln["amount"] for ln in invoice["lines"] if ln.get("invoice_item_id") == made["id"]]
+    assert billed == ([3_000] if changed == "amount" else []), invoice["lines"]
+    status, stored = call("GET", f"/v1/invoice_items/{made['id']}", key)
+    expected = ("invoiced", body["invoice_id"]) if changed == "amount" else ("deleted", None)
+    assert (stored["status"], stored["invoice_id"]) == expected
+
+
+def held(key: str, customer_id: str) -> dict[str, Any]:
+    status, body = call("POST", "/v1/orders", key, order(customer_id, metadata={"order_type": "trial"}))
+    assert status == 201 and body["status"] == "pending_review", body
+    return body
+
+
+def test_approving_an_order_takes_two_round_trips_its_id_naming_its_customer(trips, key, customer_id):
+    made = item(key, customer_id, 700, "Late fee")
+    placed = held(key, customer_id)
+    assert placed["id"].endswith(customer_id.removeprefix("cus_"))  # the plan knows the customer from the path
+    count, calls, (status, body) = trips.during("POST", f"/v1/orders/{placed['id']}/approve", key)
+    assert status == 200 and body["status"] == "invoiced", body
+    assert count <= 2, calls  # order, customer, both discounts, counter / tax book / pending items; then the Tx
+    assert calls.count("BatchGetItem") == 1 and calls.count("TransactWriteItems") == 1, calls
+    assert "GetItem" not in calls, calls
+    status, invoice = call("GET", f"/v1/invoices/{body['invoice_id']}", key)
+    assert [ln["amount"] for ln in invoice["lines"] if ln.get("invoice_item_id") == made["id"]] == [700]
+
+
+def test_an_order_id_without_its_customer_is_still_approved_reading_the_customer_after_it(
+    deps, trips, tenant, key, customer_id
+):
+    placed = held(key, customer_id)
+    older = "ord_" + placed["id"].split("_")[1]  # an id as orders had before they carried their customer
+    client, old_key, new_key = (
+        boto3.client("dynamodb"),
+        keys.order(tenant[0], older),
+        keys.order(*[tenant[0], placed["id"]]),
+    )
+    stored = client.get_item(TableName=TABLE, Key={"pk": {"S": new_key["pk"]}, "sk": {"S": new_key["sk"]}})["Item"]
+    doc = {**json.loads(stored["doc"]["S"]), "id": older}
+    client.put_item(
+        TableName=TABLE,
+        Item={**stored, "pk": {"S": old_key["pk"]}, "sk": {"S": old_key["sk"]}, "doc": {"S": json.dumps(doc)}},
+    )
+    count, calls, (status, body) = trips.during("POST", f"/v1/orders/{older}/approve", key)
+    assert status == 200 and body["status"] == "invoiced" and body["id"] == older, body
+    assert count == 3, calls  # the dependent read: the customer, its discount and pending items after the order
+
+
+def test_an_order_id_naming_another_customer_reads_nothing_wrong(trips, key, customer_id):
+    placed = held(key, customer_id)
+    _, other = call("POST", "/v1/customers", key, {**CUSTOMER, "email": "bo@example.com"})
+    forged = placed["id"].rsplit("_", 1)[0] + "_" + other["id"].removeprefix("cus_")
+    status, problem = call("POST", f"/v1/orders/{forged}/approve", key)
+    assert status == 404 and problem["code"] == "order_not_found"
+
+
+def test_voiding_an_invoice_takes_two_round_trips(trips, key, customer_id):
+    _, placed = call("POST", "/v1/orders", key, order(customer_id))
+    count, calls, (status, body) = trips.during("POST", f"/v1/invoices/{placed['invoice_id']}/void", key)
+    assert status == 200 and body["status"] == "void", body
+    assert count <= 2, calls  # the invoice, then its Tx: the open PaymentIntents are the collector's (invoice.voided)
+    assert calls == ["BatchGetItem", "TransactWriteItems"], calls
+
+
 def test_an_idempotent_order_with_an_external_id_still_takes_two(trips, key, customer_id):
     body = order(customer_id, external_id="shop-ord-1")
     count, calls, (status, _) = trips.during("POST", "/v1/orders", key, body, {"Idempotency-Key": "ord-1"})

@@ -90,3 +90,25 @@ def test_a_subscription_keeps_utc_seconds_whatever_the_machine_zone(monkeypatch)
     finally:
         monkeypatch.delenv("TZ")
         time.tzset()
+
+
+# --- an order id carries its customer's (an approval reads both in one round trip) ---------------------------------
+def test_an_order_id_carries_its_customers_id_and_still_sorts_by_time():
+    customer = ids.new_id("cus", T)
+    first, later = ids.order_id(T, customer), ids.order_id(T + timedelta(milliseconds=1), customer)
+    assert re.fullmatch(r"ord_[0-9A-Z]{26}_[0-9A-Z]{26}", first) and len(first) == 57  # a path id: <= 64, [A-Za-z0-9_]
+    assert ids.customer_of_order(first) == customer
+    assert first < later and decode(first[4:30]) >> 80 == int(T.timestamp() * 1000)
+
+
+@pytest.mark.parametrize("customer", ["cus_1", "acme-customer", "cus_" + "I" * 26, "cus_" + "0" * 27])
+def test_a_customer_id_of_another_shape_makes_a_plain_order_id(customer):
+    made = ids.order_id(T, customer)
+    assert re.fullmatch(r"ord_[0-9A-Z]{26}", made) and ids.customer_of_order(made) is None
+
+
+@pytest.mark.parametrize(
+    "order_id", ["ord_1", "ord_" + "0" * 26, "ord_" + "0" * 26 + "_", "ord_" + "0" * 26 + "_" + "0" * 27, "in_x_y"]
+)
+def test_an_order_id_without_a_customer_names_none(order_id):
+    assert ids.customer_of_order(order_id) is None

@@ -80,14 +80,19 @@ class Transaction:
         op = {"TableName": self.table, "Item": to_item(attrs), "ConditionExpression": "attribute_not_exists(pk)"}
         self._add({"Put": op}, on_conflict)
 
-    def put_versioned(self, attrs: dict[str, Any], expected_version: int) -> None:
-        """Replace an aggregate whose stored version must still be ``expected_version`` (0: must not exist)."""
+    def put_versioned(self, attrs: dict[str, Any], expected_version: int, expected_status: str | None = None) -> None:
+        """Replace an aggregate whose stored version must still be ``expected_version`` (0: must not exist) and,
+        if given, whose stored ``status`` attribute must still be ``expected_status``."""
         op: dict[str, Any] = {"TableName": self.table, "Item": to_item(attrs)}
         if expected_version == 0:
             op["ConditionExpression"] = "attribute_not_exists(pk)"
         else:
             op["ConditionExpression"] = "version = :expected"
             op["ExpressionAttributeValues"] = {":expected": {"N": str(expected_version)}}
+            if expected_status is not None:
+                op["ConditionExpression"] += " AND #status = :status"
+                op["ExpressionAttributeNames"] = {"#status": "status"}
+                op["ExpressionAttributeValues"][":status"] = {"S": expected_status}
         self._add({"Put": op}, None)
 
     def delete(self, key: dict[str, str]) -> None:

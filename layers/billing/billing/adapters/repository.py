@@ -560,7 +560,9 @@ class Repository(TaxRepository):
             raise NotFound("invoice_item_not_found", f"no invoice item {item_id}")
         return found
 
-    def save_invoice_item(self, tx: Transaction, item: InvoiceItem) -> InvoiceItem:
+    def save_invoice_item(self, tx: Transaction, item: InvoiceItem, read_status: str | None = None) -> InvoiceItem:
+        """Save ``item`` on its version; ``read_status``: the status it was read in, which the stored item must
+        still have too (an item taken from an index copy, ``pending_invoice_items``)."""
         saved = item.model_copy(update={"version": item.version + 1})
         attrs = {
             **_item_attrs(keys.invoice_item(item.tenant_id, item.id), saved),
@@ -568,8 +570,16 @@ class Repository(TaxRepository):
             "type": "invoice_item",
             "status": item.status,
         }
-        tx.put_versioned(attrs, item.version)
+        tx.put_versioned(attrs, item.version, read_status)
         return saved
+
+    def pending_invoice_items(self, tenant_id: str, customer_id: str, limit: int) -> list[InvoiceItem]:
+        """The customer's pending items, oldest first, as the sparse pending list (gsi2, which projects every
+        attribute) holds them: one Query, eventually consistent. A copy may lag its item: write what is taken from
+        it conditional on the version and status read (``save_invoice_item``'s ``read_status``), and on a lost
+        condition read the items themselves (``invoice_items_by_id``)."""
+        items = self.store.run_query(self.pending_invoice_items_request(tenant_id, customer_id, limit))
+        return [loaded for item in items if (loaded := _load(InvoiceItem, from_item(item)))]
 
     def pending_invoice_item_ids(self, tenant_id: str, customer_id: str, limit: int) -> list[str]:
         """The customer's pending items' ids, oldest first: one Query of the sparse pending list (gsi2). An index is

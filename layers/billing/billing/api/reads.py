@@ -5,8 +5,8 @@ are then answered from that within the request). A route with no plan reads as i
 A plan gets the tenant id (from the key's text), the route's path arguments, the JSON body (``{}`` if none or not
 JSON: the route's validation answers that), the headers, the time, and the tenant item if the container holds it
 (else None: the plan asks for every item it may need). It returns the keys to read and the Query requests to run
-alongside. Reads that depend on an earlier read (an order's customer) cannot be named here: docs/benchmarks.md,
-section 2, lists them."""
+alongside. Reads that depend on an earlier read cannot be named here (an order's customer can: its id carries it,
+``ids.order_id``): docs/benchmarks.md, section 2, lists them."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from typing import Any
 from billing.adapters import keys
 from billing.api.idempotency import MAX_KEY_LENGTH
 from billing.domain import numbering
+from billing.domain.ids import customer_of_order
 from billing.services import orders
 from billing.services.unit import Context
 
@@ -90,10 +91,15 @@ def _order(r: Request) -> tuple[list[Key], list[dict[str, Any]]]:
 
 
 def _approve_order(r: Request) -> tuple[list[Key], list[dict[str, Any]]]:
-    """The order and its own discount, the counter and the tax book. Its customer is named by the order: what
-    invoicing reads of the customer is a dependent read (``orders.approve_order`` makes it one round trip)."""
+    """The order and its own discount, the counter and the tax book; and what invoicing reads of its customer
+    (the customer, its discount, its pending items), whose id the order id carries (``ids.customer_of_order``).
+    An order id without it (an older order): that is a dependent read (``orders.approve_order``, one round trip)."""
     order = keys.order(r.tenant_id, r.args["order_id"])
-    return [order, keys.discount(order), *r.counters()], [r.ctx.repo.tax_book_request(r.tenant_id)]
+    wanted, queries = [order, keys.discount(order), *r.counters()], [r.ctx.repo.tax_book_request(r.tenant_id)]
+    if customer_id := customer_of_order(r.args["order_id"]):
+        theirs, pending = orders.invoicing_reads(r.ctx, r.tenant_id, customer_id)
+        wanted, queries = [*wanted, *theirs], [*queries, *pending]
+    return wanted, queries
 
 
 def _invoice(r: Request) -> tuple[list[Key], list[dict[str, Any]]]:

@@ -294,7 +294,7 @@ def list_credit_notes(invoice_id: Id) -> CreditNoteList:
 
 @router.post("/v1/invoices/<invoice_id>/void", tags=["invoices"], summary="Void an open invoice; it keeps its number")
 def void_invoice(invoice_id: Id) -> Response[Invoice]:
-    return door.post(200, lambda claim: payments.void_invoice(context(), stripe(), door.tenant(), invoice_id, claim))
+    return door.post(200, lambda claim: payments.void_invoice(context(), door.tenant(), invoice_id, claim))
 
 
 @router.get(

@@ -6,6 +6,11 @@ run): it reads the customer's pending items (one Query of their pending list, th
 drafts the invoice with their lines, and moves each item to ``invoiced`` with that invoice's id in the invoice's own
 transaction, conditional on the item's version. Two invoices drafted at once for one customer cannot both take an
 item: the second transaction fails on the item's version and its use case runs again, finding the item taken.
+
+An order (``from_index``) bills the copies the pending list's Query returned (gsi2 projects every attribute), with
+no second read: its transaction is conditional on each item's version and status as the copy has them, so a copy
+that lags its item (changed, taken or deleted since) fails the condition, and the use case's retry
+(``@retrying``, ``unit.retried``) reads the items themselves. Never a bill at an old version.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from billing.observability import business_event
 from billing.services import customers, taxes
 from billing.services.commands import Currency
 from billing.services.invoicing import finalize_into
-from billing.services.unit import Claim, Context, remember, retrying
+from billing.services.unit import Claim, Context, remember, retried, retrying
 
 TRANSACTION_LIMIT = 100  # DynamoDB's writes per TransactWriteItems
 DEFAULT_DAYS_UNTIL_DUE = 30  # a one-off invoice sent to a customer without a saved card (as orders default)
@@ -92,16 +97,19 @@ def take_pending(
     customer: Customer,
     draft: Callable[[list[LineInput]], Invoice],
     limit: int = MAX_PER_INVOICE,
+    from_index: bool = False,
 ) -> Invoice:
     """The invoice ``draft`` makes with the customer's pending items' lines added (``draft`` gets them, at most
     ``limit``, oldest first), each item moved to ``invoiced`` with the invoice's id inside ``tx``, on its version.
-    An item another invoice of the same transaction took already is left to it."""
-    items = _pending(ctx, tx, customer, min(limit, MAX_PER_INVOICE))
+    An item another invoice of the same transaction took already is left to it. ``from_index``: bill the pending
+    list's copies, on their version and status (the caller is ``@retrying``: a lagging copy makes it run again,
+    and the retry reads the items themselves)."""
+    items = _pending(ctx, tx, customer, min(limit, MAX_PER_INVOICE), from_index and not retried())
     invoice = draft([item.line() for item in items])
     now = ctx.clock.now()
     for item in items:
         taken, event = item.invoiced(invoice.id, now)
-        ctx.repo.save_invoice_item(tx, taken)
+        ctx.repo.save_invoice_item(tx, taken, read_status=item.status)
         ctx.repo.add_event(tx, keys.invoice_item(item.tenant_id, item.id), event)
     if items:
         business_event("InvoiceItemsInvoiced", len(items))
@@ -114,14 +122,19 @@ def room(tx: Transaction, reserved: int) -> int:
     return max(0, (TRANSACTION_LIMIT - len(tx.items) - reserved) // 2)
 
 
-def _pending(ctx: Context, tx: Transaction, customer: Customer, limit: int) -> list[InvoiceItem]:
+def _pending(ctx: Context, tx: Transaction, customer: Customer, limit: int, from_index: bool) -> list[InvoiceItem]:
     if limit <= 0:
         return []
     written = {op["Put"]["Item"]["pk"]["S"] for op in tx.items if "Put" in op}
     found: list[InvoiceItem] = []
-    ids = ctx.repo.pending_invoice_item_ids(customer.tenant_id, customer.id, MAX_PENDING)
-    ids = [i for i in ids if keys.invoice_item(customer.tenant_id, i)["pk"] not in written]  # not another invoice's
-    for item in ctx.repo.invoice_items_by_id(customer.tenant_id, ids):  # the index may lag: the item decides
+    if from_index:  # the index's copies: the transaction's conditions on their version and status decide
+        listed = ctx.repo.pending_invoice_items(customer.tenant_id, customer.id, MAX_PENDING)
+    else:
+        ids = ctx.repo.pending_invoice_item_ids(customer.tenant_id, customer.id, MAX_PENDING)
+        listed = ctx.repo.invoice_items_by_id(customer.tenant_id, ids)  # the index may lag: the item decides
+    for item in listed:
+        if keys.invoice_item(customer.tenant_id, item.id)["pk"] in written:  # another invoice's of this tx
+            continue
         if item.status == "pending" and item.currency == customer.currency:
             found.append(item)
         if len(found) == limit:

@@ -35,7 +35,8 @@ ROUTES: dict[str, frozenset[str]] = {
             "webhook_endpoint.disabled",  # likewise
         }
     ),
-    "COLLECTIONS_QUEUE_URL": frozenset({"invoice.finalized"}),
+    # the collector: charges a finalized invoice; cancels a voided one's open PaymentIntents
+    "COLLECTIONS_QUEUE_URL": frozenset({"invoice.finalized", "invoice.voided"}),
     "DOCUMENTS_QUEUE_URL": document_events.EVENTS,  # the events whose document is rendered to PDF
     # every public event, for the tenant's webhook endpoints (billing.services.webhook_delivery filters by each
     # endpoint's types)

@@ -8,6 +8,7 @@ dies anywhere in between is retried and ends in the same single charge.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -187,6 +188,11 @@ def payment_intent_for(
     else:  # the idempotency key (the payment id) makes a retried create return the same PaymentIntent
         intent = gateway.create_payment_intent(payment, customer.stripe_customer_id)
         apply_payment_intent(ctx, tenant_id, invoice.id, payment.id, intent)
+        if not ctx.repo.invoice(tenant_id, invoice.id).payable:
+            # voided (or paid) since it was read: the collector's cancel (invoice.voided) may have read the payments
+            # before this one was recorded, so it is closed here; recorded first, the collector closes it
+            close_open_intents(ctx, gateway, tenant_id, invoice.id)
+            raise Conflict("invoice_not_payable", f"invoice {invoice.id} is no longer payable")
     answer = PaymentIntentForInvoice(
         id=intent["id"],
         client_secret=intent["client_secret"],
@@ -436,13 +442,25 @@ def ours(gateway: Any, payment_intent_id: Any) -> tuple[str, str, str, dict[str,
 
 
 # --- closing the door ------------------------------------------------------------------------------------------
-def void_invoice(ctx: Context, gateway: Any, tenant_id: str, invoice_id: str, claim: Claim | None = None) -> Invoice:
-    """Void the invoice (its credit and what was paid go back to the customer), then cancel its PaymentIntents
-    still open at Stripe, so that no old hosted page can take money. One that Stripe already took is applied as
-    any late payment is: the customer's credit."""
-    voided = invoicing.void_invoice(ctx, tenant_id, invoice_id, claim)
-    close_open_intents(ctx, gateway, tenant_id, invoice_id)
-    return voided
+def void_invoice(ctx: Context, tenant_id: str, invoice_id: str, claim: Claim | None = None) -> Invoice:
+    """Void the invoice (its credit and what was paid go back to the customer): one read, one transaction. Its
+    PaymentIntents still open at Stripe are canceled shortly after, by the collector on the ``invoice.voided``
+    event (``cancel_voided``), so that no old hosted page can take money; one that Stripe takes meanwhile is
+    applied as any late payment is: the customer's credit."""
+    return invoicing.void_invoice(ctx, tenant_id, invoice_id, claim)
+
+
+def cancel_voided(ctx: Context, gateway: Callable[[], Any], tenant_id: str, invoice_id: str) -> None:
+    """On ``invoice.voided`` (the collector): cancel every PaymentIntent of the invoice that could still take
+    money, the ones recorded after the void committed included (the payments are read now, after it). Idempotent:
+    a payment Stripe answered for (canceled, or succeeded after all) is recorded so, and a redelivered event
+    finds nothing left to cancel; cancelling is idempotent at Stripe too. If Stripe cannot be reached the event
+    fails (its queue retries it with back-off, then its DLQ). ``gateway`` makes the Stripe gateway, only if there
+    is something to cancel."""
+    if ctx.repo.invoice(tenant_id, invoice_id).status != "void":
+        return  # an event replayed for an invoice that is no longer void: nothing of ours to close
+    if open_now := [p for p in ctx.repo.payments(tenant_id, invoice_id) if p.cancelable]:
+        _cancel(ctx, gateway(), tenant_id, invoice_id, open_now, strict=True)
 
 
 def close_if_settled(ctx: Context, gateway: Any, tenant_id: str, invoice_id: str) -> None:
@@ -451,18 +469,27 @@ def close_if_settled(ctx: Context, gateway: Any, tenant_id: str, invoice_id: str
         close_open_intents(ctx, gateway, tenant_id, invoice_id)
 
 
-def close_open_intents(ctx: Context, gateway: Any, tenant_id: str, invoice_id: str) -> None:
+def close_open_intents(ctx: Context, gateway: Any, tenant_id: str, invoice_id: str, strict: bool = False) -> None:
     """Cancel at Stripe every PaymentIntent of the invoice that could still take money, and record what Stripe
-    answers (canceled, or succeeded after all)."""
-    for payment in ctx.repo.payments(tenant_id, invoice_id):
+    answers (canceled, or succeeded after all). ``strict``: if one could not be canceled, raise once every other
+    was tried (the caller's message is retried)."""
+    _cancel(ctx, gateway, tenant_id, invoice_id, ctx.repo.payments(tenant_id, invoice_id), strict)
+
+
+def _cancel(ctx: Context, gateway: Any, tenant_id: str, invoice_id: str, found: list[Payment], strict: bool) -> None:
+    unreachable: Exception | None = None
+    for payment in found:
         if not payment.cancelable:
             continue
         try:
             answer = gateway.cancel_payment_intent(payment.stripe_payment_intent_id)
-        except Exception:  # Stripe unreachable: what the intent may still take lands as credit, as any late pay
+        except Exception as error:  # Stripe unreachable: what the intent may still take lands as credit
             logger.exception("could not cancel a PaymentIntent", extra={"payment_id": payment.id})
+            unreachable = error
             continue
         apply_payment_intent(ctx, tenant_id, invoice_id, payment.id, answer)
+    if strict and unreachable is not None:
+        raise unreachable
 
 
 def payments_of(ctx: Context, tenant_id: str, invoice_id: str) -> list[Payment]:

@@ -7,6 +7,7 @@ one commits while the others find its claim.
 
 from __future__ import annotations
 
+import contextvars
 import random
 import time
 from collections.abc import Callable
@@ -22,6 +23,9 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 CLAIM_TTL = timedelta(hours=24)
+# True while a ``@retrying`` use case (or one it calls) runs again after a lost race: a read that trusted an
+# eventually consistent copy the first time reads consistently then (``retried``).
+_RETRIED: contextvars.ContextVar[bool] = contextvars.ContextVar("retried", default=False)
 
 
 class Clock(Protocol):
@@ -93,18 +97,26 @@ def replay(ctx: Context, tenant_id: str, claim: Claim | None) -> tuple[int, dict
     return stored["status"], stored["body"]
 
 
+def retried() -> bool:
+    """Whether this is a ``@retrying`` use case's second or later attempt (its first lost a race)."""
+    return _RETRIED.get()
+
+
 def retrying(attempts: int = 60) -> Callable[[Callable[..., T]], Callable[..., T]]:
     """Re-run a read-modify-write use case when its optimistic lock was lost, with jittered back-off."""
 
     def wrap(fn: Callable[..., T]) -> Callable[..., T]:
         def run(*args: Any, **kwargs: Any) -> T:
             for attempt in range(attempts):
+                token = _RETRIED.set(_RETRIED.get() or attempt > 0)
                 try:
                     return fn(*args, **kwargs)
                 except ConcurrentModification:
                     if attempt == attempts - 1:
                         raise
                     time.sleep(random.uniform(0, min(0.2, 0.005 * 2**attempt)))
+                finally:
+                    _RETRIED.reset(token)
             raise AssertionError("unreachable")
 
         run.__name__ = fn.__name__
