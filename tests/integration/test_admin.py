@@ -4,7 +4,7 @@ import json
 
 import boto3
 
-from billing.services.tenants import hash_key
+from billing.services.tenants import hash_key, key_id
 from infra import admin
 from tests.integration.conftest import TABLE
 
@@ -23,7 +23,8 @@ def test_create_tenant_prints_a_key_once_and_stores_only_its_hash(deps, monkeypa
 
     assert admin.main(["add-key", "--tenant", tenant_id]) == 0
     second = json.loads(capsys.readouterr().out)["api_key"]
-    assert second != api_key and deps.context.repo.api_key_exists(tenant_id, hash_key(second))
+    made = deps.context.repo.api_key(tenant_id, key_id(hash_key(second)))
+    assert second != api_key and made.scopes == ["read", "write", "payments", "admin"]
 
 
 def test_bad_number_format_and_unknown_tenant_fail_cleanly(deps, monkeypatch, capsys):

@@ -363,7 +363,8 @@ def test_admin_actions_are_events_with_before_and_after(deps, clock, monkeypatch
     assert len(issued) == 2
     newest = issued[0]
     assert newest["actor"] == {"type": "admin_command", "id": "add-key"}
-    assert newest["data"] == {"key_id": tenants.key_id(tenants.hash_key(second))}
+    assert newest["data"]["key_id"] == tenants.key_id(tenants.hash_key(second))
+    assert newest["data"]["scopes"] == ["read", "write", "payments", "admin"]
     assert second not in json.dumps(issued) and second.split(".", 1)[1] not in json.dumps(issued)
 
     policy = call("GET", "/v1/settings/dunning", key)[1]

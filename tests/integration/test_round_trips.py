@@ -14,7 +14,7 @@ import pytest
 from billing.adapters import keys
 from billing.adapters.dynamodb import PARALLEL_ROUND
 from billing.adapters.key_cache import KEY_CACHE_TTL
-from billing.services.tenants import hash_key
+from billing.services.tenants import hash_key, key_id
 from functions.api import app
 from tests.integration.conftest import TABLE, FakeLambdaContext, http_event
 
@@ -67,7 +67,7 @@ def order(customer_id: str, **extra: Any) -> dict[str, Any]:
 
 def set_key(tenant_id: str, api_key: str, **attrs: str) -> None:
     """What another container (issue 18's revoke, an expiry set by an admin) writes to the key item."""
-    key = keys.api_key(tenant_id, hash_key(api_key))
+    key = keys.api_key(tenant_id, key_id(hash_key(api_key)))
     names = {f"#{n}": n for n in attrs}
     boto3.client("dynamodb").update_item(
         TableName=TABLE,

@@ -59,7 +59,10 @@ class ApiKey(BaseModel):
         ends = now + overlap if self.expires_at is None else min(self.expires_at, now + overlap)
         before = self.expires_at.isoformat() if self.expires_at else None
         rolled = self.model_copy(update={"expires_at": ends, "rolled_to": successor_id})
-        changes = {"expires_at": {"before": before, "after": ends.isoformat()}, "rolled_to": successor_id}
+        changes = {
+            "expires_at": {"before": before, "after": ends.isoformat()},
+            "rolled_to": {"before": None, "after": successor_id},
+        }
         return rolled, self._event("api_key.rolled", now, **changes)
 
     def _alive(self, now: datetime, action: str) -> None:

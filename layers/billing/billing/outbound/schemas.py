@@ -715,7 +715,30 @@ class InvoicesDrafted(Data):
 
 class ApiKeyCreated(Data):
     key_id: str = Field(description="the key's public id (never the key)")
-    example: ClassVar = {"key_id": "key_3f9a0c1d2e4b5a69"}
+    name: str | None = Field(default=None, description="the name it was given")
+    scopes: list[str] | None = Field(default=None, description="what it may do: read, write, payments, admin")
+    example: ClassVar = {"key_id": "key_3f9a0c1d2e4b5a69", "name": "storefront", "scopes": ["write"]}
+
+
+class ApiKeyRevoked(Data):
+    key_id: str = Field(description="the key's public id")
+    changes: Changes = Field(description="revoked_at, before and after")
+    example: ClassVar = {
+        "key_id": "key_3f9a0c1d2e4b5a69",
+        "changes": {"revoked_at": {"before": None, "after": "2026-11-23T12:00:00+00:00"}},
+    }
+
+
+class ApiKeyRolled(Data):
+    key_id: str = Field(description="the rolled key's public id")
+    changes: Changes = Field(description="expires_at (the overlap's end) and rolled_to (its successor's id)")
+    example: ClassVar = {
+        "key_id": "key_3f9a0c1d2e4b5a69",
+        "changes": {
+            "expires_at": {"before": None, "after": "2026-11-24T12:00:00+00:00"},
+            "rolled_to": {"before": None, "after": "key_81c2d4e6f8a0b2c4"},
+        },
+    }
 
 
 DATA: dict[str, type[Data]] = {
@@ -798,6 +821,8 @@ DATA: dict[str, type[Data]] = {
     "tax_rate.updated": TaxRateUpdated,
     "tenant.tax_settings_updated": TaxSettingsChanged,
     "api_key.created": ApiKeyCreated,
+    "api_key.revoked": ApiKeyRevoked,
+    "api_key.rolled": ApiKeyRolled,
 }
 
 
