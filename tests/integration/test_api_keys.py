@@ -10,7 +10,6 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 
@@ -21,7 +20,7 @@ from billing.api import scopes
 from billing.domain.api_keys import SCOPES
 from billing.services import tenants
 from functions.api import app
-from tests.integration.conftest import TABLE, FakeLambdaContext, http_event
+from tests.integration.conftest import FakeLambdaContext, http_event
 
 OPENAPI = json.loads((Path(__file__).parents[2] / "docs" / "openapi.json").read_text())
 OPERATIONS = [
@@ -44,13 +43,12 @@ def make_key(api_key: str, **body: Any) -> dict[str, Any]:
     return made
 
 
-def audit(tenant_id: str, key_id: str) -> list[dict[str, Any]]:
-    """The key's audit events, oldest first."""
-    pk = keys.api_key(tenant_id, key_id)["pk"]
-    items = boto3.client("dynamodb").query(
-        TableName=TABLE, KeyConditionExpression="pk = :pk", ExpressionAttributeValues={":pk": {"S": pk}}
-    )["Items"]
-    return [json.loads(i["doc"]["S"]) for i in items if i["sk"]["S"].startswith("EVT#")]
+def audit(api_key: str, key_id: str) -> list[dict[str, Any]]:
+    """The key's events on the audit trail (``GET /v1/events?object_id=``)."""
+    answer = app.lambda_handler(
+        http_event("GET", "/v1/events", api_key, query={"object_id": key_id}), FakeLambdaContext()
+    )
+    return json.loads(answer["body"])["data"]
 
 
 def test_a_key_is_made_with_its_scopes_its_secret_shown_once_and_only_its_hash_kept(deps, clock, key, tenant_id):
@@ -63,7 +61,7 @@ def test_a_key_is_made_with_its_scopes_its_secret_shown_once_and_only_its_hash_k
     assert all("secret" not in k for k in listed["data"]) and len(listed["data"]) == 2  # with the first key
     item = deps.context.repo.store.get(keys.api_key(tenant_id, made["id"]))
     assert made["secret"] not in json.dumps(item, default=str) and item["key_hash"] == tenants.hash_key(made["secret"])
-    (created,) = audit(tenant_id, made["id"])
+    (created,) = audit(key, made["id"])
     assert created["type"] == "api_key.created" and made["secret"] not in json.dumps(created)
     assert call("GET", "/v1/customers", made["secret"])[0] == 200  # read and write
     assert call("POST", "/v1/customers", made["secret"], CUSTOMER)[0] == 201
@@ -103,7 +101,7 @@ def test_a_revoked_key_gets_401_on_every_container_within_the_cache_window(deps,
     assert call("GET", "/v1/customers", made["secret"])[0] == 200  # still cached: at most KEY_CACHE_TTL
     clock.advance(KEY_CACHE_TTL)
     assert call("GET", "/v1/customers", made["secret"])[0] == 401
-    assert sorted(e["type"] for e in audit(tenant_id, made["id"])) == ["api_key.created", "api_key.revoked"]
+    assert sorted(e["type"] for e in audit(key, made["id"])) == ["api_key.created", "api_key.revoked"]
     status, problem = call("POST", f"/v1/api_keys/{made['id']}/revoke", key)
     assert status == 409 and problem["code"] == "api_key_revoked"
 
@@ -129,7 +127,7 @@ def test_a_rolled_key_works_beside_its_successor_for_the_overlap_then_dies(clock
     clock.advance(timedelta(hours=1))
     assert call("GET", "/v1/customers", made["secret"])[0] == 401
     assert call("GET", "/v1/customers", new["secret"])[0] == 200
-    assert sorted(e["type"] for e in audit(tenant_id, made["id"])) == ["api_key.created", "api_key.rolled"]
+    assert sorted(e["type"] for e in audit(key, made["id"])) == ["api_key.created", "api_key.rolled"]
     status, problem = call("POST", f"/v1/api_keys/{made['id']}/roll", key, {})
     assert status == 409 and problem["code"] == "api_key_expired"
     status, problem = call("POST", f"/v1/api_keys/{new['id']}/roll", key, {"overlap_seconds": 8 * 86400})

@@ -107,7 +107,7 @@ def issue(ctx: Context, tx: Transaction, tenant_id: str, new: NewApiKey, now: da
     event = DomainEvent.new(
         "api_key.created", tenant_id, "api_key", key.id, now, key_id=key.id, name=key.name, scopes=key.scopes
     )
-    ctx.repo.add_event(tx, keys.api_key(tenant_id, key.id), event)
+    ctx.repo.add_event(tx, keys.tenant(tenant_id), event)  # a key's events are the tenant's (data-model.md)
     return saved, secret
 
 
@@ -143,7 +143,7 @@ def revoke_api_key(ctx: Context, tenant_id: str, api_key_id: str, claim: Claim |
     revoked, event = ctx.repo.api_key(tenant_id, api_key_id).revoke(now)
     tx = ctx.repo.transaction()
     saved = ctx.repo.save_api_key(tx, revoked)
-    ctx.repo.add_event(tx, keys.api_key(tenant_id, api_key_id), event)
+    ctx.repo.add_event(tx, keys.tenant(tenant_id), event)
     answer = resource(saved, now)
     _commit(ctx, tx, tenant_id, claim, answer)
     return answer
@@ -161,7 +161,7 @@ def roll_api_key(
     new, secret = issue(ctx, tx, tenant_id, NewApiKey(name=old.name, scopes=old.scopes, expires_at=old.expires_at), now)
     rolled, event = old.rolled(now, timedelta(seconds=cmd.overlap_seconds), new.id)
     saved = ctx.repo.save_api_key(tx, rolled)
-    ctx.repo.add_event(tx, keys.api_key(tenant_id, api_key_id), event)
+    ctx.repo.add_event(tx, keys.tenant(tenant_id), event)
     answer = RolledApiKey(rolled=resource(saved, now), new=_issued(new, secret, now))
     _commit(ctx, tx, tenant_id, claim, answer)
     return answer
