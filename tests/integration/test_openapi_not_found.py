@@ -114,6 +114,8 @@ def test_only_operations_that_name_an_object_declare_not_found():
             "list_promotion_codes",
             "create_tax_rate",
             "list_tax_rates",
+            "create_api_key",
+            "list_api_keys",
             "get_tax_settings",
             "put_tax_settings",
         ]

@@ -46,6 +46,7 @@ NAMED_OBJECTS = (
     "coupon",
     "promotion_code",
     "tax_rate",
+    "api_key",
 )
 # Objects whose id in a body is a reference to check, not the object acted on: a missing one is 422 (a tax rate a
 # plan, an order line or the tax settings name: ``tax_rate_not_found``), so only their path declares the 404.
