@@ -26,6 +26,7 @@ from billing.api import (
     coupons,
     customers,
     events,
+    limits,
     offline_payments,
     reads,
     routes,
@@ -151,14 +152,21 @@ def no_route(_: NotFoundError) -> Response:
 
 
 def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """The API's front door: a body that is not UTF-8 JSON is answered here, as a problem, before any parser (the
-    resolver's request validation runs ahead of its middlewares and would fail on it with a 500)."""
+    """The API's front door: a body too large for its route (billing.api.limits) or not UTF-8 JSON is answered
+    here, as a problem, before any parser (the resolver's request validation runs ahead of its middlewares and
+    would fail on the latter with a 500)."""
     return _body_refusal(event) or resolver.resolve(event, context)
 
 
 def _body_refusal(event: dict[str, Any]) -> dict[str, Any] | None:
     body = event.get("body")
-    if not body or event.get("rawPath", "").startswith(FORM_PREFIXES):
+    if not body:
+        return None
+    path = event.get("rawPath", "")
+    sent = len(body) * 3 // 4 if event.get("isBase64Encoded") else len(body.encode())
+    if sent > (limit := limits.max_body_bytes(path)):
+        return problem_answer(413, "body_too_large", f"the body is {sent:,} bytes; {path} takes at most {limit:,}")
+    if path.startswith(FORM_PREFIXES):
         return None
     headers = event.get("headers") or {}
     content_type = next((v for k, v in headers.items() if k.lower() == "content-type"), "")

@@ -9,7 +9,7 @@ import json
 import re
 from typing import Any
 
-from billing.api import scopes
+from billing.api import limits, scopes
 from billing.api.idempotency import MAX_KEY_LENGTH
 from billing.api.problems import PROBLEM_JSON, PROBLEM_SCHEMA
 
@@ -209,6 +209,8 @@ def complete(document: dict[str, Any]) -> dict[str, Any]:
                 responses["302"].pop("content", None)
                 responses["302"]["headers"] = {"Location": {"schema": {"type": "string", "format": "uri"}}}
             if method in ("post", "put", "patch"):
+                operation["x-max-body-bytes"] = limit = limits.max_body_bytes(path)
+                responses["413"] = _problem(f"The body is larger than {limit:,} bytes (`body_too_large`)")
                 parameters = operation.setdefault("parameters", [])
                 if not any(p.get("name") == IDEMPOTENCY_KEY["name"] for p in parameters):
                     parameters.append(IDEMPOTENCY_KEY)
