@@ -83,6 +83,18 @@ def test_an_api_key_opens_a_link_for_30_minutes_and_the_table_keeps_only_a_diges
     assert call("GET", path + "/reports/aging.json")[0] == 410
 
 
+def test_an_idempotent_replay_answers_the_session_without_its_link_and_no_link_is_stored(deps, tenant, facts):
+    _, key = tenant
+    headers = {"Idempotency-Key": "dash-1"}
+    status, _, first = call("POST", "/v1/dashboard_sessions", key, {}, headers)
+    status_again, replayed, again = call("POST", "/v1/dashboard_sessions", key, {}, headers)
+    first, again = json.loads(first), json.loads(again)
+    assert status == status_again == 201 and replayed.get("idempotent-replayed") == "true"
+    assert again["id"] == first["id"] and again["url"] is None and first["url"].startswith("http")
+    secret = urlsplit(first["url"]).path.rsplit(".", 1)[1]
+    assert secret not in json.dumps(boto3.client("dynamodb").scan(TableName=TABLE)["Items"])  # a test may scan
+
+
 def test_a_body_is_optional_a_locale_is_one_of_three_and_the_key_is_required(deps, tenant, facts):
     _, key = tenant
     status, _, answer = call("POST", "/v1/dashboard_sessions", key)

@@ -9,7 +9,6 @@ screen; half an hour is a sitting's reading and downloading, and a new link is o
 
 from __future__ import annotations
 
-from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
@@ -24,7 +23,6 @@ from billing.services.unit import Claim, Context, remember
 SESSION_LIFETIME = timedelta(minutes=30)
 PATH_PREFIX = "/dashboard/"
 KIND = sessions.Kind("dashboard", "bds", PATH_PREFIX, SESSION_LIFETIME)
-REQUIRED_SCOPE = "reports:read"  # what an API key will need to open the dashboard (issue 18: keys with scopes)
 DEFAULT_LOCALE = "en"
 
 
@@ -39,7 +37,10 @@ class CreateDashboardSession(BaseModel):
 class DashboardSession(BaseModel):
     object: Literal["dashboard_session"] = "dashboard_session"
     id: str
-    url: str = Field(description="open it in a browser; it works until expires_at (30 minutes), then ask again")
+    url: str | None = Field(
+        description="open it in a browser; it works until expires_at (30 minutes), then ask again; null in an "
+        "Idempotency-Key replay (the link is never stored)"
+    )
     locale: str
     created_at: datetime
     expires_at: datetime
@@ -51,12 +52,6 @@ class OpenDashboard:
     session_id: str
     locale: str
     expires_at: datetime
-
-
-def check_access(tenant_id: str, scopes: Collection[str] | None) -> None:
-    """The one place that decides whether an API key may open the dashboard: today every key of the tenant may
-    (keys carry no scopes, ``scopes`` is None); issue 18 refuses a key whose ``scopes`` lack ``REQUIRED_SCOPE``."""
-    del tenant_id, scopes
 
 
 def create_session(
@@ -72,7 +67,7 @@ def create_session(
         created_at=issued.created_at,
         expires_at=issued.expires_at,
     )
-    remember(ctx, tx, tenant_id, claim, answer.model_dump(mode="json"))
+    remember(ctx, tx, tenant_id, claim, sessions.remembered(answer.model_dump(mode="json")))
     ctx.repo.commit(tx)
     return answer
 

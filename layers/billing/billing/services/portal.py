@@ -59,7 +59,10 @@ class PortalSession(BaseModel):
     object: Literal["portal_session"] = "portal_session"
     id: str
     customer_id: str
-    url: str = Field(description="open it for the signed-in customer; it works until expires_at")
+    url: str | None = Field(
+        description="open it for the signed-in customer; it works until expires_at; null in an Idempotency-Key "
+        "replay (the link is never stored)"
+    )
     return_url: str | None
     locale: str
     created_at: datetime
@@ -93,7 +96,7 @@ def create_session(
         created_at=issued.created_at,
         expires_at=issued.expires_at,
     )
-    remember(ctx, tx, tenant_id, claim, answer.model_dump(mode="json"))
+    remember(ctx, tx, tenant_id, claim, sessions.remembered(answer.model_dump(mode="json")))
     ctx.repo.commit(tx)
     return answer
 
