@@ -19,7 +19,7 @@ from billing.domain.payments import DISPUTE_CLOSED, Payment, payment_id, status_
 from billing.domain.stripe_money import NotChargeable, can_charge, chargeable
 from billing.observability import business_event, logger
 from billing.services import collections, customers, invoicing
-from billing.services.subscriptions import follow_invoice
+from billing.services.following import follow_invoice
 from billing.services.unit import Claim, Context, remember, retrying
 
 
