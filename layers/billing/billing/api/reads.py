@@ -18,7 +18,6 @@ from typing import Any
 from billing.adapters import keys
 from billing.api.idempotency import MAX_KEY_LENGTH
 from billing.domain import numbering
-from billing.services import orders
 from billing.services.unit import Context
 
 Key = dict[str, str]
@@ -76,6 +75,8 @@ def _create_customer(r: Request) -> tuple[list[Key], list[dict[str, Any]]]:
 def _place_order(r: Request) -> tuple[list[Key], list[dict[str, Any]]]:
     """The customer, its discount, the counter, the external-id guard; the tax book and the customer's pending
     invoice items (two Queries) alongside."""
+    from billing.services import orders  # with its router: the services of orders load on their first request
+
     customer_id = r.text("customer_id")
     if customer_id is None:
         return [], []
@@ -128,6 +129,8 @@ def _subscribe(r: Request) -> tuple[list[Key], list[dict[str, Any]]]:
 
 def _invoice_item(r: Request) -> tuple[list[Key], list[dict[str, Any]]]:
     """The customer and (a Query) its pending items, which a customer has at most ``MAX_PENDING`` of."""
+    from billing.services import orders  # as in _place_order
+
     customer_id = r.text("customer")
     if customer_id is None:
         return [], []
