@@ -13,15 +13,19 @@ write can repeat it).
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from billing.adapters import keys
-from billing.domain.models import DomainEvent, Invoice, Tenant
+from billing.domain.events import DomainEvent
 from billing.i18n import discounts, taxes
 from billing.notifications.render import render_email
 from billing.observability import logger
 from billing.services import hosted_page, portal_links, settings
 from billing.services.unit import Context
+
+if TYPE_CHECKING:
+    # types only: the repository loads the models with the first read
+    from billing.domain.models import Invoice, Tenant
 
 KIND_OF_EVENT = {
     "invoice.finalized": "invoice_issued",

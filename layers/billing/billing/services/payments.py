@@ -9,18 +9,22 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from billing.adapters import keys
 from billing.domain.base_model import BaseModel
 from billing.domain.errors import Conflict, NotFound, ValidationFailed
-from billing.domain.models import Customer, DomainEvent, Invoice
+from billing.domain.events import DomainEvent
 from billing.domain.payments import DISPUTE_CLOSED, Payment, payment_id, status_of
 from billing.domain.stripe_money import NotChargeable, can_charge, chargeable
 from billing.observability import business_event, logger
 from billing.services import collections, customers, invoicing
 from billing.services.following import follow_invoice
 from billing.services.unit import Claim, Context, remember, retrying
+
+if TYPE_CHECKING:
+    # types only: the repository loads the models with the first read
+    from billing.domain.models import Customer, Invoice
 
 
 class InvoiceNotVisibleYet(Exception):
