@@ -311,6 +311,54 @@ def importtime(env: dict[str, str], module: str, runs: int) -> tuple[dict[str, I
     return seen, module
 
 
+# One process per concern: the API's INIT, one request of no concern (a 404: authentication builds the repository and
+# the clients, as any first request does), then the CPU time of including the concern's routers, as its first request
+# does (billing.api.app.include). Printed as "<ms> <n modules>".
+CONCERN = """
+import sys, time
+import functions.api.app
+from billing.api import app
+http = {{"method": "GET", "path": "/v1/no_such_concern", "sourceIp": "192.0.2.1", "userAgent": "bench"}}
+context = {{"http": http, "stage": "$default", "requestId": "r", "domainName": "api.example.com", "timeEpoch": 0}}
+event = {{"version": "2.0", "rawPath": http["path"], "rawQueryString": "", "headers": {{}}, "requestContext": context}}
+assert app.handle(event, None)["statusCode"] == 401
+before = len(sys.modules)
+c = time.process_time()
+app.include(app.BY_PATH_KEY[{key!r}])
+print(time.process_time() - c, len(sys.modules) - before)
+"""
+
+
+def concerns(env: dict[str, str], runs: int) -> list[tuple[str, tuple[str, ...], float, int]]:
+    """What the first request of each concern pays on top of any first request: (a path key, its routers, CPU
+    median seconds, modules imported), one row per distinct set of routers, the costliest first."""
+    sys.path[:0] = [str(ROOT), str(ROOT / "layers/billing")]
+    from billing.api import app
+
+    keys: dict[tuple[str, ...], list[str]] = defaultdict(list)
+    for key, routers in app.BY_PATH_KEY.items():
+        keys[routers].append(key)
+    out = []
+    for routers, named in keys.items():
+        cpu, modules = [], 0
+        for _ in range(runs):
+            proc = subprocess.run(
+                [sys.executable, "-c", CONCERN.format(key=named[0])],
+                cwd=ROOT,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
+            if proc.returncode != 0:
+                raise SystemExit(f"concern {named[0]} failed:\n{proc.stderr}")
+            seconds, count = proc.stdout.split()[-2:]
+            cpu.append(float(seconds))
+            modules = int(count)
+        out.append((", ".join(f"`{k}`" for k in named), routers, statistics.median(cpu), modules))
+    return sorted(out, key=lambda row: row[2], reverse=True)
+
+
 def top_level(name: str) -> str:
     return name.split(".")[0]
 
@@ -406,6 +454,11 @@ def main() -> None:
             "lrrl",
         )
 
+    concern_rows = [
+        [keys, ", ".join(f"`{r.rsplit('.', 1)[1]}`" for r in routers), ms(cpu), modules]
+        for keys, routers, cpu, modules in concerns(api_env, args.importtime_runs)
+    ]
+
     packages: dict[str, float] = defaultdict(float)
     for name, (self_us, _) in med.items():
         packages[top_level(name)] += self_us
@@ -429,6 +482,11 @@ def main() -> None:
             imports_table(by_cumulative),
             f"Self time summed by top-level package (total {total_self / 1000:.0f} ms, {len(med)} modules):",
             table(["package", "self ms", "share"], package_rows, "lrr"),
+            "What the **first request of a concern** pays on top of any first request (the API includes a "
+            "concern's routers on its first request: `billing.api.app.include`; CPU time, median of "
+            f"{args.importtime_runs} fresh processes that served one request of no concern first; later requests "
+            "of the concern pay nothing; under SnapStart the snapshot holds every router):",
+            table(["path keys", "routers", "CPU ms", "modules imported"], concern_rows, "llrr"),
         ]
     )
     print(body)
