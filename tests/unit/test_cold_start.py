@@ -98,7 +98,13 @@ NOT_IN = {
     ),
     "BillingPagesFunction": ("billing.services.subscriptions", "billing.services.commands"),
     # the payment paths move a subscription with services.following, not the subscription service
-    "CollectorFunction": ("billing.services.subscriptions", "billing.services.commands", "billing.adapters.repository"),
+    "CollectorFunction": (
+        "billing.services.subscriptions",
+        "billing.services.commands",
+        "billing.adapters.repository",
+        "billing.services.customers",  # an overpayment's credit: imported where one is kept
+        "billing.domain.models",  # the aggregates come with the repository's first read
+    ),
     "StripeEventsFunction": ("billing.services.subscriptions", "billing.services.commands"),
     "DunningWorkerFunction": ("billing.services.subscriptions", "billing.services.commands"),
     # the payment rules and refunds come with a repair, a refund or a dispute

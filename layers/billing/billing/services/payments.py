@@ -18,7 +18,7 @@ from billing.domain.events import DomainEvent
 from billing.domain.payments import DISPUTE_CLOSED, Payment, payment_id, status_of
 from billing.domain.stripe_money import NotChargeable, can_charge, chargeable
 from billing.observability import business_event, logger
-from billing.services import collections, customers, invoicing
+from billing.services import collections
 from billing.services.following import follow_invoice
 from billing.services.unit import Claim, Context, remember, retrying
 
@@ -323,6 +323,8 @@ def apply_payment_intent(
             ),
         )
         if credited:
+            from billing.services import customers  # money we cannot apply: rare, the customer's ledger then
+
             customers.add_credit(
                 ctx, tx, tenant_id, invoice.customer_id, credited, now, invoice_id=invoice_id, reason=unapplied_reason
             )
@@ -349,6 +351,8 @@ def count_against(
         ctx.repo.add_event(tx, keys.invoice(invoice.tenant_id, invoice.id), event)
     overpaid = int(events[0].data["overpaid"])
     if overpaid:  # kept as the customer's credit for the next invoice
+        from billing.services import customers  # an overpayment: rare, the customer's ledger then
+
         customers.add_credit(
             ctx, tx, invoice.tenant_id, invoice.customer_id, overpaid, now, invoice_id=invoice.id, reason="overpaid"
         )
@@ -444,6 +448,8 @@ def void_invoice(ctx: Context, gateway: Any, tenant_id: str, invoice_id: str, cl
     """Void the invoice (its credit and what was paid go back to the customer), then cancel its PaymentIntents
     still open at Stripe, so that no old hosted page can take money. One that Stripe already took is applied as
     any late payment is: the customer's credit."""
+    from billing.services import invoicing  # the API's void, not the workers'
+
     voided = invoicing.void_invoice(ctx, tenant_id, invoice_id, claim)
     close_open_intents(ctx, gateway, tenant_id, invoice_id)
     return voided
