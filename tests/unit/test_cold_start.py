@@ -115,7 +115,12 @@ NOT_IN = {
         "billing.adapters.repository",
     ),
     # the portal (sessions, its models) is imported for a sign-in e-mail; every e-mail links its page (portal_links)
-    "NotifierFunction": ("billing.services.portal", "billing.adapters.repository", "billing.services.subscriptions"),
+    "NotifierFunction": (
+        "billing.services.portal",
+        "billing.adapters.repository",
+        "billing.services.subscriptions",
+        "billing.domain.models",  # the sender's profile reads its address from domain.address
+    ),
 }
 
 
