@@ -274,10 +274,13 @@ def test_the_query_parameters_a_route_takes_are_accepted(key, customer_id):
 
 
 @pytest.mark.parametrize("field", ["line1", "line2", "city", "state", "postal_code", "country"])
-def test_an_address_field_too_long_is_a_problem_and_nothing_is_written(tenant, field):
-    body = {**CUSTOMER, "address": {field: "x" * 400_000}}
+@pytest.mark.parametrize(
+    "size, refusal", [(1_000, (422, "invalid_request")), (400_000, (413, "body_too_large"))], ids=["long", "huge"]
+)
+def test_an_address_field_too_long_is_a_problem_and_nothing_is_written(tenant, field, size, refusal):
+    body = {**CUSTOMER, "address": {field: "x" * size}}
     status, answer, _ = call("POST", "/v1/customers", tenant[1], body)
-    assert (status, answer["code"]) == (422, "invalid_request")
+    assert (status, answer["code"]) == refusal
     customers = boto3.client("dynamodb").scan(
         TableName=TABLE,
         FilterExpression="#t = :c",

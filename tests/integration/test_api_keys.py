@@ -198,6 +198,7 @@ class Request:
 
 
 def _routes() -> dict[tuple[str, str], Any]:
+    api_app.include_all()  # a request includes its concern's routers only
     resolver = api_app.resolver
     return {(r.method, r.openapi_path): r for r in resolver._static_routes + resolver._dynamic_routes}
 

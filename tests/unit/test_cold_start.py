@@ -37,6 +37,21 @@ print(json.dumps({{"modules": modules, "built": built}}))
 """
 
 HANDLERS = {h.logical_id: h for h in cold_start.handlers()}
+API_ROUTERS = (
+    "billing.api.routes",
+    "billing.api.collections",
+    "billing.api.customers",
+    "billing.api.offline_payments",
+    "billing.api.events",
+    "billing.web.hosted_page",
+    "billing.web.portal",
+    "billing.web.dashboard",
+    "billing.api.webhooks",
+    "billing.api.adjustments",
+    "billing.api.coupons",
+    "billing.api.tax",
+    "billing.api.api_keys",
+)
 
 # Packages no function loads at INIT: boto3 comes with the first client (bootstrap.Deps.client), ISO's and CLDR's
 # currency data with the first currency looked at (billing.domain.money), the PDF engine with the first document.
@@ -66,6 +81,47 @@ NOT_IN = {
     ),
     "DunningSweepFunction": ("billing.services.dunning", "billing.services.payments", "billing.services.subscriptions"),
     "InvoiceNumberingFunction": ("billing.services.commands", "billing.services.subscriptions"),
+    # the API's door: each concern's router (and its services) comes with the first request for it (billing.api.app)
+    "ApiFunction": (
+        *API_ROUTERS,
+        "billing.services.orders",
+        "billing.services.subscriptions",
+        "billing.services.commands",
+        "billing.services.payments",
+        "billing.adapters.repository",
+    ),
+    # the sweep reads its terms from services.billing_terms, not the subscription service and its models
+    "BillingRunFunction": (
+        "billing.services.subscriptions",
+        "billing.domain.subscriptions",
+        "billing.services.commands",
+        "billing.domain.models",
+    ),
+    "BillingPagesFunction": ("billing.services.subscriptions", "billing.services.commands"),
+    # the payment paths move a subscription with services.following, not the subscription service
+    "CollectorFunction": (
+        "billing.services.subscriptions",
+        "billing.services.commands",
+        "billing.adapters.repository",
+        "billing.services.customers",  # an overpayment's credit: imported where one is kept
+        "billing.domain.models",  # the aggregates come with the repository's first read
+    ),
+    "StripeEventsFunction": ("billing.services.subscriptions", "billing.services.commands"),
+    "DunningWorkerFunction": ("billing.services.subscriptions", "billing.services.commands"),
+    # the payment rules and refunds come with a repair, a refund or a dispute
+    "ReconciliationFunction": (
+        "billing.services.payments",
+        "billing.services.refunds",
+        "billing.services.subscriptions",
+        "billing.adapters.repository",
+    ),
+    # the portal (sessions, its models) is imported for a sign-in e-mail; every e-mail links its page (portal_links)
+    "NotifierFunction": (
+        "billing.services.portal",
+        "billing.adapters.repository",
+        "billing.services.subscriptions",
+        "billing.domain.models",  # the sender's profile reads its address from domain.address
+    ),
 }
 
 
@@ -151,3 +207,35 @@ def test_the_default_dunning_policy_is_one_instance_built_on_first_use() -> None
         _ = dunning.NO_SUCH_NAME
     tenant = Tenant.model_fields["dunning_policy"].default_factory()  # type: ignore[misc]
     assert tenant == dunning.DEFAULT_POLICY and tenant is not dunning.DEFAULT_POLICY
+
+
+def test_the_api_holds_every_router_it_includes_on_demand() -> None:
+    from billing.api import app
+
+    assert set(app.ROUTERS) == set(API_ROUTERS)
+
+
+# A request imports its own concern's routers only (once): here a tax-rates request, refused for its missing key.
+REQUEST = """
+import json, sys
+import functions.api.app
+from billing.api import app
+http = {"method": "GET", "path": "/v1/tax_rates", "sourceIp": "192.0.2.1", "protocol": "HTTP/1.1", "userAgent": "t"}
+context = {"http": http, "stage": "$default", "requestId": "r", "domainName": "api.example.com", "timeEpoch": 0}
+event = {"version": "2.0", "rawPath": http["path"], "rawQueryString": "", "headers": {}, "requestContext": context}
+status = app.handle(event, None)["statusCode"]
+print(json.dumps({"status": status, "modules": sorted(sys.modules), "included": sorted(app.included)}))
+"""
+
+
+def test_a_request_imports_only_its_concerns_routers() -> None:
+    env = cold_start.lambda_env("ApiFunction", cold_start.function_envs()["ApiFunction"])
+    proc = subprocess.run(
+        [sys.executable, "-c", REQUEST], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr
+    answer = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert answer["status"] == 401
+    assert answer["included"] == ["billing.api.tax"]
+    assert [m for m in API_ROUTERS if m in answer["modules"]] == ["billing.api.tax"]
+    assert "billing.services.orders" not in answer["modules"]

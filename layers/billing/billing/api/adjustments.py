@@ -10,7 +10,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from billing.api.door import Door, context
-from billing.api.routes import CREATED, Cursor, Id, Limit
+from billing.api.params import CREATED, Cursor, Id, Limit
 from billing.domain.balance import BalanceTransaction
 from billing.domain.base_model import BaseModel
 from billing.domain.invoice_items import InvoiceItem

@@ -9,7 +9,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from billing.api.door import Door, context
-from billing.api.routes import CREATED, Cursor, Id, Limit
+from billing.api.params import CREATED, Cursor, Id, Limit
 from billing.domain.api_keys import NewApiKey
 from billing.domain.base_model import BaseModel
 from billing.services import api_keys

@@ -1,10 +1,18 @@
-"""The HTTP API resolver: routes, authentication, problem answers and the OpenAPI document, built once."""
+"""The HTTP API resolver: routes, authentication, problem answers and the OpenAPI document, built once.
+
+Each concern's router is included on the first request for it (``ROUTERS``, by path key): INIT imports the door
+(authentication, problems, the read plans) and this table, and a request imports its concern's routes and services
+once per container (docs/benchmarks.md, section 1, says what the first request of a concern pays). The OpenAPI
+document, and a SnapStart snapshot before it is taken (billing.snapstart), include every router.
+"""
 
 from __future__ import annotations
 
 import base64
 import binascii
+import importlib
 import json
+import threading
 from functools import cache
 from typing import Any
 
@@ -19,26 +27,11 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
 
 from billing import bootstrap
 from billing.actor import acting
-from billing.api import (
-    adjustments,
-    api_keys,
-    collections,
-    coupons,
-    customers,
-    events,
-    limits,
-    offline_payments,
-    reads,
-    routes,
-    scopes,
-    tax,
-    webhooks,
-)
+from billing.api import limits, reads, scopes
 from billing.api.openapi import complete as complete_openapi
 from billing.api.problems import from_domain, problem, problem_answer
 from billing.domain.errors import DomainError
 from billing.services.tenants import authenticated_key
-from billing.web import dashboard, hosted_page, portal
 
 logger = Logger(child=True)
 PUBLIC_PATHS = {"/openapi.json"}
@@ -92,19 +85,71 @@ def refuse_unknown_query(app: APIGatewayHttpResolver, next_middleware: NextMiddl
 
 
 resolver.use(middlewares=[require_tenant, refuse_unknown_query])
-resolver.include_router(routes.router)
-resolver.include_router(collections.router)
-resolver.include_router(customers.router)
-resolver.include_router(offline_payments.router)
-resolver.include_router(events.router)
-resolver.include_router(hosted_page.router)
-resolver.include_router(portal.router)
-resolver.include_router(dashboard.router)
-resolver.include_router(webhooks.router)
-resolver.include_router(adjustments.router)
-resolver.include_router(coupons.router)
-resolver.include_router(tax.router)
-resolver.include_router(api_keys.router)
+
+# Every router, in the order the resolver takes them (one concern's routes among themselves keep theirs; no two
+# routers' routes match the same request: tests/unit/test_lazy_routers.py), and the routers each path key needs. The
+# key is a path's first segment, and its second under /v1/ (``path_key``); a test holds the table to the routes.
+ROUTERS = (
+    "billing.api.routes",
+    "billing.api.collections",
+    "billing.api.customers",
+    "billing.api.offline_payments",
+    "billing.api.events",
+    "billing.web.hosted_page",
+    "billing.web.portal",
+    "billing.web.dashboard",
+    "billing.api.webhooks",
+    "billing.api.adjustments",
+    "billing.api.coupons",
+    "billing.api.tax",
+    "billing.api.api_keys",
+)
+BY_PATH_KEY: dict[str, tuple[str, ...]] = {
+    "/v1/api_keys": ("billing.api.api_keys",),
+    "/dashboard": ("billing.web.dashboard",),
+    "/pay": ("billing.web.hosted_page",),
+    "/portal": ("billing.web.portal",),
+    "/v1/collection_cases": ("billing.api.collections",),
+    "/v1/coupons": ("billing.api.coupons",),
+    "/v1/credit_notes": ("billing.api.routes",),
+    "/v1/customers": ("billing.api.routes", "billing.api.customers", "billing.api.adjustments", "billing.api.coupons"),
+    "/v1/dashboard_sessions": ("billing.api.routes",),
+    "/v1/events": ("billing.api.events",),
+    "/v1/invoice_items": ("billing.api.adjustments",),
+    "/v1/invoices": ("billing.api.routes", "billing.api.offline_payments", "billing.api.adjustments"),
+    "/v1/orders": ("billing.api.routes",),
+    "/v1/plans": ("billing.api.routes",),
+    "/v1/promotion_codes": ("billing.api.coupons",),
+    "/v1/reports": ("billing.api.routes",),
+    "/v1/settings": ("billing.api.routes", "billing.api.tax"),
+    "/v1/subscriptions": ("billing.api.routes", "billing.api.adjustments", "billing.api.coupons"),
+    "/v1/tax_rates": ("billing.api.tax",),
+    "/v1/usage": ("billing.api.routes",),
+    "/v1/webhook_endpoints": ("billing.api.webhooks",),
+}
+included: set[str] = set()  # the routers the resolver has (per container)
+_including = threading.Lock()  # the local stack serves requests from threads
+
+
+def path_key(path: str) -> str:
+    """The key of ``BY_PATH_KEY`` a request path falls under: ``/v1/orders/ord_1/approve`` -> ``/v1/orders``."""
+    segments = path.strip("/").split("/")
+    return "/" + "/".join(segments[:2] if segments[0] == "v1" else segments[:1])
+
+
+def include(names: tuple[str, ...]) -> None:
+    """Import and include the routers ``names`` not yet included (once each, in ``ROUTERS``' order)."""
+    if included.issuperset(names):
+        return
+    with _including:
+        for name in sorted(set(names) - included, key=ROUTERS.index):
+            resolver.include_router(importlib.import_module(name).router)
+            included.add(name)
+
+
+def include_all() -> None:
+    """Every router (the OpenAPI document, a SnapStart snapshot, a test that looks at every route)."""
+    include(ROUTERS)
 
 
 @resolver.get("/openapi.json", include_in_schema=False)
@@ -118,6 +163,7 @@ def openapi_document() -> str:
     # imported on the first GET /openapi.json (or before a SnapStart snapshot, billing.snapstart), not at INIT.
     from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 
+    include_all()
     generated = resolver.get_openapi_json_schema(
         title=TITLE,
         version=VERSION,
@@ -154,8 +200,12 @@ def no_route(_: NotFoundError) -> Response:
 def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """The API's front door: a body too large for its route (billing.api.limits) or not UTF-8 JSON is answered
     here, as a problem, before any parser (the resolver's request validation runs ahead of its middlewares and
-    would fail on the latter with a 500)."""
-    return _body_refusal(event) or resolver.resolve(event, context)
+    would fail on the latter with a 500); then the routers the path needs are included (once per container)."""
+    refused = _body_refusal(event)
+    if refused:
+        return refused
+    include(BY_PATH_KEY.get(path_key(event.get("rawPath") or "/"), ()))
+    return resolver.resolve(event, context)
 
 
 def _body_refusal(event: dict[str, Any]) -> dict[str, Any] | None:

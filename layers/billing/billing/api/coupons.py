@@ -9,7 +9,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from billing.api.door import Door, context
-from billing.api.routes import CREATED, Cursor, Id, Limit
+from billing.api.params import CREATED, Cursor, Id, Limit
 from billing.domain.base_model import BaseModel
 from billing.domain.coupons import Discount, PromotionCode
 from billing.services import coupons

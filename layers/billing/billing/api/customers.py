@@ -9,7 +9,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from billing.api.door import Door, LazyStripe, context
-from billing.api.routes import Cursor, Id, Limit
+from billing.api.params import Cursor, Id, Limit
 from billing.domain.base_model import BaseModel
 from billing.domain.models import Customer
 from billing.services import customers

@@ -9,7 +9,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from billing.api.door import Door, LazyStripe, context
-from billing.api.routes import CREATED, Id
+from billing.api.params import CREATED, Id
 from billing.domain.payments import Payment
 from billing.services import offline_payments
 from billing.services.commands import RecordPayment, ReversePayment

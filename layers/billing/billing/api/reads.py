@@ -19,7 +19,6 @@ from billing.adapters import keys
 from billing.api.idempotency import MAX_KEY_LENGTH
 from billing.domain import numbering
 from billing.domain.ids import customer_of_order
-from billing.services import orders
 from billing.services.unit import Context
 
 Key = dict[str, str]
@@ -77,6 +76,8 @@ def _create_customer(r: Request) -> tuple[list[Key], list[dict[str, Any]]]:
 def _place_order(r: Request) -> tuple[list[Key], list[dict[str, Any]]]:
     """The customer, its discount, the counter, the external-id guard; the tax book and the customer's pending
     invoice items (two Queries) alongside."""
+    from billing.services import orders  # with its router: the services of orders load on their first request
+
     customer_id = r.text("customer_id")
     if customer_id is None:
         return [], []
@@ -97,6 +98,8 @@ def _approve_order(r: Request) -> tuple[list[Key], list[dict[str, Any]]]:
     order = keys.order(r.tenant_id, r.args["order_id"])
     wanted, queries = [order, keys.discount(order), *r.counters()], [r.ctx.repo.tax_book_request(r.tenant_id)]
     if customer_id := customer_of_order(r.args["order_id"]):
+        from billing.services import orders  # as in _place_order
+
         theirs, pending = orders.invoicing_reads(r.ctx, r.tenant_id, customer_id)
         wanted, queries = [*wanted, *theirs], [*queries, *pending]
     return wanted, queries
@@ -134,6 +137,8 @@ def _subscribe(r: Request) -> tuple[list[Key], list[dict[str, Any]]]:
 
 def _invoice_item(r: Request) -> tuple[list[Key], list[dict[str, Any]]]:
     """The customer and (a Query) its pending items, which a customer has at most ``MAX_PENDING`` of."""
+    from billing.services import orders  # as in _place_order
+
     customer_id = r.text("customer")
     if customer_id is None:
         return [], []

@@ -11,6 +11,7 @@ from pydantic import Field
 
 from billing import bootstrap
 from billing.api.door import Door, context, stripe
+from billing.api.params import CREATED, Cursor, Id, Limit
 from billing.domain.base_model import BaseModel
 from billing.domain.dunning import DunningPolicy, PaymentPlan
 from billing.domain.models import CreditNote, Customer, Invoice, Order
@@ -38,7 +39,6 @@ from billing.services.commands import CreateCustomer, PlaceOrder, SellerProfileI
 router = APIGatewayHttpRouter()
 door = Door(router)
 
-Id = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_]+$")]
 InvoiceStatus = Literal["draft", "open", "paid", "void", "uncollectible"]
 
 
@@ -104,9 +104,6 @@ class SubscriptionList(BaseModel):
     next_cursor: str | None
 
 
-Limit = Annotated[int, Query(ge=1, le=100)]
-CREATED: dict[int, Any] = {201: {"description": "Created"}}  # the routes that answer 201 say so in the document
-Cursor = Annotated[str | None, Query(max_length=2048)]
 
 
 # --- customers -------------------------------------------------------------------------------------------------

@@ -15,8 +15,10 @@ A key with none of the route's scope gets 403 ``insufficient_scope`` naming it.
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
-from billing.domain.api_keys import Scope
+if TYPE_CHECKING:
+    from billing.domain.api_keys import Scope
 
 ADMIN_PREFIXES = ("/v1/api_keys", "/v1/settings/", "/v1/webhook_endpoints")
 CATALOGUE_PREFIXES = ("/v1/plans", "/v1/coupons", "/v1/promotion_codes", "/v1/tax_rates")

@@ -10,14 +10,18 @@ from __future__ import annotations
 
 import datetime as dt
 from datetime import date, datetime, timedelta
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import ConfigDict, Field
 
 from billing.domain.base_model import BaseModel
 from billing.domain.errors import Conflict, ValidationFailed
-from billing.domain.models import DomainEvent, Invoice
+from billing.domain.events import DomainEvent
 from billing.domain.state_machine import COLLECTION_CASE
+
+if TYPE_CHECKING:
+    # types only: the repository loads the models with the first read
+    from billing.domain.models import Invoice
 
 CaseStatus = Literal["open", "assigned", "promise_to_pay", "resolved"]
 CASE_STATUSES: tuple[str, ...] = ("open", "assigned", "promise_to_pay", "resolved")

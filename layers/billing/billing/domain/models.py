@@ -13,6 +13,8 @@ from typing import Any, Literal
 from pydantic import Field, field_validator
 
 from billing.domain import numbering
+from billing.domain.address import SUPPORTED_LOCALES as SUPPORTED_LOCALES  # re-exported: home is address.py
+from billing.domain.address import Address as Address
 from billing.domain.base_model import BaseModel
 from billing.domain.dunning import DunningPolicy, DunningProgress, default_policy
 from billing.domain.errors import Conflict, IllegalTransition, ValidationFailed
@@ -30,7 +32,6 @@ from billing.domain.pricing import (
 from billing.domain.state_machine import CUSTOMER, INVOICE, ORDER
 
 CollectionMethod = Literal["charge_automatically", "send_invoice"]
-SUPPORTED_LOCALES = ("en", "zh", "ru")
 METADATA_MAX_KEYS = 50  # Stripe's limits: 50 keys, keys up to 40 characters, values up to 500
 
 
@@ -55,15 +56,6 @@ class Tenant(BaseModel):
     dunning_policy: DunningPolicy = Field(default_factory=lambda: default_policy().model_copy(deep=True))
     created_at: datetime
     version: int = 0
-
-
-class Address(BaseModel):
-    line1: str | None = None
-    line2: str | None = None
-    city: str | None = None
-    state: str | None = None
-    postal_code: str | None = None
-    country: str | None = None
 
 
 TaxExempt = Literal["none", "exempt", "reverse"]  # taxed / exempt / reverse charge (the buyer accounts for the tax)

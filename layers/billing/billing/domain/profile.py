@@ -9,8 +9,8 @@ from typing import Literal
 
 from pydantic import Base64Bytes, ConfigDict, Field, model_validator
 
+from billing.domain.address import SUPPORTED_LOCALES, Address
 from billing.domain.base_model import BaseModel
-from billing.domain.models import SUPPORTED_LOCALES, Address
 
 MAX_LOGO_BYTES = 100_000  # far under DynamoDB's 400 KB item, and plenty for a logo
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

@@ -30,7 +30,7 @@ from pydantic import Field
 from billing.adapters import keys
 from billing.domain.base_model import BaseModel
 from billing.observability import business_event, logger
-from billing.services.subscriptions import BILLING_RUN, PER_TRANSACTION
+from billing.services.billing_terms import BILLING_RUN, PER_TRANSACTION
 from billing.services.unit import Context
 
 # Index entries per page: one Query (also capped at DynamoDB's 1 MB) and at most this many subscriptions sent by one

@@ -9,7 +9,7 @@ voided or written off resolves its open case in the write that moved it (``follo
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 
@@ -18,9 +18,12 @@ from billing.adapters.dynamodb import Transaction
 from billing.domain import collections as cases
 from billing.domain.collections import CaseStatus, CollectionCase
 from billing.domain.errors import Conflict, NotFound
-from billing.domain.models import Invoice
 from billing.observability import business_event
 from billing.services.unit import Claim, Context, remember, retrying
+
+if TYPE_CHECKING:
+    # types only: the repository loads the models with the first read
+    from billing.domain.models import Invoice
 
 Sort = Literal["age", "amount"]
 

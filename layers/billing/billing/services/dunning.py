@@ -36,7 +36,7 @@ from billing.domain.ids import new_id
 from billing.domain.models import Customer, DomainEvent, Invoice
 from billing.domain.payments import Payment, payment_id
 from billing.observability import business_event
-from billing.services import collections, subscriptions
+from billing.services import collections, following
 from billing.services import payments as payments_service
 from billing.services.dunning_sweep import LOOKBACK_DAYS as LOOKBACK_DAYS
 from billing.services.dunning_sweep import SWEEP as SWEEP
@@ -291,7 +291,7 @@ def _save(
     tx = tx or ctx.repo.transaction()
     ctx.repo.save_invoice(tx, invoice)
     if follow:
-        subscriptions.follow_invoice(ctx, tx, invoice, follow, invoice.updated_at)
+        following.follow_invoice(ctx, tx, invoice, follow, invoice.updated_at)
     for event in events:
         ctx.repo.add_event(tx, keys.invoice(invoice.tenant_id, invoice.id), event)
     ctx.repo.commit(tx)

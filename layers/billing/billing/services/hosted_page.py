@@ -19,12 +19,15 @@ from __future__ import annotations
 import hmac
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from billing.domain.errors import NotFound
 from billing.domain.ids import new_secret
-from billing.domain.models import Invoice, Tenant
 from billing.services.unit import Context, retrying
+
+if TYPE_CHECKING:
+    # types only: the repository loads the models with the first read
+    from billing.domain.models import Invoice, Tenant
 
 PATH_PREFIX = "/pay/"
 _ID = r"[A-Za-z0-9_]{1,64}"

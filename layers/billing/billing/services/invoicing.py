@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from billing.adapters import keys
 from billing.adapters.dynamodb import Transaction
 from billing.domain import numbering
-from billing.domain.models import Invoice, Tenant
 from billing.observability import business_event
 from billing.services import collections, customers
 from billing.services.unit import Claim, Context, remember, retrying
+
+if TYPE_CHECKING:
+    # types only: the repository loads the models with the first read
+    from billing.domain.models import Invoice, Tenant
 
 
 def take_number(ctx: Context, tx: Transaction, tenant_id: str, series: str, fmt: str) -> str:

@@ -13,15 +13,19 @@ write can repeat it).
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from billing.adapters import keys
-from billing.domain.models import DomainEvent, Invoice, Tenant
+from billing.domain.events import DomainEvent
 from billing.i18n import discounts, taxes
 from billing.notifications.render import render_email
 from billing.observability import logger
-from billing.services import hosted_page, portal, settings
+from billing.services import hosted_page, portal_links, settings
 from billing.services.unit import Context
+
+if TYPE_CHECKING:
+    # types only: the repository loads the models with the first read
+    from billing.domain.models import Invoice, Tenant
 
 KIND_OF_EVENT = {
     "invoice.finalized": "invoice_issued",
@@ -59,7 +63,7 @@ def email_context(tenant: Tenant, invoice: Invoice, seller_name: str | None = No
     base = hosted_page.public_base_url()
     return {
         "pdf_url": hosted_page.pdf_url(invoice, base),
-        "portal_url": portal.sign_in_url(tenant.id, invoice.customer_locale, base),
+        "portal_url": portal_links.sign_in_url(tenant.id, invoice.customer_locale, base),
         "tenant_name": seller_name or tenant.name,
         "customer_name": invoice.customer_name,
         "invoice_number": invoice.number,
@@ -122,6 +126,8 @@ def _dunning_context(event: DomainEvent, invoice: Invoice) -> dict[str, Any]:
 def notify(ctx: Context, mailer: Any, event: DomainEvent) -> str | None:
     """Send the email ``event`` calls for, once. Returns the SES message id, or None when nothing was sent."""
     if event.type == SIGN_IN_REQUESTED:
+        from billing.services import portal  # sign-in requests only: the portal's sessions and their models
+
         sent = portal.send_sign_in(ctx, mailer, event, hosted_page.public_base_url())
         return sent[0] if sent else None
     if event.type in TENANT_KINDS:

@@ -10,18 +10,22 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from billing.adapters import keys
 from billing.domain.base_model import BaseModel
 from billing.domain.errors import Conflict, NotFound, ValidationFailed
-from billing.domain.models import Customer, DomainEvent, Invoice
+from billing.domain.events import DomainEvent
 from billing.domain.payments import DISPUTE_CLOSED, Payment, payment_id, status_of
 from billing.domain.stripe_money import NotChargeable, can_charge, chargeable
 from billing.observability import business_event, logger
-from billing.services import collections, customers, invoicing
-from billing.services.subscriptions import follow_invoice
+from billing.services import collections
+from billing.services.following import follow_invoice
 from billing.services.unit import Claim, Context, remember, retrying
+
+if TYPE_CHECKING:
+    # types only: the repository loads the models with the first read
+    from billing.domain.models import Customer, Invoice
 
 
 class InvoiceNotVisibleYet(Exception):
@@ -325,6 +329,8 @@ def apply_payment_intent(
             ),
         )
         if credited:
+            from billing.services import customers  # money we cannot apply: rare, the customer's ledger then
+
             customers.add_credit(
                 ctx, tx, tenant_id, invoice.customer_id, credited, now, invoice_id=invoice_id, reason=unapplied_reason
             )
@@ -351,6 +357,8 @@ def count_against(
         ctx.repo.add_event(tx, keys.invoice(invoice.tenant_id, invoice.id), event)
     overpaid = int(events[0].data["overpaid"])
     if overpaid:  # kept as the customer's credit for the next invoice
+        from billing.services import customers  # an overpayment: rare, the customer's ledger then
+
         customers.add_credit(
             ctx, tx, invoice.tenant_id, invoice.customer_id, overpaid, now, invoice_id=invoice.id, reason="overpaid"
         )
@@ -447,6 +455,8 @@ def void_invoice(ctx: Context, tenant_id: str, invoice_id: str, claim: Claim | N
     PaymentIntents still open at Stripe are canceled shortly after, by the collector on the ``invoice.voided``
     event (``cancel_voided``), so that no old hosted page can take money; one that Stripe takes meanwhile is
     applied as any late payment is: the customer's credit."""
+    from billing.services import invoicing  # the API's void, not the workers'
+
     return invoicing.void_invoice(ctx, tenant_id, invoice_id, claim)
 
 

@@ -26,19 +26,13 @@ from billing.domain.profile import SellerProfile
 from billing.domain.subscriptions import Subscription
 from billing.i18n import language
 from billing.services import sessions, settings
+from billing.services.portal_links import PATH_PREFIX as PATH_PREFIX
+from billing.services.portal_links import sign_in_url as sign_in_url
 from billing.services.unit import Claim, Context, remember
 
 SESSION_LIFETIME = timedelta(hours=1)
-PATH_PREFIX = "/portal/"
 KIND = sessions.Kind("portal", "bps", PATH_PREFIX, SESSION_LIFETIME)  # the link rule: billing.services.sessions
 MAX_INVOICES = 500  # the newest ones: years of monthly bills
-
-
-def sign_in_url(tenant_id: str, locale: str | None, base_url: str | None) -> str | None:
-    """The page where a customer asks for a link to their portal by e-mail (in every e-mail)."""
-    if not base_url:
-        return None
-    return f"{base_url.rstrip('/')}{PATH_PREFIX}{tenant_id}/sign-in?lang={language(locale)}"
 
 
 class CreatePortalSession(BaseModel):

@@ -9,7 +9,6 @@ from typing import Any
 
 from billing.domain.payments import status_of
 from billing.observability import logger
-from billing.services import payments, refunds
 from billing.services.unit import Context
 
 LOOKBACK = timedelta(hours=26)  # more than a day: a run that failed is covered by the next ones
@@ -39,6 +38,8 @@ def reconcile_since(ctx: Context, gateway: Any, since: datetime) -> dict[str, An
         ours = ctx.repo.payment(tenant_id, invoice_id, pay_id)
         if ours is not None and not ours.moves_to(status_of(intent)):
             continue
+        from billing.services import payments  # the payment rules: for a repair (a run in step imports none)
+
         try:
             fixed = payments.apply_payment_intent(ctx, tenant_id, invoice_id, pay_id, intent)
         except payments.InvoiceNotVisibleYet:
@@ -55,11 +56,15 @@ def reconcile_since(ctx: Context, gateway: Any, since: datetime) -> dict[str, An
         )
     refunds_repaired = 0
     for made in gateway.recent_refunds(start):
+        from billing.services import payments, refunds  # likewise: for a refund or dispute in the window
+
         if owner := payments.ours(gateway, made.get("payment_intent")):
             tenant_id, invoice_id, pay_id, _ = owner
             refunds_repaired += refunds.refunded_in_stripe(ctx, gateway, tenant_id, invoice_id, pay_id, [made])
     disputes_repaired = 0
     for dispute in gateway.recent_disputes(start):
+        from billing.services import payments
+
         if owner := payments.ours(gateway, dispute.get("payment_intent")):
             tenant_id, invoice_id, pay_id, _ = owner
             disputes_repaired += payments.record_dispute(ctx, tenant_id, invoice_id, pay_id, dispute)

@@ -5,17 +5,21 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from billing.adapters import keys
 from billing.domain.base_model import BaseModel
 from billing.domain.changes import changes
 from billing.domain.dunning import Action, Anchor, DunningPolicy, timeline
 from billing.domain.errors import NotFound
-from billing.domain.models import DomainEvent, Tenant
+from billing.domain.events import DomainEvent
 from billing.domain.profile import SellerProfile, default_profile
 from billing.observability import business_event
 from billing.services.unit import Claim, Context, remember, retrying
+
+if TYPE_CHECKING:
+    # types only: the repository loads the models with the first read
+    from billing.domain.models import Tenant
 
 
 def profile(ctx: Context, tenant_id: str) -> SellerProfile:

@@ -12,7 +12,7 @@ the period billed (the subscription has moved on) and does nothing: exactly one 
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from functools import partial
 from typing import Annotated, Any
 
@@ -31,17 +31,16 @@ from billing.domain.proration import Granularity
 from billing.domain.subscriptions import Subscription, SubscriptionItem
 from billing.observability import business_event, logger
 from billing.services import coupons, invoice_items, taxes
+from billing.services.billing_terms import BILLING_RUN as BILLING_RUN
+from billing.services.billing_terms import PER_TRANSACTION as PER_TRANSACTION
+from billing.services.billing_terms import RUN_DELAY as RUN_DELAY
+from billing.services.billing_terms import USAGE_FUTURE_SKEW, USAGE_GRACE, WRITES_PER_RUN
 from billing.services.commands import Redeeming
 from billing.services.customers import invoice_credit
+from billing.services.following import FOLLOWS_INVOICE as FOLLOWS_INVOICE
+from billing.services.following import follow_invoice as follow_invoice
 from billing.services.invoice_numbering import drafted_event
 from billing.services.unit import Claim, Context, remember, retrying
-
-# Usage may arrive this late (its own timestamp is what counts). A period's billing run waits for it, and for a
-# margin longer than any request that checked the window could take to commit (the API's timeout is 29 s).
-USAGE_GRACE = timedelta(hours=1)
-RUN_DELAY = USAGE_GRACE + timedelta(minutes=5)
-USAGE_FUTURE_SKEW = timedelta(minutes=5)
-BILLING_RUN = "billing-run"
 
 
 def _events(ctx: Context, tx: Transaction, tenant_id: str, key: dict[str, str], events: list[DomainEvent]) -> None:
@@ -225,29 +224,6 @@ def approve_subscription(
     return _save(ctx, approved, events, claim)
 
 
-# What an invoice's dunning does to the subscription that made it: (what happened, its status) -> its move.
-FOLLOWS_INVOICE = {
-    ("past_due", "active"): "mark_past_due",
-    ("pause_service", "active"): "suspend",
-    ("pause_service", "past_due"): "suspend",
-    ("paid", "past_due"): "recover",
-    ("paid", "suspended"): "resume",
-}
-
-
-def follow_invoice(ctx: Context, tx: Transaction, invoice: Invoice, what: str, now: datetime) -> None:
-    """Move the invoice's subscription along with it inside ``tx`` (``what``: past_due, pause_service, paid)."""
-    if invoice.subscription_id is None:
-        return
-    sub = ctx.repo.subscription(invoice.tenant_id, invoice.subscription_id)
-    method = FOLLOWS_INVOICE.get((what, sub.status))
-    if method is None:
-        return
-    moved, events = getattr(sub, method)(now)
-    ctx.repo.save_subscription(tx, moved, int(RUN_DELAY.total_seconds()))
-    _events(ctx, tx, sub.tenant_id, keys.subscription(sub.tenant_id, sub.id), events)
-
-
 # --- usage -----------------------------------------------------------------------------------------------------
 class RecordUsage(_Strict):
     subscription_id: str = Field(min_length=1, max_length=64)
@@ -385,7 +361,7 @@ def bill_subscriptions(ctx: Context, tenant_id: str, subscription_ids: list[str]
                     tx,
                     customer,
                     partial(_draft, ctx, book, customer, lines, now, sub, index, discounting.inputs(sub.currency)),
-                    invoice_items.room(tx, reserved=_WRITES_PER_RUN * len(subscription_ids) + 1),
+                    invoice_items.room(tx, reserved=WRITES_PER_RUN * len(subscription_ids) + 1),
                 )
                 customers[customer.id] = invoice_credit(ctx, tx, customer, draft, now)
                 discounting.invoiced(lines, draft, now)
@@ -430,14 +406,6 @@ def bill_subscriptions(ctx: Context, tenant_id: str, subscription_ids: list[str]
     return BillingOutcome(billed=answer, failed=failed)
 
 
-# The most a subscription's run writes besides its invoice items: its draft invoice, the subscription, its MRR item
-# and up to two events, its customer, a ledger entry, its own discount with its event and the period's paid shares,
-# its customer's discount with its event (the billing run keeps a batch inside 100 writes). The numbering writer
-# writes the invoice.finalized event and the counter, outside this transaction.
-_WRITES_PER_RUN = 12
-# How many subscriptions one billing transaction takes at most (the worker splits a bigger batch): 8 x 12 writes and
-# the batch's one invoices.drafted event, 97 of 100.
-PER_TRANSACTION = 8
 
 
 def _draft(
