@@ -272,7 +272,7 @@ def test_a_key_revoked_from_a_later_instant_works_until_then(deps, tenant, custo
 def test_an_expired_key_is_refused_at_its_expiry_even_from_the_cache(deps, tenant, customer_id):
     tenant_id, api_key = tenant
     expiry = deps.clock.now() + KEY_CACHE_TTL + timedelta(seconds=2)
-    set_key(tenant_id, api_key, expires_at=expiry.isoformat())
+    set_key(tenant_id, api_key, key_expires_at=expiry.isoformat())
     deps.clock.advance(KEY_CACHE_TTL)  # the entry cached before the expiry was set is stale: the item is read
     assert call("GET", f"/v1/customers/{customer_id}", api_key)[0] == 200  # cached now, expiry included
     deps.clock.at = expiry  # sooner than that entry's TTL: the cached item itself says no

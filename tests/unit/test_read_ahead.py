@@ -146,5 +146,5 @@ def test_a_key_is_usable_until_its_revocation_or_its_expiry():
     assert not key_usable({**key, "revoked": True}, NOW)
     assert key_usable({**key, "revoked_at": (NOW + timedelta(seconds=1)).isoformat()}, NOW)
     assert not key_usable({**key, "revoked_at": NOW.isoformat()}, NOW)
-    assert key_usable({**key, "expires_at": (NOW + timedelta(seconds=1)).isoformat()}, NOW)
-    assert not key_usable({**key, "expires_at": NOW.isoformat()}, NOW)
+    assert key_usable({**key, "key_expires_at": (NOW + timedelta(seconds=1)).isoformat()}, NOW)
+    assert not key_usable({**key, "key_expires_at": NOW.isoformat()}, NOW)

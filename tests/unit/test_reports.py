@@ -241,6 +241,25 @@ def test_a_statement_opens_with_what_came_before_and_closes_with_its_balance(tmp
     assert [(e["entry"], e["amount"], e["balance"]) for e in sections["entries"]] == [("payment", -1100, -100)]
 
 
+def test_a_csv_cell_a_spreadsheet_would_run_as_a_formula_is_quoted_and_numbers_are_not():
+    rows = [
+        {"customer": "=HYPERLINK(\"http://evil\")", "amount": -100},
+        {"customer": "+1 555", "amount": 5},
+        {"customer": "@SUM(A1)", "amount": 0},
+        {"customer": "-2", "amount": -7},
+        {"customer": "Ada Lovelace Ltd", "amount": 12},
+    ]
+    text = reports.as_csv({"report": "aging", "sections": ["rows"], "rows": rows})
+    assert text.splitlines() == [
+        "customer,amount",
+        "\"'=HYPERLINK(\"\"http://evil\"\")\",-100",
+        "'+1 555,5",
+        "'@SUM(A1),0",
+        "'-2,-7",
+        "Ada Lovelace Ltd,12",
+    ]
+
+
 def test_a_csv_answer_is_one_section_and_an_unknown_section_is_refused():
     answer = {"report": "revenue", "sections": ["months", "tax"], "months": [{"month": "2027-01-01", "invoiced": 5}]}
     assert reports.as_csv(answer) == "month,invoiced\r\n2027-01-01,5\r\n"

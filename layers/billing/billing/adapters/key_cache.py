@@ -1,7 +1,7 @@
 """The container's cache of API keys and their tenants: a warm container authenticates a request with no read.
 
 An entry lives ``KEY_CACHE_TTL`` on the clock it is handed (the deps' clock: tests and the local stack move it), so a
-key revoked or a tenant changed elsewhere is seen by every container within that time; a key's ``expires_at`` (and a
+key revoked or a tenant changed elsewhere is seen by every container within that time; a key's ``key_expires_at`` (and a
 ``revoked_at`` set ahead) is checked on every request against the cached item
 (``billing.services.tenants.key_usable``), and a write of this container to the key or the tenant drops the entry at
 once. Only usable keys are cached: a refused key is read again on its next request.

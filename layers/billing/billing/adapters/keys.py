@@ -143,7 +143,7 @@ def suppressed_address(tenant_id: str, address: str) -> dict[str, str]:
 
 
 def stripe_event(tenant_id: str, event_id: str) -> dict[str, str]:
-    """A Stripe event as delivered (raw payload kept for replay), recorded once by its id."""
+    """A Stripe event as delivered, recorded once by its id (its ids and type: ``stripe_webhooks.kept``)."""
     return _k(f"T#{tenant_id}#STRIPEEVT#{event_id}", "STRIPE_EVENT")
 
 

@@ -116,7 +116,8 @@ class Repository(TaxRepository):
 
     def save_api_key(self, tx: Transaction, key: ApiKey) -> ApiKey:
         """Save ``key`` on the tenant's key list (gsi3). The door reads the item as it is (and caches it):
-        ``key_hash``, ``scopes``, ``revoked_at`` and ``expires_at`` are top-level attributes too."""
+        ``key_hash``, ``scopes``, ``revoked_at`` and ``key_expires_at`` (not ``expires_at``: the table's TTL) are
+        top-level attributes too."""
         saved = key.model_copy(update={"version": key.version + 1})
         attrs: dict[str, Any] = {
             **_item_attrs(keys.api_key(key.tenant_id, key.id), saved),
@@ -127,9 +128,9 @@ class Repository(TaxRepository):
             "scopes": list(saved.scopes),
             "created_at": saved.created_at.isoformat(),
         }
-        for name in ("revoked_at", "expires_at", "last_used_at"):
+        for name, attr in (("revoked_at",) * 2, ("expires_at", "key_expires_at"), ("last_used_at",) * 2):
             if (at := getattr(saved, name)) is not None:
-                attrs[name] = at.isoformat()
+                attrs[attr] = at.isoformat()
         if key.version == 0:
             tx.put_new(attrs)
         else:

@@ -128,8 +128,17 @@ def as_csv(answer: dict[str, Any], section: str | None = None) -> str:
     if rows:
         writer = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\r\n")
         writer.writeheader()
-        writer.writerows(rows)
+        writer.writerows({k: _inert(v) for k, v in row.items()} for row in rows)
     return out.getvalue()
+
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # what a spreadsheet would run as a formula (OWASP's list)
+
+
+def _inert(value: Any) -> Any:
+    """A text cell a spreadsheet would read as a formula, quoted (``'=HYPERLINK(…)``): names come from storefronts'
+    users. Numbers (amounts, negative ones too) are not text and stay as they are."""
+    return f"'{value}" if isinstance(value, str) and value.startswith(FORMULA_STARTS) else value
 
 
 def _months_before(month: date, n: int) -> date:

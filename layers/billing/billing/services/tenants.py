@@ -76,12 +76,13 @@ class Caller:
 def key_usable(item: dict[str, Any] | None, now: datetime, digest: str | None = None) -> bool:
     """Whether an API key item lets its holder in at ``now``: it exists, holds the hash ``digest`` of the secret
     presented (compared in constant time), is not revoked (``revoked``, or ``revoked_at`` at or before now) and has
-    not expired (``expires_at`` at or before now; both ISO 8601)."""
+    not expired (``key_expires_at`` at or before now; both ISO 8601: not the table's numeric TTL ``expires_at``,
+    so a key past its expiry stays listed)."""
     if not item or item.get("revoked"):
         return False
     if digest is not None and not hmac.compare_digest(str(item.get("key_hash", "")), digest):
         return False
-    ends = (item.get("revoked_at"), item.get("expires_at"))
+    ends = (item.get("revoked_at"), item.get("key_expires_at"))
     return not any(at and datetime.fromisoformat(at) <= now for at in ends)
 
 
