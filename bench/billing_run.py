@@ -691,7 +691,10 @@ class Stack:
         phase.poller_raw += self.poller_tape.grab()
         if source.queue == "BillingQueue":
             bodies = [json.loads(m["Body"]) for m in messages]
-            phase.batches.append([b.get("tenant_id", "") for b in bodies])
+            # a tenant per subscription billed (a message packs up to 8 of one tenant): the batch's tenants, and
+            # how many invoices each
+            ids = [(b.get("tenant_id", ""), b.get("subscription_ids") or [b.get("subscription_id")]) for b in bodies]
+            phase.batches.append([tenant for tenant, subs in ids for _ in subs])
             self.delivered += sum(len(b.get("subscription_ids") or [b.get("subscription_id")]) for b in bodies)
         if failed:
             raise RuntimeError(f"{source.function}: {len(failed)} message(s) failed")
