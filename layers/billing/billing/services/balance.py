@@ -16,7 +16,7 @@ from billing.domain.models import DomainEvent
 from billing.domain.pricing import MAX_AMOUNT
 from billing.observability import business_event
 from billing.services import customers
-from billing.services.commands import Currency
+from billing.services.fields import Currency
 from billing.services.unit import Claim, Context, remember, retrying
 
 

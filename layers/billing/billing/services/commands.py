@@ -5,36 +5,21 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated
 
-from pydantic import AfterValidator, AwareDatetime, BeforeValidator, ConfigDict, Field, WithJsonSchema, model_validator
+from pydantic import AfterValidator, AwareDatetime, ConfigDict, Field, model_validator
 
-from billing.domain.base_model import BaseModel
 from billing.domain.errors import ValidationFailed
 from billing.domain.models import METADATA_MAX_KEYS, SUPPORTED_LOCALES, Address, CollectionMethod, TaxExempt
-from billing.domain.money import normalize_currency
 from billing.domain.payments import OfflineMethod
 from billing.domain.periods import validate_timezone
 from billing.domain.pricing import MAX_AMOUNT, Discount
 from billing.domain.profile import SellerProfile
 from billing.domain.tax import TaxIdType, validated_tax_id, validated_tax_ids
+from billing.services.fields import Currency as Currency  # re-exported: their home is fields.py
+from billing.services.fields import Percent as Percent
+from billing.services.fields import Redeeming as Redeeming
+from billing.services.fields import _Strict
 from billing.services.scheduled import ScheduledRun as ScheduledRun  # re-exported: its home is scheduled.py
 
-Currency = Annotated[str, Field(min_length=3, max_length=3, examples=["usd"]), AfterValidator(normalize_currency)]
-
-
-def _exact(value: object) -> object:
-    if isinstance(value, float):
-        raise ValueError(
-            'give a percent as a string, e.g. "8.25", or a whole number: a JSON fraction is a binary float'
-        )
-    return value
-
-
-# A percent is exact: a decimal string ("8.25") or a whole number, never a JSON fraction (8.25 as a binary float).
-Percent = Annotated[
-    Decimal,
-    BeforeValidator(_exact),
-    WithJsonSchema({"anyOf": [{"type": "string", "pattern": r"^\d{1,3}(\.\d{1,4})?$"}, {"type": "integer"}]}),
-]
 ExternalId = Annotated[str, Field(min_length=1, max_length=200)]
 
 
@@ -43,10 +28,6 @@ def _locale(value: str) -> str:
     if lang not in SUPPORTED_LOCALES:
         raise ValueError(f"locale must be one of {', '.join(SUPPORTED_LOCALES)}")
     return lang
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
 class AddressIn(_Strict, Address):
@@ -209,21 +190,6 @@ class DiscountIn(_Strict, Discount):
     def _one_kind(self) -> DiscountIn:
         if (self.percent_off is None) == (self.amount_off is None):
             raise ValueError("give exactly one of percent_off and amount_off")
-        return self
-
-
-class Redeeming(_Strict):
-    """What an order or a new subscription redeems: a coupon or a promotion code, at most one of the two."""
-
-    coupon: str | None = Field(default=None, min_length=1, max_length=64, description="a coupon's id to apply")
-    promotion_code: str | None = Field(
-        default=None, min_length=1, max_length=64, description="a promotion code to apply (its text, any case)"
-    )
-
-    @model_validator(mode="after")
-    def _at_most_one(self) -> Redeeming:
-        if self.coupon is not None and self.promotion_code is not None:
-            raise ValueError("give a coupon or a promotion_code, not both")
         return self
 
 

@@ -29,7 +29,7 @@ from billing.domain.coupons import (
 from billing.domain.errors import Conflict, NotFound, ValidationFailed
 from billing.domain.models import Customer
 from billing.observability import business_event
-from billing.services.commands import Currency, Percent
+from billing.services.fields import Currency, Percent
 from billing.services.unit import Claim, Context, remember, retrying
 
 MetadataKey = Annotated[str, Field(min_length=1, max_length=40)]

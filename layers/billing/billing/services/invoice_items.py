@@ -31,7 +31,7 @@ from billing.domain.plans import amount_for
 from billing.domain.pricing import MAX_AMOUNT, LineInput
 from billing.observability import business_event
 from billing.services import customers, taxes
-from billing.services.commands import Currency
+from billing.services.fields import Currency
 from billing.services.invoicing import finalize_into
 from billing.services.unit import Claim, Context, remember, retried, retrying
 

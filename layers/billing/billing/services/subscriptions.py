@@ -35,8 +35,8 @@ from billing.services.billing_terms import BILLING_RUN as BILLING_RUN
 from billing.services.billing_terms import PER_TRANSACTION as PER_TRANSACTION
 from billing.services.billing_terms import RUN_DELAY as RUN_DELAY
 from billing.services.billing_terms import USAGE_FUTURE_SKEW, USAGE_GRACE, WRITES_PER_RUN
-from billing.services.commands import Redeeming
 from billing.services.customers import invoice_credit
+from billing.services.fields import Redeeming
 from billing.services.following import FOLLOWS_INVOICE as FOLLOWS_INVOICE
 from billing.services.following import follow_invoice as follow_invoice
 from billing.services.invoice_numbering import drafted_event

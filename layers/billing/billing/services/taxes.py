@@ -17,7 +17,7 @@ from billing.domain.models import Customer, DomainEvent
 from billing.domain.pricing import LineInput
 from billing.domain.tax import PlaceRule, TaxRate, TaxSettings, ordered_rules, resolve
 from billing.observability import business_event
-from billing.services.commands import Percent
+from billing.services.fields import Percent
 from billing.services.unit import Claim, Context, remember, retrying
 
 
