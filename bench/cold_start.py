@@ -394,7 +394,7 @@ def ms(seconds: float) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("-n", "--runs", type=int, default=7, help="fresh interpreters per module (default 7)")
+    parser.add_argument("-n", "--runs", type=int, default=21, help="fresh interpreters per module (default 21)")
     parser.add_argument("--importtime-runs", type=int, default=3, help="python -X importtime runs (default 3)")
     parser.add_argument("--no-doc", action="store_true", help="print only; leave docs/benchmarks.md alone")
     parser.add_argument("--wall", action="store_true", help="compare wall-clock medians instead of CPU time")
