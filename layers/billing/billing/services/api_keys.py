@@ -42,7 +42,8 @@ class ApiKeyResource(BaseModel):
 class IssuedApiKey(ApiKeyResource):
     secret: str | None = Field(
         description="The key itself, in this answer only (only its SHA-256 is kept); null in an Idempotency-Key "
-        "replay of the request that made it."
+        "replay of the request that made it.",
+        json_schema_extra={"x-shown-once": True},
     )
 
 

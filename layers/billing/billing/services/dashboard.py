@@ -39,7 +39,8 @@ class DashboardSession(BaseModel):
     id: str
     url: str | None = Field(
         description="open it in a browser; it works until expires_at (30 minutes), then ask again; null in an "
-        "Idempotency-Key replay (the link is never stored)"
+        "Idempotency-Key replay (the link is never stored)",
+        json_schema_extra={"x-shown-once": True},
     )
     locale: str
     created_at: datetime

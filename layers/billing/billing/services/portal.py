@@ -55,7 +55,8 @@ class PortalSession(BaseModel):
     customer_id: str
     url: str | None = Field(
         description="open it for the signed-in customer; it works until expires_at; null in an Idempotency-Key "
-        "replay (the link is never stored)"
+        "replay (the link is never stored)",
+        json_schema_extra={"x-shown-once": True},
     )
     return_url: str | None
     locale: str
