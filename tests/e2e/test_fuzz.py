@@ -43,6 +43,8 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from billing.services.unit import SHOWN_ONCE
+
 pytestmark = pytest.mark.e2e
 
 MAX_EXAMPLES = 25
@@ -176,7 +178,7 @@ SHOWN_ONCE = {
         "schemas"
     ].values()
     for name, prop in schema.get("properties", {}).items()
-    if prop.get("x-shown-once")
+    if prop.get(SHOWN_ONCE)
 }
 
 

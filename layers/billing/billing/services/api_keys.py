@@ -20,7 +20,7 @@ from billing.adapters.dynamodb import Transaction
 from billing.domain.api_keys import MAX_ROLL_OVERLAP, SCOPES, ApiKey, NewApiKey, Scope
 from billing.domain.base_model import BaseModel
 from billing.domain.events import DomainEvent
-from billing.services.unit import Claim, Context, remember, retrying
+from billing.services.unit import SHOWN_ONCE, Claim, Context, remember, replayable, retrying
 
 KEY_PREFIX = "bk_"
 LAST_USED_EVERY = timedelta(hours=1)  # a key's last_used_at is written at most this often (to the hour, not per call)
@@ -43,7 +43,7 @@ class IssuedApiKey(ApiKeyResource):
     secret: str | None = Field(
         description="The key itself, in this answer only (only its SHA-256 is kept); null in an Idempotency-Key "
         "replay of the request that made it.",
-        json_schema_extra={"x-shown-once": True},
+        json_schema_extra={SHOWN_ONCE: True},
     )
 
 
@@ -72,14 +72,9 @@ def _issued(key: ApiKey, secret: str, now: datetime) -> IssuedApiKey:
 
 
 def _commit(ctx: Context, tx: Transaction, tenant_id: str, claim: Claim | None, answer: BaseModel) -> None:
-    """Commit ``tx`` with the answer an Idempotency-Key replay gives, every secret in it blanked: a secret is shown
-    once and never stored."""
-    remember(ctx, tx, tenant_id, claim, _without_secrets(answer.model_dump(mode="json")))
+    """Commit ``tx`` with the answer an Idempotency-Key replay gives: its secret blanked (``unit.replayable``)."""
+    remember(ctx, tx, tenant_id, claim, replayable(answer))
     ctx.repo.commit(tx)
-
-
-def _without_secrets(body: dict) -> dict:
-    return {k: _without_secrets(v) if isinstance(v, dict) else (None if k == "secret" else v) for k, v in body.items()}
 
 
 def hash_key(api_key: str) -> str:

@@ -18,7 +18,7 @@ from pydantic import ConfigDict, Field
 from billing.domain.base_model import BaseModel
 from billing.domain.models import SUPPORTED_LOCALES
 from billing.services import sessions
-from billing.services.unit import Claim, Context, remember
+from billing.services.unit import SHOWN_ONCE, Claim, Context, remember, replayable
 
 SESSION_LIFETIME = timedelta(minutes=30)
 PATH_PREFIX = "/dashboard/"
@@ -40,7 +40,7 @@ class DashboardSession(BaseModel):
     url: str | None = Field(
         description="open it in a browser; it works until expires_at (30 minutes), then ask again; null in an "
         "Idempotency-Key replay (the link is never stored)",
-        json_schema_extra={"x-shown-once": True},
+        json_schema_extra={SHOWN_ONCE: True},
     )
     locale: str
     created_at: datetime
@@ -68,7 +68,7 @@ def create_session(
         created_at=issued.created_at,
         expires_at=issued.expires_at,
     )
-    remember(ctx, tx, tenant_id, claim, sessions.remembered(answer.model_dump(mode="json")))
+    remember(ctx, tx, tenant_id, claim, replayable(answer))
     ctx.repo.commit(tx)
     return answer
 

@@ -28,7 +28,7 @@ from billing.i18n import language
 from billing.services import sessions, settings
 from billing.services.portal_links import PATH_PREFIX as PATH_PREFIX
 from billing.services.portal_links import sign_in_url as sign_in_url
-from billing.services.unit import Claim, Context, remember
+from billing.services.unit import SHOWN_ONCE, Claim, Context, remember, replayable
 
 SESSION_LIFETIME = timedelta(hours=1)
 KIND = sessions.Kind("portal", "bps", PATH_PREFIX, SESSION_LIFETIME)  # the link rule: billing.services.sessions
@@ -56,7 +56,7 @@ class PortalSession(BaseModel):
     url: str | None = Field(
         description="open it for the signed-in customer; it works until expires_at; null in an Idempotency-Key "
         "replay (the link is never stored)",
-        json_schema_extra={"x-shown-once": True},
+        json_schema_extra={SHOWN_ONCE: True},
     )
     return_url: str | None
     locale: str
@@ -91,7 +91,7 @@ def create_session(
         created_at=issued.created_at,
         expires_at=issued.expires_at,
     )
-    remember(ctx, tx, tenant_id, claim, sessions.remembered(answer.model_dump(mode="json")))
+    remember(ctx, tx, tenant_id, claim, replayable(answer))
     ctx.repo.commit(tx)
     return answer
 

@@ -56,12 +56,6 @@ class Opened:
     expires_at: datetime
 
 
-def remembered(answer: dict[str, Any]) -> dict[str, Any]:
-    """A session's answer as its Idempotency-Key replay gives it: the link (a bearer secret) blanked, as only its
-    digest is ever stored; a replay tells the caller the session exists, and a new link is one call away."""
-    return {**answer, "url": None}
-
-
 def digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 

@@ -20,6 +20,7 @@ from billing.domain.errors import ConcurrentModification, Conflict
 
 if TYPE_CHECKING:
     from billing.adapters.repository import Repository
+    from billing.domain.base_model import BaseModel
 
 T = TypeVar("T")
 CLAIM_TTL = timedelta(hours=24)
@@ -76,6 +77,25 @@ def fan_out_once(
         schedule, scheduled_time.isoformat(), finished_at=ctx.clock.now().isoformat(), fanned_out=len(messages)
     )
     return len(messages)
+
+
+SHOWN_ONCE = "x-shown-once"  # a field's mark (json_schema_extra, in the OpenAPI document too): never stored
+
+
+def replayable(answer: BaseModel) -> dict[str, Any]:
+    """``answer`` as its Idempotency-Key replay gives it (what ``remember`` stores): every field marked
+    ``SHOWN_ONCE`` (an API key's secret, a page session's link), at any depth, null."""
+    return _blanked(answer, answer.model_dump(mode="json"))
+
+
+def _blanked(model: BaseModel, body: dict[str, Any]) -> dict[str, Any]:
+    for name, info in type(model).model_fields.items():
+        extra, value = info.json_schema_extra, getattr(model, name)
+        if isinstance(extra, dict) and extra.get(SHOWN_ONCE):
+            body[name] = None
+        elif hasattr(type(value), "model_fields") and isinstance(body.get(name), dict):
+            _blanked(value, body[name])
+    return body
 
 
 def remember(ctx: Context, tx: Transaction, tenant_id: str, claim: Claim | None, body: dict[str, Any]) -> None:
