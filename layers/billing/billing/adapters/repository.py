@@ -137,6 +137,10 @@ class Repository(TaxRepository):
             tx.put_versioned(attrs, key.version)
         return saved
 
+    def mark_api_key_used(self, key: dict[str, str], at: datetime, unless_since: datetime) -> None:
+        """The key item's ``last_used_at`` set to ``at``, unless it is ``unless_since`` or later already."""
+        self.store.touch(key, "last_used_at", at.isoformat(), unless_since.isoformat())
+
     def api_keys(self, tenant_id: str, limit: int, cursor: str | None) -> tuple[list[ApiKey], str | None]:
         """The tenant's keys, newest first (gsi3, whole items: no second read)."""
         pk = keys.tenant_list_attrs(tenant_id, "APIKEY", "")["gsi3pk"]

@@ -123,7 +123,7 @@ def authenticated_key(ctx: Context, authorization: str | None, reads: Reads | No
                 ctx.repo.read_ahead([], queries)
             since = now - api_keys.LAST_USED_EVERY
             if key_item is not None and str(key_item.get("last_used_at", "")) < since.isoformat():
-                ctx.repo.store.touch(key, "last_used_at", now.isoformat(), since.isoformat())
+                ctx.repo.mark_api_key_used(key, now, since)
     if not key_usable(key_item, now, digest):
         raise Unauthorized("invalid_api_key", "the API key is not valid")
     assert key_item is not None
