@@ -29,11 +29,20 @@ def lambda_handler(event: APIGatewayProxyEventV2, context: LambdaContext) -> dic
         return problem_answer(400, "malformed_event", "the body is not valid base64")
     signature = next((v for k, v in (event.headers or {}).items() if k.lower() == "stripe-signature"), None)
     deps = bootstrap.deps()
+    # Only deliveries that fail verification count against their source address: Stripe's own are never limited
+    limiter, source, now = (
+        deps.rate_limiter,
+        event.request_context.http.source_ip or "unknown",
+        deps.context.clock.now(),
+    )
+    if wait := limiter.blocked_for("source", source, now):
+        return _too_many(wait)
     try:
         stripe_event = stripe_webhooks.verify(payload, signature, deps.webhook_secrets())
     except stripe_webhooks.InvalidWebhook as error:
         logger.warning("webhook refused", extra={"code": error.code, "detail": error.detail})
-        return problem_answer(400, error.code, error.detail)
+        counted = limiter.admit("source", source, now)
+        return problem_answer(400, error.code, error.detail) if counted.admitted else _too_many(counted.retry_after)
     received = stripe_webhooks.receive(deps.context, stripe_event)
     if received.enqueue:
         deps.publisher.send(
@@ -54,3 +63,7 @@ def lambda_handler(event: APIGatewayProxyEventV2, context: LambdaContext) -> dic
         "headers": {"Content-Type": "application/json"},
         "body": json.dumps({"received": True, "id": received.event_id}),
     }
+
+
+def _too_many(wait: int) -> dict:
+    return problem_answer(429, "rate_limited", f"too many refused deliveries: try again in {wait} s", retry_after=wait)

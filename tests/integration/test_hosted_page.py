@@ -194,6 +194,17 @@ def test_viewing_again_reuses_the_payment_intent(deps, gateway, key):
     assert secret in first and secret in again
 
 
+def test_a_page_reloaded_within_seconds_asks_stripe_nothing_more(deps, gateway, key, clock):
+    invoice = invoice_for(key)
+    path = link(deps, invoice)
+    call("GET", path)
+    asked = len(gateway.calls)
+    pages = [call("GET", path) for _ in range(5)]  # a hammered link (within its rate limits)
+    assert len(gateway.calls) == asked and all(status == 200 and "pay-config" in page for status, page, _ in pages)
+    clock.advance(hosted_page.CHECKOUT_CACHE)
+    assert call("GET", path)[0] == 200 and len(gateway.calls) > asked  # then Stripe is asked again
+
+
 # --- the link ------------------------------------------------------------------------------------------------------
 def test_the_link_is_made_once_and_kept(deps, gateway, key, tenant_id):
     invoice = invoice_for(key)
@@ -322,11 +333,12 @@ def test_the_404_page_speaks_the_browsers_language(deps, gateway):
 
 
 # --- states --------------------------------------------------------------------------------------------------------
-def test_a_paid_invoice_says_thank_you_and_offers_no_form(deps, gateway, key):
+def test_a_paid_invoice_says_thank_you_and_offers_no_form(deps, gateway, key, clock):
     invoice = invoice_for(key, "zh", "cny")
     path = link(deps, invoice)
     call("GET", path)
     [pi] = gateway.intents
+    clock.advance(hosted_page.CHECKOUT_CACHE)  # typing a card in takes longer than the page's form is kept
     gateway.pay(pi)  # the customer paid with Stripe.js; the webhook has not arrived yet
     status, page, _ = call("GET", path)  # the reload after paying
     assert status == 200

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from billing.adapters.analytics import BucketFacts
     from billing.adapters.document_store import DocumentStore
     from billing.adapters.messaging import EventBridgeBus, SesMailer, SqsPublisher
+    from billing.adapters.rate_limiter import RateLimiter
     from billing.adapters.stripe_gateway import StripeGateway
     from billing.adapters.webhook_http import WebhookSender
     from billing.services.unit import Clock, Context
@@ -85,6 +86,14 @@ class Deps:
         from billing.adapters.stripe_gateway import StripeGateway  # stripe is heavy: only where it is used
 
         return StripeGateway(secrets.secret(self.env["STRIPE_SECRET_KEY_PARAM"]), self.env.get("STRIPE_API_BASE"))
+
+    @cached_property
+    def rate_limiter(self) -> RateLimiter:
+        """Request rate limits per tenant, source address and pay link (``<KIND>_RATE_LIMIT`` overrides a default),
+        counted in the table (billing.adapters.rate_limiter)."""
+        from billing.adapters.rate_limiter import RateLimiter, limits_from
+
+        return RateLimiter(self.context.repo.store, limits_from(self.env))
 
     def webhook_secrets(self) -> list[str]:
         """Every signing secret accepted now (several during a rotation); cached by Powertools for 5 minutes."""

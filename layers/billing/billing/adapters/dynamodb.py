@@ -209,6 +209,22 @@ class DynamoStore:
             if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
                 raise
 
+    def add_counts(self, key: dict[str, str], counts: dict[str, int], expires_at: int) -> dict[str, int]:
+        """Add ``counts`` to the item's number attributes (made at 0 if absent; the item too), set its TTL, and
+        answer the attributes' new values: one ``UpdateItem``, exact under any concurrency."""
+        names = {f"#c{i}": name for i, name in enumerate(counts)}
+        values = {f":c{i}": {"N": str(n)} for i, n in enumerate(counts.values())}
+        answer = self.client.update_item(
+            TableName=self.table,
+            Key=to_item(key),
+            UpdateExpression="ADD " + ", ".join(f"#c{i} :c{i}" for i in range(len(counts))) + " SET expires_at = :ttl",
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues={**values, ":ttl": {"N": str(expires_at)}},
+            ReturnValues="UPDATED_NEW",
+        )
+        new = from_item(answer.get("Attributes", {}))
+        return {name: int(new.get(name, 0)) for name in counts}
+
     def get_many(self, keys: list[dict[str, str]], consistent: bool = True) -> list[dict[str, Any]]:
         """The items at ``keys`` that exist, in one ``BatchGetItem`` per hundred keys (DynamoDB's limit), made in
         parallel; keys it leaves unprocessed (throttling, the 16 MB answer limit) are asked again until none is

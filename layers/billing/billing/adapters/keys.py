@@ -31,6 +31,13 @@ def api_key(tenant_id: str, key_id: str) -> dict[str, str]:
     return _k(f"T#{tenant_id}#KEY#{key_id}", "APIKEY")
 
 
+def rate_window(scope: str, minute: int) -> dict[str, str]:
+    """The requests of one rate-limit key in one minute (epoch minute): ``scope`` is ``T#<tenant>`` for a tenant's
+    API calls, ``SRC#<kind>#<digest>`` for a source address's or a link's public requests (billing.adapters.
+    rate_limiter). One item per minute, removed by TTL: no item grows, and a new minute starts at nothing."""
+    return _k(f"{scope}#RATE#{minute}", "RATE")
+
+
 def customer(tenant_id: str, customer_id: str) -> dict[str, str]:
     return _k(f"T#{tenant_id}#CUS#{customer_id}", "CUSTOMER")
 

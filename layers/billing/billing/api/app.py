@@ -30,7 +30,7 @@ from billing.actor import acting
 from billing.api import limits, reads, scopes
 from billing.api.openapi import complete as complete_openapi
 from billing.api.problems import from_domain, problem, problem_answer
-from billing.domain.errors import DomainError
+from billing.domain.errors import DomainError, RateLimited
 from billing.services.tenants import authenticated_key
 
 logger = Logger(child=True)
@@ -43,17 +43,32 @@ resolver = APIGatewayHttpResolver(enable_validation=True)
 
 
 def require_tenant(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) -> Response:
-    """The tenant of the request's API key; the key (its id) is who acts. A page's door names its own actor."""
-    if app.current_event.path in PUBLIC_PATHS or app.current_event.path.startswith(PUBLIC_PREFIXES):
+    """The tenant of the request's API key; the key (its id) is who acts. A page's door names its own actor. Each
+    is within its rate limits (billing.adapters.rate_limiter): the tenant's, or a page's source address's and pay
+    link's."""
+    deps = bootstrap.deps()
+    path = app.current_event.path
+    if path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES):
+        if path.startswith(PUBLIC_PREFIXES) and (wait := _page_wait(app, deps)):
+            from billing.web.pages import accept_language, message_page
+
+            answer = message_page(429, accept_language(app.current_event.headers or {}), too_many=True)
+            answer.headers["Retry-After"] = str(wait)
+            return answer
         with acting(None):
             return next_middleware(app)
     headers = app.current_event.headers or {}
     auth = next((v for k, v in headers.items() if k.lower() == "authorization"), None)
-    ctx = bootstrap.deps().context
+    ctx = deps.context
     with ctx.repo.store.read_scope():  # what the request reads ahead (billing.api.reads) ends with it
         caller = authenticated_key(ctx, auth, reads.planner(app, ctx, ctx.clock.now()))
         app.append_context(tenant_id=caller.tenant_id)
         logger.append_keys(tenant_id=caller.tenant_id, api_key_id=caller.key_id)
+        decision = deps.rate_limiter.admit("tenant", caller.tenant_id, ctx.clock.now())
+        if not decision.admitted:
+            logger.warning("tenant rate limited", extra={"retry_after": decision.retry_after})
+            detail = f"this tenant has made too many requests: try again in {decision.retry_after} s"
+            return from_domain(RateLimited(detail=detail, retry_after=decision.retry_after))
         route = app.context.get("_route")
         if route is not None and (needed := scopes.required(route.method, route.openapi_path)) not in caller.scopes:
             return problem(
@@ -64,6 +79,21 @@ def require_tenant(app: APIGatewayHttpResolver, next_middleware: NextMiddleware)
             )
         with acting("api_key", caller.key_id):
             return next_middleware(app)
+
+
+def _page_wait(app: APIGatewayHttpResolver, deps: bootstrap.Deps) -> int:
+    """Seconds a page request must wait (0: none): its source address's limit, and a pay link's own."""
+    now, limiter = deps.context.clock.now(), deps.rate_limiter
+    source = app.current_event.request_context.http.source_ip or "unknown"
+    checks = [("source", source)]
+    if app.current_event.path.startswith("/pay/"):
+        checks.append(("link", app.current_event.path.split("/")[2]))  # the token: /pay/<token>[/pdf]
+    for kind, name in checks:
+        decision = limiter.admit(kind, name, now)
+        if not decision.admitted:
+            logger.warning("page rate limited", extra={"limit_kind": kind, "retry_after": decision.retry_after})
+            return decision.retry_after
+    return 0
 
 
 def refuse_unknown_query(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) -> Response:

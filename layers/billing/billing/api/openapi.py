@@ -21,6 +21,8 @@ ALWAYS = {
     "take, a forged cursor (`malformed_json`, `invalid_idempotency_key`, `unknown_query_parameter`, `invalid_cursor`)",
     "401": "No API key, or one that is not valid (`unauthorized`)",
     "422": "The request breaks the schema (`invalid_request`, with `errors`) or a rule of the domain (its own code)",
+    "429": "The tenant has made too many requests: ask again after the `Retry-After` header's seconds "
+    "(`rate_limited`, with `retry_after`; docs/security.md, \"Rate limits\")",
 }
 ON_WRITES = {
     "409": "The object's state does not allow it, or the Idempotency-Key was used for another request "
@@ -59,6 +61,9 @@ IDEMPOTENCY_KEY = {
     "same body (header `Idempotent-Replayed: true`); the same key with another body is 409.",
     "schema": {"type": "string", "minLength": 1, "maxLength": MAX_KEY_LENGTH},
 }
+
+
+RETRY_AFTER = {"description": "Seconds to wait before asking again", "schema": {"type": "integer", "minimum": 1}}
 
 
 def _problem(description: str, codes: list[str] | None = None) -> dict[str, Any]:
@@ -178,6 +183,10 @@ OTHER_DOORS: dict[str, dict[str, Any]] = {
                     "Not Stripe's: a missing or wrong signature, an old timestamp, a body that is not an "
                     "event (`invalid_signature`, `stale_signature`, `malformed_event`)"
                 ),
+                "429": {
+                    **_problem("Too many refused deliveries from this address (`rate_limited`); Stripe's are never"),
+                    "headers": {"Retry-After": RETRY_AFTER},
+                },
             },
         }
     },
@@ -200,6 +209,7 @@ def complete(document: dict[str, Any]) -> dict[str, Any]:
             errors = {**ALWAYS, **(ON_WRITES if method in WRITES else {})}
             for status, description in errors.items():
                 responses[status] = _problem(description)
+            responses["429"]["headers"] = {"Retry-After": RETRY_AFTER}
             needed = scopes.required(method.upper(), path)
             operation["x-required-scope"] = needed
             responses["403"] = _problem(f"The API key lacks the scope `{needed}` (`insufficient_scope`)")

@@ -6,7 +6,7 @@ import json
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
-from billing.domain.errors import Conflict, DomainError, NotFound, Unauthorized, ValidationFailed
+from billing.domain.errors import Conflict, DomainError, NotFound, RateLimited, Unauthorized, ValidationFailed
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.event_handler import Response
@@ -18,6 +18,7 @@ STATUS_OF: list[tuple[type[DomainError], int]] = [
     (NotFound, 404),
     (Conflict, 409),
     (ValidationFailed, 422),
+    (RateLimited, 429),
 ]
 
 
@@ -34,6 +35,7 @@ PROBLEM_SCHEMA: dict[str, Any] = {
         "code": {"type": "string", "examples": ["invoice_not_found"]},
         "detail": {"type": "string"},
         "errors": {"type": "array", "items": {"type": "object"}, "description": "what broke the schema (422)"},
+        "retry_after": {"type": "integer", "minimum": 1, "description": "seconds to wait, as Retry-After (429, 503)"},
     },
 }
 
@@ -60,15 +62,14 @@ def problem(status: int, code: str, detail: str, **extra: Any) -> Response:
 def from_domain(error: DomainError) -> Response:
     status = next((s for cls, s in STATUS_OF if isinstance(error, cls)), 400)
     response = problem(status, error.code, error.detail or str(error), **error.extra)
-    if "retry_after" in error.extra:  # a state that passes by itself (a PDF being rendered): when to ask again
+    if "retry_after" in error.extra:  # a state that passes by itself (a PDF being rendered, a limit): when to ask again
         response.headers["Retry-After"] = str(error.extra["retry_after"])
     return response
 
 
 def problem_answer(status: int, code: str, detail: str, **extra: Any) -> dict[str, Any]:
     """The same problem document as an API Gateway answer, for the doors that answer without the resolver."""
-    return {
-        "statusCode": status,
-        "headers": {"Content-Type": PROBLEM_JSON},
-        "body": problem(status, code, detail, **extra).body,
-    }
+    headers = {"Content-Type": PROBLEM_JSON}
+    if "retry_after" in extra:
+        headers["Retry-After"] = str(extra["retry_after"])
+    return {"statusCode": status, "headers": headers, "body": problem(status, code, detail, **extra).body}

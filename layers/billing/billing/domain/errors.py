@@ -44,6 +44,12 @@ class ConcurrentModification(Exception):
     """An optimistic-lock check failed; the service re-reads and tries again. Never reaches a client as is."""
 
 
+class RateLimited(DomainError):
+    """Too many requests for one limit (a tenant's, a source's, a link's): ``retry_after`` seconds (HTTP 429)."""
+
+    code = "rate_limited"
+
+
 class Unauthorized(DomainError):
     """Missing or unknown API key (HTTP 401)."""
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import hmac
 import re
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from billing.domain.errors import NotFound
@@ -125,7 +126,30 @@ class Checkout:
 def checkout(ctx: Context, gateway: Any, invoice: Invoice) -> tuple[Invoice, Checkout]:
     """The PaymentIntent for the invoice's amount due (created once per amount due). If Stripe already has the
     money (a payment whose webhook has not arrived yet: the customer reloaded right after paying), the invoice is
-    brought up to date now, by the same rule a webhook applies, so the page never offers to pay twice."""
+    brought up to date now, by the same rule a webhook applies, so the page never offers to pay twice.
+
+    A card form for the same version of the invoice is kept ``CHECKOUT_CACHE`` in the container: a page reloaded
+    (or hammered, within its rate limits) asks Stripe nothing more in that time. Kept, a form paid meanwhile would
+    be offered once more, to be refused by Stripe (the PaymentIntent has succeeded: no second charge); a webhook
+    that records the payment changes the version, and so the form."""
+    now, key = ctx.clock.now(), (invoice.tenant_id, invoice.id, invoice.version)
+    kept = _checkouts.get(key)
+    if kept is not None and kept[0] <= now < kept[0] + CHECKOUT_CACHE:
+        return invoice, kept[1]
+    invoice, made = _checkout(ctx, gateway, invoice)
+    if made.status == "ready":
+        if len(_checkouts) >= MAX_CHECKOUTS:
+            _checkouts.pop(next(iter(_checkouts)), None)
+        _checkouts[key] = (now, made)
+    return invoice, made
+
+
+CHECKOUT_CACHE = timedelta(seconds=5)  # less than anyone takes to type a card in and pay
+MAX_CHECKOUTS = 1_000
+_checkouts: dict[tuple[str, str, int], tuple[datetime, Checkout]] = {}  # per container, by invoice and version
+
+
+def _checkout(ctx: Context, gateway: Any, invoice: Invoice) -> tuple[Invoice, Checkout]:
     # payments (and the subscriptions it follows) only where the page takes a payment: the document renderer
     # imports this module for ``hosted_url`` alone (docs/benchmarks.md, section 1)
     from billing.services import payments
