@@ -23,6 +23,7 @@ from infra.local.template import ROOT
 STRIPE_KEY = "sk_test_local"
 PUBLISHABLE_KEY = "pk_test_local"
 LOCAL_WEBHOOK_TIMEOUT_SECONDS = 3  # the cloud's is 15 (template.yaml, WebhookDeliveryFunction)
+LOCAL_WIDE_LIMIT = "10000/10000"
 LOCALSTRIPE_PYTHON = ROOT / ".tools" / "localstripe" / "bin" / "python"
 
 
@@ -76,7 +77,10 @@ class LocalStack:
         # Webhook endpoints on this machine (http, loopback) are allowed here only, and a receiver that does not
         # answer is given up on after 3 s rather than 15 (billing.adapters.webhook_http), to keep the tests fast.
         webhooks_env = {"WEBHOOKS_ALLOW_LOCAL": "true", "WEBHOOK_TIMEOUT_SECONDS": str(LOCAL_WEBHOOK_TIMEOUT_SECONDS)}
-        local_env = {**stripe_env, **webhooks_env, "PUBLIC_BASE_URL": self.api_url}
+        # Here one address (loopback) is every browser, the storefront and localstripe at once: the per-address and
+        # per-link limits would be everyone's, so they are wide; a tenant's limit is the template's.
+        limits_env = {"SOURCE_RATE_LIMIT": LOCAL_WIDE_LIMIT, "LINK_RATE_LIMIT": LOCAL_WIDE_LIMIT}
+        local_env = {**stripe_env, **webhooks_env, **limits_env, "PUBLIC_BASE_URL": self.api_url}
         os.environ.update(local_env)
         for deps in self.runtime.deps.values():
             deps.env.update(local_env)
