@@ -2,6 +2,7 @@
 
     python -m infra.admin create-tenant --name "Acme Cloud" [--number-format "INV-{yyyy}-{seq:06}"] [--reply-to …]
     python -m infra.admin add-key --tenant ten_…
+    python -m infra.admin set-rate-limit --tenant ten_… --limit 500/1000   (or --limit default)
     python -m infra.admin reconcile --since 2026-11-01T00:00:00Z
     python -m infra.admin replay-outbox --since 2026-11-01T00:00:00Z --until 2026-11-01T06:00:00Z
     python -m infra.admin replay-outbox --from-dlq <OutboxRelayDLQUrl>
@@ -37,7 +38,7 @@ from billing import bootstrap
 from billing.actor import acting
 from billing.domain.errors import DomainError
 from billing.observability import logger
-from billing.services import customers, outbox, reconciliation, tenants
+from billing.services import customers, outbox, reconciliation, settings, tenants
 from billing.services.unit import Context
 
 
@@ -89,6 +90,9 @@ def main(argv: list[str] | None = None) -> int:
     create.add_argument("--reply-to", default=None)
     add_key = commands.add_parser("add-key", help="issue another API key for a tenant")
     add_key.add_argument("--tenant", required=True)
+    rate = commands.add_parser("set-rate-limit", help="give a tenant its own API rate limit, or the stack's again")
+    rate.add_argument("--tenant", required=True)
+    rate.add_argument("--limit", required=True, help="<rate>/<burst> (requests a second, in one second), or default")
     reconcile = commands.add_parser("reconcile", help="repair payments, refunds and disputes from Stripe since …")
     reconcile.add_argument("--since", required=True, type=_instant, help="ISO 8601 instant with its offset")
     replay = commands.add_parser("replay-outbox", help="relay domain events again: a window, or the relay's DLQ")
@@ -125,6 +129,9 @@ def _run(ctx: Context, args: argparse.Namespace) -> int:
         with _logs_to_stderr():  # stdout is the report
             report = reconciliation.reconcile_since(ctx, bootstrap.deps().stripe, args.since)
         print(json.dumps({"since": args.since.isoformat(), **report}, indent=2))
+    elif args.command == "set-rate-limit":
+        limit = settings.set_rate_limit(ctx, args.tenant, None if args.limit == "default" else args.limit)
+        print(json.dumps({"tenant_id": args.tenant, "rate_limit": limit or "default"}, indent=2))
     elif args.command == "backfill-customer-lists":
         print(json.dumps({"customers_listed": customers.backfill_lists(ctx)}, indent=2))
     elif args.command == "replay-outbox":

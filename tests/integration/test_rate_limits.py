@@ -15,10 +15,12 @@ import pytest
 import stripe
 
 from billing.adapters import keys
+from billing.adapters.key_cache import KEY_CACHE_TTL
 from billing.adapters.rate_limiter import RateLimiter, limits_from, scope
 from billing.services import tenants
 from functions.api import app
 from functions.stripe_webhook import app as stripe_webhook
+from infra import admin
 from tests.integration.conftest import TABLE, FakeLambdaContext, http_event
 from tests.integration.test_round_trips import Trips
 
@@ -144,3 +146,22 @@ def test_unsigned_webhook_floods_are_limited_per_source_and_stripe_is_never(limi
     assert webhook(payload, "192.0.2.66", signed(payload))["statusCode"] == 429  # the source is refused outright
     for _ in range(20):  # Stripe's signed deliveries from its own address are never counted
         assert webhook(payload, "192.0.2.67", signed(payload))["statusCode"] == 200
+
+
+def test_an_operator_gives_one_tenant_its_own_limit_seen_within_the_key_cache(
+    limited, key, tenant_id, clock, capsys, monkeypatch
+):
+    monkeypatch.setenv("TABLE_NAME", TABLE)
+    other = tenants.create_tenant(limited.context, "Other Co")[1]
+    assert admin.main(["set-rate-limit", "--tenant", tenant_id, "--limit", "50/4"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"tenant_id": tenant_id, "rate_limit": "50/4"}
+    clock.advance(KEY_CACHE_TTL)  # the door read the tenant before: within the cache's seconds, the change is seen
+    assert [call("/v1/tax_rates", key)[0] for _ in range(6)] == [200] * 4 + [429] * 2
+    assert sum(call("/v1/tax_rates", other)[0] == 200 for _ in range(6)) == 6  # the stack's 20 for the others
+    [event] = [e for e in limited.context.repo.events(keys.tenant(tenant_id)) if e.type == "tenant.rate_limit_updated"]
+    assert event.data["changes"] == {"rate_limit": {"before": None, "after": "50/4"}}
+    assert admin.main(["set-rate-limit", "--tenant", tenant_id, "--limit", "0/4"]) == 1
+    assert "invalid_rate_limit" in capsys.readouterr().err
+    assert admin.main(["set-rate-limit", "--tenant", tenant_id, "--limit", "default"]) == 0
+    clock.advance(KEY_CACHE_TTL + timedelta(seconds=1))
+    assert sum(call("/v1/tax_rates", key)[0] == 200 for _ in range(22)) == 20

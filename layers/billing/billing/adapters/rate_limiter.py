@@ -59,15 +59,17 @@ class RateLimiter:
         self.meters: dict[tuple[str, str], Meter] = {}
         self.lock = threading.Lock()  # the local runtime serves requests on threads
 
-    def admit(self, kind: str, name: str, now: datetime) -> Decision:
-        """Whether a request of ``name`` (a tenant id, an address, a link) at ``now`` is let in."""
-        at = now.timestamp()
+    def admit(self, kind: str, name: str, now: datetime, own: str | None = None) -> Decision:
+        """Whether a request of ``name`` (a tenant id, an address, a link) at ``now`` is let in; ``own``: the
+        key's own limit (``<rate>/<burst>``: a tenant's, set by an operator) in place of its kind's."""
+        at, limit = now.timestamp(), Limit.parse(own) if own else self.limits[kind]
         with self.lock:
             meter = self.meters.get((kind, name))
             if meter is None:
                 if len(self.meters) >= MAX_METERS:
                     self.meters.pop(next(iter(self.meters)))
-                meter = self.meters[kind, name] = Meter(self.limits[kind])
+                meter = self.meters[kind, name] = Meter(limit)
+            meter.limit = limit  # a limit changed since (within the key cache's seconds)
             decision = meter.admit(at)
         if decision.flush is not None:
             self._add(kind, name, meter, decision.flush)

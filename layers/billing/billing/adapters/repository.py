@@ -104,8 +104,12 @@ class Repository(TaxRepository):
         return self.store.prefetch(wanted, queries or [], known)
 
     def save_tenant(self, tx: Transaction, tenant: Tenant) -> Tenant:
+        """The door reads the item as it is (and caches it): its own ``rate_limit``, if any, is top-level too."""
         saved = tenant.model_copy(update={"version": tenant.version + 1})
-        tx.put_versioned({**_item_attrs(keys.tenant(tenant.id), saved), "type": "tenant"}, tenant.version)
+        attrs = {**_item_attrs(keys.tenant(tenant.id), saved), "type": "tenant"}
+        if saved.rate_limit:
+            attrs["rate_limit"] = saved.rate_limit
+        tx.put_versioned(attrs, tenant.version)
         return saved
 
     def api_key(self, tenant_id: str, key_id: str) -> ApiKey:

@@ -64,7 +64,7 @@ def require_tenant(app: APIGatewayHttpResolver, next_middleware: NextMiddleware)
         caller = authenticated_key(ctx, auth, reads.planner(app, ctx, ctx.clock.now()))
         app.append_context(tenant_id=caller.tenant_id)
         logger.append_keys(tenant_id=caller.tenant_id, api_key_id=caller.key_id)
-        decision = deps.rate_limiter.admit("tenant", caller.tenant_id, ctx.clock.now())
+        decision = deps.rate_limiter.admit("tenant", caller.tenant_id, ctx.clock.now(), caller.rate_limit)
         if not decision.admitted:
             logger.warning("tenant rate limited", extra={"retry_after": decision.retry_after})
             detail = f"this tenant has made too many requests: try again in {decision.retry_after} s"

@@ -54,6 +54,7 @@ class Tenant(BaseModel):
     review_rule: ReviewRule = Field(default_factory=ReviewRule)
     reply_to: str | None = None
     dunning_policy: DunningPolicy = Field(default_factory=lambda: default_policy().model_copy(deep=True))
+    rate_limit: str | None = None  # <rate>/<burst> of its API calls, set by an operator; None: the stack's
     created_at: datetime
     version: int = 0
 

@@ -116,6 +116,7 @@ TYPES: dict[str, EventType] = _types(
     # the tenant's own settings
     ("tenant.profile_updated", "tenant", "The seller profile was replaced (what changed, before and after)."),
     ("tenant.dunning_policy_updated", "tenant", "The dunning policy was replaced (what changed, before and after)."),
+    ("tenant.rate_limit_updated", "tenant", "An operator gave the tenant its own API rate limit, or took it back."),
     ("portal.sign_in_requested", "tenant", "A customer asked for a link to their portal."),
     # taxes (billing.domain.tax)
     ("tax_rate.created", "tax_rate", "A tax rate was created (percentage, inclusive, jurisdiction never change)."),

@@ -403,9 +403,15 @@ class SubscriptionItemChanged(Data):
         "plan_id": "plan_01JE0000000000000000000000",
         "quantity": 1,
         "proration": 1250,
-        "changes": {"items": {"before": [{"plan_id": "plan_A", "quantity": 1}], "after": [
-            {"plan_id": "plan_A", "quantity": 1}, {"plan_id": "plan_01JE0000000000000000000000", "quantity": 1}
-        ]}},
+        "changes": {
+            "items": {
+                "before": [{"plan_id": "plan_A", "quantity": 1}],
+                "after": [
+                    {"plan_id": "plan_A", "quantity": 1},
+                    {"plan_id": "plan_01JE0000000000000000000000", "quantity": 1},
+                ],
+            }
+        },
     }
 
 
@@ -669,6 +675,13 @@ class TenantChanged(Data):
     example: ClassVar = {"changes": {"footer": {"before": None, "after": "Registered in Berlin, HRB 12345."}}}
 
 
+class RateLimitChanged(Data):
+    changes: Changes = Field(
+        description="the tenant's own rate limit (`<rate>/<burst>`; null: the stack's), before and after"
+    )
+    example: ClassVar = {"changes": {"rate_limit": {"before": None, "after": "500/1000"}}}
+
+
 class DunningPolicyChanged(Data):
     changes: Changes = Field(description="each field of the policy that changed, before and after")
     example: ClassVar = {
@@ -815,6 +828,7 @@ DATA: dict[str, type[Data]] = {
     "webhook_endpoint.disabled": WebhookEndpointDisabled,
     "tenant.profile_updated": TenantChanged,
     "tenant.dunning_policy_updated": DunningPolicyChanged,
+    "tenant.rate_limit_updated": RateLimitChanged,
     "portal.sign_in_requested": PortalSignInRequested,
     "invoices.drafted": InvoicesDrafted,
     "tax_rate.created": TaxRateCreated,

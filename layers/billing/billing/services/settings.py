@@ -11,9 +11,10 @@ from billing.adapters import keys
 from billing.domain.base_model import BaseModel
 from billing.domain.changes import changes
 from billing.domain.dunning import Action, Anchor, DunningPolicy, timeline
-from billing.domain.errors import NotFound
+from billing.domain.errors import NotFound, ValidationFailed
 from billing.domain.events import DomainEvent
 from billing.domain.profile import SellerProfile, default_profile
+from billing.domain.rate_limits import Limit
 from billing.observability import business_event
 from billing.services.unit import Claim, Context, remember, retrying
 
@@ -95,6 +96,30 @@ def replace_dunning_policy(
     ctx.repo.commit(tx)
     business_event("DunningPolicyChanged")
     return saved.dunning_policy
+
+
+@retrying()
+def set_rate_limit(ctx: Context, tenant_id: str, limit: str | None) -> str | None:
+    """The tenant's own API rate limit (``<rate>/<burst>``), or the stack's again (``None``): an operator's
+    decision (``infra.admin set-rate-limit``), seen by every container within the key cache's TTL."""
+    if limit is not None:
+        try:
+            parsed = Limit.parse(limit)
+        except ValueError as error:
+            raise ValidationFailed("invalid_rate_limit", str(error)) from error
+        limit = f"{parsed.rate}/{parsed.burst}"
+    tenant = ctx.repo.tenant(tenant_id, consistent=True)
+    if tenant is None:
+        raise NotFound("tenant_not_found", f"no tenant {tenant_id}")
+    if tenant.rate_limit == limit:
+        return limit
+    tx = ctx.repo.transaction()
+    ctx.repo.save_tenant(tx, tenant.model_copy(update={"rate_limit": limit}))
+    diff = {"rate_limit": {"before": tenant.rate_limit, "after": limit}}
+    event = DomainEvent.new("tenant.rate_limit_updated", tenant_id, "tenant", tenant_id, ctx.clock.now(), changes=diff)
+    ctx.repo.add_event(tx, keys.tenant(tenant_id), event)
+    ctx.repo.commit(tx)
+    return limit
 
 
 class PreviewRequest(BaseModel):

@@ -71,6 +71,7 @@ class Caller:
     tenant_id: str
     key_id: str
     scopes: frozenset[str]
+    rate_limit: str | None = None  # the tenant's own (``Tenant.rate_limit``); None: the stack's
 
 
 def key_usable(item: dict[str, Any] | None, now: datetime, digest: str | None = None) -> bool:
@@ -113,12 +114,12 @@ def authenticated_key(ctx: Context, authorization: str | None, reads: Reads | No
     if cached is not None:
         known = {(key["pk"], key["sk"]): cached.key_item, (tenant["pk"], tenant["sk"]): cached.tenant_item}
         ctx.repo.read_ahead(wanted, queries, known=known)
-        key_item = cached.key_item
+        key_item, tenant_item = cached.key_item, cached.tenant_item
     else:  # the route's Queries wait for the key: a request with a wrong key costs one bounded BatchGetItem
         found = ctx.repo.read_ahead([key, tenant, *wanted])
-        key_item = found[(key["pk"], key["sk"])]
+        key_item, tenant_item = found[(key["pk"], key["sk"])], found[(tenant["pk"], tenant["sk"])]
         if key_usable(key_item, now, digest):
-            cache.put(key["pk"], now, key_item, found[(tenant["pk"], tenant["sk"])])
+            cache.put(key["pk"], now, key_item, tenant_item)
             if queries:
                 ctx.repo.read_ahead([], queries)
             since = now - api_keys.LAST_USED_EVERY
@@ -127,4 +128,5 @@ def authenticated_key(ctx: Context, authorization: str | None, reads: Reads | No
     if not key_usable(key_item, now, digest):
         raise Unauthorized("invalid_api_key", "the API key is not valid")
     assert key_item is not None
-    return Caller(tenant_id, key_id(digest), frozenset(key_item.get("scopes") or SCOPES))
+    scopes = frozenset(key_item.get("scopes") or SCOPES)
+    return Caller(tenant_id, key_id(digest), scopes, (tenant_item or {}).get("rate_limit"))
