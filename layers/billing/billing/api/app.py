@@ -52,7 +52,7 @@ def require_tenant(app: APIGatewayHttpResolver, next_middleware: NextMiddleware)
     ctx = bootstrap.deps().context
     with ctx.repo.store.read_scope():  # what the request reads ahead (billing.api.reads) ends with it
         caller = authenticated_key(ctx, auth, reads.planner(app, ctx, ctx.clock.now()))
-        app.append_context(tenant_id=caller.tenant_id)
+        app.append_context(tenant_id=caller.tenant_id, scopes=caller.scopes)
         logger.append_keys(tenant_id=caller.tenant_id, api_key_id=caller.key_id)
         route = app.context.get("_route")
         if route is not None and (needed := scopes.required(route.method, route.openapi_path)) not in caller.scopes:
@@ -93,6 +93,7 @@ ROUTERS = (
     "billing.api.routes",
     "billing.api.collections",
     "billing.api.customers",
+    "billing.api.privacy",
     "billing.api.offline_payments",
     "billing.api.events",
     "billing.web.hosted_page",
@@ -112,7 +113,13 @@ BY_PATH_KEY: dict[str, tuple[str, ...]] = {
     "/v1/collection_cases": ("billing.api.collections",),
     "/v1/coupons": ("billing.api.coupons",),
     "/v1/credit_notes": ("billing.api.routes",),
-    "/v1/customers": ("billing.api.routes", "billing.api.customers", "billing.api.adjustments", "billing.api.coupons"),
+    "/v1/customers": (
+        "billing.api.routes",
+        "billing.api.customers",
+        "billing.api.privacy",
+        "billing.api.adjustments",
+        "billing.api.coupons",
+    ),
     "/v1/dashboard_sessions": ("billing.api.routes",),
     "/v1/events": ("billing.api.events",),
     "/v1/invoice_items": ("billing.api.adjustments",),

@@ -95,6 +95,12 @@ class CustomerUnarchived(Data):
     }
 
 
+class CustomerErased(Data):
+    erased_at: str = Field(description="when its personal data was erased")
+    kept_metadata: list[str] = Field(description="the metadata keys the erasure kept (keep_metadata); no values")
+    example: ClassVar = {"erased_at": "2026-12-01T09:30:00+00:00", "kept_metadata": ["crm_id"]}
+
+
 class CustomerCreditDeducted(Data):
     amount: int = Field(description="taken off the credit balance, minor units (the balance may go below zero)")
     changes: Changes = Field(description="credit_balance, before and after")
@@ -403,9 +409,15 @@ class SubscriptionItemChanged(Data):
         "plan_id": "plan_01JE0000000000000000000000",
         "quantity": 1,
         "proration": 1250,
-        "changes": {"items": {"before": [{"plan_id": "plan_A", "quantity": 1}], "after": [
-            {"plan_id": "plan_A", "quantity": 1}, {"plan_id": "plan_01JE0000000000000000000000", "quantity": 1}
-        ]}},
+        "changes": {
+            "items": {
+                "before": [{"plan_id": "plan_A", "quantity": 1}],
+                "after": [
+                    {"plan_id": "plan_A", "quantity": 1},
+                    {"plan_id": "plan_01JE0000000000000000000000", "quantity": 1},
+                ],
+            }
+        },
     }
 
 
@@ -750,6 +762,7 @@ DATA: dict[str, type[Data]] = {
     "customer.archived": CustomerArchived,
     "customer.unarchived": CustomerUnarchived,
     "customer.credit_deducted": CustomerCreditDeducted,
+    "customer.erased": CustomerErased,
     "customer.balance_transaction_created": CustomerBalanceTransactionCreated,
     "invoice_item.created": InvoiceItemCreated,
     "invoice_item.invoiced": InvoiceItemInvoiced,
