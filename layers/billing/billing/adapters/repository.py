@@ -18,9 +18,9 @@ from billing.adapters.dynamodb import DynamoStore, Page, Transaction, from_item,
 from billing.adapters.key_cache import KeyCache
 from billing.adapters.suppression import AlreadySuppressed as AlreadySuppressed
 from billing.adapters.tax_repository import TaxRepository
+from billing.domain import retention
 from billing.domain.api_keys import ApiKey
 from billing.domain.balance import BalanceTransaction
-from billing.domain import retention
 from billing.domain.collections import CollectionCase
 from billing.domain.errors import ConcurrentModification, NotFound
 from billing.domain.invoice_items import InvoiceItem
@@ -1000,9 +1000,15 @@ class Repository(TaxRepository):
         )
         return [_load(Invoice, from_item(item)) for item in items]
 
-    def partition_items(self, aggregate_key: dict[str, str], prefix: str = "") -> list[dict[str, Any]]:
-        """Every item of an aggregate's partition (under ``prefix``), as stored (consistent, page after page)."""
-        return self._partition(aggregate_key, prefix)
+    def partition_items(self, aggregate_key: dict[str, str]) -> list[dict[str, Any]]:
+        """Every item of an aggregate's partition, as stored (consistent, page after page)."""
+        request = {
+            "TableName": self.store.table,
+            "KeyConditionExpression": "pk = :pk",
+            "ExpressionAttributeValues": {":pk": {"S": aggregate_key["pk"]}},
+            "ConsistentRead": True,
+        }
+        return [from_item(i) for i in self.store.run_query(request)]
 
     def note_sign_in_request(self, tx: Transaction, event: DomainEvent, address: str) -> None:
         """Note a sign-in request's event beside the e-mail index of the address it names, as long as it lives."""
@@ -1028,7 +1034,7 @@ class Repository(TaxRepository):
         (nothing written meanwhile is lost), 25 a transaction; how many items changed. Doing it again changes
         nothing: tombstones are not personal data."""
         tx, changed = self.transaction(), 0
-        for item in self._partition(partition, ""):
+        for item in self.partition_items(partition):
             if item.get("type") in skip:
                 continue
             if item.get("type") == "claim_ref":
