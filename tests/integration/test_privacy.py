@@ -273,3 +273,107 @@ def test_the_export_holds_everything_about_the_customer_and_needs_an_admin_key(d
     assert {"customer.created", "customer.updated", "customer.email_suppressed"} <= types
     assert export["stripe"]["customer_id"] == deps.context.repo.customer(tenant_id, cus).stripe_customer_id
     assert export["subscriptions"] == [] and [b["amount"] for b in export["balance_transactions"]] == [1_000]
+
+
+# --- refusals ------------------------------------------------------------------------------------------------------
+def personal_of_tenant(tenant_id: str) -> list[tuple[str, str, str]]:
+    return [found for found in personal_left() if found[1].startswith(f"T#{tenant_id}")]
+
+
+def plain_customer(key: str) -> str:
+    body = {"email": EMAIL, "name": NAME, "locale": "en", "currency": "eur", "address": ADDRESS}
+    return ok("POST", "/v1/customers", key, body)["id"]
+
+
+def test_money_owed_refuses_the_erasure_unless_an_admin_key_forces_it(deps, tenant_id, key):
+    cus = plain_customer(key)
+    owed = invoice_for(key, cus, 3_000, pay=False)
+    writer = ok("POST", "/v1/api_keys", key, {"name": "storefront", "scopes": ["write"]})["secret"]
+    count = len(table_items())
+
+    status, refused = call("POST", f"/v1/customers/{cus}/erase", writer, {})
+    assert (status, refused["code"], refused["invoice_ids"]) == (409, "customer_owes_money", [owed["id"]])
+    status, refused = call("POST", f"/v1/customers/{cus}/erase", writer, {"force": True})
+    assert status == 403, refused
+    assert (status, refused["code"], refused["required_scope"]) == (403, "insufficient_scope", "admin")
+    assert len(table_items()) == count and personal_of_tenant(tenant_id)  # nothing changed
+
+    erased = ok("POST", f"/v1/customers/{cus}/erase", key, {"force": True})  # the tenant's first key: every scope
+    assert erased["status"] == "erased" and personal_of_tenant(tenant_id) == []
+    after = ok("GET", f"/v1/invoices/{owed['id']}", key)
+    assert totals(after) == totals(owed) and after["status"] == "open"  # still owed, as the books say
+
+
+def test_an_open_dispute_refuses_the_erasure_and_a_live_subscription_refuses_it_even_forced(deps, tenant_id, key):
+    cus = plain_customer(key)
+    paid = invoice_for(key, cus, 3_000, pay=True)
+    repo = deps.context.repo
+    tx = repo.transaction()
+    repo.save_invoice(tx, repo.invoice(tenant_id, paid["id"]).model_copy(update={"dispute_open": True}))
+    repo.commit(tx)
+    status, refused = call("POST", f"/v1/customers/{cus}/erase", key, {})
+    assert (status, refused["code"], refused["invoice_ids"]) == (409, "customer_dispute_open", [paid["id"]])
+
+    flat = {"name": "Pro", "interval": {"unit": "month", "count": 1}}
+    plan_id = ok("POST", "/v1/plans", key, flat | {"prices": [{"currency": "eur", "scheme": "flat", "amount": 900}]})
+    body = {"customer_id": cus, "items": [{"plan_id": plan_id["id"]}], "collection_method": "send_invoice"}
+    sub = ok("POST", "/v1/subscriptions", key, body)
+    status, refused = call("POST", f"/v1/customers/{cus}/erase", key, {"force": True})
+    assert (status, refused["code"], refused["subscription_ids"]) == (409, "customer_has_subscriptions", [sub["id"]])
+    assert repo.customer(tenant_id, cus).email == EMAIL  # nothing erased
+
+
+# --- a crash half-way, then a retry ----------------------------------------------------------------------------------
+class Crash(Exception):
+    """The Lambda gone right after a write (its answer never heard)."""
+
+
+def test_a_crash_after_any_write_of_the_erasure_is_finished_by_a_retry(deps, gateway, clock, monkeypatch):
+    """A clean erasure is run first, counting its writes (every commit, and the Stripe deletion); then, for each of
+    them, a tenant of its own erases with the process dying right after that write, and erases again: the second
+    run finishes (no personal value left in the tenant's items, one customer.erased event, Stripe's customer gone)."""
+    from billing.services import tenants
+
+    store, real_commit, real_delete = deps.context.repo.store, deps.context.repo.store.commit, gateway.delete_customer
+    writes: list[str] = []
+    die_at: list[int] = []
+
+    def after(name: str, call_: Any) -> Any:
+        result = call_()
+        writes.append(name)
+        if die_at and len(writes) == die_at[0]:
+            raise Crash(f"died after {name} #{len(writes)}")
+        return result
+
+    monkeypatch.setattr(store, "commit", lambda tx: after("commit", lambda: real_commit(tx)))
+    monkeypatch.setattr(gateway, "delete_customer", lambda sid: after("stripe", lambda: real_delete(sid)))
+
+    def erase(tenant_id: str, cus: str) -> Any:
+        cmd = EraseCustomer(keep_metadata=["crm_id"])
+        return privacy.erase_customer(deps.context, gateway, tenant_id, cus, cmd)
+
+    def scenario(crash_at: int | None) -> int:
+        tenant, key = tenants.create_tenant(deps.context, "Acme Cloud")
+        cus, invoices = customer_with_history(deps, gateway, tenant.id, key)
+        stripe_id = deps.context.repo.customer(tenant.id, cus).stripe_customer_id
+        writes.clear()
+        die_at[:] = [crash_at] if crash_at else []
+        if crash_at:
+            with pytest.raises(Crash):
+                erase(tenant.id, cus)
+            die_at.clear()
+            assert deps.context.repo.customer(tenant.id, cus).status == "active"  # the customer is last
+        assert erase(tenant.id, cus).status == "erased"
+        done = len(writes)
+        assert personal_of_tenant(tenant.id) == [], crash_at
+        events = [e.type for e in deps.context.repo.events(keys.customer(tenant.id, cus))]
+        assert events.count("customer.erased") == 1
+        assert [totals(ok("GET", f"/v1/invoices/{i['id']}", key)) for i in invoices] == [totals(i) for i in invoices]
+        with pytest.raises(stripe.InvalidRequestError):
+            gateway.client.v1.customers.retrieve(stripe_id)
+        return done
+
+    total = scenario(None)
+    assert total >= 6 and writes.count("stripe") == 1
+    for crash_at in range(1, total):  # the last write is the customer's own: after it, nothing is left to do
+        scenario(crash_at)

@@ -8,7 +8,7 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from billing.api.door import Door, LazyStripe, context
 from billing.api.params import Id
-from billing.api.problems import problem
+from billing.domain.errors import Forbidden
 from billing.domain.models import Customer
 from billing.services import privacy
 from billing.services.commands import EraseCustomer
@@ -41,10 +41,8 @@ def export_customer(customer_id: Id) -> privacy.CustomerExport:
 def erase_customer(customer_id: Id, body: EraseCustomer | None = None) -> Response[Customer]:
     body = body or EraseCustomer()
     if body.force and FORCE_SCOPE not in door.scopes():
-        return problem(
-            403,
-            "insufficient_scope",
-            f"this API key lacks the scope {FORCE_SCOPE}, which an erasure with force needs",
+        raise Forbidden(
+            detail=f"this API key lacks the scope {FORCE_SCOPE}, which an erasure with force needs",
             required_scope=FORCE_SCOPE,
         )
     return door.post(
