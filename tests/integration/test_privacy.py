@@ -377,3 +377,36 @@ def test_a_crash_after_any_write_of_the_erasure_is_finished_by_a_retry(deps, gat
     assert total >= 6 and writes.count("stripe") == 1
     for crash_at in range(1, total):  # the last write is the customer's own: after it, nothing is left to do
         scenario(crash_at)
+
+
+# --- retention -----------------------------------------------------------------------------------------------------
+def test_what_has_no_legal_need_expires_and_the_suppression_list_keeps_no_address(deps, gateway, clock, tenant_id, key):
+    from billing.domain import retention
+    from billing.services import stripe_webhooks
+
+    cus, invoices = customer_with_history(deps, gateway, tenant_id, key)
+    now = int(clock.now().timestamp())
+    items = table_items()
+
+    def ttl_of(match: Any) -> set[int | None]:
+        found = {int(i["expires_at"]["N"]) if "expires_at" in i else None for i in items if match(i)}
+        assert found, "no such item"
+        return found
+
+    assert ttl_of(lambda i: i["sk"]["S"].startswith("MAIL#")) == {now + int(retention.MAIL_LOG.total_seconds())}
+    sign_in = int(retention.SIGN_IN_REQUEST.total_seconds())
+    assert ttl_of(lambda i: i.get("event_type", {}).get("S") == "portal.sign_in_requested") == {now + sign_in}
+    assert ttl_of(lambda i: i.get("type", {}).get("S") == "sign_in_ref") == {now + sign_in}
+    assert ttl_of(lambda i: i.get("event_type", {}).get("S") == "customer.updated") == {None}  # the audit trail stays
+    assert ttl_of(lambda i: i.get("type", {}).get("S") == "claim_ref") == {now + 24 * 3600}
+    suppressed = [i for i in items if i["sk"]["S"] == "SUPPRESSED"]
+    assert len(suppressed) == 1 and "address" not in suppressed[0]
+    assert deps.context.repo.suppression(tenant_id, EMAIL.upper())  # still found, by the digest
+
+    delivered = {"id": "evt_1", "type": "payment_intent.succeeded", "created": now}
+    delivered["data"] = {"object": {"id": "pi_1", "object": "payment_intent", "metadata": {"tenant_id": tenant_id}}}
+    delivered["data"]["object"]["receipt_email"] = EMAIL
+    assert stripe_webhooks.receive(deps.context, delivered).enqueue
+    record = deps.context.repo.stripe_event(tenant_id, "evt_1")
+    assert int(record["expires_at"]) == now + int(retention.STRIPE_EVENT.total_seconds())
+    assert EMAIL not in json.dumps(record, default=str)  # only ids: no raw payload is kept
