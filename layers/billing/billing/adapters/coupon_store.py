@@ -99,13 +99,17 @@ class CouponStore:
             tx.put_new(guard, lambda: Conflict("promotion_code_exists", f"the code {promo.code} is taken"))
         return saved
 
-    def promotion_codes(self, tenant_id: str, limit: int, cursor: str | None) -> tuple[list[PromotionCode], str | None]:
+    def promotion_codes(
+        self, tenant_id: str, limit: int, cursor: str | None
+    ) -> tuple[list[PromotionCode], str | None]:
         pk = keys.tenant_list_attrs(tenant_id, "PROMO", "")["gsi3pk"]
         page = self.store.query(INDEX_BY_TENANT, "gsi3pk", pk, limit, cursor, f"T#{tenant_id}#")
         return [self.promotion_code(tenant_id, item["gsi3sk"]) for item in page.items], page.cursor
 
     # --- redemption ---------------------------------------------------------------------------------------------
-    def count_redemption(self, tx: Transaction, coupon: Coupon, promo: PromotionCode | None, customer_id: str) -> None:
+    def count_redemption(
+        self, tx: Transaction, coupon: Coupon, promo: PromotionCode | None, customer_id: str
+    ) -> None:
         """Count one redemption in ``tx``, exactly: each counter moves by a conditional ``ADD`` (refused at its
         limit with its own problem), and the coupon and code must still be as they were read (not archived or
         deactivated in between)."""

@@ -15,7 +15,9 @@ from billing.adapters.dynamodb import in_parallel
 class SqsPublisher:
     client: Any
 
-    def send(self, queue_url: str, messages: list[dict[str, Any]], fifo: list[tuple[str, str]] | None = None) -> None:
+    def send(
+        self, queue_url: str, messages: list[dict[str, Any]], fifo: list[tuple[str, str]] | None = None
+    ) -> None:
         """Send JSON messages, ten to a request; raise if SQS refused any, so the caller's batch is retried. To a
         FIFO queue, ``fifo`` gives each message's (MessageGroupId, MessageDeduplicationId)."""
         for start in range(0, len(messages), 10):

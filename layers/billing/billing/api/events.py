@@ -41,5 +41,7 @@ def list_events(
     cursor: Annotated[str | None, Query(max_length=2048)] = None,
 ) -> EventList:
     tenant_id = router.context["tenant_id"]
-    data, next_cursor = audit.events(bootstrap.deps().context, tenant_id, type_, object_id, from_, to, limit, cursor)
+    data, next_cursor = audit.events(
+        bootstrap.deps().context, tenant_id, type_, object_id, from_, to, limit, cursor
+    )
     return EventList(data=data, has_more=next_cursor is not None, next_cursor=next_cursor)

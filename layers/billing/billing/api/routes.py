@@ -104,6 +104,8 @@ class SubscriptionList(BaseModel):
     next_cursor: str | None
 
 
+
+
 # --- customers -------------------------------------------------------------------------------------------------
 @router.post("/v1/customers", tags=["customers"], summary="Register a customer", responses=CREATED)
 def create_customer(body: CreateCustomer) -> Response[Customer]:

@@ -201,7 +201,9 @@ class Coupon(BaseModel):
             else:
                 merged[key] = value
         after = self.model_copy(update={"name": name or self.name, "metadata": merged, "updated_at": now})
-        diff = changes({"name": self.name, "metadata": self.metadata}, {"name": after.name, "metadata": after.metadata})
+        diff = changes(
+            {"name": self.name, "metadata": self.metadata}, {"name": after.name, "metadata": after.metadata}
+        )
         if not diff:
             return self, []
         return after, [after._event("coupon.updated", now, changes=diff)]
@@ -344,6 +346,8 @@ def normalize_code(code: str) -> str:
     if not CODE.match(code):
         raise ValidationFailed("invalid_promotion_code", "a code is 3 to 64 of A-Z a-z 0-9 _ -")
     return code.upper()
+
+
 
 
 class Discount(BaseModel):

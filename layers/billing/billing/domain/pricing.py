@@ -207,7 +207,9 @@ def _discount_shares(
     return applied, shares
 
 
-def price(lines: list[LineInput], discount: Discount | None = None, discounts: Sequence[DiscountInput] = ()) -> Totals:
+def price(
+    lines: list[LineInput], discount: Discount | None = None, discounts: Sequence[DiscountInput] = ()
+) -> Totals:
     if not lines:
         raise ValidationFailed("no_lines", "an invoice needs at least one line")
     amounts = [line.quantity * line.unit_amount for line in lines]

@@ -185,20 +185,17 @@ def _invoice(doc: dict[str, Any]) -> Iterable[tuple[str, Row]]:
     month = _month(issued)
     if doc.get("tax_summary"):  # one row per rate object of the invoice's own summary (billing.domain.pricing)
         for row in doc["tax_summary"]:
-            yield (
-                "invoice_taxes",
-                {
-                    **common,
-                    "tax_rate": _rate(row["percentage"]),
-                    "taxable": row["taxable_amount"],
-                    "tax": row["tax_amount"],
-                    "tax_rate_id": row.get("tax_rate_id"),
-                    "tax_name": row.get("display_name"),
-                    "jurisdiction": row.get("jurisdiction"),
-                    "kind": "inclusive" if row.get("inclusive") else "exclusive",
-                    "month": month,
-                },
-            )
+            yield "invoice_taxes", {
+                **common,
+                "tax_rate": _rate(row["percentage"]),
+                "taxable": row["taxable_amount"],
+                "tax": row["tax_amount"],
+                "tax_rate_id": row.get("tax_rate_id"),
+                "tax_name": row.get("display_name"),
+                "jurisdiction": row.get("jurisdiction"),
+                "kind": "inclusive" if row.get("inclusive") else "exclusive",
+                "month": month,
+            }
         return
     by_rate: dict[str, list[int]] = defaultdict(lambda: [0, 0])  # an invoice from before the summary
     for line in doc["lines"]:

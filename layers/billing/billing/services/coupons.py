@@ -393,7 +393,9 @@ def _remove(ctx: Context, tenant_id: str, key: dict[str, str], claim: Claim | No
 
 
 @retrying()
-def remove_from_subscription(ctx: Context, tenant_id: str, subscription_id: str, claim: Claim | None = None) -> Removed:
+def remove_from_subscription(
+    ctx: Context, tenant_id: str, subscription_id: str, claim: Claim | None = None
+) -> Removed:
     sub = ctx.repo.subscription(tenant_id, subscription_id)
     return _remove(ctx, tenant_id, keys.subscription(tenant_id, sub.id), claim)
 
@@ -420,3 +422,4 @@ def customer_discount(ctx: Context, tenant_id: str, customer_id: str) -> Discoun
     customer = ctx.repo.customer(tenant_id, customer_id)
     found, _ = store(ctx).discount(keys.customer(tenant_id, customer.id))
     return DiscountState(discount=found, in_effect=bool(found and found.in_effect(ctx.clock.now())))
+

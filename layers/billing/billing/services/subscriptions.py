@@ -406,6 +406,8 @@ def bill_subscriptions(ctx: Context, tenant_id: str, subscription_ids: list[str]
     return BillingOutcome(billed=answer, failed=failed)
 
 
+
+
 def _draft(
     ctx: Context,
     book: Any,
