@@ -179,6 +179,8 @@ def test_the_scope_rule_gives_what_the_documentation_promises():
         ("PUT", "/v1/settings/profile"): "admin",
         ("GET", "/v1/webhook_endpoints"): "admin",
         ("POST", "/v1/plans"): "admin",
+        ("GET", "/v1/customers/{customer_id}/export"): "admin",
+        ("POST", "/v1/customers/{customer_id}/erase"): "write",
     }
     documented = {(m, p): s for m, p, s in OPERATIONS}
     assert {k: documented[k] for k in expected} == expected

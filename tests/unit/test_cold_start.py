@@ -41,6 +41,7 @@ API_ROUTERS = (
     "billing.api.routes",
     "billing.api.collections",
     "billing.api.customers",
+    "billing.api.privacy",
     "billing.api.offline_payments",
     "billing.api.events",
     "billing.web.hosted_page",

@@ -95,6 +95,18 @@ class Transaction:
                 op["ExpressionAttributeValues"][":status"] = {"S": expected_status}
         self._add({"Put": op}, None)
 
+    def put_if_unchanged(self, attrs: dict[str, Any], name: str, old: Any) -> None:
+        """Rewrite an item whose ``name`` attribute must still be ``old`` (None: the item must still exist); an
+        erasure's tombstones, which no concurrent change may lose or be lost to."""
+        op: dict[str, Any] = {"TableName": self.table, "Item": to_item(attrs)}
+        if old is None:
+            op["ConditionExpression"] = "attribute_exists(pk)"
+        else:
+            op["ConditionExpression"] = "#n = :old"
+            op["ExpressionAttributeNames"] = {"#n": name}
+            op["ExpressionAttributeValues"] = {":old": _serialize(old)}
+        self._add({"Put": op}, None)
+
     def delete(self, key: dict[str, str]) -> None:
         """Remove an index or guard item (never an aggregate: those keep their record), whether or not it is there."""
         self._add({"Delete": {"TableName": self.table, "Key": to_item(key)}}, None)

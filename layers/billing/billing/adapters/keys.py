@@ -121,6 +121,18 @@ def customer_by_email(tenant_id: str, address: str, customer_id: str) -> dict[st
     return _k(f"T#{tenant_id}#EMAIL#{digest}", f"CUS#{customer_id}")
 
 
+def sign_in_request(tenant_id: str, address: str, occurred_iso: str, event_id: str) -> dict[str, str]:
+    """Where a portal sign-in request's event is (the tenant's partition), beside the e-mail index of the address
+    it names: an erasure finds the requests for the customer's addresses in one Query of their partition."""
+    return _k(customer_by_email(tenant_id, address, "")[PK], f"SIGNIN#{occurred_iso}#{event_id}")
+
+
+def customer_claim(tenant_id: str, customer_id: str, claim_pk: str) -> dict[str, str]:
+    """An idempotency claim whose stored answer is about the customer (the claim's key), in the customer's
+    partition: an erasure finds the answers it must tombstone in one Query, without a Scan."""
+    return _k(customer(tenant_id, customer_id)[PK], f"IDEM#{claim_pk.rpartition('#')[2]}")
+
+
 def sign_in_sent(tenant_id: str, customer_id: str, window: str) -> dict[str, str]:
     """At most one portal sign-in e-mail per customer per window: the marker of the one sent."""
     return _k(f"T#{tenant_id}#CUS#{customer_id}", f"SIGNIN#{window}")

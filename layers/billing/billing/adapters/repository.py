@@ -18,6 +18,7 @@ from billing.adapters.dynamodb import DynamoStore, Page, Transaction, from_item,
 from billing.adapters.key_cache import KeyCache
 from billing.adapters.suppression import AlreadySuppressed as AlreadySuppressed
 from billing.adapters.tax_repository import TaxRepository
+from billing.domain import retention
 from billing.domain.api_keys import ApiKey
 from billing.domain.balance import BalanceTransaction
 from billing.domain.collections import CollectionCase
@@ -30,7 +31,10 @@ from billing.domain.profile import SellerProfile
 from billing.domain.subscriptions import Subscription
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from concurrent.futures import Future
+
+    from billing.domain.erasure import Personal
 
 M = TypeVar("M", bound=BaseModel)
 INDEX_BY_CUSTOMER, INDEX_BY_STATUS, INDEX_BY_TENANT, INDEX_BY_DUE_DATE = "gsi1", "gsi2", "gsi3", "gsi4"
@@ -368,7 +372,9 @@ class Repository(TaxRepository):
     def customers_by_email(self, tenant_id: str, address: str) -> list[Customer]:
         pk = keys.customer_by_email(tenant_id, address, "")["pk"]
         items = self._query_all(
-            KeyConditionExpression="pk = :pk", ExpressionAttributeValues={":pk": {"S": pk}}, ConsistentRead=False
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :cus)",
+            ExpressionAttributeValues={":pk": {"S": pk}, ":cus": {"S": "CUS#"}},
+            ConsistentRead=False,
         )
         return [self.customer(tenant_id, from_item(item)["customer_id"]) for item in items]
 
@@ -661,6 +667,7 @@ class Repository(TaxRepository):
                 "status": "received",
                 "payload": payload,
                 "received_at": at,
+                "expires_at": retention.expires_at(datetime.fromisoformat(at), retention.STRIPE_EVENT),
             },
             on_conflict=DuplicateRun,
         )
@@ -825,7 +832,9 @@ class Repository(TaxRepository):
     def log_mail(
         self, tx: Transaction, aggregate_key: dict[str, str], cause_event_id: str, kind: str, record: dict[str, Any]
     ) -> None:
-        tx.put_new({**keys.mail_log(aggregate_key, cause_event_id, kind), "type": "mail", **record})
+        """Log an e-mail (sent or skipped) for an event; kept ``retention.MAIL_LOG`` from its ``sent_at``."""
+        ttl = {"expires_at": retention.expires_at(datetime.fromisoformat(record["sent_at"]), retention.MAIL_LOG)}
+        tx.put_new({**keys.mail_log(aggregate_key, cause_event_id, kind), "type": "mail", **record, **ttl})
 
     def mail_log(self, aggregate_key: dict[str, str]) -> list[dict[str, Any]]:
         return self._partition(aggregate_key, "MAIL#")
@@ -835,9 +844,10 @@ class Repository(TaxRepository):
         return self.store.get(keys.suppressed_address(tenant_id, address), consistent=False)
 
     def suppress(self, tx: Transaction, tenant_id: str, address: str, record: dict[str, Any]) -> None:
-        """Stop the tenant's emails to ``address``; ``tx`` fails with ``AlreadySuppressed`` if they stopped before."""
+        """Stop the tenant's emails to ``address``; ``tx`` fails with ``AlreadySuppressed`` if they stopped before.
+        The item is keyed by the address's digest and holds no address: the list works without keeping it."""
         key = keys.suppressed_address(tenant_id, address)
-        tx.put_new({**key, "type": "suppression", "address": address, **record}, on_conflict=AlreadySuppressed)
+        tx.put_new({**key, "type": "suppression", **record}, on_conflict=AlreadySuppressed)
 
     # --- schedule runs --------------------------------------------------------------------------------------
     def schedule_run_done(self, schedule: str, scheduled_time: str) -> bool:
@@ -984,6 +994,101 @@ class Repository(TaxRepository):
             return False
         return True
 
+    # --- a customer's data: export and erasure (billing.services.privacy) -----------------------------------
+    def customer_invoices_all(self, tenant_id: str, customer_id: str) -> list[Invoice]:
+        """Every invoice of the customer (drafts too), oldest first: its gsi1 partition, page after page."""
+        items = self._query_all(
+            IndexName=INDEX_BY_CUSTOMER,
+            KeyConditionExpression="gsi1pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": keys.customer_invoices(tenant_id, customer_id)}},
+        )
+        return [_load(Invoice, from_item(item)) for item in items]
+
+    def partition_items(self, aggregate_key: dict[str, str]) -> list[dict[str, Any]]:
+        """Every item of an aggregate's partition, as stored (consistent, page after page)."""
+        request = {
+            "TableName": self.store.table,
+            "KeyConditionExpression": "pk = :pk",
+            "ExpressionAttributeValues": {":pk": {"S": aggregate_key["pk"]}},
+            "ConsistentRead": True,
+        }
+        return [from_item(i) for i in self.store.run_query(request)]
+
+    def note_sign_in_request(self, tx: Transaction, event: DomainEvent, address: str) -> None:
+        """Note a sign-in request's event beside the e-mail index of the address it names, as long as it lives."""
+        occurred = event.occurred_at.isoformat()
+        where = keys.event(keys.tenant(event.tenant_id), occurred, event.id)
+        ttl = retention.expires_at(event.occurred_at, retention.SIGN_IN_REQUEST)
+        tx.put_new(
+            {
+                **keys.sign_in_request(event.tenant_id, address, occurred, event.id),
+                "type": "sign_in_ref",
+                "event_pk": where["pk"],
+                "event_sk": where["sk"],
+                "expires_at": ttl,
+            }
+        )
+
+    def erase_partition(
+        self, partition: dict[str, str], personal: Personal, answer: Callable[[Any], Any], skip: frozenset[str]
+    ) -> int:
+        """Tombstone the personal data of every item of ``partition`` but those of a ``skip`` type (the aggregates
+        the caller saves as models): events (``erasure.erased_event``), the mail log (``to``), idempotency claims
+        noted there (their answer: ``answer``), every other text. Each rewrite is conditional on what was read
+        (nothing written meanwhile is lost), 25 a transaction; how many items changed. Doing it again changes
+        nothing: tombstones are not personal data."""
+        tx, changed = self.transaction(), 0
+        for item in self.partition_items(partition):
+            if item.get("type") in skip:
+                continue
+            if item.get("type") == "claim_ref":
+                found = self._claim_erased(item["claim_pk"], answer)
+            elif item.get("type") == "sign_in_ref":
+                found = self._event_erased({"pk": item["event_pk"], "sk": item["event_sk"]}, personal)
+            else:
+                found = (item, _erased_item(item, personal))
+            if found is None or found[0] == found[1]:
+                continue
+            old, new = found
+            guard = "doc" if "doc" in old else "body" if "body" in old else "to" if "to" in old else None
+            tx.put_if_unchanged(new, guard or "pk", old.get(guard) if guard else None)
+            changed += 1
+            if len(tx.items) == 25:
+                self.store.commit(tx)  # not Repository.commit: the events keep the actor they were written with
+                tx = self.transaction()
+        if tx.items:
+            self.store.commit(tx)
+        return changed
+
+    def erase_address(self, tenant_id: str, address: str, personal: Personal) -> int:
+        """The e-mail partition of ``address``: the sign-in requests it names are tombstoned (through their notes);
+        the suppression list's entry, keyed by its digest, loses an address kept in clear before it stopped being
+        kept. The e-mail index items go with the customer's own write (``delete_email_index``)."""
+        pk = keys.customer_by_email(tenant_id, address, "")
+        changed = self.erase_partition(pk, personal, lambda body: body, frozenset({"customer_email"}))
+        suppressed = self.store.get(keys.suppressed_address(tenant_id, address))
+        if suppressed and "address" in suppressed:
+            tx = self.transaction()
+            tx.put_if_unchanged(
+                {k: v for k, v in suppressed.items() if k != "address"}, "address", suppressed["address"]
+            )
+            self.store.commit(tx)
+            changed += 1
+        return changed
+
+    def delete_email_index(self, tx: Transaction, tenant_id: str, address: str, customer_id: str) -> None:
+        tx.delete(keys.customer_by_email(tenant_id, address, customer_id))
+
+    def _claim_erased(self, claim_pk: str, answer: Callable[[Any], Any]) -> tuple[dict, dict] | None:
+        claim = self.store.get({keys.PK: claim_pk, keys.SK: "IDEMPOTENCY"})
+        if claim is None:
+            return None  # expired
+        return claim, {**claim, "body": json.dumps(answer(json.loads(claim["body"])))}
+
+    def _event_erased(self, key: dict[str, str], personal: Personal) -> tuple[dict, dict] | None:
+        stored = self.store.get(key)
+        return (stored, _erased_item(stored, personal)) if stored else None
+
     # --- idempotency claims ---------------------------------------------------------------------------------
     def claim(self, tenant_id: str, key: str) -> dict[str, Any] | None:
         item = self.store.get(keys.idempotency(tenant_id, key))
@@ -1001,10 +1106,17 @@ class Repository(TaxRepository):
         body: dict[str, Any],
         expires_at: int,
         on_conflict,
+        customer_id: str | None = None,
     ) -> None:
+        """The claim of ``key`` with its answer; an answer about a customer (``customer_id``) is also noted in the
+        customer's partition (``keys.customer_claim``, the same TTL), where an erasure finds it."""
+        claim_key = keys.idempotency(tenant_id, key)
+        if customer_id:
+            ref = keys.customer_claim(tenant_id, customer_id, claim_key["pk"])
+            tx.put_new({**ref, "type": "claim_ref", "claim_pk": claim_key["pk"], "expires_at": expires_at})
         tx.put_new(
             {
-                **keys.idempotency(tenant_id, key),
+                **claim_key,
                 "type": "idempotency",
                 "fingerprint": fingerprint,
                 "status": status,
@@ -1013,6 +1125,33 @@ class Repository(TaxRepository):
             },
             on_conflict,
         )
+
+
+KEY_ATTRS = frozenset({"pk", "sk", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk", "gsi3pk", "gsi3sk", "gsi4pk", "gsi4sk"})
+
+
+def _erased_item(item: dict[str, Any], personal: Personal) -> dict[str, Any]:
+    """An item with its personal data tombstoned: an event's data (``erasure.erased_event``), a mail log's
+    recipient, and every personal text of any other attribute (a document's, inside its JSON); keys as they are."""
+    from billing.domain import erasure
+
+    erased: dict[str, Any] = {}
+    for name, value in item.items():
+        if name in KEY_ATTRS or not isinstance(value, (str, list, dict)):
+            erased[name] = value
+        elif name == "doc" and item.get("type") == "event":
+            event = DomainEvent.model_validate_json(value)
+            done = erasure.erased_event(event, personal)
+            erased[name] = value if done == event else done.model_dump_json()
+        elif name == "doc":
+            doc = json.loads(value)
+            done = personal.scrub(doc)
+            erased[name] = value if done == doc else json.dumps(done, separators=(",", ":"))
+        elif name == "to" and item.get("type") == "mail":
+            erased[name] = erasure.TOMBSTONE
+        else:
+            erased[name] = personal.scrub(value)
+    return erased
 
 
 def _mrr_change(sub: Subscription) -> dict[str, Any]:
@@ -1061,6 +1200,7 @@ def _stamp_events(tx: Transaction) -> None:
 def _event_attrs(aggregate_key: dict[str, str], event: DomainEvent) -> dict[str, Any]:
     """An event's item: on its aggregate's partition (audit record and outbox), and on the tenant's audit trail."""
     occurred = event.occurred_at.isoformat()
+    period = retention.EVENTS.get(event.type)  # the audit trail stays; a few kinds expire
     return {
         **keys.event(aggregate_key, occurred, event.id),
         **keys.event_index_attrs(event.tenant_id, occurred, event.id),
@@ -1069,6 +1209,7 @@ def _event_attrs(aggregate_key: dict[str, str], event: DomainEvent) -> dict[str,
         "aggregate": event.aggregate,
         "aggregate_id": event.aggregate_id,
         "doc": event.model_dump_json(),
+        "expires_at": retention.expires_at(event.occurred_at, period) if period else None,
     }
 
 

@@ -57,6 +57,18 @@ class StripeGateway:
             stripe_customer_id, params={"email": email, "name": name}, options={"idempotency_key": idempotency_key}
         )
 
+    def delete_customer(self, stripe_customer_id: str) -> bool:
+        """Delete the Stripe customer (an erasure: its name, e-mail, address and saved cards go; its charges and
+        refunds stay, naming only its id). False if it was gone already: a retried erasure is done. A DELETE
+        needs no idempotency key (Stripe takes none: it is idempotent by itself)."""
+        try:
+            self.client.v1.customers.delete(stripe_customer_id)
+        except stripe.InvalidRequestError as error:
+            if error.code == "resource_missing" or error.http_status == 404:
+                return False
+            raise
+        return True
+
     def create_setup_intent(self, tenant_id: str, customer_id: str, stripe_customer_id: str, key: str | None) -> dict:
         created = self.client.v1.setup_intents.create(
             params={

@@ -62,7 +62,7 @@ def require_tenant(app: APIGatewayHttpResolver, next_middleware: NextMiddleware)
     ctx = deps.context
     with ctx.repo.store.read_scope():  # what the request reads ahead (billing.api.reads) ends with it
         caller = authenticated_key(ctx, auth, reads.planner(app, ctx, ctx.clock.now()))
-        app.append_context(tenant_id=caller.tenant_id)
+        app.append_context(tenant_id=caller.tenant_id, scopes=caller.scopes)
         logger.append_keys(tenant_id=caller.tenant_id, api_key_id=caller.key_id)
         decision = deps.rate_limiter.admit("tenant", caller.tenant_id, ctx.clock.now(), caller.rate_limit)
         if not decision.admitted:
@@ -123,6 +123,7 @@ ROUTERS = (
     "billing.api.routes",
     "billing.api.collections",
     "billing.api.customers",
+    "billing.api.privacy",
     "billing.api.offline_payments",
     "billing.api.events",
     "billing.web.hosted_page",
@@ -142,7 +143,13 @@ BY_PATH_KEY: dict[str, tuple[str, ...]] = {
     "/v1/collection_cases": ("billing.api.collections",),
     "/v1/coupons": ("billing.api.coupons",),
     "/v1/credit_notes": ("billing.api.routes",),
-    "/v1/customers": ("billing.api.routes", "billing.api.customers", "billing.api.adjustments", "billing.api.coupons"),
+    "/v1/customers": (
+        "billing.api.routes",
+        "billing.api.customers",
+        "billing.api.privacy",
+        "billing.api.adjustments",
+        "billing.api.coupons",
+    ),
     "/v1/dashboard_sessions": ("billing.api.routes",),
     "/v1/events": ("billing.api.events",),
     "/v1/invoice_items": ("billing.api.adjustments",),

@@ -37,6 +37,10 @@ class Door:
     def tenant(self) -> str:
         return self.router.context["tenant_id"]
 
+    def scopes(self) -> frozenset[str]:
+        """The scopes of the request's API key (billing.api.scopes): a route whose option needs more checks them."""
+        return self.router.context.get("scopes") or frozenset()
+
     def post(self, status: int, action: Any) -> Response:
         event = self.router.current_event
         return idempotency.run(

@@ -6,7 +6,15 @@ import json
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
-from billing.domain.errors import Conflict, DomainError, NotFound, RateLimited, Unauthorized, ValidationFailed
+from billing.domain.errors import (
+    Conflict,
+    DomainError,
+    Forbidden,
+    NotFound,
+    RateLimited,
+    Unauthorized,
+    ValidationFailed,
+)
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.event_handler import Response
@@ -15,6 +23,7 @@ PROBLEM_JSON = "application/problem+json"
 
 STATUS_OF: list[tuple[type[DomainError], int]] = [
     (Unauthorized, 401),
+    (Forbidden, 403),
     (NotFound, 404),
     (Conflict, 409),
     (ValidationFailed, 422),

@@ -9,6 +9,12 @@ document (``x-required-scope`` on every operation).
   sessions, card setup.
 - ``read``: every other GET, and opening a finance dashboard session (it shows, it changes nothing).
 
+A customer's export (``GET /v1/customers/{id}/export``) is ``admin``: it hands over everything held about a person
+in one answer (bill-to copies, e-mails, the audit trail); a data-subject request is the account owner's to answer,
+and a leaked reporting (``read``) or storefront (``write``) key must not become a way to harvest them. Erasing a
+customer is ``write`` (it changes a customer as a PATCH would, and gives nothing away); erasing one that owes money
+or has a dispute open (``force``) is ``admin``, checked by its route (billing.api.privacy).
+
 A key with none of the route's scope gets 403 ``insufficient_scope`` naming it.
 """
 
@@ -27,11 +33,12 @@ PAYMENTS = re.compile(
     r"|credit_notes)|customers/\{[^/]+\}/balance_transactions|collection_cases(/.*)?)$"
 )
 READ_POSTS = {"/v1/dashboard_sessions"}
+ADMIN_READS = re.compile(r"^/v1/customers/\{[^/]+\}/export$")
 
 
 def required(method: str, path: str) -> Scope:
     """The scope ``method`` on the route ``path`` (its OpenAPI template, ``/v1/invoices/{invoice_id}``) needs."""
-    if path.startswith(ADMIN_PREFIXES):
+    if path.startswith(ADMIN_PREFIXES) or ADMIN_READS.match(path):
         return "admin"
     if method == "GET" or path in READ_POSTS:
         return "read"

@@ -22,6 +22,12 @@ class ValidationFailed(DomainError):
     code = "validation_failed"
 
 
+class Forbidden(DomainError):
+    """The caller's key lacks the scope an option of the request needs (HTTP 403)."""
+
+    code = "insufficient_scope"
+
+
 class NotFound(DomainError):
     """No such object for this tenant (HTTP 404)."""
 

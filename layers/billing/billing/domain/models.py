@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
-from billing.domain import numbering
+from billing.domain import erasure, numbering
 from billing.domain.address import SUPPORTED_LOCALES as SUPPORTED_LOCALES  # re-exported: home is address.py
 from billing.domain.address import Address as Address
 from billing.domain.base_model import BaseModel
@@ -87,16 +87,54 @@ class Customer(BaseModel):
     metadata: dict[str, str] = Field(default_factory=dict)  # the tenant's own (a CRM's ids, segments), as Stripe's
     tax_exempt: TaxExempt = "none"  # exempt / reverse: no tax on its lines (billing.domain.tax.resolve)
     tax_ids: list[TaxId] = Field(default_factory=list)
-    status: str = "active"  # active | archived (billing.domain.state_machine.CUSTOMER)
+    status: str = "active"  # active | archived | erased (billing.domain.state_machine.CUSTOMER)
     archived_at: datetime | None = None  # archived: no new orders or subscriptions; its history and invoices stay
+    erased_at: datetime | None = None  # erased: its personal data tombstoned (billing.domain.erasure), for good
     created_at: datetime
     version: int = 0
 
     def ensure_active(self) -> Customer:
-        """The customer, if new orders and subscriptions may be started for them (not archived)."""
+        """The customer, if new orders and subscriptions may be started for them (not archived, not erased)."""
+        self.ensure_not_erased()
         if self.status == "archived":
             raise Conflict("customer_archived", f"customer {self.id} is archived", archived_at=self.archived_at)
         return self
+
+    def ensure_not_erased(self) -> Customer:
+        """The customer, unless erased: an erased customer is never changed, charged or mailed again (409)."""
+        if self.status == "erased":
+            raise Conflict("customer_erased", f"customer {self.id} was erased", erased_at=self.erased_at)
+        return self
+
+    def erase(self, now: datetime, keep_metadata: Sequence[str] = ()) -> tuple[Customer, DomainEvent]:
+        """Its personal data tombstoned (billing.domain.erasure): e-mail, name, address (but the country), tax id
+        values, external id, saved card, and the metadata but the keys in ``keep_metadata``; the ``customer.erased``
+        event says only when and which metadata keys stayed."""
+        status = CUSTOMER.next_state(self.status, "erase")
+        kept = {k: v for k, v in self.metadata.items() if k in keep_metadata}
+        erased = self.model_copy(
+            update={
+                "email": erasure.TOMBSTONE,
+                "name": erasure.TOMBSTONE,
+                "address": erasure.kept_country(self.address),
+                "tax_ids": erasure.erased_tax_ids(self.tax_ids),
+                "external_id": None,
+                "metadata": kept,
+                "default_payment_method": None,
+                "status": status,
+                "erased_at": now,
+            }
+        )
+        event = DomainEvent.new(
+            "customer.erased",
+            self.tenant_id,
+            "customer",
+            self.id,
+            now,
+            erased_at=now.isoformat(),
+            kept_metadata=sorted(kept),
+        )
+        return erased, event
 
     def archive(self, now: datetime) -> tuple[Customer, DomainEvent]:
         status = CUSTOMER.next_state(self.status, "archive")

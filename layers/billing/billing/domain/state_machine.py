@@ -47,6 +47,9 @@ CUSTOMER = StateMachine(
     {
         ("active", "archive"): "archived",  # no new orders or subscriptions; invoices, payments, dunning go on
         ("archived", "unarchive"): "active",
+        # personal data tombstoned (billing.domain.erasure): for good, nothing changes it again
+        ("active", "erase"): "erased",
+        ("archived", "erase"): "erased",
     },
 )
 

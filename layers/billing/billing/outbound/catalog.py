@@ -31,6 +31,7 @@ TYPES: dict[str, EventType] = _types(
     ("customer.archived", "customer", "The customer was archived: no new orders or subscriptions; history kept."),
     ("customer.unarchived", "customer", "An archived customer was brought back."),
     ("customer.credit_deducted", "customer", "Credit was taken back (a reversed payment had brought it)."),
+    ("customer.erased", "customer", "The customer's personal data was erased (tombstones; invoices' amounts kept)."),
     (
         "customer.balance_transaction_created",
         "customer",

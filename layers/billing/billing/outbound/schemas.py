@@ -95,6 +95,12 @@ class CustomerUnarchived(Data):
     }
 
 
+class CustomerErased(Data):
+    erased_at: str = Field(description="when its personal data was erased")
+    kept_metadata: list[str] = Field(description="the metadata keys the erasure kept (keep_metadata); no values")
+    example: ClassVar = {"erased_at": "2026-12-01T09:30:00+00:00", "kept_metadata": ["crm_id"]}
+
+
 class CustomerCreditDeducted(Data):
     amount: int = Field(description="taken off the credit balance, minor units (the balance may go below zero)")
     changes: Changes = Field(description="credit_balance, before and after")
@@ -763,6 +769,7 @@ DATA: dict[str, type[Data]] = {
     "customer.archived": CustomerArchived,
     "customer.unarchived": CustomerUnarchived,
     "customer.credit_deducted": CustomerCreditDeducted,
+    "customer.erased": CustomerErased,
     "customer.balance_transaction_created": CustomerBalanceTransactionCreated,
     "invoice_item.created": InvoiceItemCreated,
     "invoice_item.invoiced": InvoiceItemInvoiced,

@@ -97,6 +97,20 @@ class AddressPatch(AddressIn):
     """An address as a PATCH gives it: the fields given replace theirs, ``null`` clears one."""
 
 
+class EraseCustomer(_Strict):
+    """``POST /v1/customers/{id}/erase``: tombstone the customer's personal data (docs/api.md, "Erasure")."""
+
+    force: bool = Field(
+        default=False,
+        description="erase although money is owed or a dispute is open (an admin-scoped key only: else 403)",
+    )
+    keep_metadata: list[MetadataKey] = Field(
+        default_factory=list,
+        max_length=METADATA_MAX_KEYS,
+        description="metadata keys that hold no personal data and stay (a CRM's id); every other key is erased",
+    )
+
+
 class UpdateCustomer(_Strict):
     """``PATCH /v1/customers/{id}``: JSON merge semantics. A field left out stays as it is; ``address`` and
     ``metadata`` merge key by key (``null`` deletes a key; ``"address": null`` or ``"metadata": null`` clears all).

@@ -74,7 +74,7 @@ def update_customer(ctx: Context, gateway: Any, tenant_id: str, customer_id: str
     """Apply a PATCH: a versioned write of what changed and its ``customer.updated`` event (``data.changes``), the
     e-mail index and the external-id guard moved in the same transaction. A PATCH that changes nothing writes
     nothing. Stripe's copy of the name and e-mail follows after the commit (``_sync_stripe``)."""
-    customer = ctx.repo.customer(tenant_id, customer_id)
+    customer = ctx.repo.customer(tenant_id, customer_id).ensure_not_erased()
     updated, changes = customer.patched(cmd.patch())
     if not changes:
         return customer
@@ -142,7 +142,7 @@ def unarchive_customer(ctx: Context, tenant_id: str, customer_id: str, claim: Cl
 
 
 def _move(ctx: Context, tenant_id: str, customer_id: str, action: str, claim: Claim | None) -> Customer:
-    customer = ctx.repo.customer(tenant_id, customer_id)
+    customer = ctx.repo.customer(tenant_id, customer_id).ensure_not_erased()
     now = ctx.clock.now()
     moved, event = customer.archive(now) if action == "archive" else customer.unarchive(now)
     event.data["changes"] = {

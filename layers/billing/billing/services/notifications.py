@@ -16,6 +16,7 @@ from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 from billing.adapters import keys
+from billing.domain import erasure
 from billing.domain.events import DomainEvent
 from billing.i18n import discounts, taxes
 from billing.notifications.render import render_email
@@ -142,6 +143,8 @@ def notify(ctx: Context, mailer: Any, event: DomainEvent) -> str | None:
     tenant = ctx.repo.tenant(event.tenant_id)
     if tenant is None or not _still_true(kind, invoice):
         return None  # paid or voided since: the email would state something no longer true
+    if erasure.is_erased_invoice(invoice):
+        return None  # its customer was erased: nobody to mail (billing.services.privacy)
     seller_name, reply_to = settings.sender(ctx, tenant)
     context = email_context(tenant, invoice, seller_name)
     if kind in DUNNING_KINDS:

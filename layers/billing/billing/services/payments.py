@@ -65,7 +65,7 @@ def create_setup_intent(
 ) -> SetupIntent:
     """A SetupIntent for Stripe.js to save the customer's card for off-session charges. With an Idempotency-Key the
     same SetupIntent comes back (Stripe's idempotency key is derived from ours)."""
-    customer = _link_stripe_customer(ctx, gateway, ctx.repo.customer(tenant_id, customer_id))
+    customer = _link_stripe_customer(ctx, gateway, ctx.repo.customer(tenant_id, customer_id).ensure_not_erased())
     key = f"seti-{customer.id}-{hashlib.sha256(claim.key.encode()).hexdigest()[:32]}" if claim else None
     intent = gateway.create_setup_intent(tenant_id, customer.id, customer.stripe_customer_id, key)
     answer = SetupIntent(
@@ -126,7 +126,9 @@ def collect(
     if payment.status != "pending":
         return payment  # this attempt already has Stripe's answer
     cannot = None
-    if not customer.stripe_customer_id or not customer.default_payment_method:
+    if customer.status == "erased":
+        cannot = {"code": "customer_erased", "message": "the customer was erased: it is charged no more"}
+    elif not customer.stripe_customer_id or not customer.default_payment_method:
         cannot = {"code": "no_payment_method", "message": "the customer has no saved payment method"}
     elif not can_charge(invoice.currency):
         cannot = {"code": "currency_not_chargeable", "message": f"Stripe does not charge {invoice.currency.upper()}"}

@@ -228,7 +228,8 @@ def request_sign_in(ctx: Context, tenant_id: str, address: str, locale: str) -> 
     event = DomainEvent.new(
         "portal.sign_in_requested", tenant_id, "tenant", tenant_id, now, email=address, locale=language(locale)
     )
-    ctx.repo.add_event(tx, keys.tenant(tenant_id), event)
+    ctx.repo.add_event(tx, keys.tenant(tenant_id), event)  # expires after retention.SIGN_IN_REQUEST
+    ctx.repo.note_sign_in_request(tx, event, address)  # where an erasure of the address finds it
     ctx.repo.commit(tx)
     return True
 

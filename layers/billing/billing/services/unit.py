@@ -99,10 +99,18 @@ def _blanked(model: BaseModel, body: dict[str, Any]) -> dict[str, Any]:
 
 
 def remember(ctx: Context, tx: Transaction, tenant_id: str, claim: Claim | None, body: dict[str, Any]) -> None:
+    """Write the claim with its answer ``body`` in ``tx``, for ``CLAIM_TTL``; an answer about a customer (the
+    customer itself, or an object naming its ``customer_id``: an invoice carries the bill-to) is noted in that
+    customer's partition, so an erasure finds and tombstones it (billing.services.privacy)."""
     if claim is None:
         return
     expires = int((ctx.clock.now() + CLAIM_TTL).timestamp())
-    ctx.repo.add_claim(tx, tenant_id, claim.key, claim.fingerprint, claim.status, body, expires, ClaimTaken)
+    about = body.get("customer_id") if isinstance(body.get("customer_id"), str) else None
+    if about is None and str(body.get("id", "")).startswith("cus_"):
+        about = body["id"]
+    ctx.repo.add_claim(
+        tx, tenant_id, claim.key, claim.fingerprint, claim.status, body, expires, ClaimTaken, customer_id=about
+    )
 
 
 def replay(ctx: Context, tenant_id: str, claim: Claim | None) -> tuple[int, dict[str, Any]] | None:
