@@ -34,6 +34,7 @@ from billing.services import tenants
 from billing.web import dashboard as web_dashboard
 from functions.api import app
 from infra.local import template as tpl
+from infra.local.stack import LOCAL_WIDE_LIMIT
 from tests.e2e.browser import browser, shoot  # noqa: F401 - the fixture
 from tests.e2e.test_hosted_page_browser import WIDTHS
 from tests.fixtures.dashboard_facts import write_scenario
@@ -90,7 +91,10 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
     os.environ.update({"AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x"})
     with mock_aws():
         boto3.client("dynamodb").create_table(**tpl.table_definition(tpl.load(), "Table", "billing-dashboard"))
-        deps = bootstrap.Deps(env={**os.environ, "TABLE_NAME": "billing-dashboard", "PUBLIC_BASE_URL": base})
+        # one address (loopback) and a clock that stands still: the local stack's wide page limits, or every
+        # request after the 30th would be one second's too many
+        wide = {"SOURCE_RATE_LIMIT": LOCAL_WIDE_LIMIT, "LINK_RATE_LIMIT": LOCAL_WIDE_LIMIT}
+        deps = bootstrap.Deps(env={**os.environ, **wide, "TABLE_NAME": "billing-dashboard", "PUBLIC_BASE_URL": base})
         deps.__dict__["clock"] = FixedClock(NOW)
         bootstrap.use(deps)
         tenant, key = tenants.create_tenant(deps.context, "Northwind Analytics")
