@@ -65,20 +65,21 @@ def problem(status: int, code: str, detail: str, **extra: Any) -> Response:
     """A problem as the resolver's Response (the API's routes and exception handlers)."""
     from aws_lambda_powertools.event_handler import Response  # loaded already wherever a resolver runs
 
-    return Response(status_code=status, content_type=PROBLEM_JSON, body=problem_body(status, code, detail, **extra))
+    body = problem_body(status, code, detail, **extra)
+    return Response(status_code=status, content_type=PROBLEM_JSON, body=body, headers=_retry_after(extra))
+
+
+def _retry_after(extra: dict[str, Any]) -> dict[str, str]:
+    """A state that passes by itself (a PDF being rendered, a rate limit) says when to ask again."""
+    return {"Retry-After": str(extra["retry_after"])} if "retry_after" in extra else {}
 
 
 def from_domain(error: DomainError) -> Response:
     status = next((s for cls, s in STATUS_OF if isinstance(error, cls)), 400)
-    response = problem(status, error.code, error.detail or str(error), **error.extra)
-    if "retry_after" in error.extra:  # a state that passes by itself (a PDF being rendered, a limit): when to ask again
-        response.headers["Retry-After"] = str(error.extra["retry_after"])
-    return response
+    return problem(status, error.code, error.detail or str(error), **error.extra)
 
 
 def problem_answer(status: int, code: str, detail: str, **extra: Any) -> dict[str, Any]:
     """The same problem document as an API Gateway answer, for the doors that answer without the resolver."""
-    headers = {"Content-Type": PROBLEM_JSON}
-    if "retry_after" in extra:
-        headers["Retry-After"] = str(extra["retry_after"])
-    return {"statusCode": status, "headers": headers, "body": problem(status, code, detail, **extra).body}
+    headers = {"Content-Type": PROBLEM_JSON, **_retry_after(extra)}
+    return {"statusCode": status, "headers": headers, "body": problem_body(status, code, detail, **extra)}
